@@ -1,0 +1,131 @@
+"""The DossierLog: the canonical event table plus what was learned while reading it."""
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import schema as S
+from .calendar import WorkingCalendar, resolve
+from .quality import QualityReport
+
+
+@dataclass
+class DossierLog:
+    """A dossier event log in canonical form.
+
+    ``events`` is a pandas DataFrame with XES keys (see :mod:`tthc_mining.schema`), sorted stably
+    by case and time (ties keep file order, as pm4py does). Timestamps are timezone-aware.
+    ``cases`` has one row per dossier. ``quality`` accounts for every row read.
+    """
+
+    events: pd.DataFrame
+    quality: QualityReport = field(default_factory=QualityReport)
+    calendar: WorkingCalendar | None = None
+    catalog: Any = None  # tthc_mining.catalog.ProcedureCatalog
+    source: str = "<data>"
+    _cases: pd.DataFrame | None = field(default=None, repr=False)
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.calendar = resolve(self.calendar)
+
+    # ------------------------------------------------------------------ basic views
+    @property
+    def n_events(self) -> int:
+        return len(self.events)
+
+    @property
+    def n_cases(self) -> int:
+        return int(self.events[S.CASE].nunique())
+
+    @property
+    def has_start(self) -> bool:
+        return S.START in self.events.columns and self.events[S.START].notna().any()
+
+    @property
+    def cases(self) -> pd.DataFrame:
+        """One row per dossier: first/last event, counts, case attributes."""
+        if self._cases is None:
+            self._cases = build_cases(self.events)
+        return self._cases
+
+    def codes(self, column: str) -> tuple[np.ndarray, pd.Index]:
+        """Integer codes of a column (cached): ``(codes, uniques)``; -1 for missing."""
+        key = ("codes", column)
+        if key not in self._cache:
+            col = self.events[column]
+            if isinstance(col.dtype, pd.CategoricalDtype):
+                codes = col.cat.codes.to_numpy(np.int64)
+                uniques = pd.Index(col.cat.categories)
+            else:
+                codes, uniques = pd.factorize(col, sort=False)
+                codes = codes.astype(np.int64)
+            self._cache[key] = (codes, uniques)
+        return self._cache[key]
+
+    def working(self, column: str = S.TIMESTAMP) -> np.ndarray:
+        """A timestamp column on the working-time axis (seconds), cached."""
+        key = ("working", column)
+        if key not in self._cache:
+            self._cache[key] = self.calendar.to_working(self.events[column])
+        return self._cache[key]
+
+    def with_events(self, events: pd.DataFrame) -> "DossierLog":
+        """A new log over a subset/transformation of the events, same calendar and catalog."""
+        return DossierLog(events=events, quality=self.quality, calendar=self.calendar,
+                          catalog=self.catalog, source=self.source)
+
+    def filter(self, *, procedure: str | None = None) -> "DossierLog":
+        if procedure is None:
+            return self
+        if S.PROCEDURE not in self.events.columns:
+            from .errors import ConfigError
+            raise ConfigError("the log has no procedure column (case:procedure)")
+        mask = self.events[S.PROCEDURE] == procedure
+        if not mask.any():
+            from .errors import ConfigError
+            known = sorted(map(str, self.events[S.PROCEDURE].dropna().unique()))[:30]
+            raise ConfigError(f"unknown procedure {procedure!r}; known: {', '.join(known)}")
+        return self.with_events(self.events.loc[mask].reset_index(drop=True))
+
+    def to_pm4py(self) -> pd.DataFrame:
+        """The events as pm4py expects them (XES keys, aware timestamps); pm4py's own functions
+        accept the result unchanged. Library-internal ``tm:`` columns are left out."""
+        cols = [c for c in self.events.columns if not c.startswith("tm:")]
+        df = self.events[cols].copy()
+        for c in (S.CASE, S.ACTIVITY):
+            df[c] = df[c].astype(str)
+        df.attrs = {}
+        return df
+
+    def __repr__(self) -> str:
+        return (f"DossierLog({self.source}: {self.n_cases:,} dossiers, {self.n_events:,} events, "
+                f"{self.quality.rows_dropped:,} rows dropped)")
+
+    def _repr_html_(self) -> str:
+        return (f"<p><b>DossierLog</b> {html.escape(str(self.source))}: {self.n_cases:,} dossiers, "
+                f"{self.n_events:,} events</p>" + self.events.head(10).to_html(escape=True))
+
+
+def build_cases(events: pd.DataFrame) -> pd.DataFrame:
+    """One row per dossier from a canonical event table (vectorised)."""
+    if events.empty:
+        return pd.DataFrame(columns=[S.CASE, "first_time", "last_time", "n_events"])
+    g = events.groupby(S.CASE, sort=False, observed=True)
+    out = pd.DataFrame({
+        "first_time": g[S.TIMESTAMP].min(),
+        "last_time": g[S.TIMESTAMP].max(),
+        "n_events": g.size(),
+        "first_activity": g[S.ACTIVITY].first(),
+        "last_activity": g[S.ACTIVITY].last(),
+    })
+    attrs = [c for c in S.CASE_ATTRIBUTES if c in events.columns]
+    if attrs:
+        out = out.join(g[attrs].first())
+    if S.START in events.columns:
+        out["first_start"] = g[S.START].min()
+    return out.reset_index()
