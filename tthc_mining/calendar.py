@@ -169,7 +169,7 @@ class WorkingCalendar:
                                 f"(asked for {y0}-{y1}); check the timestamps")
         days = pd.date_range(f"{y0}-01-01", f"{y1}-12-31", freq="D").as_unit("ns")
         dnum = (days.asi8 // NS_PER_DAY).astype(np.int64)
-        working = ~np.isin(days.dayofweek, self.weekend)
+        working = ~np.isin(days.day_of_week, self.weekend)
         off, makeup = self._holiday_dates(y0, y1)
         off |= self.extra_days_off
         makeup |= self.makeup_workdays
