@@ -1,0 +1,225 @@
+"""Honest uncertainty: Wilson intervals for rates and a vectorised dossier bootstrap for means.
+
+``../shared/docs/methods.md`` §4: the unit of resampling is the *dossier* (events of one dossier
+are not independent). :func:`bootstrap_mean_ci` draws Poisson(1) weights per dossier (the
+"Poisson bootstrap", equivalent to the multinomial bootstrap for large samples) and evaluates
+every replicate as a matrix product on per-(stratum, dossier) sums, so one call gives the
+intervals of many strata (activities, units, procedures) at once, with dossiers resampled jointly
+across strata.
+
+No per-row or per-dossier Python: the work is ``n_pairs x n_boot`` multiply-adds done by
+scipy.sparse in chunks. When that product would be too large (hundreds of thousands of
+dossiers), dossiers are first assigned at random to ``n_groups`` buckets and the buckets are
+resampled (the *random-group* bootstrap). For a ratio-of-sums statistic the linearised
+contributions sum to zero, so the bucket bootstrap keeps the variance up to a factor
+``1 - 1/n_groups``; strata with fewer dossiers than buckets are resampled almost dossier by
+dossier. The method used is reported in the result (``method`` column / attribute).
+"""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from .errors import ConfigError
+
+__all__ = ["wilson", "z_value", "bootstrap_mean_ci", "MeanCI"]
+
+
+def z_value(ci: float = 0.95) -> float:
+    """Two-sided standard-normal quantile for a confidence level (0.95 -> 1.959964)."""
+    if not 0.0 < float(ci) < 1.0:
+        raise ConfigError(f"confidence level must be between 0 and 1, got {ci!r}")
+    from scipy.stats import norm
+    return float(norm.ppf(0.5 + float(ci) / 2.0))
+
+
+def wilson(k: Any, n: Any, ci: float = 0.95) -> tuple[Any, Any]:
+    """Wilson score interval for a proportion ``k / n`` (vectorised).
+
+    ``k`` and ``n`` may be scalars or arrays (broadcast). Returns ``(low, high)``, scalars for
+    scalar input; NaN where ``n == 0`` or either is missing. Raises :class:`ConfigError` when
+    ``k < 0`` or ``k > n``.
+
+    >>> [round(x, 4) for x in wilson(5, 10)]
+    [0.2366, 0.7634]
+    """
+    scalar = np.ndim(k) == 0 and np.ndim(n) == 0
+    k = np.asarray(k, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    k, n = np.broadcast_arrays(k, n)
+    ok = np.isfinite(k) & np.isfinite(n) & (n > 0)
+    if np.any(ok & ((k < 0) | (k > n + 1e-9))):
+        bad = np.flatnonzero((ok & ((k < 0) | (k > n + 1e-9))).ravel())[0]
+        raise ConfigError(f"wilson: k={k.ravel()[bad]!r} is outside 0..n={n.ravel()[bad]!r}")
+    z = z_value(ci)
+    z2 = z * z
+    with np.errstate(invalid="ignore", divide="ignore"):
+        nn = np.where(ok, n, 1.0)
+        p = np.where(ok, k, 0.0) / nn
+        denom = 1.0 + z2 / nn
+        centre = (p + z2 / (2.0 * nn)) / denom
+        half = z * np.sqrt(np.maximum(p * (1.0 - p) / nn + z2 / (4.0 * nn * nn), 0.0)) / denom
+        low = np.clip(centre - half, 0.0, 1.0)
+        high = np.clip(centre + half, 0.0, 1.0)
+    # exact ends: k == 0 -> low 0, k == n -> high 1 (avoid 1e-17 rounding)
+    low = np.where(ok & (k <= 0), 0.0, low)
+    high = np.where(ok & (k >= n), 1.0, high)
+    low = np.where(ok, low, np.nan)
+    high = np.where(ok, high, np.nan)
+    if scalar:
+        return float(low), float(high)
+    return low, high
+
+
+class MeanCI(NamedTuple):
+    """A mean with its bootstrap percentile interval and sample sizes."""
+
+    mean: float
+    low: float
+    high: float
+    n: int        # resampling units (dossiers) with at least one value
+    n_obs: int    # observations (e.g. events) behind the mean
+    method: str   # "exact" | "groups" | "none"
+
+
+# default work budget: n_pairs * n_boot multiply-adds in the exact Poisson bootstrap
+_EXACT_BUDGET = 4e8
+_CHUNK_CELLS = 2e7  # weights drawn per chunk (n_boot_chunk * n_units)
+
+
+def _codes(labels: Any, n: int, what: str) -> tuple[np.ndarray, pd.Index | None]:
+    if labels is None:
+        return np.zeros(n, dtype=np.int64), None
+    if isinstance(labels, tuple) and len(labels) == 2 and isinstance(labels[1], pd.Index):
+        codes, uniques = labels  # already factorised (codes, uniques)
+        codes = np.asarray(codes, dtype=np.int64)
+    else:
+        arr = labels.to_numpy() if isinstance(labels, (pd.Series, pd.Index)) else np.asarray(labels)
+        codes, uniques = pd.factorize(arr.ravel(), sort=False)
+        codes = np.asarray(codes, dtype=np.int64)
+        uniques = pd.Index(uniques)
+    if len(codes) != n:
+        raise ConfigError(f"bootstrap_mean_ci: {what} has {len(codes)} entries, values has {n}")
+    return codes, uniques
+
+
+def bootstrap_mean_ci(values: Any, groups: Any = None, *, by: Any = None, n_boot: int = 1000,
+                      ci: float = 0.95, seed: int | None = 0, method: str = "auto",
+                      n_groups: int = 2000, budget: float = _EXACT_BUDGET) -> MeanCI | pd.DataFrame:
+    """Mean of ``values`` with a percentile bootstrap interval, resampling whole dossiers.
+
+    Parameters
+    ----------
+    values:
+        Observations (e.g. waiting hours of events, or one value per dossier). NaN are ignored.
+    groups:
+        Resampling unit of each observation (dossier id or integer code). ``None``: every
+        observation is its own unit (ordinary bootstrap).
+    by:
+        Optional stratum of each observation (activity, unit, procedure ...). With ``by`` the
+        result is a DataFrame with one row per stratum; dossiers are resampled jointly across
+        strata (the same weights for a dossier in every stratum).
+        Either array-like labels or a pre-factorised ``(codes, uniques)`` pair (codes -1 = drop).
+    n_boot, ci, seed:
+        Number of replicates, confidence level, random seed (reproducible by default).
+    method:
+        ``"exact"`` (Poisson weight per dossier), ``"groups"`` (random-group bootstrap over
+        ``n_groups`` buckets of dossiers), or ``"auto"`` (exact while
+        ``n_pairs * n_boot <= budget``).
+
+    Returns
+    -------
+    :class:`MeanCI` without ``by``; with ``by`` a DataFrame indexed by stratum with columns
+    ``mean, ci_low, ci_high, n, n_obs`` and ``attrs`` ``{"method", "n_boot", "ci"}``. The mean is
+    the ratio of sums over all observations of the stratum (each event weighs the same). Strata
+    with a single dossier get NaN bounds (no honest interval from one dossier).
+    """
+    v = np.asarray(values, dtype=np.float64).ravel()
+    n = v.size
+    g, _ = _codes(groups, n, "groups") if groups is not None else (np.arange(n, dtype=np.int64), None)
+    p, p_uniques = _codes(by, n, "by")
+    if method not in ("auto", "exact", "groups"):
+        raise ConfigError(f"method must be 'auto', 'exact' or 'groups', not {method!r}")
+    n_boot = int(n_boot)
+    if n_boot < 1:
+        raise ConfigError("n_boot must be at least 1")
+    keep = np.isfinite(v) & (g >= 0) & (p >= 0)
+    v, g, p = v[keep], g[keep], p[keep]
+    n_strata = (len(p_uniques) if p_uniques is not None else 1)
+    if by is not None and p_uniques is None:
+        n_strata = int(p.max()) + 1 if p.size else 0
+
+    # per (stratum, unit) pair: sum and count
+    gu, g = np.unique(g, return_inverse=True) if g.size else (np.zeros(0, np.int64), g)
+    n_units = len(gu)
+    key = p * max(n_units, 1) + g
+    ukey, inv = np.unique(key, return_inverse=True)
+    pair_s = np.bincount(inv, weights=v, minlength=len(ukey))
+    pair_c = np.bincount(inv, minlength=len(ukey)).astype(np.float64)
+    pair_p = ukey // max(n_units, 1)
+    pair_g = ukey % max(n_units, 1)
+    tot_s = np.bincount(pair_p, weights=pair_s, minlength=n_strata)
+    tot_c = np.bincount(pair_p, weights=pair_c, minlength=n_strata)
+    units_per = np.bincount(pair_p, minlength=n_strata)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(tot_c > 0, tot_s / np.where(tot_c > 0, tot_c, 1), np.nan)
+
+    rng = np.random.default_rng(seed)
+    n_pairs = len(ukey)
+    if method == "auto":
+        method = "exact" if n_pairs * n_boot <= budget else "groups"
+    if method == "groups" and n_units > n_groups:
+        bucket = rng.integers(0, n_groups, size=n_units)
+        pg = bucket[pair_g]
+        k2 = pair_p * n_groups + pg
+        uk2, inv2 = np.unique(k2, return_inverse=True)
+        pair_s = np.bincount(inv2, weights=pair_s, minlength=len(uk2))
+        pair_c = np.bincount(inv2, weights=pair_c, minlength=len(uk2))
+        pair_p = uk2 // n_groups
+        pair_g = uk2 % n_groups
+        n_res = n_groups
+    else:
+        if method == "groups":
+            method = "exact"  # fewer units than buckets: the exact bootstrap is cheaper
+        n_res = n_units
+
+    low = np.full(n_strata, np.nan)
+    high = np.full(n_strata, np.nan)
+    if n_strata and n_res:
+        from scipy import sparse
+        ms = sparse.csr_matrix((pair_s, (pair_g, pair_p)), shape=(n_res, n_strata))
+        mc = sparse.csr_matrix((pair_c, (pair_g, pair_p)), shape=(n_res, n_strata))
+        reps = np.empty((n_boot, n_strata), dtype=np.float64)
+        chunk = int(max(1, min(n_boot, _CHUNK_CELLS // max(n_res, 1))))
+        for b0 in range(0, n_boot, chunk):  # loop over chunks of replicates, not over dossiers
+            b1 = min(n_boot, b0 + chunk)
+            w = rng.poisson(1.0, size=(b1 - b0, n_res)).astype(np.float32)
+            num = np.asarray((ms.T @ w.T).T, dtype=np.float64)
+            den = np.asarray((mc.T @ w.T).T, dtype=np.float64)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                reps[b0:b1] = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+        alpha = (1.0 - float(ci)) / 2.0
+        enough = units_per >= 2
+        if enough.any():
+            with np.errstate(all="ignore"):
+                import warnings
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    q = np.nanquantile(reps[:, enough], [alpha, 1.0 - alpha], axis=0)
+            low[enough], high[enough] = q[0], q[1]
+        # the percentile interval of a skewed statistic can miss the point estimate by rounding
+        low = np.where(np.isfinite(low), np.minimum(low, mean), low)
+        high = np.where(np.isfinite(high), np.maximum(high, mean), high)
+    n_obs = np.round(tot_c).astype(np.int64)
+    if by is None:
+        if n_strata == 0 or tot_c[0] == 0:
+            return MeanCI(float("nan"), float("nan"), float("nan"), 0, 0, "none")
+        return MeanCI(float(mean[0]), float(low[0]), float(high[0]), int(units_per[0]),
+                      int(n_obs[0]), method)
+    index = p_uniques if p_uniques is not None else pd.RangeIndex(n_strata)
+    out = pd.DataFrame({"mean": mean, "ci_low": low, "ci_high": high,
+                        "n": units_per.astype(np.int64), "n_obs": n_obs}, index=index)
+    out.attrs.update({"method": method, "n_boot": n_boot, "ci": float(ci)})
+    return out
