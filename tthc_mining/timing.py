@@ -1,0 +1,738 @@
+"""Timing and deadlines: working time per event, agency vs citizen time, statutory and reported
+due dates, on time computed two ways, and the status of every dossier as of a date.
+
+``tm.timing(log)`` returns a :class:`Timing` with
+
+``events`` (row-aligned with ``log.events``)
+    ``seg_h`` working hours since the previous event of the dossier, ``wait_h`` / ``proc_h``
+    (waiting before the start and processing start -> end, where start times exist; without
+    starts ``wait_h == seg_h`` and ``proc_h`` is NaN), ``owner`` of the segment (agency /
+    citizen / third_party, from :mod:`tthc_mining.segments`), ``counted_h`` the part of the
+    segment inside the dossier's statutory-clock window (see below).
+
+``cases`` (one row per dossier)
+    see :data:`CASE_COLUMNS` for the list and the rules below.
+
+Rules (``../shared/docs/domain-vn.md`` §1.3, §1.5, §1.7, §3):
+
+* **received** = ``case:received``, else the first receipt-role event, else the first event.
+* **finished** = the first *processing finished* event (Kết thúc xử lý: the result is ready at
+  the one-stop, which is what one-stop systems compare with the due date), else the first
+  *result returned* event, else the exported ``case:finished``; for a log with no closing
+  roles at all (generic logs such as road fines) every dossier is finished at its last event.
+  ``finished`` is empty while the dossier is in progress as of ``as_of``. Withdrawn and
+  refused dossiers are *closed* (``closed`` = time of that event) but not finished.
+* **statutory_due**: from the catalogue (``ProcedureCatalog``: days + unit + cut-off, the
+  version in force on the day of receipt), else ``case:due_before`` / ``case:due`` as exported.
+  Working-day deadlines: ``calendar.add_working_days(received, n, cutoff)`` (received after
+  the cut-off, 15:00 by default, the count starts at the next working day's opening); same-day
+  deadlines (0 days): ``calendar.end_of_working_day``; calendar-day deadlines (ngày): the close
+  of office hours on ``date(clock start) + n`` days, moved to the next working day when that
+  date is a weekend/holiday (``calendar.add_calendar_days``). An exported due date without a
+  time (00:00) means the close of office hours of that date.
+* **reported_due**: the exported ``case:due`` (else ``case:due_after``); when the log has none,
+  recomputed the way one-stop systems do: the full deadline restarted from the last supplement
+  receipt (``SuDungYeuCauBoSungTheoNghiDinh``, domain notes §1.3).
+* **clock window**: from the clock start (received, or the next working day's opening after the
+  cut-off; dossiers without any deadline: received) to the close (finished / withdrawn /
+  refused) or ``as_of`` for open dossiers. ``agency_days``, ``citizen_days``,
+  ``third_party_days`` are the working time inside that window by segment owner (the open
+  segment after the last event up to ``as_of`` belongs to whoever holds the dossier).
+* **budget_days** = working days from the clock start to the statutory due instant (for
+  calendar-day procedures this converts the calendar deadline into the working time it
+  actually leaves; for same-day procedures it is the rest of the office day).
+* **on_time_reported** (as one-stop systems report): ``date(finished) <= date(reported_due)``;
+  a missing due counts as on time; withdrawn counts as on time; refused dossiers compare the
+  refusal date. **early_reported**: finished on an earlier date.
+* **on_time_actual** (as the agency actually spent it): ``agency_days <= budget_days`` — the
+  clock is paused only while the citizen holds the dossier (supplement requested -> supplement
+  received) and while it is suspended for a third party (tax, verification, posting: time that
+  sector rules exclude, §1.5; pass ``third_party_paused=False`` to charge it to the agency).
+  ``actual_due`` = the statutory due pushed back by the paused time; ``days_late_actual`` =
+  ``max(0, agency_days - budget_days)`` (so far, for open dossiers).
+* **status** as of ``as_of`` (default: the log's last timestamp; a date without a time means
+  the end of that day), reported clock: ``early`` / ``on_time`` / ``overdue`` (finished, by
+  date), ``resolved`` (finished, no deadline known at all), ``in_progress``,
+  ``in_progress_overdue`` (open, held by the agency, today's date after the reported due
+  date), ``suspended`` (open and held by the citizen or a third party — supplement requested,
+  tax, verification), ``withdrawn``, ``refused``; empty for dossiers received after ``as_of``.
+  ``status_actual`` uses the same words on the agency clock.
+
+Everything is vectorised on integer case codes (bincount, first/last index per case); nothing
+loops over dossiers. The result is cached on the log (``log._cache``).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from . import schema as S
+from .catalog import ERAS, ProcedureCatalog
+from .errors import ConfigError
+from .roles import add_role_column, fold
+from .segments import OWNER_AGENCY, OWNER_CITIZEN, OWNER_NAMES, OWNER_THIRD, segments
+
+__all__ = ["timing", "Timing", "rules_era", "STATUSES", "CASE_COLUMNS", "LABELS"]
+
+NS_PER_DAY = 86_400 * 1_000_000_000
+_NAT = np.iinfo(np.int64).min
+_EPS_S = 1e-3  # working seconds of tolerance in time comparisons
+
+STATUSES = ("early", "on_time", "overdue", "resolved", "in_progress", "in_progress_overdue",
+            "suspended", "withdrawn", "refused")
+RESOLVED_STATUSES = ("early", "on_time", "overdue", "resolved")
+HOLDERS = OWNER_LABELS = tuple(str(x) for x in OWNER_NAMES)  # agency, citizen, third_party
+
+#: columns of ``Timing.cases``
+CASE_COLUMNS = (
+    S.CASE, "procedure", "procedure_name", "unit", "receiving_unit", "channel", "received",
+    "clock_start", "finished", "closed", "outcome", "statutory_due", "reported_due",
+    "actual_due", "due_source", "deadline_days", "deadline_unit", "budget_days", "agency_days",
+    "citizen_days", "third_party_days", "elapsed_working_days", "n_events",
+    "n_supplement_requests", "n_supplement_received", "n_suspensions", "on_time_reported",
+    "early_reported", "days_late_reported", "on_time_actual", "days_late_actual", "holder",
+    "status", "status_actual", "rules_era")
+
+#: Vietnamese / English labels of the case columns (for reports)
+LABELS = {
+    S.CASE: ("Mã hồ sơ", "Dossier"), "procedure": ("Mã TTHC", "Procedure"),
+    "procedure_name": ("Tên thủ tục", "Procedure name"),
+    "unit": ("Đơn vị chịu trách nhiệm", "Responsible unit"),
+    "receiving_unit": ("Đơn vị tiếp nhận", "Receiving unit"), "channel": ("Kênh nộp", "Channel"),
+    "received": ("Ngày tiếp nhận", "Received"), "clock_start": ("Bắt đầu tính hạn", "Clock start"),
+    "finished": ("Ngày kết thúc xử lý", "Finished"), "closed": ("Ngày đóng hồ sơ", "Closed"),
+    "outcome": ("Kết quả", "Outcome"), "statutory_due": ("Hạn theo quy định", "Statutory due"),
+    "reported_due": ("Ngày hẹn trả (hệ thống)", "Reported due"),
+    "actual_due": ("Hạn thực (dừng đồng hồ khi chờ công dân)", "Actual due (clock paused)"),
+    "due_source": ("Nguồn thời hạn", "Due source"), "deadline_days": ("Thời hạn (ngày)", "Deadline (days)"),
+    "deadline_unit": ("Đơn vị thời hạn", "Deadline unit"),
+    "budget_days": ("Thời gian cho phép (ngày làm việc)", "Budget (working days)"),
+    "agency_days": ("Thời gian cơ quan xử lý (ngày làm việc)", "Agency time (working days)"),
+    "citizen_days": ("Thời gian chờ công dân bổ sung", "Citizen time (working days)"),
+    "third_party_days": ("Thời gian tạm dừng (bên thứ ba)", "Third-party time (working days)"),
+    "elapsed_working_days": ("Tổng thời gian (ngày làm việc)", "Elapsed (working days)"),
+    "n_events": ("Số bước", "Events"), "n_supplement_requests": ("Số lần yêu cầu bổ sung", "Supplement requests"),
+    "n_supplement_received": ("Số lần nhận bổ sung", "Supplements received"),
+    "n_suspensions": ("Số lần tạm dừng", "Suspensions"),
+    "on_time_reported": ("Đúng hạn (theo hệ thống)", "On time (as reported)"),
+    "early_reported": ("Trước hạn (theo hệ thống)", "Early (as reported)"),
+    "days_late_reported": ("Số ngày trễ (theo hệ thống)", "Days late (reported)"),
+    "on_time_actual": ("Đúng hạn (thời gian thực)", "On time (actual agency time)"),
+    "days_late_actual": ("Số ngày trễ thực tế", "Days late (actual)"),
+    "holder": ("Đang giữ hồ sơ", "Holder"), "status": ("Trạng thái", "Status"),
+    "status_actual": ("Trạng thái (thời gian thực)", "Status (actual)"),
+    "rules_era": ("Quy định áp dụng", "Rules era"),
+}
+
+STATUS_LABELS = {
+    "early": ("Trước hạn", "Early"), "on_time": ("Đúng hạn", "On time"),
+    "overdue": ("Quá hạn", "Overdue"), "resolved": ("Đã giải quyết (không có hạn)", "Resolved (no deadline)"),
+    "in_progress": ("Đang xử lý trong hạn", "In progress"),
+    "in_progress_overdue": ("Đang xử lý quá hạn", "In progress, overdue"),
+    "suspended": ("Tạm dừng / chờ bổ sung", "Suspended / awaiting supplement"),
+    "withdrawn": ("Rút hồ sơ", "Withdrawn"), "refused": ("Từ chối", "Refused"),
+}
+
+_ERA_SWITCH = ERAS["ND118"][0]
+
+
+# ----------------------------------------------------------------------------- small helpers
+def rules_era(received: Any) -> Any:
+    """The rules in force when a dossier was received: ``"ND61"`` (NĐ 61/2018 as amended by
+    NĐ 107/2021, until 30/6/2025) or ``"ND118"`` (NĐ 118/2025, from 1/7/2025), by the local
+    (Vietnam) date of receipt. Vectorised: a scalar gives a str (None for NaT), an array-like
+    an object array. Labels: ``tthc_mining.catalog.ERAS[key][2]``."""
+    scalar = isinstance(received, (str, _dt.date, pd.Timestamp, np.datetime64))
+    idx = pd.DatetimeIndex(pd.to_datetime([received] if scalar else pd.Series(received)))
+    if idx.tz is not None:
+        idx = idx.tz_convert(S.DEFAULT_TZ).tz_localize(None)
+    new = idx >= _ERA_SWITCH
+    out = np.where(idx.isna(), None, np.where(new, "ND118", "ND61")).astype(object)
+    return out[0] if scalar else out
+
+
+def _aware(values: Any, tz: str | None) -> pd.DatetimeIndex:
+    """A tz-aware DatetimeIndex (ns) in the calendar's zone; naive input is local time."""
+    idx = pd.DatetimeIndex(values) if not isinstance(values, pd.DatetimeIndex) else values
+    if not isinstance(idx.dtype, pd.DatetimeTZDtype) and not pd.api.types.is_datetime64_any_dtype(idx.dtype):
+        idx = pd.DatetimeIndex(pd.to_datetime(values))
+    tz = tz or "UTC"
+    idx = idx.tz_localize(tz) if idx.tz is None else idx.tz_convert(tz)
+    return idx.as_unit("ns")
+
+
+def _col_aware(ev: pd.DataFrame, col: str, tz: str | None) -> pd.DatetimeIndex:
+    s = ev[col]
+    if not pd.api.types.is_datetime64_any_dtype(s.dtype):
+        s = pd.to_datetime(s, errors="coerce")
+    return _aware(s, tz)
+
+
+def _local_day(idx: pd.DatetimeIndex) -> np.ndarray:
+    """Local calendar day number (days since 1970-01-01) of aware timestamps; NaT -> int64 min."""
+    ns = idx.tz_localize(None).asi8 if idx.tz is not None else idx.asi8
+    out = np.floor_divide(ns, NS_PER_DAY)
+    return np.where(ns == _NAT, _NAT, out)
+
+
+def _first_where(mask: np.ndarray, case: np.ndarray, n_cases: int) -> np.ndarray:
+    """Row index of the first event of each case where ``mask`` holds (-1 when none).
+    Rows are sorted by case, so the first hit per case is the first occurrence."""
+    idx = np.flatnonzero(mask)
+    out = np.full(n_cases, -1, dtype=np.int64)
+    if idx.size:
+        c = case[idx]
+        first = np.ones(idx.size, dtype=bool)
+        first[1:] = c[1:] != c[:-1]
+        out[c[first]] = idx[first]
+    return out
+
+
+def _last_where(mask: np.ndarray, case: np.ndarray, n_cases: int) -> np.ndarray:
+    idx = np.flatnonzero(mask)
+    out = np.full(n_cases, -1, dtype=np.int64)
+    if idx.size:
+        c = case[idx]
+        last = np.ones(idx.size, dtype=bool)
+        last[:-1] = c[:-1] != c[1:]
+        out[c[last]] = idx[last]
+    return out
+
+
+def _take_ns(ns: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    return np.where(idx >= 0, ns[np.maximum(idx, 0)], _NAT)
+
+
+def _idx_from_ns(ns: np.ndarray, tz: str | None) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(ns.view("datetime64[ns]")).tz_localize("UTC").tz_convert(tz or "UTC")
+
+
+def _case_first(ev: pd.DataFrame, col: str, case: np.ndarray, n_cases: int) -> pd.Series:
+    """First non-null value of a column per case (index 0..n_cases-1)."""
+    out = ev[col].groupby(case, sort=True).first()
+    return out.reindex(pd.RangeIndex(n_cases))
+
+
+def _resolve_as_of(as_of: Any, ts_ns: np.ndarray, tz: str | None) -> pd.Timestamp:
+    if as_of is None:
+        valid = ts_ns[ts_ns != _NAT]
+        if not valid.size:
+            return pd.Timestamp.now(tz=tz or "UTC")
+        return pd.Timestamp(int(valid.max()), tz="UTC").tz_convert(tz or "UTC")
+    date_only = (isinstance(as_of, _dt.date) and not isinstance(as_of, _dt.datetime)) or \
+        (isinstance(as_of, str) and ":" not in as_of and "T" not in as_of)
+    try:
+        t = pd.Timestamp(as_of)
+    except (ValueError, TypeError):
+        raise ConfigError(f"cannot read as_of={as_of!r}; give a date or a timestamp") from None
+    if t is pd.NaT:
+        raise ConfigError(f"as_of={as_of!r} is not a date")
+    t = t.tz_localize(tz or "UTC") if t.tzinfo is None else t.tz_convert(tz or "UTC")
+    if date_only:
+        t = t.normalize() + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+    return t
+
+
+# ----------------------------------------------------------------------------- roles
+def _ensure_roles(log, overrides: Mapping[str, str] | None) -> None:
+    """Add ``tm:role`` when missing; apply an ``{activity: role}`` mapping (per distinct
+    activity, matched exactly or after fold()). Invalidates cached segments when roles change."""
+    ev = log.events
+    if S.ROLE not in ev.columns:
+        add_role_column(ev, overrides or None)
+        log._cache.pop("segments", None)
+        return
+    if not overrides:
+        return
+    bad = {r for r in overrides.values() if r not in S.ROLES}
+    if bad:
+        raise ConfigError(f"unknown role(s) {sorted(bad)}; known roles: {', '.join(S.ROLES)}")
+    act, acts = log.codes(S.ACTIVITY)
+    folded = {fold(k): v for k, v in overrides.items()}
+    mapped = np.array([overrides.get(str(a), folded.get(fold(a))) for a in acts], dtype=object)
+    if not any(m is not None for m in mapped):
+        return
+    cur = pd.Categorical(ev[S.ROLE].astype(object), categories=list(S.ROLES)).codes.astype(np.int64)
+    new_per_act = np.array([S.ROLES.index(m) if m is not None else -1 for m in mapped], dtype=np.int64)
+    new = np.where(act >= 0, new_per_act[np.maximum(act, 0)], -1)
+    new = np.where(new >= 0, new, cur)
+    if np.array_equal(new, cur):
+        return
+    ev[S.ROLE] = pd.Categorical.from_codes(new, categories=list(S.ROLES))
+    log._cache.pop("segments", None)
+    for k in [k for k in log._cache if isinstance(k, tuple) and k and k[0] == "timing"]:
+        log._cache.pop(k, None)
+
+
+def _role_codes(ev: pd.DataFrame) -> np.ndarray:
+    col = ev[S.ROLE]
+    if isinstance(col.dtype, pd.CategoricalDtype) and list(col.cat.categories) == list(S.ROLES):
+        return col.cat.codes.to_numpy(np.int64)
+    return pd.Categorical(col.astype(object), categories=list(S.ROLES)).codes.astype(np.int64)
+
+
+# ----------------------------------------------------------------------------- deadlines
+def _deadlines(cal, start: pd.DatetimeIndex, days: np.ndarray, calendar_unit: np.ndarray,
+               cutoffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Statutory due (UTC ns) and clock start (working axis) for each row.
+
+    ``start`` aware timestamps, ``days`` float (NaN = no deadline), ``calendar_unit`` bool,
+    ``cutoffs`` object array of 'HH:MM' or None. Loops over the few distinct cut-off values only.
+    """
+    n = len(start)
+    due_ns = np.full(n, _NAT, dtype=np.int64)
+    clock_w = np.full(n, np.nan)
+    has = np.isfinite(days) & (start.asi8 != _NAT)
+    if not has.any():
+        return due_ns, clock_w
+    kcodes, kvalues = pd.factorize(pd.Series(cutoffs, dtype=object), use_na_sentinel=True)
+    for k in np.unique(kcodes[has]):
+        sel = has & (kcodes == k)
+        cut = None if k < 0 else str(kvalues[k])
+        t = start[sel]
+        cw = np.atleast_1d(cal.to_working(cal.add_working_days(t, 0.0, cutoff=cut)))
+        clock_w[sel] = cw
+        d = days[sel]
+        out = np.full(sel.sum(), _NAT, dtype=np.int64)
+        same = d <= 0
+        work = (~same) & ~calendar_unit[sel]
+        cald = (~same) & calendar_unit[sel]
+        if same.any():
+            out[same] = _aware(cal.end_of_working_day(t[same], cutoff=cut, tz_aware=True), cal.tz).asi8
+        if work.any():
+            out[work] = _aware(cal.add_working_days(t[work], d[work], cutoff=cut, tz_aware=True),
+                               cal.tz).asi8
+        if cald.any():
+            begin = cal.from_working(cw[cald], side="next", tz_aware=True)
+            out[cald] = _aware(cal.add_calendar_days(begin, np.ceil(d[cald]).astype(np.int64),
+                                                     tz_aware=True), cal.tz).asi8
+        due_ns[sel] = out
+    return due_ns, clock_w
+
+
+def _end_of_office_if_date(idx: pd.DatetimeIndex, cal) -> pd.DatetimeIndex:
+    """Exported due dates without a time (local midnight) mean the close of office hours."""
+    local = idx.tz_localize(None)
+    midnight = (local.asi8 != _NAT) & ((local.asi8 % NS_PER_DAY) == 0)
+    if not midnight.any():
+        return idx
+    close_s = float(np.max(cal._b)) if hasattr(cal, "_b") else 17 * 3600.0
+    ns = local.asi8.copy()
+    ns[midnight] += int(close_s * 1e9)
+    return _aware(pd.DatetimeIndex(ns.view("datetime64[ns]")), cal.tz)
+
+
+# ----------------------------------------------------------------------------- result
+@dataclass
+class Timing:
+    """Per-event and per-dossier timing of a log (see the module docstring for the rules)."""
+
+    events: pd.DataFrame
+    cases: pd.DataFrame
+    as_of: pd.Timestamp
+    cutoff: str | None = "15:00"
+    third_party_paused: bool = True
+    hours_per_day: float = 8.0
+    catalog_source: str | None = None
+    notes: list = field(default_factory=list)
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.cases
+
+    def status_counts(self, column: str = "status") -> pd.Series:
+        return self.cases[column].value_counts().reindex(list(STATUSES), fill_value=0)
+
+    def to_dict(self, max_rows: int | None = None) -> dict:
+        cases = self.cases if max_rows is None else self.cases.head(max_rows)
+        return {"as_of": self.as_of.isoformat(), "cutoff": self.cutoff,
+                "third_party_paused": self.third_party_paused, "hours_per_day": self.hours_per_day,
+                "catalog": self.catalog_source, "notes": list(self.notes),
+                "n_cases": int(len(self.cases)), "n_events": int(len(self.events)),
+                "status_counts": {k: int(v) for k, v in self.status_counts().items()},
+                "cases": json.loads(cases.to_json(orient="records", date_format="iso",
+                                                  force_ascii=False))}
+
+    def to_json(self, max_rows: int | None = None, **kw) -> str:
+        return json.dumps(self.to_dict(max_rows), ensure_ascii=False, **kw)
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{k} {v:,}" for k, v in self.status_counts().items() if v)
+        return (f"Timing({len(self.cases):,} dossiers, {len(self.events):,} events as of "
+                f"{self.as_of:%Y-%m-%d %H:%M}: {counts})")
+
+    def _repr_html_(self) -> str:
+        counts = self.status_counts()
+        rows = "".join(f"<tr><td>{html.escape(STATUS_LABELS[k][0])} / {html.escape(STATUS_LABELS[k][1])}"
+                       f"</td><td style='text-align:right'>{v:,}</td></tr>" for k, v in counts.items())
+        head = (f"<p><b>Timing</b>: {len(self.cases):,} hồ sơ / dossiers, {len(self.events):,} "
+                f"events, as of {html.escape(str(self.as_of))}</p>")
+        notes = "".join(f"<p>{html.escape(n)}</p>" for n in self.notes)
+        return (head + notes + f"<table><tr><th>Trạng thái / Status</th><th>n</th></tr>{rows}</table>"
+                + self.cases.head(10).to_html(escape=True, index=False))
+
+
+# ----------------------------------------------------------------------------- main entry
+def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
+           cutoff: str | None = "15:00", roles: Mapping[str, str] | None = None,
+           third_party_paused: bool = True) -> Timing:
+    """Timing and deadlines of a :class:`~tthc_mining.DossierLog` (cached on the log).
+
+    ``catalog`` defaults to ``log.catalog``; ``cutoff`` is used for dossiers whose procedure is
+    not in the catalogue (the catalogue's per-procedure cut-off wins otherwise); ``roles`` is an
+    extra ``{activity: role}`` mapping (applied to ``log.events['tm:role']``, like the
+    catalogue's ``roles``). See the module docstring for every rule.
+    """
+    if catalog is None:
+        catalog = getattr(log, "catalog", None)
+    if catalog is not None and not isinstance(catalog, ProcedureCatalog):
+        raise ConfigError(f"catalog must be a ProcedureCatalog, not {type(catalog).__name__}")
+    overrides: dict[str, str] = {}
+    if catalog is not None and catalog.roles:
+        overrides.update(catalog.roles)
+    if roles:
+        overrides.update(roles)
+    _ensure_roles(log, overrides)
+
+    cal = log.calendar
+    tz = cal.tz or "UTC"
+    ev = log.events
+    ts = _col_aware(ev, S.TIMESTAMP, tz)
+    ts_ns = ts.asi8
+    as_of_t = _resolve_as_of(as_of, ts_ns, tz)
+    key = ("timing", id(catalog), as_of_t.value, cutoff, tuple(sorted((roles or {}).items())),
+           bool(third_party_paused))
+    cached = log._cache.get(key)
+    if cached is not None:
+        return cached
+
+    seg = segments(log)
+    n = len(ev)
+    n_cases = seg.n_cases
+    case = seg.case
+    L = cal.seconds_per_day
+    first_row = seg.case_start[:-1]
+    last_row = seg.case_start[1:] - 1
+    role = _role_codes(ev)
+    R = {name: i for i, name in enumerate(S.ROLES)}
+    in_asof = (ts_ns != _NAT) & (ts_ns <= as_of_t.value)
+    w_asof = float(cal.to_working(as_of_t))
+    notes: list[str] = []
+
+    # ---------------------------------------------------------------- per-case attributes
+    def first_attr(col: str) -> pd.Series | None:
+        return _case_first(ev, col, case, n_cases) if col in ev.columns else None
+
+    def _case_time(col: str) -> pd.DatetimeIndex:
+        v = _case_first(ev, col, case, n_cases)
+        if not pd.api.types.is_datetime64_any_dtype(v.dtype):
+            v = pd.to_datetime(v, errors="coerce")
+        return _aware(v, tz)
+
+    procedure = first_attr(S.PROCEDURE)
+    channel = first_attr(S.CHANNEL)
+
+    # received
+    rec_idx = _first_where(role == R[S.ROLE_RECEIPT], case, n_cases)
+    recv_ns = np.where(rec_idx >= 0, _take_ns(ts_ns, rec_idx), ts_ns[first_row]) if n_cases else \
+        np.zeros(0, np.int64)
+    if S.RECEIVED in ev.columns:
+        r_ns = _case_time(S.RECEIVED).asi8
+        recv_ns = np.where(r_ns != _NAT, r_ns, recv_ns)
+    received = _idx_from_ns(recv_ns, tz)
+    recv_w = cal.to_working(received) if n_cases else np.zeros(0)
+    recv_day = _local_day(received)
+
+    # closing events (known by as_of)
+    closing_roles = [R[S.ROLE_FINISHED], R[S.ROLE_RESULT], R[S.ROLE_WITHDRAWN], R[S.ROLE_REFUSED]]
+    roleless = not np.isin(role, closing_roles).any() and S.FINISHED_REPORTED not in ev.columns
+    fin_idx = _first_where((role == R[S.ROLE_FINISHED]) & in_asof, case, n_cases)
+    res_idx = _first_where((role == R[S.ROLE_RESULT]) & in_asof, case, n_cases)
+    wd_idx = _first_where((role == R[S.ROLE_WITHDRAWN]) & in_asof, case, n_cases)
+    rf_idx = _first_where((role == R[S.ROLE_REFUSED]) & in_asof, case, n_cases)
+    fin_ns = np.where(fin_idx >= 0, _take_ns(ts_ns, fin_idx), _take_ns(ts_ns, res_idx))
+    if S.FINISHED_REPORTED in ev.columns:
+        fr_ns = _case_time(S.FINISHED_REPORTED).asi8
+        fr_ns = np.where((fr_ns != _NAT) & (fr_ns <= as_of_t.value), fr_ns, _NAT)
+        fin_ns = np.where(fin_ns != _NAT, fin_ns, fr_ns)
+    if roleless:
+        last_ns = ts_ns[last_row] if n_cases else np.zeros(0, np.int64)
+        fin_ns = np.where(last_ns <= as_of_t.value, last_ns, _NAT)
+        notes.append("No closing activity (processing finished / result returned / withdrawn / "
+                     "refused) was recognised in this log: every dossier is treated as finished "
+                     "at its last event.")
+    wd_ns = _take_ns(ts_ns, wd_idx)
+    rf_ns = _take_ns(ts_ns, rf_idx)
+    # outcome = the earliest closing event: 0 finished, 1 withdrawn, 2 refused, -1 open
+    cand = np.stack([fin_ns, wd_ns, rf_ns]).astype(np.float64)
+    cand[cand == float(_NAT)] = np.inf
+    outcome = np.where(np.isfinite(cand).any(axis=0), np.argmin(cand, axis=0), -1) if n_cases else \
+        np.zeros(0, np.int64)
+    closed_ns = np.where(outcome >= 0, np.min(np.where(np.isfinite(cand), cand, np.inf), axis=0), np.nan) \
+        if n_cases else np.zeros(0)
+    closed_ns = np.where(np.isfinite(closed_ns), closed_ns, float(_NAT)).astype(np.int64)
+    finished_ns = np.where(outcome == 0, closed_ns, _NAT)
+    is_received = recv_ns <= as_of_t.value
+
+    # ---------------------------------------------------------------- deadlines
+    dl_days = np.full(n_cases, np.nan)
+    dl_calendar = np.zeros(n_cases, dtype=bool)
+    dl_cutoff = np.full(n_cases, cutoff, dtype=object)
+    dl_unit = np.full(n_cases, None, dtype=object)
+    proc_name = first_attr("case:procedure_name")
+    proc_name = proc_name.to_numpy(dtype=object) if proc_name is not None else np.full(n_cases, None, dtype=object)
+    in_cat = np.zeros(n_cases, dtype=bool)
+    if catalog is not None and procedure is not None and n_cases:
+        row = catalog.lookup(procedure.to_numpy(dtype=object), np.where(recv_day == _NAT, np.nan, recv_day))
+        in_cat = row >= 0
+        pr = catalog.procedures
+        take = np.maximum(row, 0)
+        dl_days = np.where(in_cat, pr["deadline_days"].to_numpy(np.float64)[take], np.nan)
+        units = pr["deadline_unit"].to_numpy(dtype=object)[take]
+        dl_calendar = in_cat & (units == "calendar")
+        dl_unit = np.where(in_cat, units, None)
+        dl_cutoff = np.where(in_cat, pr["cutoff"].to_numpy(dtype=object)[take], dl_cutoff)
+        names = pr["name"].to_numpy(dtype=object)[take]
+        proc_name = np.where(in_cat & pd.notna(names), names, proc_name)
+        missing = int((~in_cat & procedure.notna().to_numpy()).sum())
+        if missing:
+            notes.append(f"{missing:,} dossiers have a procedure code that is not in the catalogue "
+                         "(deadline taken from the exported due date when there is one).")
+    stat_ns, clock_w = _deadlines(cal, received, dl_days, dl_calendar, dl_cutoff)
+    due_source = np.where(in_cat, "catalog", None).astype(object)
+
+    def exported(col: str) -> np.ndarray:
+        if col not in ev.columns:
+            return np.full(n_cases, _NAT, dtype=np.int64)
+        return _end_of_office_if_date(_case_time(col), cal).asi8
+
+    due_ns = exported(S.DUE)
+    due_after_ns = exported(S.DUE_AFTER)
+    due_before_ns = exported(S.DUE_BEFORE)
+    # statutory due from the export when the catalogue does not know the procedure
+    from_export = (stat_ns == _NAT) & ((due_before_ns != _NAT) | (due_ns != _NAT))
+    if from_export.any():
+        exp_ns = np.where(due_before_ns != _NAT, due_before_ns, due_ns)
+        stat_ns = np.where(from_export, exp_ns, stat_ns)
+        due_source = np.where(from_export & (due_before_ns != _NAT), "case:due_before",
+                              np.where(from_export, "case:due", due_source)).astype(object)
+        # the clock start of those dossiers: received with the default cut-off
+        _, cw = _deadlines(cal, received, np.where(from_export, 1.0, np.nan),
+                           np.zeros(n_cases, bool), np.full(n_cases, cutoff, dtype=object))
+        clock_w = np.where(from_export, cw, clock_w)
+    has_deadline = stat_ns != _NAT
+    stat_idx = _idx_from_ns(stat_ns, tz)
+    stat_w = cal.to_working(stat_idx) if n_cases else np.zeros(0)
+    budget_days = np.where(has_deadline, (stat_w - clock_w) / L, np.nan)
+
+    # reported due: exported, else recomputed with a restart at the last supplement receipt
+    sup_rx = (role == R[S.ROLE_SUPPLEMENT_RECEIVED]) & in_asof
+    last_sup_idx = _last_where(sup_rx, case, n_cases)
+    restart_ns = np.where(last_sup_idx >= 0, _take_ns(ts_ns, last_sup_idx), recv_ns)
+    restart_ns = np.maximum(restart_ns, recv_ns)
+    rep_calc_ns, _ = _deadlines(cal, _idx_from_ns(restart_ns, tz), dl_days, dl_calendar, dl_cutoff)
+    rep_ns = np.where(due_ns != _NAT, due_ns,
+                      np.where(due_after_ns != _NAT, due_after_ns,
+                               np.where(rep_calc_ns != _NAT, rep_calc_ns, stat_ns)))
+    if S.DUE not in ev.columns and S.DUE_AFTER not in ev.columns and in_cat.any():
+        notes.append("The log has no exported due date: the reported due date is recomputed as "
+                     "one-stop systems do (full deadline restarted at the last supplement receipt).")
+
+    # ---------------------------------------------------------------- clock window and owners
+    win_start = np.where(has_deadline & np.isfinite(clock_w), np.maximum(clock_w, recv_w), recv_w)
+    closed_w = np.full(n_cases, np.nan)
+    cl = closed_ns != _NAT
+    if cl.any():
+        closed_w[cl] = cal.to_working(_idx_from_ns(closed_ns[cl], tz))
+    win_end = np.where(cl, closed_w, w_asof)
+    win_end = np.where(is_received, win_end, win_start)  # not received yet: empty window
+    w_end = seg.w_end
+    prev = np.where(seg.is_first, -np.inf, seg.w_prev_end)
+    lo = np.maximum(prev, win_start[case])
+    hi = np.minimum(w_end, win_end[case])
+    counted = np.clip(np.nan_to_num(hi - lo, nan=0.0), 0.0, None)
+    owner = seg.owner
+    # state after each event (who holds the dossier once the event is done)
+    set_state = np.full(n, -1, dtype=np.int8)
+    set_state[role == R[S.ROLE_SUPPLEMENT_REQUEST]] = OWNER_CITIZEN
+    set_state[role == R[S.ROLE_SUSPENDED]] = OWNER_THIRD
+    set_state[(role == R[S.ROLE_SUPPLEMENT_RECEIVED]) | (role == R[S.ROLE_RESUMED])] = OWNER_AGENCY
+    state_after = np.where(set_state >= 0, set_state, owner).astype(np.int8)
+    # open tail after the last event known by as_of (or after the last event before the close)
+    last_known = _last_where(in_asof, case, n_cases)
+    has_last = last_known >= 0
+    lk = np.maximum(last_known, 0)
+    tail = np.where(has_last, np.clip(win_end - np.maximum(w_end[lk], win_start), 0.0, None), 0.0)
+    # events after the last known one already cover [its end, win_end] through their segment
+    after = np.zeros(n_cases, dtype=bool)
+    nxt = lk + 1
+    after[has_last] = (nxt[has_last] < n) & (case[np.minimum(nxt[has_last], n - 1)] == np.arange(n_cases)[has_last])
+    tail = np.where(after, 0.0, tail)
+    tail_owner = np.where(has_last, state_after[lk], OWNER_AGENCY)
+    if n_cases:
+        holder = np.where(has_last, state_after[lk], OWNER_AGENCY).astype(np.int8)
+    else:
+        holder = np.zeros(0, np.int8)
+
+    def owner_sum(o: int) -> np.ndarray:
+        s = np.bincount(case, weights=np.where(owner == o, counted, 0.0), minlength=n_cases) if n else \
+            np.zeros(n_cases)
+        return s + np.where(tail_owner == o, tail, 0.0)
+
+    agency_s, citizen_s, third_s = owner_sum(OWNER_AGENCY), owner_sum(OWNER_CITIZEN), owner_sum(OWNER_THIRD)
+    charged_s = agency_s + (0.0 if third_party_paused else third_s)
+    paused_s = citizen_s + (third_s if third_party_paused else 0.0)
+
+    # responsible unit: the unit with the largest agency working time; receiving unit
+    unit = np.full(n_cases, None, dtype=object)
+    receiving_unit = np.full(n_cases, None, dtype=object)
+    if S.GROUP in ev.columns and n:
+        gcode, gnames = log.codes(S.GROUP)
+        gnames_arr = np.asarray(gnames, dtype=object)
+        val = np.where((owner == OWNER_AGENCY) & (gcode >= 0), counted, 0.0)
+        # the open tail is spent at the unit of the last known event
+        val = val.copy()
+        tail_rows = lk[has_last & (tail_owner == OWNER_AGENCY) & (tail > 0)]
+        np.add.at(val, tail_rows, tail[has_last & (tail_owner == OWNER_AGENCY) & (tail > 0)])
+        G = max(len(gnames), 1)
+        ok = gcode >= 0
+        pair = case[ok].astype(np.int64) * G + gcode[ok]
+        upair, inv = np.unique(pair, return_inverse=True)
+        tot = np.bincount(inv, weights=val[ok], minlength=len(upair))
+        pc, pg = upair // G, upair % G
+        order = np.lexsort((-tot, pc))  # by case, largest time first (ties: smaller unit code)
+        pc_o = order[np.r_[True, pc[order][1:] != pc[order][:-1]]] if len(order) else order
+        best = np.full(n_cases, -1, dtype=np.int64)
+        best[pc[pc_o]] = pg[pc_o]
+        # dossiers with no agency time: the unit of their last event with a unit
+        last_g = _last_where(ok & in_asof, case, n_cases)
+        last_g = np.where(last_g >= 0, last_g, _last_where(ok, case, n_cases))
+        zero = np.bincount(case, weights=val, minlength=n_cases) <= 0
+        fallback = np.where(last_g >= 0, gcode[np.maximum(last_g, 0)], -1)
+        best = np.where(zero, fallback, best)
+        unit = np.where(best >= 0, gnames_arr[np.maximum(best, 0)], None)
+        rec_g = np.where(rec_idx >= 0, rec_idx, _first_where(ok, case, n_cases))
+        rg = np.where(rec_g >= 0, gcode[np.maximum(rec_g, 0)], -1)
+        receiving_unit = np.where(rg >= 0, gnames_arr[np.maximum(rg, 0)], None)
+
+    # counts (events known by as_of)
+    def count(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(case[mask], minlength=n_cases).astype(np.int64) if n else np.zeros(n_cases, np.int64)
+
+    n_sup_req = count((role == R[S.ROLE_SUPPLEMENT_REQUEST]) & in_asof)
+    n_sup_rx = count(sup_rx)
+    n_susp = count((role == R[S.ROLE_SUSPENDED]) & in_asof)
+    n_events = np.diff(seg.case_start).astype(np.int64)
+
+    # ---------------------------------------------------------------- on time, two ways
+    fin = outcome == 0
+    withdrawn = outcome == 1
+    refused = outcome == 2
+    open_ = (outcome < 0) & is_received
+    close_day = _local_day(_idx_from_ns(closed_ns, tz))
+    rep_day = _local_day(_idx_from_ns(rep_ns, tz))
+    has_rep = rep_ns != _NAT
+    on_time_rep = np.where(has_rep, close_day <= rep_day, True)
+    early_rep = has_rep & (close_day < rep_day)
+    on_time_reported = pd.array(np.where(fin | refused, on_time_rep, withdrawn), dtype="boolean")
+    on_time_reported[~(fin | refused | withdrawn)] = pd.NA
+    early_reported = pd.array(early_rep & (fin | refused), dtype="boolean")
+    early_reported[~(fin | refused | withdrawn)] = pd.NA
+    rep_w = np.full(n_cases, np.nan)
+    if has_rep.any():
+        rep_w[has_rep] = cal.to_working(_idx_from_ns(rep_ns[has_rep], tz))
+    days_late_rep = np.where((fin | refused) & has_rep, np.clip((closed_w - rep_w) / L, 0.0, None), np.nan)
+    days_late_rep = np.where((fin | refused) & has_rep & (close_day <= rep_day), 0.0, days_late_rep)
+
+    charged_days = charged_s / L
+    ok_actual = charged_days <= budget_days + _EPS_S / L
+    on_time_actual = pd.array(ok_actual, dtype="boolean")
+    on_time_actual[~(fin & has_deadline)] = pd.NA
+    days_late_actual = np.where(has_deadline & (fin | open_), np.clip(charged_days - budget_days, 0.0, None),
+                                np.nan)
+    actual_due_w = stat_w + paused_s
+    actual_due = cal.from_working(np.where(has_deadline, actual_due_w, np.nan), side="prev",
+                                  tz_aware=True) if n_cases else pd.DatetimeIndex([], tz=tz)
+    actual_due = _aware(actual_due, tz)
+    actual_day = _local_day(actual_due)
+
+    # ---------------------------------------------------------------- statuses
+    asof_day = int(_local_day(pd.DatetimeIndex([as_of_t]))[0])
+    status = np.full(n_cases, None, dtype=object)
+    status_act = np.full(n_cases, None, dtype=object)
+    held_by_other = holder != OWNER_AGENCY
+    # finished
+    status[fin & ~has_rep] = "resolved"
+    status[fin & has_rep & (close_day < rep_day)] = "early"
+    status[fin & has_rep & (close_day == rep_day)] = "on_time"
+    status[fin & has_rep & (close_day > rep_day)] = "overdue"
+    status_act[fin & ~has_deadline] = "resolved"
+    status_act[fin & has_deadline & ~ok_actual] = "overdue"
+    status_act[fin & has_deadline & ok_actual & (close_day < actual_day)] = "early"
+    status_act[fin & has_deadline & ok_actual & (close_day >= actual_day)] = "on_time"
+    # open
+    status[open_ & held_by_other] = "suspended"
+    status[open_ & ~held_by_other] = "in_progress"
+    status[open_ & ~held_by_other & has_rep & (asof_day > rep_day)] = "in_progress_overdue"
+    status_act[open_ & held_by_other] = "suspended"
+    status_act[open_ & ~held_by_other] = "in_progress"
+    status_act[open_ & ~held_by_other & has_deadline & ~ok_actual] = "in_progress_overdue"
+    for arr in (status, status_act):
+        arr[withdrawn] = "withdrawn"
+        arr[refused] = "refused"
+        arr[~is_received] = None
+    holder_names = np.where(is_received & (outcome < 0), OWNER_NAMES[holder], None)
+
+    # ---------------------------------------------------------------- assemble
+    def dt(ns: np.ndarray) -> pd.Series:
+        return pd.Series(_idx_from_ns(ns, tz))
+
+    not_fin = ~fin
+    elapsed = np.where(fin, (closed_w - recv_w) / L, np.nan)
+    outcome_name = np.array(["finished", "withdrawn", "refused"], dtype=object)
+    cases = pd.DataFrame({
+        S.CASE: seg.case_ids.to_numpy(),
+        "procedure": procedure.to_numpy(dtype=object) if procedure is not None else np.full(n_cases, None, object),
+        "procedure_name": proc_name,
+        "unit": unit, "receiving_unit": receiving_unit,
+        "channel": channel.to_numpy(dtype=object) if channel is not None else np.full(n_cases, None, object),
+        "received": dt(recv_ns),
+        "clock_start": pd.Series(cal.from_working(np.where(has_deadline, win_start, np.nan), side="next",
+                                                  tz_aware=True) if n_cases else pd.DatetimeIndex([], tz=tz)),
+        "finished": dt(np.where(not_fin, _NAT, closed_ns)),
+        "closed": dt(closed_ns),
+        "outcome": np.where(outcome >= 0, outcome_name[np.maximum(outcome, 0)], None),
+        "statutory_due": dt(stat_ns), "reported_due": dt(rep_ns),
+        "actual_due": pd.Series(actual_due),
+        "due_source": due_source,
+        "deadline_days": dl_days, "deadline_unit": dl_unit,
+        "budget_days": budget_days,
+        "agency_days": agency_s / L, "citizen_days": citizen_s / L, "third_party_days": third_s / L,
+        "elapsed_working_days": elapsed,
+        "n_events": n_events, "n_supplement_requests": n_sup_req, "n_supplement_received": n_sup_rx,
+        "n_suspensions": n_susp,
+        "on_time_reported": on_time_reported, "early_reported": early_reported,
+        "days_late_reported": days_late_rep,
+        "on_time_actual": on_time_actual, "days_late_actual": days_late_actual,
+        "holder": holder_names,
+        "status": pd.Categorical(status, categories=list(STATUSES)),
+        "status_actual": pd.Categorical(status_act, categories=list(STATUSES)),
+        "rules_era": rules_era(received) if n_cases else np.zeros(0, dtype=object),
+    })
+    cases.attrs.update({"as_of": as_of_t, "hours_per_day": L / 3600.0})
+    events = pd.DataFrame({
+        "seg_h": seg.seg_s / 3600.0, "wait_h": seg.wait_s / 3600.0, "proc_h": seg.proc_s / 3600.0,
+        "owner": pd.Categorical.from_codes(owner.astype(np.int64), categories=list(OWNER_LABELS)),
+        "counted_h": counted / 3600.0,
+    }, index=ev.index)
+    out = Timing(events=events, cases=cases, as_of=as_of_t, cutoff=cutoff,
+                 third_party_paused=bool(third_party_paused), hours_per_day=L / 3600.0,
+                 catalog_source=getattr(catalog, "source", None), notes=notes)
+    log._cache[key] = out
+    return out
+
