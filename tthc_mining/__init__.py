@@ -31,6 +31,13 @@ _LAZY = {
     "variants": "tthc_mining.discovery",
     "ProcessMap": "tthc_mining.discovery",
     "bottlenecks": "tthc_mining.bottlenecks",
+    "load": "tthc_mining.load",
+    "handovers": "tthc_mining.handovers",
+    "HandoverReport": "tthc_mining.handovers",
+    "overdue_attribution": "tthc_mining.overdue",
+    "OverdueReport": "tthc_mining.overdue",
+    "conformance": "tthc_mining.conformance",
+    "ConformanceReport": "tthc_mining.conformance",
     "rework": "tthc_mining.rework",
     "ReworkReport": "tthc_mining.rework",
 }

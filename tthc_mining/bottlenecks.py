@@ -1,0 +1,742 @@
+"""Bottleneck ranking: where do dossiers wait, how much does it cost, and what kind of wait is it.
+
+``tm.bottlenecks(log, by="activity")`` returns one row per step (or transition, unit, officer)
+with the waiting time the agency spent there, sorted by the dossier-hours lost (what fixing the
+row would give back).
+
+Rules (stated once, used everywhere in this module)
+---------------------------------------------------
+* A row's events are the events whose *segment* (``tthc_mining.segments``: from the previous
+  event's end to this event's end, split into waiting and processing when start times exist) is
+  **owned by the agency**. Time the citizen holds the dossier (between a supplement request and the
+  receipt of the supplement) and time a third party holds it (tax, posting, councils: between a
+  suspension and the resumption) is not the agency's bottleneck and is left out. A dossier's first
+  event closes no segment and is left out.
+* ``wait`` of an event = ``segments.wait_s`` (previous end -> start when a start time exists, else
+  previous end -> end), in working hours; a negative wait (the step started before the previous one
+  ended: parallel work) counts as 0 (the number clipped is in ``attrs``). ``proc`` = start -> end.
+  ``held`` = ``segments.seg_s`` = wait + processing: the time the step held the dossier.
+* ``by="activity"`` groups by the event's step, ``"transition"`` by (previous step, step),
+  ``"unit"`` by the event's unit (``org:group``), ``"resource"`` by its officer
+  (``org:resource``). Events with no unit/officer are counted in ``attrs["events_without_key"]``.
+
+Columns
+-------
+``count`` events, ``cases`` dossiers; ``wait_mean_h`` with ``wait_mean_ci_low/high`` (percentile
+bootstrap over **dossiers**, :func:`tthc_mining.stats.bootstrap_mean_ci`: Poisson weights per
+dossier, random groups of dossiers on very large logs), ``wait_median_h``, ``wait_p90_h``,
+``proc_mean_h`` (NaN without start times), ``total_wait_h`` (dossier-hours lost there),
+``excess_wait_h`` (time held above the step's allotment in the internal procedure when a catalogue
+gives one for the event's procedure and step; otherwise waiting above the row's median wait;
+``excess_basis`` says which), ``share_of_agency_time`` (the row's held time over all agency time
+in scope), ``share_in_overdue`` (the row's held time in overdue dossiers over all agency time of
+overdue dossiers; NaN when the log has no due dates), ``trend_per_month`` (slope of the monthly
+mean wait in hours per month, ordinary least squares over months with at least
+``MIN_EVENTS_PER_MONTH`` events; ``trend_p`` its two-sided p-value, as ``scipy.stats.linregress``;
+``trend_months`` the number of months used), and the kind hint.
+
+Kind hint (data-driven; every rule has a threshold and the row keeps the rule whose evidence is
+strongest relative to its threshold; ``kind_evidence`` spells out every rule that fired)
+--------------------------------------------------------------------------------------------
+* ``queue``: waiting grows with the backlog. Spearman correlation between an event's wait and the
+  number of dossiers already waiting at the same row when it arrived (work in progress at
+  arrival) is at least ``QUEUE_MIN_RHO`` with p < ``ALPHA`` (computed on at most
+  ``KIND_SAMPLE`` random events per row). Score = rho / QUEUE_MIN_RHO.
+* ``slow_work``: processing dominates: processing is more than half of held time (needs start
+  times). Score = processing share / 0.5.
+* ``handover``: most of the row's waiting happens on segments that cross a unit boundary
+  (``segments.handover``). Score = that share / 0.5.
+* ``batching``: completions clumped at the same times: the share of the row's completions that
+  fall in a clock minute with at least two other completions of the row is at least
+  ``BATCH_MIN_SHARE`` and at least ``BATCH_MIN_RATIO`` times what independent (Poisson)
+  completions at the row's rate per working minute would give. Rows whose timestamps are dates
+  only (most at 00:00:00) are not assessed. Score = min(share / BATCH_MIN_SHARE,
+  ratio / BATCH_MIN_RATIO).
+A score >= 1 means the rule fired; ``kind`` is the rule with the highest score, ``None`` when no
+rule fired.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import schema as S
+from .errors import ConfigError
+from .segments import OWNER_AGENCY, segments
+
+__all__ = ["bottlenecks", "LABELS_VI", "BY", "KINDS"]
+
+BY = ("activity", "transition", "unit", "resource")
+KINDS = ("queue", "slow_work", "handover", "batching")
+
+ALPHA = 0.01
+QUEUE_MIN_RHO = 0.3
+SLOW_MIN_SHARE = 0.5
+HANDOVER_MIN_SHARE = 0.5
+BATCH_MIN_SHARE = 0.3
+BATCH_MIN_RATIO = 3.0
+KIND_SAMPLE = 20_000
+MIN_EVENTS_PER_MONTH = 5
+H = 3600.0
+
+#: Vietnamese labels of the result columns (the report issue adds the English ones beside them)
+LABELS_VI = {
+    "activity": "Bước xử lý",
+    "source": "Bước trước",
+    "target": "Bước sau",
+    "unit": "Đơn vị xử lý",
+    "resource": "Cán bộ xử lý",
+    "count": "Số lượt",
+    "cases": "Số hồ sơ",
+    "wait_mean_h": "Thời gian chờ trung bình (giờ làm việc)",
+    "wait_mean_ci_low": "Cận dưới khoảng tin cậy (giờ)",
+    "wait_mean_ci_high": "Cận trên khoảng tin cậy (giờ)",
+    "wait_median_h": "Trung vị thời gian chờ (giờ)",
+    "wait_p90_h": "Phân vị 90 thời gian chờ (giờ)",
+    "proc_mean_h": "Thời gian xử lý trung bình (giờ)",
+    "total_wait_h": "Tổng giờ chờ (hồ sơ × giờ)",
+    "excess_wait_h": "Giờ vượt định mức",
+    "excess_basis": "Căn cứ định mức",
+    "share_of_agency_time": "Tỷ trọng trong thời gian của cơ quan",
+    "share_in_overdue": "Tỷ trọng trong thời gian hồ sơ quá hạn",
+    "trend_per_month": "Xu hướng (giờ/tháng)",
+    "trend_p": "Giá trị p của xu hướng",
+    "trend_months": "Số tháng",
+    "handover_share": "Tỷ lệ chờ tại điểm chuyển giao",
+    "proc_share": "Tỷ lệ thời gian xử lý",
+    "queue_rho": "Tương quan chờ – tồn đọng (Spearman)",
+    "queue_p": "Giá trị p (tồn đọng)",
+    "batch_share": "Tỷ lệ hoàn thành dồn cục",
+    "kind": "Loại điểm nghẽn",
+    "kind_evidence": "Căn cứ",
+}
+
+KIND_LABELS_VI = {"queue": "hàng đợi (tồn đọng)", "slow_work": "xử lý chậm",
+                  "handover": "chuyển giao giữa đơn vị", "batching": "xử lý dồn cục"}
+
+
+# ====================================================================== shared helpers
+def procedure_mask(log, procedure) -> np.ndarray | None:
+    """Boolean mask of the events of ``procedure`` (a code or a list of codes); None = all."""
+    if procedure is None:
+        return None
+    if S.PROCEDURE not in log.events.columns:
+        raise ConfigError("the log has no procedure column (case:procedure); "
+                          "pass procedure=None or read the log with a procedure column")
+    codes, uniques = log.codes(S.PROCEDURE)
+    wanted = [procedure] if isinstance(procedure, str) or np.ndim(procedure) == 0 else list(procedure)
+    idx = pd.Index(uniques.astype(str)).get_indexer([str(w) for w in wanted])
+    if (idx < 0).any():
+        missing = [w for w, i in zip(wanted, idx) if i < 0]
+        known = sorted(map(str, uniques))[:30]
+        raise ConfigError(f"unknown procedure {missing[0]!r}; known: {', '.join(known)}")
+    return np.isin(codes, idx)
+
+
+def local_ns(log, column: str = S.TIMESTAMP) -> np.ndarray:
+    """Local wall-clock time (calendar zone) of a timestamp column as int64 ns (cached)."""
+    key = ("d2_local_ns", column)
+    if key not in log._cache:
+        s = log.events[column]
+        if not pd.api.types.is_datetime64_any_dtype(s.dtype):
+            s = pd.to_datetime(s)
+        if getattr(s.dt, "tz", None) is not None:
+            s = s.dt.tz_convert(log.calendar.tz or "UTC").dt.tz_localize(None)
+        log._cache[key] = s.to_numpy(dtype="datetime64[ns]").view(np.int64)
+    return log._cache[key]
+
+
+def month_index(log, column: str = S.TIMESTAMP) -> np.ndarray:
+    """Months since 1970-01 (int64) of a timestamp column in local time (cached); -1 for NaT."""
+    key = ("d2_month", column)
+    if key not in log._cache:
+        ns = local_ns(log, column)
+        nat = ns == np.iinfo(np.int64).min
+        m = ns.view("datetime64[ns]").astype("datetime64[M]").astype(np.int64)
+        log._cache[key] = np.where(nat, -1, m)
+    return log._cache[key]
+
+
+def resolve_catalog(log, catalog):
+    return catalog if catalog is not None else getattr(log, "catalog", None)
+
+
+def event_allotment_s(log, catalog) -> np.ndarray:
+    """Per event: the allotment (working seconds) of its step in the internal procedure of its
+    dossier's procedure (the catalogue version in force when the dossier was received); NaN when
+    the catalogue gives none (or there is no catalogue/procedure). See :func:`catalog_plan`."""
+    n = len(log.events)
+    plan = catalog_plan(log, catalog)
+    if plan is None or n == 0:
+        return np.full(n, np.nan)
+    seg = segments(log)
+    v = plan["case_version"][seg.case]
+    A = plan["lut_allot"].shape[1]
+    ok = (v >= 0) & (seg.activity >= 0)
+    out = np.full(n, np.nan)
+    out[ok] = plan["lut_allot"].ravel()[v[ok] * A + seg.activity[ok]] * log.calendar.seconds_per_day
+    return out
+
+
+def case_received_day(log) -> np.ndarray:
+    """Local day number (since 1970-01-01) of each dossier's receipt: ``case:received`` when
+    given, else its first event. Aligned with the segment case codes."""
+    seg = segments(log)
+    first = seg.case_start[:-1]
+    ns = local_ns(log, S.TIMESTAMP)[first]
+    if S.RECEIVED in log.events.columns:
+        rec = local_ns(log, S.RECEIVED)[first]
+        ns = np.where(rec != np.iinfo(np.int64).min, rec, ns)
+    return np.floor_divide(ns, 86_400 * 1_000_000_000)
+
+
+def catalog_plan(log, catalog) -> dict | None:
+    """The catalogue's internal procedures mapped onto the log's integer codes (cached).
+
+    Keys: ``case_version`` (per case code: row of ``catalog.procedures`` in force when the dossier
+    was received, via ``ProcedureCatalog.lookup``; -1 = not in the catalogue), ``lut_allot``
+    (versions x activities: allotment in days, NaN = none/not counted), ``lut_order``
+    (versions x activities: step order, NaN = not a prescribed step), ``steps`` (per version: the
+    prescribed steps in order, a DataFrame with ``step_order, activity, unit, allotment_days,
+    act_code``; act_code -1 = never seen in the log). Steps are matched on the step name folded
+    (case, diacritics and spacing ignored, :func:`tthc_mining.roles.fold`); a step listed twice in
+    one version has its allotments added up and keeps its first order.
+    """
+    if catalog is None or S.PROCEDURE not in log.events.columns or len(log.events) == 0:
+        return None
+    key = ("d2_catalog_plan", id(catalog))
+    if key in log._cache:
+        return log._cache[key]
+    from .roles import fold
+    steps = catalog_steps(catalog)
+    procs = getattr(catalog, "procedures", None)
+    seg = segments(log)
+    pcodes, puniq = log.codes(S.PROCEDURE)
+    case_proc = pcodes[seg.case_start[:-1]]
+    case_code = np.append(puniq.to_numpy(dtype=object), None)[np.where(case_proc < 0, len(puniq), case_proc)]
+    if procs is not None and hasattr(catalog, "lookup") and "valid_from" in steps.columns:
+        case_version = catalog.lookup(case_code, case_received_day(log)).astype(np.int64)
+        vkeys = list(zip(procs["code"].astype(str), procs["valid_from"].astype(str)))
+        steps = steps.assign(_v=list(zip(steps["code"].astype(str), steps["valid_from"].astype(str))))
+    else:  # a plain steps table: one version per code
+        codes = list(dict.fromkeys(steps["code"].astype(str)))
+        vkeys = [(c, "") for c in codes]
+        pos = {c: i for i, c in enumerate(codes)}
+        case_version = np.array([pos.get(str(c), -1) if c is not None else -1 for c in
+                                 pd.unique(case_code)], dtype=np.int64)
+        case_version = case_version[pd.Index(pd.unique(case_code)).get_indexer(case_code)]
+        steps = steps.assign(_v=[(str(c), "") for c in steps["code"]])
+    acodes, auniq = log.codes(S.ACTIVITY)
+    A = max(len(auniq), 1)
+    afold = {}
+    for j, a in enumerate(auniq.astype(str)):             # once per distinct activity
+        afold.setdefault(fold(a), j)
+    V = len(vkeys)
+    lut_allot = np.full((V, A), np.nan)
+    lut_order = np.full((V, A), np.nan)
+    per_version = []
+    by_v = {k: g for k, g in steps.groupby("_v", sort=False)}
+    for v, vk in enumerate(vkeys):                         # loop over catalogue versions (few)
+        g = by_v.get(vk)
+        if g is None or g.empty:
+            per_version.append(pd.DataFrame(columns=["step_order", "activity", "unit",
+                                                     "allotment_days", "act_code"]))
+            continue
+        g = g.sort_values("step_order", kind="stable")
+        g = g[g["activity"].notna()]
+        f = g["activity"].astype(str).map(fold)
+        agg = pd.DataFrame({"fold": f, "step_order": g["step_order"].to_numpy(),
+                            "activity": g["activity"].to_numpy(), "unit": g["unit"].to_numpy(),
+                            "allotment_days": g["allotment_days"].to_numpy(dtype=np.float64)})
+        agg = agg.groupby("fold", sort=False).agg(
+            step_order=("step_order", "first"), activity=("activity", "first"),
+            unit=("unit", "first"), allotment_days=("allotment_days", lambda x: x.sum(min_count=1)))
+        agg["act_code"] = [afold.get(k, -1) for k in agg.index]
+        agg = agg.sort_values("step_order", kind="stable").reset_index(drop=True)
+        seen = agg["act_code"].to_numpy() >= 0
+        lut_allot[v, agg["act_code"].to_numpy()[seen]] = agg["allotment_days"].to_numpy()[seen]
+        lut_order[v, agg["act_code"].to_numpy()[seen]] = np.arange(len(agg))[seen]
+        per_version.append(agg)
+    plan = {"case_version": case_version, "lut_allot": lut_allot, "lut_order": lut_order,
+            "steps": per_version, "version_keys": vkeys}
+    log._cache[key] = plan
+    return plan
+
+
+def catalog_steps(catalog) -> pd.DataFrame | None:
+    """``catalog.steps`` with at least code, activity, step_order, unit, allotment_days."""
+    if catalog is None:
+        return None
+    steps = getattr(catalog, "steps", None)
+    if callable(steps):
+        steps = steps()
+    if steps is None and hasattr(catalog, "to_frame"):
+        steps = catalog.to_frame()
+    if steps is None:
+        raise ConfigError("the catalogue has no steps table (ProcedureCatalog.steps)")
+    steps = pd.DataFrame(steps).copy()
+    for c in ("code", "activity"):
+        if c not in steps.columns:
+            raise ConfigError(f"the catalogue's steps table has no {c!r} column; "
+                              f"columns: {list(steps.columns)}")
+    if "allotment_days" not in steps.columns:
+        steps["allotment_days"] = np.nan
+    if "step_order" not in steps.columns:
+        steps["step_order"] = steps.groupby("code").cumcount() + 1
+    if "unit" not in steps.columns:
+        steps["unit"] = None
+    steps["allotment_days"] = pd.to_numeric(steps["allotment_days"], errors="coerce")
+    steps["code"] = steps["code"].astype(str)
+    return steps
+
+
+def n_distinct_sorted(codes: np.ndarray) -> int:
+    """Number of distinct values of a sorted (non-decreasing) integer array."""
+    if codes.size == 0:
+        return 0
+    return int(np.count_nonzero(codes[1:] != codes[:-1]) + 1)
+
+
+def group_quantiles(values: np.ndarray, groups: np.ndarray, n_groups: int,
+                    qs: tuple[float, ...]) -> np.ndarray:
+    """Quantiles (linear interpolation, as numpy) of ``values`` within integer ``groups``, by one
+    sort. ``values`` must be finite. Returns an ``(n_groups, len(qs))`` array (NaN for empty)."""
+    out = np.full((n_groups, len(qs)), np.nan)
+    if values.size == 0:
+        return out
+    vmin, vmax = float(values.min()), float(values.max())
+    span = (vmax - vmin) + 1.0
+    if groups.max() * span < 2 ** 50:   # one float sort on a composite key
+        order = np.argsort(groups * span + (values - vmin))
+    else:
+        order = np.lexsort((values, groups))
+    v = values[order]
+    counts = np.bincount(groups, minlength=n_groups)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    has = counts > 0
+    for j, q in enumerate(qs):
+        pos = starts[has] + q * (counts[has] - 1)
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.ceil(pos).astype(np.int64)
+        frac = pos - lo
+        out[has, j] = v[lo] * (1.0 - frac) + v[hi] * frac
+    return out
+
+
+def linear_trend(y_sum: np.ndarray, y_cnt: np.ndarray, min_count: int = MIN_EVENTS_PER_MONTH):
+    """Row-wise OLS of the period means ``y_sum / y_cnt`` (rows x periods) on the period index,
+    over the periods with at least ``min_count`` observations. Returns slope, two-sided p-value
+    (t test, as scipy.stats.linregress) and the number of periods used; NaN with < 3 periods."""
+    from scipy import stats as st
+    R, M = y_sum.shape
+    ok = y_cnt >= max(min_count, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        y = np.where(ok, y_sum / np.where(ok, y_cnt, 1), 0.0)
+    x = np.broadcast_to(np.arange(M, dtype=np.float64), (R, M))
+    w = ok.astype(np.float64)
+    n = w.sum(1)
+    sx, sy = (w * x).sum(1), (w * y).sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mx, my = sx / n, sy / n
+        dx = np.where(ok, x - mx[:, None], 0.0)
+        dy = np.where(ok, y - my[:, None], 0.0)
+        sxx, syy, sxy = (dx * dx).sum(1), (dy * dy).sum(1), (dx * dy).sum(1)
+        slope = sxy / sxx
+        r = np.clip(sxy / np.sqrt(sxx * syy), -1.0, 1.0)
+        df = n - 2
+        t = r * np.sqrt(df / np.maximum((1.0 - r) * (1.0 + r), 1e-300))
+        p = 2.0 * st.t.sf(np.abs(t), np.maximum(df, 1))
+    p = np.where(syy == 0, 1.0, p)           # flat series: no trend
+    slope = np.where(n >= 3, slope, np.nan)
+    p = np.where(n >= 3, p, np.nan)
+    return slope, p, n.astype(np.int64)
+
+
+def _spearman_by_group(x: np.ndarray, y: np.ndarray, g: np.ndarray, n_groups: int):
+    """Spearman rho and two-sided p (t approximation) of x vs y within each group (average ranks
+    for ties), vectorised with a groupby rank."""
+    from scipy import stats as st
+    rho = np.full(n_groups, np.nan)
+    pval = np.full(n_groups, np.nan)
+    if x.size == 0:
+        return rho, pval
+    df = pd.DataFrame({"g": g, "x": x, "y": y})
+    grp = df.groupby("g", sort=False)
+    rx = grp["x"].rank(method="average").to_numpy()
+    ry = grp["y"].rank(method="average").to_numpy()
+    n = np.bincount(g, minlength=n_groups).astype(np.float64)
+    sx, sy = np.bincount(g, rx, n_groups), np.bincount(g, ry, n_groups)
+    sxx, syy = np.bincount(g, rx * rx, n_groups), np.bincount(g, ry * ry, n_groups)
+    sxy = np.bincount(g, rx * ry, n_groups)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cov = sxy - sx * sy / n
+        vx, vy = sxx - sx * sx / n, syy - sy * sy / n
+        r = cov / np.sqrt(vx * vy)
+        dfree = n - 2
+        t = r * np.sqrt(dfree / np.maximum((1 - r) * (1 + r), 1e-300))
+        p = 2.0 * st.t.sf(np.abs(t), np.maximum(dfree, 1))
+    ok = (n >= 10) & (vx > 0) & (vy > 0)
+    rho[ok], pval[ok] = r[ok], p[ok]
+    return rho, pval
+
+
+def wip_at_arrival(row: np.ndarray, arrive: np.ndarray, depart: np.ndarray,
+                   query: np.ndarray | None = None) -> np.ndarray:
+    """For each item (row, arrival, departure) — or only the items ``query`` (indices) — the
+    number of *other* items of the same row present when it arrived (arrived at or before, not
+    yet departed). Two sorts and two searchsorted calls on composite keys; no loop."""
+    if query is None:
+        query = np.arange(row.size)
+    if row.size == 0 or query.size == 0:
+        return np.zeros(query.size, dtype=np.int64)
+    t0 = float(min(np.nanmin(arrive), np.nanmin(depart)))
+    span = float(max(np.nanmax(arrive), np.nanmax(depart)) - t0) + 1.0
+    base = row.astype(np.float64) * span
+    ka = base + (arrive - t0)
+    kd = base + (np.maximum(depart, arrive) - t0)
+    sa, sd = np.sort(ka), np.sort(kd)
+    kq = ka[query]
+    order = np.argsort(kq)            # sorted queries: cache-friendly binary searches
+    kqs = kq[order]
+    out = np.empty(query.size, dtype=np.int64)
+    out[order] = (np.searchsorted(sa, kqs, side="right")
+                  - np.searchsorted(sd, kqs, side="right") - 1)
+    return np.maximum(out, 0)
+
+
+# ====================================================================== the ranking
+def _keys(log, seg, by: str):
+    """Integer row key per event (-1 = no key) and the label frame of the rows."""
+    if by == "activity":
+        return seg.activity, pd.DataFrame({"activity": seg.activities.to_numpy(dtype=object)})
+    if by == "transition":
+        A = max(len(seg.activities), 1)
+        raw = np.where(seg.prev_activity >= 0, seg.prev_activity * A + seg.activity, -1)
+        codes, uniq = pd.factorize(raw)
+        codes = np.where(raw < 0, -1, codes)
+        uniq = np.asarray(uniq)
+        valid = uniq >= 0
+        # factorize keeps -1 as a value; remap so that labels align with codes
+        names = seg.activities.to_numpy(dtype=object)
+        src = np.where(valid, names[np.maximum(uniq // A, 0)], None)
+        dst = np.where(valid, names[np.maximum(uniq % A, 0)], None)
+        return codes.astype(np.int64), pd.DataFrame({"source": src, "target": dst})
+    column = {"unit": S.GROUP, "resource": S.RESOURCE}[by]
+    if column not in log.events.columns:
+        raise ConfigError(f"by={by!r} needs the column {column!r}, which the log does not have")
+    codes, uniq = log.codes(column)
+    return codes, pd.DataFrame({by: uniq.to_numpy(dtype=object)})
+
+
+def _modal(keys: np.ndarray, vals: np.ndarray, n_keys: int, labels: pd.Index) -> np.ndarray:
+    """Most frequent value label per key (None when the key has no valid value)."""
+    out = np.full(n_keys, None, dtype=object)
+    ok = (keys >= 0) & (vals >= 0)
+    if not ok.any():
+        return out
+    V = int(vals[ok].max()) + 1
+    inv, pair = pd.factorize(keys[ok] * V + vals[ok])    # hash-based, no sort of all events
+    cnt = np.bincount(inv)
+    pair = np.asarray(pair)
+    k, v = pair // V, pair % V
+    order = np.lexsort((-cnt, k))
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = k[order][1:] != k[order][:-1]
+    sel = order[first]
+    out[k[sel]] = labels.to_numpy(dtype=object)[v[sel]]
+    return out
+
+
+def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
+                n_boot: int = 1000, seed: int | None = 0, catalog=None,
+                sort_by: str = "total_wait_h", ascending: bool = False) -> pd.DataFrame:
+    """Rank the steps (``by="activity"``), transitions, units or officers by the waiting they
+    cause. See the module docstring for every rule; results are in working hours.
+
+    Parameters
+    ----------
+    log: a :class:`tthc_mining.DossierLog`.
+    by: ``"activity" | "transition" | "unit" | "resource"``.
+    procedure: restrict to one procedure code (or a list of codes).
+    ci, n_boot, seed: the bootstrap over dossiers of the mean wait (``n_boot=0`` skips it).
+    catalog: a :class:`tthc_mining.ProcedureCatalog` (default: ``log.catalog``) for the
+        allotments behind ``excess_wait_h``.
+    sort_by, ascending: ordering of the rows (default: dossier-hours lost, largest first).
+
+    Returns a DataFrame; ``attrs`` carries ``n_dossiers``, ``n_events``, ``by``, ``procedure``,
+    ``calendar`` (its description), ``ci``, ``n_boot``, ``bootstrap_method`` and the counts of
+    events left out.
+    """
+    if by not in BY:
+        raise ConfigError(f"by must be one of {', '.join(BY)}; got {by!r}")
+    seg = segments(log)
+    n = len(seg.case)
+    pmask = procedure_mask(log, procedure)
+    scope = ~seg.is_first if pmask is None else (~seg.is_first & pmask)
+    agency = scope & (seg.owner == OWNER_AGENCY)
+    keys_all, labels = _keys(log, seg, by)
+    sel = agency & (keys_all >= 0)
+    idx = np.flatnonzero(sel)
+    R = len(labels)
+
+    wait_raw = seg.wait_s[idx]
+    neg = int(np.sum(wait_raw < 0))
+    wait = np.maximum(np.nan_to_num(wait_raw, nan=0.0), 0.0) / H
+    proc = seg.proc_s[idx] / H
+    held = np.maximum(np.nan_to_num(seg.seg_s[idx], nan=0.0), 0.0) / H
+    key = keys_all[idx]
+    case = seg.case[idx]
+
+    count = np.bincount(key, minlength=R)
+    keep_rows = np.flatnonzero(count > 0)
+    # compact row codes (only rows with events)
+    remap = np.full(R, -1, dtype=np.int64)
+    remap[keep_rows] = np.arange(keep_rows.size)
+    key = remap[key]
+    labels = labels.iloc[keep_rows].reset_index(drop=True)
+    R = keep_rows.size
+    count = count[keep_rows]
+
+    cal = log.calendar
+    attrs = {"by": by, "procedure": procedure, "n_events": int(idx.size),
+             "n_dossiers": n_distinct_sorted(seg.case[scope]),
+             "calendar": cal.to_dict(), "ci": float(ci), "n_boot": int(n_boot),
+             "negative_waits_clipped": neg,
+             "events_without_key": int(np.sum(agency & (keys_all < 0))),
+             "events_not_agency": int(np.sum(scope & (seg.owner != OWNER_AGENCY))),
+             "rules": "agency-owned segments only; wait = previous end -> start (or end)"}
+    out = labels.copy()
+    if R == 0:
+        for c in ("count", "cases", "wait_mean_h", "wait_mean_ci_low", "wait_mean_ci_high",
+                  "wait_median_h", "wait_p90_h", "proc_mean_h", "total_wait_h", "excess_wait_h",
+                  "excess_basis", "share_of_agency_time", "share_in_overdue", "trend_per_month",
+                  "trend_p", "trend_months", "handover_share", "proc_share", "queue_rho",
+                  "queue_p", "batch_share", "kind", "kind_evidence"):
+            out[c] = pd.Series(dtype=object if c in ("kind", "kind_evidence", "excess_basis") else float)
+        out.attrs.update(attrs)
+        return out
+
+    # ------------------------------------------------------------ sums, counts, quantiles
+    sum_wait = np.bincount(key, weights=wait, minlength=R)
+    sum_held = np.bincount(key, weights=held, minlength=R)
+    has_proc = np.isfinite(proc)
+    proc_c = np.maximum(np.nan_to_num(proc, nan=0.0), 0.0)
+    n_proc = np.bincount(key, weights=has_proc.astype(np.float64), minlength=R)
+    sum_proc = np.bincount(key, weights=proc_c, minlength=R)
+    wait_with_proc = np.bincount(key, weights=np.where(has_proc, wait, 0.0), minlength=R)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_wait = sum_wait / count
+        proc_mean = np.where(n_proc > 0, sum_proc / np.maximum(n_proc, 1), np.nan)
+        proc_share = np.where(n_proc > 0, sum_proc / (sum_proc + wait_with_proc), np.nan)
+    q = group_quantiles(wait, key, R, (0.5, 0.9))
+
+    # dossiers per row and the bootstrap interval of the mean wait (resampling dossiers)
+    if n_boot and n_boot > 0:
+        from .stats import bootstrap_mean_ci
+        boot = bootstrap_mean_ci(wait, groups=(case, seg.case_ids), by=(key, pd.RangeIndex(R)),
+                                 n_boot=n_boot, ci=ci, seed=seed)
+        cases = boot["n"].to_numpy()
+        ci_low, ci_high = boot["ci_low"].to_numpy(), boot["ci_high"].to_numpy()
+        attrs["bootstrap_method"] = boot.attrs.get("method")
+    else:
+        nc = max(seg.n_cases, 1)
+        cases = np.bincount(np.unique(key * nc + case) // nc, minlength=R)
+        ci_low = ci_high = np.full(R, np.nan)
+        attrs["bootstrap_method"] = None
+
+    # ------------------------------------------------------------ excess over allotment/median
+    allot = event_allotment_s(log, resolve_catalog(log, catalog))[idx] / H
+    has_allot = np.isfinite(allot)
+    excess = np.where(has_allot, np.maximum(held - np.nan_to_num(allot), 0.0),
+                      np.maximum(wait - q[key, 0], 0.0))
+    excess_sum = np.bincount(key, weights=excess, minlength=R)
+    n_allot = np.bincount(key, weights=has_allot.astype(np.float64), minlength=R)
+    basis = np.where(n_allot == count, "allotment", np.where(n_allot == 0, "median", "mixed"))
+
+    # ------------------------------------------------------------ shares
+    agency_all = np.maximum(np.nan_to_num(seg.seg_s[agency], nan=0.0), 0.0) / H
+    total_agency = agency_all.sum()
+    share_agency = sum_held / total_agency if total_agency > 0 else np.full(R, np.nan)
+    share_overdue = np.full(R, np.nan)
+    from .overdue import case_overdue
+    od = case_overdue(log)
+    if od is not None:
+        od_case = od["overdue"]
+        ev_od = od_case[seg.case[agency]]
+        tot_od = agency_all[ev_od].sum()
+        in_scope = np.zeros(seg.n_cases, dtype=bool)
+        in_scope[seg.case[scope]] = True
+        attrs["n_overdue_dossiers"] = int(np.count_nonzero(od_case & in_scope))
+        attrs["overdue_basis"] = od["basis"]
+        if tot_od > 0:
+            share_overdue = np.bincount(key, weights=np.where(od_case[case], held, 0.0),
+                                        minlength=R) / tot_od
+        else:
+            share_overdue = np.zeros(R)
+
+    # ------------------------------------------------------------ trend per month
+    month = month_index(log)[idx]
+    okm = month >= 0
+    if okm.any():
+        m0, m1 = int(month[okm].min()), int(month[okm].max())
+        M = m1 - m0 + 1
+        mk = key[okm] * M + (month[okm] - m0)
+        ys = np.bincount(mk, weights=wait[okm], minlength=R * M).reshape(R, M)
+        yc = np.bincount(mk, minlength=R * M).reshape(R, M)
+        slope, trend_p, trend_n = linear_trend(ys, yc)
+    else:
+        slope = trend_p = np.full(R, np.nan)
+        trend_n = np.zeros(R, dtype=np.int64)
+
+    # ------------------------------------------------------------ kind hint
+    handover_share = np.full(R, np.nan)
+    ho_w = np.bincount(key, weights=np.where(seg.handover[idx], wait, 0.0), minlength=R)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        handover_share = np.where(sum_wait > 0, ho_w / sum_wait, 0.0)
+    rho, rho_p = _queue_evidence(seg, idx, key, R, seed)
+    batch_share, batch_ratio, batch_ok = _batch_evidence(log, seg, idx, key, R)
+    kind, evidence = _kind_hint(rho, rho_p, proc_share, handover_share, batch_share,
+                                batch_ratio, batch_ok, count)
+
+    out["count"] = count.astype(np.int64)
+    out["cases"] = cases.astype(np.int64)
+    out["wait_mean_h"] = mean_wait
+    out["wait_mean_ci_low"] = ci_low
+    out["wait_mean_ci_high"] = ci_high
+    out["wait_median_h"] = q[:, 0]
+    out["wait_p90_h"] = q[:, 1]
+    out["proc_mean_h"] = proc_mean
+    out["total_wait_h"] = sum_wait
+    out["excess_wait_h"] = excess_sum
+    out["excess_basis"] = basis
+    out["share_of_agency_time"] = share_agency
+    out["share_in_overdue"] = share_overdue
+    out["trend_per_month"] = slope
+    out["trend_p"] = trend_p
+    out["trend_months"] = trend_n
+    out["handover_share"] = handover_share
+    out["proc_share"] = proc_share
+    out["queue_rho"] = rho
+    out["queue_p"] = rho_p
+    out["batch_share"] = batch_share
+    out["kind"] = kind
+    out["kind_evidence"] = evidence
+    if by in ("activity", "transition") and S.GROUP in log.events.columns:
+        g, guniq = log.codes(S.GROUP)
+        out.insert(len(labels.columns), "unit", _modal(key, g[idx], R, guniq))
+    if sort_by not in out.columns:
+        raise ConfigError(f"sort_by must be a column of the result; got {sort_by!r}")
+    out = out.sort_values(sort_by, ascending=ascending, kind="stable",
+                          na_position="last").reset_index(drop=True)
+    out.attrs.update(attrs)
+    return out
+
+
+def _queue_evidence(seg, idx, key, R, seed):
+    """Spearman rho/p of wait vs work in progress at arrival, per row (sampled per row)."""
+    arrive = seg.w_prev_end[idx]
+    depart = np.where(np.isfinite(seg.w_start[idx]), seg.w_start[idx], seg.w_end[idx])
+    ok = np.isfinite(arrive) & np.isfinite(depart)
+    rho = np.full(R, np.nan)
+    p = np.full(R, np.nan)
+    if not ok.any():
+        return rho, p
+    k, a, d = key[ok], arrive[ok], depart[ok]
+    cnt = np.bincount(k, minlength=R)
+    rng = np.random.default_rng(seed)
+    take = np.flatnonzero(rng.random(k.size) < np.minimum(1.0, KIND_SAMPLE / np.maximum(cnt[k], 1)))
+    wip = wip_at_arrival(k, a, d, take)
+    wait = np.maximum(d[take] - a[take], 0.0)
+    return _spearman_by_group(wip.astype(np.float64), wait, k[take], R)
+
+
+def _batch_evidence(log, seg, idx, key, R):
+    """Share of completions in clumps (>= 3 in one clock minute), its ratio to the Poisson
+    expectation at the row's completion rate per working minute, and whether the row's
+    timestamps are fine enough to tell (not dates only)."""
+    ns = local_ns(log)[idx]
+    nat = ns == np.iinfo(np.int64).min
+    minute = np.floor_divide(ns, 60 * 1_000_000_000)
+    sod = np.mod(ns, 86_400 * 1_000_000_000)
+    cnt = np.bincount(key, minlength=R).astype(np.float64)
+    midnight = np.bincount(key, weights=((sod == 0) | nat).astype(np.float64), minlength=R)
+    fine = midnight <= 0.5 * cnt
+    mmin = minute[~nat].min() if (~nat).any() else 0
+    span = (minute.max() - mmin + 1) if (~nat).any() else 1
+    ck = key * span + (minute - mmin)
+    inv, _ = pd.factorize(ck)                    # hash-based: no sort
+    c = np.bincount(inv)
+    clumped = (c[inv] >= 3) & ~nat
+    share = np.bincount(key, weights=clumped.astype(np.float64), minlength=R) / np.maximum(cnt, 1)
+    w = seg.w_end[idx]
+    wmin = np.full(R, np.inf)
+    wmax = np.full(R, -np.inf)
+    okw = np.isfinite(w)
+    np.minimum.at(wmin, key[okw], w[okw])
+    np.maximum.at(wmax, key[okw], w[okw])
+    minutes = np.maximum((wmax - wmin) / 60.0, 1.0)
+    lam = cnt / minutes
+    expected = 1.0 - np.exp(-lam) * (1.0 + lam)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = share / np.maximum(expected, 1e-12)
+    return share, ratio, fine & (cnt >= 10)
+
+
+def _kind_hint(rho, rho_p, proc_share, handover_share, batch_share, batch_ratio, batch_ok, count):
+    R = len(count)
+    scores = np.zeros((R, 4))
+    with np.errstate(invalid="ignore"):
+        q_fire = (rho >= QUEUE_MIN_RHO) & (rho_p < ALPHA)
+        scores[:, 0] = np.where(q_fire, rho / QUEUE_MIN_RHO, 0.0)
+        s_fire = proc_share > SLOW_MIN_SHARE
+        scores[:, 1] = np.where(s_fire, proc_share / SLOW_MIN_SHARE, 0.0)
+        h_fire = handover_share > HANDOVER_MIN_SHARE
+        scores[:, 2] = np.where(h_fire, handover_share / HANDOVER_MIN_SHARE, 0.0)
+        b_fire = batch_ok & (batch_share >= BATCH_MIN_SHARE) & (batch_ratio >= BATCH_MIN_RATIO)
+        scores[:, 3] = np.where(b_fire, np.minimum(batch_share / BATCH_MIN_SHARE,
+                                                   batch_ratio / BATCH_MIN_RATIO), 0.0)
+    scores = np.nan_to_num(scores, nan=0.0)
+    best = scores.argmax(1)
+    fired = scores.max(1) > 0
+    kind = np.where(fired, np.array(KINDS, dtype=object)[best], None)
+    # evidence text: only for the rows where something fired (a handful of string ops per row)
+    evidence = np.full(R, "", dtype=object)
+    for i in np.flatnonzero(fired | (scores.sum(1) > 0)):
+        parts = []
+        if scores[i, 0] > 0:
+            parts.append(f"queue: wait vs backlog Spearman rho={rho[i]:.2f} (p={rho_p[i]:.1e})")
+        if scores[i, 1] > 0:
+            parts.append(f"slow work: processing {proc_share[i]:.0%} of held time")
+        if scores[i, 2] > 0:
+            parts.append(f"hand-over: {handover_share[i]:.0%} of waiting at a unit boundary")
+        if scores[i, 3] > 0:
+            parts.append(f"batching: {batch_share[i]:.0%} of completions in clumps "
+                         f"({batch_ratio[i]:.1f}x chance)")
+        order = np.argsort(-scores[i][[0, 1, 2, 3]])
+        fired_idx = [j for j in order if scores[i, j] > 0]
+        parts_sorted = [parts[[j for j in (0, 1, 2, 3) if scores[i, j] > 0].index(j)] for j in fired_idx]
+        evidence[i] = "; ".join(parts_sorted)
+    return kind, evidence
+
+
+# ====================================================================== tm.bottlenecks(...)
+def make_module_callable(module_name: str, func_name: str) -> None:
+    """Let ``tm.<name>(...)`` work when a submodule and its main function share a name.
+
+    Importing ``tthc_mining.bottlenecks`` binds the *module* to ``tthc_mining.bottlenecks``
+    (the import system does that), which would shadow the lazily exported function of the same
+    name. Making the module callable (delegating to the function) keeps both spellings working:
+    ``tm.bottlenecks(log)`` and ``tm.bottlenecks.LABELS_VI``."""
+    import sys
+    import types
+
+    mod = sys.modules[module_name]
+
+    class _CallableModule(types.ModuleType):
+        def __call__(self, *args, **kwargs):
+            return getattr(self, func_name)(*args, **kwargs)
+
+    mod.__class__ = _CallableModule
+
+
+make_module_callable(__name__, "bottlenecks")
