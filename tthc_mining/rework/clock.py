@@ -1,0 +1,281 @@
+"""The hidden clock: how the statutory clock is gamed or bent (domain-vn.md §1.3-1.5, §3).
+
+Per dossier, vectorised:
+
+* **late supplement request** — a supplement request made when the agency had already used at
+  least ``late_request_share`` (0.8 by default) of the statutory budget (agency working time since
+  receipt, clock paused while the citizen held the dossier). A request then restarts or pauses
+  the clock and hides the agency's delay.
+* **double request** — more supplement requests than the rules allow (one).
+* **due date moved** — ``NgayHenTraTruoc`` differs from ``NgayHenTraMoi`` (``case:due_before`` /
+  ``case:due_after``), a re-appointment (apology + new date) event, or the dossier was received
+  more than once (repeated receipts re-issue the appointment slip).
+* **re-appointed too often** — more re-appointments than the rules allow (one).
+* **clock restarted** — the exported due date lies after the statutory one (the system restarted
+  the count at the supplement), so the reported on-time rate is computed against a later date.
+* **online dossier entered at the desk** — channel ``online`` with ``case:submitted`` and a
+  receipt within ``desk_entry_minutes`` of the submission; when the log has an event at the
+  submission with an officer, that officer must also be the receiving one.
+
+The rules follow the date the dossier was received: NĐ 61/2018 and NĐ 107/2021 until 30/6/2025,
+NĐ 118/2025 from 1/7/2025 (``RULES``).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .. import schema as S
+from ..roles import fold
+from ..segments import OWNER_AGENCY, Segments
+from . import ci
+from .detect import EventCodes
+
+#: the rules as data; a dossier follows the rules in force on the day it was received
+RULES: dict[str, dict] = {
+    "nd61_107": {
+        "label": "NĐ 61/2018/NĐ-CP & NĐ 107/2021/NĐ-CP",
+        "valid_from": None, "valid_to": "2025-06-30",
+        "max_supplement_requests": 1,   # "chỉ được yêu cầu sửa đổi, bổ sung một lần"
+        "max_reappointments": 1,        # "hẹn lại ngày trả kết quả không quá một lần"
+        "late_request_share": 0.8,      # request in the last 20% of the statutory budget
+        "desk_entry_minutes": 10.0,     # online submission received within minutes
+    },
+    "nd118": {
+        "label": "NĐ 118/2025/NĐ-CP",
+        "valid_from": "2025-07-01", "valid_to": None,
+        "max_supplement_requests": 1,
+        "max_reappointments": 1,
+        "late_request_share": 0.8,
+        "desk_entry_minutes": 10.0,
+    },
+}
+ERA_SWITCH = pd.Timestamp("2025-07-01")
+_ONLINE = {"online", "truc tuyen", "2", "dvc truc tuyen", "qua mang", "internet"}
+
+
+def rules_era_of(received: pd.Series, tz: str | None) -> np.ndarray:
+    """'nd61_107' or 'nd118' per dossier from the received time (local date)."""
+    r = pd.to_datetime(received)
+    if getattr(r.dt, "tz", None) is not None:
+        r = r.dt.tz_convert(tz or "UTC").dt.tz_localize(None)
+    new = (r >= ERA_SWITCH).to_numpy()
+    out = np.where(new, "nd118", "nd61_107").astype(object)
+    out[r.isna().to_numpy()] = None
+    return out
+
+
+def _rule_array(era: np.ndarray, key: str, overrides: dict) -> np.ndarray:
+    if key in overrides and overrides[key] is not None:
+        return np.full(era.size, float(overrides[key]))
+    out = np.full(era.size, np.nan)
+    for name, rule in RULES.items():
+        out[era == name] = float(rule[key])
+    out[pd.isna(era)] = float(RULES["nd118"][key])
+    return out
+
+
+def case_first_rows(seg: Segments) -> np.ndarray:
+    return seg.case_start[:-1]
+
+
+def clock_cases(log, seg: Segments, codes: EventCodes, tcases: pd.DataFrame, *,
+                overrides: dict | None = None, counted_s: np.ndarray | None = None) -> pd.DataFrame:
+    """One row per dossier (in ``seg.case_ids`` order) with the hidden-clock flags.
+
+    ``tcases`` is ``tm.timing(log).cases`` aligned with the dossier codes (may lack columns);
+    ``counted_s`` the working seconds of every segment inside the dossier's statutory-clock window
+    (``timing.events.counted_h``), so the budget used at a request is measured exactly as the
+    budget itself (from the clock start after the 15:00 cut-off).
+    """
+    overrides = overrides or {}
+    ev = log.events
+    n, C = seg.case.size, seg.n_cases
+    first = case_first_rows(seg)
+    cal = log.calendar
+    L = cal.seconds_per_day
+
+    received = (tcases["received"] if "received" in tcases.columns
+                else ev[S.TIMESTAMP].iloc[first]).reset_index(drop=True)
+    era = tcases["rules_era"].to_numpy(dtype=object) if "rules_era" in tcases.columns else None
+    if era is None or pd.isna(era).all():
+        era = rules_era_of(received, cal.tz)
+    else:  # normalise the era labels of timing (e.g. "ND61" / "ND118")
+        f = np.array([fold(x) if isinstance(x, str) else "" for x in era], dtype=object)
+        era = np.where(np.char.find(f.astype(str), "118") >= 0, "nd118",
+                       np.where(f == "", None, "nd61_107")).astype(object)
+        missing = pd.isna(era)
+        if missing.any():
+            era[missing] = rules_era_of(received, cal.tz)[missing]
+    max_req = _rule_array(era, "max_supplement_requests", overrides)
+    max_reap = _rule_array(era, "max_reappointments", overrides)
+    late_share = _rule_array(era, "late_request_share", overrides)
+    desk_min = _rule_array(era, "desk_entry_minutes", overrides)
+
+    n_req = np.bincount(seg.case[codes.is_request], minlength=C)
+    n_reap = np.bincount(seg.case[codes.is_reappointed], minlength=C)
+    n_rcpt = np.bincount(seg.case[codes.is_receipt], minlength=C)
+
+    # agency working time used before each request (clock paused while the citizen holds it)
+    w_recv = cal.to_working(received)
+    if counted_s is not None:
+        agency_seg = np.where(seg.owner == OWNER_AGENCY, np.nan_to_num(counted_s, nan=0.0), 0.0)
+        lead_in = np.zeros(C)
+    else:
+        agency_seg = np.where(seg.owner == OWNER_AGENCY, np.nan_to_num(seg.seg_s, nan=0.0), 0.0)
+        lead_in = np.nan_to_num(np.clip(seg.w_end[first] - w_recv, 0.0, None), nan=0.0)
+    cum = np.cumsum(agency_seg)
+    req_rows = np.flatnonzero(codes.is_request)
+    rc = seg.case[req_rows]
+    used_s = cum[req_rows] - (cum[first] - agency_seg[first])[rc] + lead_in[rc]
+    budget_days = (tcases["budget_days"].to_numpy(dtype=np.float64)
+                   if "budget_days" in tcases.columns else np.full(C, np.nan))
+    budget_s = budget_days * L  # timing's budget: same-day procedures = the rest of the day
+    share_used = used_s / np.where(budget_s[rc] > 0, budget_s[rc], np.nan)
+    late_evt = share_used >= late_share[rc]
+    known = np.isfinite(share_used)
+    late_n = np.bincount(rc[late_evt & known], minlength=C)
+    known_n = np.bincount(rc[known], minlength=C)
+    late = pd.array(late_n > 0, dtype="boolean")
+    late[(known_n == 0) & (n_req > 0)] = pd.NA  # requests made, but no budget to judge them by
+    first_req_share = np.full(C, np.nan)
+    req_unit = np.full(C, -1, dtype=np.int64)  # unit of the first request
+    if req_rows.size:
+        fr = np.r_[True, rc[1:] != rc[:-1]]
+        first_req_share[rc[fr]] = share_used[fr]
+        req_unit[rc[fr]] = codes.unit[req_rows[fr]]
+
+    # due date moved
+    def case_col(col):
+        return ev[col].to_numpy()[first] if col in ev.columns else None
+
+    db, da = case_col(S.DUE_BEFORE), case_col(S.DUE_AFTER)
+    moved_cols = np.zeros(C, dtype=bool)
+    if db is not None and da is not None:
+        dbs, das = pd.to_datetime(pd.Series(db)), pd.to_datetime(pd.Series(da))
+        moved_cols = (dbs.notna() & das.notna() & (dbs != das)).to_numpy()
+    due_moved = moved_cols | (n_reap > 0) | (n_rcpt > 1)
+    n_reappointments = np.maximum(n_reap, moved_cols.astype(np.int64))
+
+    # clock restarted: exported due date after the statutory one (date level)
+    restarted = np.zeros(C, dtype=bool)
+    if {"reported_due", "statutory_due"} <= set(tcases.columns):
+        rd = pd.to_datetime(tcases["reported_due"])
+        sd = pd.to_datetime(tcases["statutory_due"])
+        if getattr(rd.dt, "tz", None) is not None:
+            rd = rd.dt.tz_convert(cal.tz or "UTC")
+        if getattr(sd.dt, "tz", None) is not None:
+            sd = sd.dt.tz_convert(cal.tz or "UTC")
+        restarted = (rd.dt.normalize() > sd.dt.normalize()).fillna(False).to_numpy(dtype=bool) & (n_req > 0)
+
+    # online dossiers that look entered at the desk
+    desk = np.zeros(C, dtype=bool)
+    desk_known = False
+    ch = case_col(S.CHANNEL)
+    sub = case_col(S.SUBMITTED)
+    if ch is not None and sub is not None:
+        desk_known = True
+        chf = pd.Series(ch).astype("string").fillna("")
+        uniq = pd.unique(chf.to_numpy())
+        online_vals = [u for u in uniq if fold(u) in _ONLINE]
+        online = chf.isin(online_vals).to_numpy()
+        subt = pd.to_datetime(pd.Series(sub))
+        # receipt time: first receipt-role event, else the received time
+        rcpt_rows = np.flatnonzero(codes.is_receipt)
+        rcpt_first = np.full(C, -1, dtype=np.int64)
+        if rcpt_rows.size:
+            rcc = seg.case[rcpt_rows]
+            fr = np.r_[True, rcc[1:] != rcc[:-1]]
+            rcpt_first[rcc[fr]] = rcpt_rows[fr]
+        has_r = rcpt_first >= 0
+        rt = _utc_ns(received, cal.tz)
+        if has_r.any():
+            rt[has_r] = _utc_ns(ev[S.TIMESTAMP].iloc[rcpt_first[has_r]], cal.tz)
+        gap_min = (rt - _utc_ns(subt, cal.tz)) / 60e9
+        quick = online & np.isfinite(gap_min) & (gap_min >= 0) & (gap_min <= desk_min)
+        # same officer where the log shows who submitted: an event before the receipt
+        same_off = np.ones(C, dtype=bool)
+        if S.RESOURCE in ev.columns and has_r.any():
+            sub_row = np.where(has_r & (rcpt_first > first), first, -1)
+            both = sub_row >= 0
+            r_sub = codes.resource[np.where(both, sub_row, 0)]
+            r_rcp = codes.resource[np.where(has_r, rcpt_first, 0)]
+            same_off = np.where(both, (r_sub == r_rcp) & (r_sub >= 0), True)
+        desk = quick & same_off
+
+    on_rep = tcases["on_time_reported"] if "on_time_reported" in tcases.columns else None
+    on_act = tcases["on_time_actual"] if "on_time_actual" in tcases.columns else None
+    out = pd.DataFrame({
+        S.CASE: seg.case_ids,
+        "rules_era": era,
+        "received": received.to_numpy(),
+        "budget_days": budget_days,
+        "n_supplement_requests": n_req,
+        "first_request_budget_share": first_req_share,
+        "late_request": late,
+        "double_request": n_req > max_req,
+        "n_reappointments": n_reappointments,
+        "reappointed_over_limit": n_reappointments > max_reap,
+        "due_moved": due_moved,
+        "clock_restarted": restarted,
+        "desk_entered_online": desk if desk_known else pd.array([pd.NA] * C, dtype="boolean"),
+        "requesting_unit_code": req_unit,
+    })
+    if on_rep is not None:
+        out["on_time_reported"] = pd.array(on_rep.to_numpy(), dtype="boolean")
+    if on_act is not None:
+        out["on_time_actual"] = pd.array(on_act.to_numpy(), dtype="boolean")
+    return out
+
+
+def _utc_ns(s, tz: str | None = None) -> np.ndarray:
+    """Timestamps -> float ns since epoch in UTC (naive values are local time in ``tz``), NaN
+    for NaT."""
+    s = pd.to_datetime(pd.Series(s).reset_index(drop=True))
+    if getattr(s.dt, "tz", None) is None and tz:
+        s = s.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+    if getattr(s.dt, "tz", None) is not None:
+        s = s.dt.tz_convert("UTC").dt.tz_localize(None)
+    v = s.to_numpy(dtype="datetime64[ns]").view(np.int64).astype(np.float64)
+    v[s.isna().to_numpy()] = np.nan
+    return v
+
+
+FLAGS = ("late_request", "double_request", "due_moved", "reappointed_over_limit",
+         "clock_restarted", "desk_entered_online")
+
+
+def clock_by_unit(cc: pd.DataFrame, unit_codes: np.ndarray, units: pd.Index) -> pd.DataFrame:
+    """Per responsible unit: counts and Wilson-interval rates of every flag, and the on-time
+    rate as reported next to the rate recomputed without clock restarts."""
+    C = len(cc)
+    U = len(units)
+    g = np.where(unit_codes >= 0, unit_codes, U)  # U = unknown unit
+    names = list(units.astype(str)) + ["(unknown)"]
+    rows = {"unit": names + ["(all)"]}
+    n_doss = np.bincount(g, minlength=U + 1)
+    rows["dossiers"] = np.r_[n_doss, C]
+
+    def add(name, flag):
+        v = pd.array(flag, dtype="boolean")
+        known = ~np.asarray(v.isna(), dtype=bool)
+        hit = v.fillna(False).to_numpy(dtype=bool)
+        k = np.bincount(g[hit], minlength=U + 1)
+        nn = np.bincount(g[known], minlength=U + 1)
+        k, nn = np.r_[k, k.sum()], np.r_[nn, nn.sum()]
+        p, lo, hi = ci.rate(k, nn)
+        rows[f"{name}_n"] = k
+        rows[f"{name}_rate"], rows[f"{name}_ci_low"], rows[f"{name}_ci_high"] = p, lo, hi
+        rows[f"{name}_of"] = nn
+
+    for f in FLAGS:
+        if f in cc.columns:
+            add(f, cc[f])
+    for f in ("on_time_reported", "on_time_actual"):
+        if f in cc.columns:
+            add(f, cc[f])
+    out = pd.DataFrame(rows)
+    if {"on_time_reported_rate", "on_time_actual_rate"} <= set(out.columns):
+        out["on_time_gap"] = out["on_time_reported_rate"] - out["on_time_actual_rate"]
+    keep = (out["dossiers"] > 0).to_numpy()
+    return out.loc[keep].reset_index(drop=True)

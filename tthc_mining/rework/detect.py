@@ -1,0 +1,561 @@
+"""Loop detection kernels on integer codes (no per-row or per-dossier Python).
+
+Everything here works on the per-event arrays of :mod:`tthc_mining.segments` (events sorted by
+dossier, then time; dossiers are contiguous blocks) plus the officer / unit / role codes.
+
+Definitions (see ``ReworkReport`` for the user-facing description):
+
+* **edeaR self-loops** (``number_of_selfloops``): maximal runs of the same activity executed
+  immediately after each other in a dossier; a run of length ``k > 1`` is one self-loop of size
+  ``k - 1``. It is a *repeat* self-loop when one resource executed the whole run, a *redo*
+  self-loop when more than one resource did.
+* **edeaR repetitions** (``number_of_repetitions``): per (dossier, activity), the number of runs
+  (non-immediate executions); when there are ``r > 1`` runs the activity is *repeated* with size
+  ``r - 1``; *repeat* when one resource executed all instances of the activity in the dossier,
+  *redo* when several did. Case-level counts are numbers of such activities (edeaR's ``absolute``).
+* **re-executions**: every execution of an activity after its first one in the dossier, split by
+  whether the officer is the same as in the previous execution (``same``) or another (``other``).
+* **loops** (priced): the cycles erased by chronological loop erasure of the dossier's activity
+  sequence (the next kept event after a kept event ``k`` is the one after the *last* execution of
+  ``activity(k)``). Each erased cycle ``(k, e]`` starts after a first execution ``k`` and ends with
+  the last re-execution ``e`` of the same activity. Erased cycles are disjoint, so their costs add
+  up without double counting. A supplement request that is not inside such a cycle (e.g. requested
+  at the desk, no step repeated) forms its own loop from the request to the receipt of the
+  supplement.
+* **ping-pong**: on the sequence of unit visits (consecutive events of one unit collapsed), a
+  visit to unit X that follows a visit to Y that followed a visit to X.
+* **back-edges**: transitions whose target comes earlier than the source in the procedure's
+  normal order (the catalogue's ``step_order`` when one is given, else the order learned from the
+  log: median, then mean, of the activity's first position in the dossiers).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import islice
+
+import numpy as np
+import pandas as pd
+
+from .. import schema as S
+from ..roles import fold
+from ..segments import OWNER_AGENCY, OWNER_CITIZEN, OWNER_THIRD, Segments
+
+LOOP_KINDS = np.array(["supplement", "selfloop", "cross_unit", "same_unit"], dtype=object)
+KIND_SUPPLEMENT, KIND_SELFLOOP, KIND_CROSS_UNIT, KIND_SAME_UNIT = 0, 1, 2, 3
+
+
+@dataclass
+class EventCodes:
+    """Per-event integer codes used by the kernels (aligned with ``log.events`` rows)."""
+
+    resource: np.ndarray      # int64, -1 missing
+    resources: pd.Index
+    unit: np.ndarray          # int64, -1 missing
+    units: pd.Index
+    procedure: np.ndarray     # int64, -1 missing (all 0 when the log has no procedure column)
+    procedures: pd.Index
+    is_request: np.ndarray    # bool: supplement_request role
+    is_received: np.ndarray   # bool: supplement_received role
+    is_receipt: np.ndarray    # bool: receipt role
+    is_reappointed: np.ndarray  # bool: reappointed role
+    has_roles: bool
+
+
+def event_codes(log) -> EventCodes:
+    ev = log.events
+    n = len(ev)
+
+    def codes_or_missing(col):
+        if col in ev.columns:
+            c, u = log.codes(col)
+            return c, u
+        return np.full(n, -1, dtype=np.int64), pd.Index([])
+
+    res, resources = codes_or_missing(S.RESOURCE)
+    unit, units = codes_or_missing(S.GROUP)
+    if S.PROCEDURE in ev.columns:
+        proc, procs = log.codes(S.PROCEDURE)
+    else:
+        proc, procs = np.zeros(n, dtype=np.int64), pd.Index(["(all)"])
+    has_roles = S.ROLE in ev.columns
+    if has_roles:
+        rc, ru = log.codes(S.ROLE)
+        ru = np.asarray(ru.astype(str))
+
+        def is_role(name):
+            hit = np.flatnonzero(ru == name)
+            return np.isin(rc, hit) if hit.size else np.zeros(n, dtype=bool)
+
+        is_req, is_recv = is_role(S.ROLE_SUPPLEMENT_REQUEST), is_role(S.ROLE_SUPPLEMENT_RECEIVED)
+        is_rcpt, is_reap = is_role(S.ROLE_RECEIPT), is_role(S.ROLE_REAPPOINTED)
+    else:
+        is_req = is_recv = is_rcpt = is_reap = np.zeros(n, dtype=bool)
+    return EventCodes(res, resources, unit, units, proc, procs, is_req, is_recv, is_rcpt, is_reap,
+                      has_roles)
+
+
+# ---------------------------------------------------------------------------------- small tools
+def _n_distinct_per_group(group: np.ndarray, value: np.ndarray, n_groups: int) -> np.ndarray:
+    """Number of distinct ``value`` per ``group`` (missing value -1 counts as a value, as
+    dplyr's ``n_distinct`` counts NA)."""
+    if group.size == 0:
+        return np.zeros(n_groups, dtype=np.int64)
+    vmax = int(value.max()) + 2
+    key = group.astype(np.int64) * vmax + (value.astype(np.int64) + 1)
+    uk = pd.unique(key)
+    return np.bincount(uk // vmax, minlength=n_groups)
+
+
+def _next_true(mask: np.ndarray) -> np.ndarray:
+    """For each index i the smallest j >= i with mask[j] (len(mask) when none)."""
+    n = mask.size
+    cand = np.where(mask, np.arange(n), n)
+    return np.minimum.accumulate(cand[::-1])[::-1] if n else cand
+
+
+def _prev_true(mask: np.ndarray) -> np.ndarray:
+    """For each index i the largest j <= i with mask[j] (-1 when none)."""
+    n = mask.size
+    cand = np.where(mask, np.arange(n), -1)
+    return np.maximum.accumulate(cand) if n else cand
+
+
+@dataclass
+class Occurrences:
+    """(dossier, activity) pairs: occurrence index, previous / last execution of every event."""
+
+    pair: np.ndarray        # pair code per event (0..P-1)
+    occ: np.ndarray         # 0-based occurrence index of the event's activity in its dossier
+    prev_occ: np.ndarray    # row of the previous execution of the same activity, -1 for the first
+    last_occ: np.ndarray    # row of the last execution of the same activity in the dossier
+    pair_count: np.ndarray  # executions per pair
+    pair_case: np.ndarray   # dossier code per pair
+    pair_act: np.ndarray    # activity code per pair
+
+
+def occurrences(seg: Segments) -> Occurrences:
+    n = seg.case.size
+    A = max(len(seg.activities), 1)
+    key = seg.case.astype(np.int64) * A + seg.activity
+    # events are sorted by case, so the key is nearly sorted and a stable sort is cheap
+    order = np.argsort(key, kind="stable")
+    ks = key[order]
+    new = np.ones(n, dtype=bool)
+    if n:
+        new[1:] = ks[1:] != ks[:-1]
+    gid_sorted = np.cumsum(new) - 1
+    starts = np.flatnonzero(new)
+    counts = np.diff(np.append(starts, n))
+    pair = np.empty(n, dtype=np.int64)
+    pair[order] = gid_sorted
+    occ = np.empty(n, dtype=np.int64)
+    occ[order] = np.arange(n) - starts[gid_sorted] if n else np.zeros(0, np.int64)
+    prev_occ = np.full(n, -1, dtype=np.int64)
+    same = ~new
+    prev_occ[order[same]] = order[np.flatnonzero(same) - 1]
+    ends = np.append(starts[1:], n) - 1
+    last_occ = order[ends][gid_sorted]
+    last = np.empty(n, dtype=np.int64)
+    last[order] = last_occ
+    first_rows = order[starts]
+    return Occurrences(pair=pair, occ=occ, prev_occ=prev_occ, last_occ=last,
+                       pair_count=counts.astype(np.int64), pair_case=seg.case[first_rows],
+                       pair_act=seg.activity[first_rows])
+
+
+# ---------------------------------------------------------------------------------- edeaR
+@dataclass
+class EdeaR:
+    """edeaR's self-loop and repetition counts (repeat = one resource, redo = several)."""
+
+    selfloop_case_repeat: np.ndarray   # per case: number of repeat self-loops
+    selfloop_case_redo: np.ndarray
+    selfloop_act_repeat: np.ndarray    # per activity
+    selfloop_act_redo: np.ndarray
+    selfloop_size_repeat: np.ndarray   # per case: summed sizes (run length - 1)
+    selfloop_size_redo: np.ndarray
+    rep_case_repeat: np.ndarray        # per case: number of activities repeated (edeaR absolute)
+    rep_case_redo: np.ndarray
+    rep_act_repeat: np.ndarray         # per activity
+    rep_act_redo: np.ndarray
+    rep_size_repeat: np.ndarray        # per case: summed sizes (runs - 1)
+    rep_size_redo: np.ndarray
+
+
+def edear(seg: Segments, occ: Occurrences, resource: np.ndarray) -> EdeaR:
+    n = seg.case.size
+    C, A = seg.n_cases, len(seg.activities)
+    run_start = seg.is_first | (seg.activity != seg.prev_activity)
+    run_id = np.cumsum(run_start) - 1
+    n_runs = int(run_id[-1]) + 1 if n else 0
+    run_len = np.bincount(run_id, minlength=n_runs)
+    run_rows = np.flatnonzero(run_start)
+    run_case, run_act = seg.case[run_rows], seg.activity[run_rows]
+    in_long = run_len[run_id] > 1
+    nres_run = np.zeros(n_runs, dtype=np.int64)
+    long_ids = np.flatnonzero(run_len > 1)
+    if long_ids.size:
+        nres_run = _n_distinct_per_group(run_id[in_long], resource[in_long], n_runs)
+    sl = run_len > 1
+    sl_rep, sl_redo = sl & (nres_run == 1), sl & (nres_run > 1)
+    size = (run_len - 1).astype(np.float64)
+
+    # repetitions: runs per (case, activity) pair, distinct resources per pair
+    P = occ.pair_count.size
+    runs_per_pair = np.bincount(occ.pair[run_rows], minlength=P)
+    multi = runs_per_pair > 1
+    in_multi = multi[occ.pair]
+    nres_pair = np.zeros(P, dtype=np.int64)
+    if in_multi.any():
+        nres_pair = _n_distinct_per_group(occ.pair[in_multi], resource[in_multi], P)
+    rp_rep, rp_redo = multi & (nres_pair == 1), multi & (nres_pair > 1)
+    psize = (runs_per_pair - 1).astype(np.float64)
+
+    def cnt(idx, mask, m, w=None):
+        return np.bincount(idx[mask], weights=None if w is None else w[mask], minlength=m)
+
+    return EdeaR(
+        selfloop_case_repeat=cnt(run_case, sl_rep, C), selfloop_case_redo=cnt(run_case, sl_redo, C),
+        selfloop_act_repeat=cnt(run_act, sl_rep, A), selfloop_act_redo=cnt(run_act, sl_redo, A),
+        selfloop_size_repeat=cnt(run_case, sl_rep, C, size), selfloop_size_redo=cnt(run_case, sl_redo, C, size),
+        rep_case_repeat=cnt(occ.pair_case, rp_rep, C), rep_case_redo=cnt(occ.pair_case, rp_redo, C),
+        rep_act_repeat=cnt(occ.pair_act, rp_rep, A), rep_act_redo=cnt(occ.pair_act, rp_redo, A),
+        rep_size_repeat=cnt(occ.pair_case, rp_rep, C, psize), rep_size_redo=cnt(occ.pair_case, rp_redo, C, psize),
+    )
+
+
+# ---------------------------------------------------------------------------------- loops
+@dataclass
+class Loops:
+    """Priced loops: one entry per loop, spans ``(anchor, end]`` in event rows."""
+
+    case: np.ndarray
+    anchor: np.ndarray      # row of the kept event the loop starts after (-1: none, desk request)
+    start: np.ndarray       # first row inside the loop (anchor + 1)
+    frag_first: np.ndarray  # first row of the loop's fragment (the anchor, or the desk request)
+    end: np.ndarray         # last row inside the loop (end of the repeated work)
+    trigger: np.ndarray     # row of the event that triggered the loop
+    kind: np.ndarray        # int code into LOOP_KINDS
+    closing_activity: np.ndarray  # activity code of the re-executed step (-1 for desk requests)
+    n_events: np.ndarray    # events inside the loop counted as extra (not covered by another loop)
+    handovers: np.ndarray
+    agency_s: np.ndarray
+    citizen_s: np.ndarray
+    third_s: np.ndarray
+    covered: np.ndarray     # per event: inside some loop
+
+    @property
+    def size(self) -> int:
+        return int(self.case.size)
+
+
+def erased_cycles(seg: Segments, occ: Occurrences) -> tuple[np.ndarray, np.ndarray]:
+    """Chronological loop erasure of every dossier at once; returns (anchor rows, end rows).
+
+    From a kept event ``k`` the next kept event is ``last_occ[k] + 1``; ``(k, last_occ[k]]`` is an
+    erased cycle when ``last_occ[k] > k``. Events that are the last execution of their activity
+    are skipped in one vectorised jump to the next event that is not, so the Python loop runs
+    once per erased cycle of the dossier with the most cycles, each step over all dossiers.
+    """
+    n = seg.case.size
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    rows = np.arange(n)
+    interesting = occ.last_occ > rows
+    nxt = _next_true(interesting)
+    case_end = seg.case_start[1:]
+    cur = seg.case_start[:-1].copy()
+    active = np.arange(seg.n_cases)
+    anchors, ends = [], []
+    while active.size:
+        p = nxt[cur[active]]
+        ok = p < case_end[active]
+        active, p = active[ok], p[ok]
+        if not active.size:
+            break
+        e = occ.last_occ[p]
+        anchors.append(p)
+        ends.append(e)
+        cur[active] = e + 1
+        active = active[e + 1 < case_end[active]]
+    if not anchors:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    a, e = np.concatenate(anchors), np.concatenate(ends)
+    o = np.argsort(a, kind="stable")
+    return a[o], e[o]
+
+
+def price_loops(seg: Segments, occ: Occurrences, codes: EventCodes) -> Loops:
+    n = seg.case.size
+    anchor, end = erased_cycles(seg, occ)
+    seg_s = np.nan_to_num(seg.seg_s, nan=0.0)
+    # coverage of the erased cycles (difference array over rows)
+    diff = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(diff, anchor + 1, 1)
+    np.add.at(diff, end + 1, -1)
+    covered = np.cumsum(diff[:-1]) > 0 if n else np.zeros(0, dtype=bool)
+
+    # supplement requests outside every erased cycle -> their own loop: request .. receipt of
+    # the supplement (or the dossier's last event), stopping before any erased cycle
+    req_rows = np.flatnonzero(codes.is_request & ~covered)
+    if req_rows.size:
+        nxt_recv = _next_true(codes.is_received)
+        nxt_cov = _next_true(covered)
+        case_last = seg.case_start[1:][seg.case[req_rows]] - 1
+        after = np.minimum(req_rows + 1, n - 1)
+        r_end = np.minimum(np.minimum(nxt_recv[after], case_last), nxt_cov[after] - 1)
+        r_end = np.where(req_rows >= case_last, req_rows, np.maximum(r_end, req_rows))
+        # a second request before the first one's supplement arrived belongs to the same loop
+        prev_end = np.maximum.accumulate(np.r_[-1, r_end[:-1]])
+        keep = req_rows > prev_end
+        req_rows, r_end = req_rows[keep], r_end[keep]
+        r_anchor = req_rows - 1
+    else:
+        r_end = r_anchor = np.zeros(0, np.int64)
+
+    all_anchor = np.concatenate([anchor, r_anchor]).astype(np.int64)
+    all_end = np.concatenate([end, r_end]).astype(np.int64)
+    is_desk = np.r_[np.zeros(anchor.size, bool), np.ones(req_rows.size, bool)]
+    start = all_anchor + 1
+    lcase = seg.case[np.minimum(start, n - 1)] if n else np.zeros(0, np.int64)
+    # events counted: inside erased cycles all of them; desk loops only where not covered
+    cov2 = covered.copy()
+    if req_rows.size:
+        d2 = np.zeros(n + 1, dtype=np.int64)
+        np.add.at(d2, req_rows, 1)
+        np.add.at(d2, r_end + 1, -1)
+        cov2 |= np.cumsum(d2[:-1]) > 0
+
+    def span_sum(values):
+        cs = np.concatenate([[0.0], np.cumsum(values, dtype=np.float64)])
+        return cs[all_end + 1] - cs[start]
+
+    own = seg.owner
+    agency = span_sum(np.where(own == OWNER_AGENCY, seg_s, 0.0))
+    citizen = span_sum(np.where(own == OWNER_CITIZEN, seg_s, 0.0))
+    third = span_sum(np.where(own == OWNER_THIRD, seg_s, 0.0))
+    hand = span_sum(seg.handover.astype(np.float64)).astype(np.int64)
+    n_ev = (all_end - all_anchor).astype(np.int64)
+
+    # trigger: first supplement request inside the loop, else the source of the back-jump
+    nxt_req = _next_true(codes.is_request)
+    first_req = nxt_req[np.minimum(start, n - 1)] if n else np.zeros(0, np.int64)
+    has_req = first_req <= all_end
+    trigger = np.where(has_req, first_req, np.maximum(all_end - 1, all_anchor))
+    trigger = np.where(is_desk, np.maximum(start, 0), trigger)
+    # kind
+    kind = np.full(all_anchor.size, KIND_SAME_UNIT, dtype=np.int64)
+    kind[hand > 0] = KIND_CROSS_UNIT
+    kind[(n_ev == 1) & ~is_desk] = KIND_SELFLOOP
+    kind[has_req | is_desk] = KIND_SUPPLEMENT
+    closing = np.where(is_desk, -1, seg.activity[np.maximum(all_end, 0)] if n else all_end)
+    o = np.lexsort((start, lcase))
+    frag_first = np.where(is_desk, start, all_anchor)
+    return Loops(case=lcase[o], anchor=np.where(is_desk, -1, all_anchor)[o], start=start[o],
+                 frag_first=frag_first[o],
+                 end=all_end[o], trigger=trigger[o], kind=kind[o], closing_activity=closing[o],
+                 n_events=n_ev[o], handovers=hand[o], agency_s=agency[o], citizen_s=citizen[o],
+                 third_s=third[o], covered=cov2)
+
+
+# ---------------------------------------------------------------------------------- ping-pong
+@dataclass
+class PingPong:
+    per_case: np.ndarray    # count per case
+    rows: np.ndarray        # event row of each return (first event of the X visit after Y)
+    x: np.ndarray           # unit code X
+    y: np.ndarray           # unit code Y
+    detour_rows: tuple      # (first row, last row) of the Y visit per ping-pong
+    trigger: np.ndarray     # last event of the Y visit (who sent it back)
+
+
+def pingpong(seg: Segments, unit: np.ndarray) -> PingPong:
+    n = seg.case.size
+    C = seg.n_cases
+    if n == 0 or (unit < 0).all():
+        z = np.zeros(0, np.int64)
+        return PingPong(np.zeros(C, np.int64), z, z, z, (z, z), z)
+    prev_unit = np.r_[-2, unit[:-1]]
+    vstart = seg.is_first | (unit != prev_unit)
+    vrows = np.flatnonzero(vstart)
+    V, Vc = unit[vrows], seg.case[vrows]
+    m = np.arange(2, vrows.size)
+    ok = (Vc[m] == Vc[m - 2]) & (V[m] == V[m - 2]) & (V[m] >= 0) & (V[m - 1] >= 0)
+    m = m[ok]
+    rows = vrows[m]
+    return PingPong(per_case=np.bincount(Vc[m], minlength=C), rows=rows, x=V[m], y=V[m - 1],
+                    detour_rows=(vrows[m - 1], rows - 1), trigger=rows - 1)
+
+
+# ---------------------------------------------------------------------------------- order
+def learned_order(seg: Segments, occ: Occurrences, procedure: np.ndarray, n_proc: int) -> np.ndarray:
+    """Order key per (procedure, activity): median, then mean, first position in the dossiers.
+
+    Returns a float array of shape (n_proc, A): a rank (0 = earliest); NaN where unseen.
+    """
+    A = len(seg.activities)
+    first = occ.occ == 0
+    P = procedure[first].astype(np.int64)
+    key = P * A + seg.activity[first]
+    posv = seg.pos[first].astype(np.float64)
+    if key.size == 0:
+        return np.full((n_proc, A), np.nan)
+    df = pd.DataFrame({"k": key, "p": posv})
+    g = df.groupby("k", sort=True)["p"]
+    med, mean = g.median(), g.mean()
+    ks = med.index.to_numpy()
+    out = np.full((n_proc, A), np.nan)
+    # dense rank within procedure by (median, mean)
+    pr, ac = ks // A, ks % A
+    md, mn = med.to_numpy(), mean.to_numpy()
+    o = np.lexsort((mn, md, pr))
+    pr_o, md_o, mn_o = pr[o], md[o], mn[o]
+    newp = np.r_[True, pr_o[1:] != pr_o[:-1]]
+    newv = newp | np.r_[True, (md_o[1:] != md_o[:-1]) | (mn_o[1:] != mn_o[:-1])]
+    dense = np.cumsum(newv)
+    gstart = np.maximum.accumulate(np.where(newp, np.arange(o.size), 0))
+    rank = (dense - dense[gstart]).astype(np.float64)
+    out[pr_o, ac[o]] = rank
+    return out
+
+
+def catalog_order(catalog, procedures: pd.Index, activities: pd.Index, learned: np.ndarray) -> np.ndarray:
+    """Order key per (procedure, activity) from a catalogue's ``step_order``.
+
+    Activities of the log matched (diacritic-insensitive) to a catalogue step get its
+    ``step_order``; unmatched activities are placed by interpolating their learned rank between
+    the matched ones. Procedures the catalogue does not list keep the learned order.
+    """
+    out = learned.copy()
+    steps = getattr(catalog, "steps", None)
+    if steps is None or len(steps) == 0:
+        return out
+    steps = pd.DataFrame(steps)
+    code_col = "code" if "code" in steps.columns else steps.columns[0]
+    folded_acts = np.array([fold(a) for a in activities.astype(str)], dtype=object)
+    for pi, proc in enumerate(procedures.astype(str)):  # loop over procedures (a handful)
+        st = steps.loc[steps[code_col].astype(str) == proc]
+        if st.empty and len(procedures) == 1 and steps[code_col].nunique() == 1:
+            st = steps
+        if st.empty:
+            continue
+        m = dict(zip((fold(a) for a in st["activity"].astype(str)), st["step_order"].astype(float)))
+        cat = np.array([m.get(a, np.nan) for a in folded_acts], dtype=np.float64)
+        lr = learned[pi]
+        matched = ~np.isnan(cat) & ~np.isnan(lr)
+        if not matched.any():
+            continue
+        xs, ys = lr[matched], cat[matched]
+        o = np.argsort(xs, kind="stable")
+        interp = np.interp(lr, xs[o], ys[o])
+        # unmatched steps sit just after the matched step they follow in the learned order
+        res = np.where(np.isnan(cat), interp + 0.5, cat)
+        res[np.isnan(lr) & np.isnan(cat)] = np.nan
+        out[pi] = res
+    return out
+
+
+@dataclass
+class BackEdges:
+    mask: np.ndarray      # per event: the transition into this event is a back-edge
+    per_case: np.ndarray
+    edges: pd.DataFrame   # src, dst (codes), transitions, dossiers
+
+
+def back_edges(seg: Segments, order: np.ndarray, procedure: np.ndarray) -> BackEdges:
+    n = seg.case.size
+    C, A = seg.n_cases, len(seg.activities)
+    mask = np.zeros(n, dtype=bool)
+    if n:
+        nf = ~seg.is_first
+        p = np.maximum(procedure, 0)
+        o_dst = order[p, seg.activity]
+        o_src = order[p, np.maximum(seg.prev_activity, 0)]
+        mask = nf & (o_dst < o_src)
+    rows = np.flatnonzero(mask)
+    src, dst = seg.prev_activity[rows], seg.activity[rows]
+    key = src * A + dst
+    trans = np.bincount(key, minlength=0) if key.size else np.zeros(0, np.int64)
+    ck = seg.case[rows].astype(np.int64) * (A * A) + key
+    uk = pd.unique(ck)
+    doss = np.bincount(uk % (A * A), minlength=trans.size) if uk.size else np.zeros(0, np.int64)
+    nz = np.flatnonzero(trans)
+    edges = pd.DataFrame({"src": nz // max(A, 1), "dst": nz % max(A, 1), "transitions": trans[nz],
+                          "dossiers": doss[nz]})
+    return BackEdges(mask=mask, per_case=np.bincount(seg.case[rows], minlength=C), edges=edges)
+
+
+# ---------------------------------------------------------------------------------- DFG cycles
+def dfg(seg: Segments) -> pd.DataFrame:
+    A = len(seg.activities)
+    nf = ~seg.is_first
+    key = seg.prev_activity[nf] * A + seg.activity[nf]
+    cnt = np.bincount(key, minlength=A * A) if key.size else np.zeros(A * A, np.int64)
+    nz = np.flatnonzero(cnt)
+    return pd.DataFrame({"src": nz // max(A, 1), "dst": nz % max(A, 1), "count": cnt[nz]})
+
+
+def dfg_cycles(edges: pd.DataFrame, activities: pd.Index, *, length_bound: int = 4,
+               max_cycles: int = 2000) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Strongly connected components and bounded simple cycles of the directly-follows graph.
+
+    Returns ``(sccs, cycles)``: ``sccs`` one row per non-trivial component (size > 1 or with a
+    self-loop), ``cycles`` up to ``max_cycles`` simple cycles of at most ``length_bound`` steps with
+    their weight (the smallest directly-follows count along the cycle, an upper bound of how often
+    the whole cycle can have been traversed), sorted by weight.
+    """
+    import networkx as nx
+
+    G = nx.DiGraph()
+    names = activities.astype(str)
+    for s, d, c in zip(edges["src"].to_numpy(), edges["dst"].to_numpy(), edges["count"].to_numpy()):
+        G.add_edge(int(s), int(d), count=int(c))
+    scc_rows = []
+    comp_of = {}
+    for i, comp in enumerate(sorted(nx.strongly_connected_components(G), key=len, reverse=True)):
+        comp = sorted(comp)
+        selfloop = any(G.has_edge(c, c) for c in comp)
+        if len(comp) > 1 or selfloop:
+            cid = len(scc_rows)
+            for c in comp:
+                comp_of[c] = cid
+            scc_rows.append({"scc": cid, "size": len(comp),
+                             "activities": [names[c] for c in comp]})
+    sccs = pd.DataFrame(scc_rows, columns=["scc", "size", "activities"])
+    cyc_rows = []
+    for cyc in islice(nx.simple_cycles(G, length_bound=length_bound), max_cycles):
+        path = list(cyc) + [cyc[0]]
+        w = min(G[a][b]["count"] for a, b in zip(path[:-1], path[1:]))
+        cyc_rows.append({"cycle": " → ".join(names[c] for c in path), "length": len(cyc),
+                         "weight": w, "scc": comp_of.get(cyc[0], -1)})
+    cycles = pd.DataFrame(cyc_rows, columns=["cycle", "length", "weight", "scc"])
+    if len(cycles):
+        cycles = cycles.sort_values(["weight", "length"], ascending=[False, True],
+                                    kind="stable").reset_index(drop=True)
+    return sccs, cycles
+
+
+# ---------------------------------------------------------------------------------- fragments
+_HASH_P = np.uint64(0x9E3779B97F4A7C15)  # odd, so invertible modulo 2**64
+
+
+def fragment_hashes(activity: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Position-independent 64-bit hash of the activity sequences ``rows first..last``.
+
+    Polynomial hash with prefix sums modulo 2**64: ``h = sum_t (a_t + 1) * P**(t - first)``,
+    obtained as ``(H[last] - H[first-1]) * P**(-first)``; no Python loop over fragments.
+    """
+    n = activity.size
+    if first.size == 0:
+        return np.zeros(0, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        powers = np.cumprod(np.full(n, _HASH_P, dtype=np.uint64))  # P**1 .. P**n
+        powers = np.r_[np.uint64(1), powers[:-1]]                   # P**0 .. P**(n-1)
+        inv = pow(int(_HASH_P), -1, 1 << 64)
+        inv_powers = np.cumprod(np.full(n, np.uint64(inv), dtype=np.uint64))
+        inv_powers = np.r_[np.uint64(1), inv_powers[:-1]]
+        terms = (activity.astype(np.uint64) + np.uint64(1)) * powers
+        H = np.r_[np.uint64(0), np.cumsum(terms, dtype=np.uint64)]
+        h = (H[last + 1] - H[first]) * inv_powers[first]
+        h = h ^ (np.uint64(last - first + 1) * np.uint64(0xBF58476D1CE4E5B9))
+    return h
