@@ -23,6 +23,7 @@ __version__ = "0.1.0"
 # public name -> module that defines it (imported on first use)
 _LAZY = {
     "read_log": "tthc_mining.io",
+    "write_log": "tthc_mining.io",
     "ProcedureCatalog": "tthc_mining.catalog",
     "timing": "tthc_mining.timing",
     "summary": "tthc_mining.summary",

@@ -36,6 +36,8 @@ class QualityReport:
     source: str = "<data>"
     rows_read: int = 0
     issues: list[QualityIssue] = field(default_factory=list)
+    #: how the source was read (encoding, separator, header row, column mapping, time formats)
+    meta: dict = field(default_factory=dict)
 
     def add(self, reason: str, rows: Iterable[int] | np.ndarray, *, action: str = DROPPED,
             column: str | None = None, detail: str | None = None) -> None:
@@ -70,7 +72,7 @@ class QualityReport:
     def to_dict(self) -> dict:
         return {"source": self.source, "rows_read": self.rows_read, "rows_used": self.rows_used,
                 "rows_dropped": self.rows_dropped,
-                "issues": [dict(i.__dict__) for i in self.issues]}
+                "issues": [dict(i.__dict__) for i in self.issues], "meta": self.meta}
 
     def to_json(self, **kw) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, **kw)

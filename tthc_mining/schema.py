@@ -18,6 +18,7 @@ RECEIVED = "case:received"          # Ngày tiếp nhận
 DUE = "case:due"                    # Ngày hẹn trả
 CHANNEL = "case:channel"            # Kênh nộp: direct / online / post
 STATUS = "case:status"              # Trạng thái hồ sơ (as exported)
+PROCEDURE_NAME = "case:procedure_name"  # Tên thủ tục, when a code column (Mã TTHC) also exists
 
 # event attributes added by the library
 ROLE = "tm:role"                    # activity role (see ROLES)
