@@ -31,12 +31,14 @@ gives one for the event's procedure and step; otherwise waiting above the row's 
 ``excess_basis`` says which), ``share_of_agency_time`` (the row's held time over all agency time
 in scope), ``share_in_overdue`` (the row's held time in overdue dossiers over all agency time of
 overdue dossiers; NaN when the log has no due dates), ``trend_per_month`` (slope of the monthly
-mean wait in hours per month, ordinary least squares over months with at least
-``MIN_EVENTS_PER_MONTH`` events; ``trend_p`` its two-sided p-value, as ``scipy.stats.linregress``;
-``trend_months`` the number of months used), and the kind hint.
+mean wait in hours per month — months by when the step received the dossier —, ordinary least
+squares over the months with at least ``MIN_EVENTS_PER_MONTH`` events and at least a quarter of
+the row's median monthly count, so that partial months at the edges do not weigh; ``trend_p`` its
+two-sided p-value, as ``scipy.stats.linregress``; ``trend_months`` the number of months used), and
+the kind hint.
 
-Kind hint (data-driven; every rule has a threshold and the row keeps the rule whose evidence is
-strongest relative to its threshold; ``kind_evidence`` spells out every rule that fired)
+Kind hint (data-driven; every rule has a threshold; ``kind_evidence`` spells out every rule
+that fired, strongest first)
 --------------------------------------------------------------------------------------------
 * ``queue``: waiting grows with the backlog. Spearman correlation between an event's wait and the
   number of dossiers already waiting at the same row when it arrived (work in progress at
@@ -44,16 +46,19 @@ strongest relative to its threshold; ``kind_evidence`` spells out every rule tha
   ``KIND_SAMPLE`` random events per row). Score = rho / QUEUE_MIN_RHO.
 * ``slow_work``: processing dominates: processing is more than half of held time (needs start
   times). Score = processing share / 0.5.
-* ``handover``: most of the row's waiting happens on segments that cross a unit boundary
-  (``segments.handover``). Score = that share / 0.5.
 * ``batching``: completions clumped at the same times: the share of the row's completions that
   fall in a clock minute with at least two other completions of the row is at least
   ``BATCH_MIN_SHARE`` and at least ``BATCH_MIN_RATIO`` times what independent (Poisson)
   completions at the row's rate per working minute would give. Rows whose timestamps are dates
   only (most at 00:00:00) are not assessed. Score = min(share / BATCH_MIN_SHARE,
   ratio / BATCH_MIN_RATIO).
-A score >= 1 means the rule fired; ``kind`` is the rule with the highest score, ``None`` when no
-rule fired.
+* ``handover``: most of the row's waiting (> ``HANDOVER_MIN_SHARE``) happens on segments that
+  cross a unit boundary (``segments.handover``) and those boundary waits are long: their mean is
+  at least ``HANDOVER_MIN_RATIO`` times the mean wait of the agency segments in scope that stay
+  inside one unit. Score = min(share / 0.5, ratio / 2).
+A score >= 1 means the rule fired. The mechanisms (queue, slow work, batching) say *why* dossiers
+wait and win over hand-over, which says *where*: ``kind`` is the fired mechanism with the highest
+score, else ``"handover"`` when that rule fired, else None.
 """
 from __future__ import annotations
 
@@ -73,6 +78,7 @@ ALPHA = 0.01
 QUEUE_MIN_RHO = 0.3
 SLOW_MIN_SHARE = 0.5
 HANDOVER_MIN_SHARE = 0.5
+HANDOVER_MIN_RATIO = 2.0
 BATCH_MIN_SHARE = 0.3
 BATCH_MIN_RATIO = 3.0
 KIND_SAMPLE = 20_000
@@ -323,13 +329,23 @@ def group_quantiles(values: np.ndarray, groups: np.ndarray, n_groups: int,
     return out
 
 
-def linear_trend(y_sum: np.ndarray, y_cnt: np.ndarray, min_count: int = MIN_EVENTS_PER_MONTH):
+def linear_trend(y_sum: np.ndarray, y_cnt: np.ndarray, min_count: int = MIN_EVENTS_PER_MONTH,
+                 min_share_of_median: float = 0.25):
     """Row-wise OLS of the period means ``y_sum / y_cnt`` (rows x periods) on the period index,
-    over the periods with at least ``min_count`` observations. Returns slope, two-sided p-value
-    (t test, as scipy.stats.linregress) and the number of periods used; NaN with < 3 periods."""
+    over the periods with at least ``min_count`` observations and at least
+    ``min_share_of_median`` of the row's median count per active period (partial months at the
+    edges of the log are left out). Returns slope, two-sided p-value (t test, as
+    scipy.stats.linregress) and the number of periods used; NaN with < 3 periods."""
     from scipy import stats as st
     R, M = y_sum.shape
-    ok = y_cnt >= max(min_count, 1)
+    active = np.where(y_cnt > 0, y_cnt.astype(np.float64), np.nan)
+    with np.errstate(all="ignore"):
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            med = np.nanmedian(active, axis=1) if M else np.zeros(R)
+    med = np.nan_to_num(med, nan=0.0)
+    ok = (y_cnt >= max(min_count, 1)) & (y_cnt >= min_share_of_median * med[:, None])
     with np.errstate(invalid="ignore", divide="ignore"):
         y = np.where(ok, y_sum / np.where(ok, y_cnt, 1), 0.0)
     x = np.broadcast_to(np.arange(M, dtype=np.float64), (R, M))
@@ -575,7 +591,7 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
             share_overdue = np.zeros(R)
 
     # ------------------------------------------------------------ trend per month
-    month = month_index(log)[idx]
+    month = month_index(log)[idx - 1]   # the month the step received the dossier
     okm = month >= 0
     if okm.any():
         m0, m1 = int(month[okm].min()), int(month[okm].max())
@@ -589,14 +605,23 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
         trend_n = np.zeros(R, dtype=np.int64)
 
     # ------------------------------------------------------------ kind hint
-    handover_share = np.full(R, np.nan)
-    ho_w = np.bincount(key, weights=np.where(seg.handover[idx], wait, 0.0), minlength=R)
+    is_ho = seg.handover[idx]
+    ho_w = np.bincount(key, weights=np.where(is_ho, wait, 0.0), minlength=R)
+    ho_n = np.bincount(key, weights=is_ho.astype(np.float64), minlength=R)
     with np.errstate(invalid="ignore", divide="ignore"):
         handover_share = np.where(sum_wait > 0, ho_w / sum_wait, 0.0)
+        ho_mean = np.where(ho_n > 0, ho_w / np.maximum(ho_n, 1), np.nan)
+    # reference: mean wait of the agency segments in scope that stay inside a unit
+    inside = ~seg.handover & agency
+    inside_w = np.maximum(np.nan_to_num(seg.wait_s[inside], nan=0.0), 0.0) / H
+    ref_wait = float(inside_w.mean()) if inside_w.size else float(wait.mean())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ho_ratio = ho_mean / ref_wait if ref_wait > 0 else np.where(ho_mean > 0, np.inf, np.nan)
     rho, rho_p = _queue_evidence(seg, idx, key, R, seed)
     batch_share, batch_ratio, batch_ok = _batch_evidence(log, seg, idx, key, R)
-    kind, evidence = _kind_hint(rho, rho_p, proc_share, handover_share, batch_share,
-                                batch_ratio, batch_ok, count)
+    kind, evidence = _kind_hint(rho, rho_p, proc_share, handover_share, ho_ratio, batch_share,
+                                batch_ratio, batch_ok)
+    attrs["handover_reference_wait_h"] = ref_wait
 
     out["count"] = count.astype(np.int64)
     out["cases"] = cases.astype(np.int64)
@@ -682,40 +707,47 @@ def _batch_evidence(log, seg, idx, key, R):
     return share, ratio, fine & (cnt >= 10)
 
 
-def _kind_hint(rho, rho_p, proc_share, handover_share, batch_share, batch_ratio, batch_ok, count):
-    R = len(count)
+def _kind_hint(rho, rho_p, proc_share, handover_share, ho_ratio, batch_share, batch_ratio,
+               batch_ok):
+    """The kind of each row (see the module docstring) and the evidence text.
+
+    Scores are each rule's statistic relative to its threshold (>= 1: the rule fired). The
+    mechanisms (queue, batching, slow work) say *why* dossiers wait and win over hand-over, which
+    says *where* they wait: ``kind`` is the fired mechanism with the highest score, else
+    ``handover`` when it fired, else None. ``kind_evidence`` lists every fired rule, strongest
+    first."""
+    R = len(rho)
     scores = np.zeros((R, 4))
     with np.errstate(invalid="ignore"):
         q_fire = (rho >= QUEUE_MIN_RHO) & (rho_p < ALPHA)
         scores[:, 0] = np.where(q_fire, rho / QUEUE_MIN_RHO, 0.0)
         s_fire = proc_share > SLOW_MIN_SHARE
         scores[:, 1] = np.where(s_fire, proc_share / SLOW_MIN_SHARE, 0.0)
-        h_fire = handover_share > HANDOVER_MIN_SHARE
-        scores[:, 2] = np.where(h_fire, handover_share / HANDOVER_MIN_SHARE, 0.0)
+        h_fire = (handover_share > HANDOVER_MIN_SHARE) & (ho_ratio >= HANDOVER_MIN_RATIO)
+        scores[:, 2] = np.where(h_fire, np.minimum(handover_share / HANDOVER_MIN_SHARE,
+                                                   ho_ratio / HANDOVER_MIN_RATIO), 0.0)
         b_fire = batch_ok & (batch_share >= BATCH_MIN_SHARE) & (batch_ratio >= BATCH_MIN_RATIO)
         scores[:, 3] = np.where(b_fire, np.minimum(batch_share / BATCH_MIN_SHARE,
                                                    batch_ratio / BATCH_MIN_RATIO), 0.0)
-    scores = np.nan_to_num(scores, nan=0.0)
-    best = scores.argmax(1)
-    fired = scores.max(1) > 0
-    kind = np.where(fired, np.array(KINDS, dtype=object)[best], None)
-    # evidence text: only for the rows where something fired (a handful of string ops per row)
+    scores = np.nan_to_num(scores, nan=0.0, posinf=1e9)
+    mech = scores[:, [0, 1, 3]]
+    mech_kinds = np.array(["queue", "slow_work", "batching"], dtype=object)
+    kind = np.full(R, None, dtype=object)
+    has_mech = mech.max(1) > 0
+    kind[has_mech] = mech_kinds[mech.argmax(1)[has_mech]]
+    kind[~has_mech & (scores[:, 2] > 0)] = "handover"
     evidence = np.full(R, "", dtype=object)
-    for i in np.flatnonzero(fired | (scores.sum(1) > 0)):
-        parts = []
-        if scores[i, 0] > 0:
-            parts.append(f"queue: wait vs backlog Spearman rho={rho[i]:.2f} (p={rho_p[i]:.1e})")
-        if scores[i, 1] > 0:
-            parts.append(f"slow work: processing {proc_share[i]:.0%} of held time")
-        if scores[i, 2] > 0:
-            parts.append(f"hand-over: {handover_share[i]:.0%} of waiting at a unit boundary")
-        if scores[i, 3] > 0:
-            parts.append(f"batching: {batch_share[i]:.0%} of completions in clumps "
-                         f"({batch_ratio[i]:.1f}x chance)")
-        order = np.argsort(-scores[i][[0, 1, 2, 3]])
-        fired_idx = [j for j in order if scores[i, j] > 0]
-        parts_sorted = [parts[[j for j in (0, 1, 2, 3) if scores[i, j] > 0].index(j)] for j in fired_idx]
-        evidence[i] = "; ".join(parts_sorted)
+    for i in np.flatnonzero(scores.max(1) > 0):    # text for the rows where a rule fired
+        texts = {
+            0: f"queue: wait vs backlog at arrival Spearman rho={rho[i]:.2f} (p={rho_p[i]:.1e})",
+            1: f"slow work: processing {proc_share[i]:.0%} of the time held",
+            2: (f"hand-over: {handover_share[i]:.0%} of waiting at a unit boundary, "
+                f"{ho_ratio[i]:.1f}x the wait inside units"),
+            3: (f"batching: {batch_share[i]:.0%} of completions in clumps "
+                f"({batch_ratio[i]:.1f}x chance)"),
+        }
+        fired = [j for j in np.argsort(-scores[i], kind="stable") if scores[i, j] > 0]
+        evidence[i] = "; ".join(texts[j] for j in fired)
     return kind, evidence
 
 

@@ -115,14 +115,17 @@ def _open_cases(log, seg):
     try:
         from .timing import timing
         tc = timing(log).cases
-    except Exception:  # timing not available or not applicable to this log
+    except (ImportError, ConfigError):  # timing not available or not applicable to this log
         return None
     if "finished" not in tc.columns or S.CASE not in tc.columns:
         return None
     pos = pd.Index(seg.case_ids).get_indexer(tc[S.CASE])
     out = np.zeros(seg.n_cases, dtype=bool)
     ok = pos >= 0
-    out[pos[ok]] = pd.isna(tc["finished"]).to_numpy()[ok]
+    open_ = pd.isna(tc["finished"]).to_numpy()
+    if "closed" in tc.columns:
+        open_ &= pd.isna(tc["closed"]).to_numpy()
+    out[pos[ok]] = open_[ok]
     return out
 
 

@@ -64,17 +64,16 @@ LABELS_VI = {
 
 # ====================================================================== overdue per dossier
 def _timing_cases(log, catalog):
-    """tm.timing(log).cases, or None when the timing module is not available / fails on
-    this log for lack of data."""
+    """tm.timing(log).cases, or None when the timing module is not available or cannot work
+    with this catalogue."""
     try:
         from .timing import timing
     except ImportError:
         return None
     try:
-        t = timing(log, catalog=catalog) if catalog is not None else timing(log)
-    except TypeError:
-        t = timing(log)
-    return getattr(t, "cases", None)
+        return timing(log, catalog=catalog).cases
+    except ConfigError:
+        return None
 
 
 def case_overdue(log, catalog=None) -> dict | None:
@@ -103,8 +102,9 @@ def case_overdue(log, catalog=None) -> dict | None:
                 ota = tc["on_time_actual"]
                 od = (ota.astype("boolean") == False).fillna(False).to_numpy(dtype=bool)  # noqa: E712
                 overdue[pos[ok]] |= od[ok]
-            if "status" in tc.columns:
-                st = tc["status"].astype(object).to_numpy()
+            st_col = "status_actual" if "status_actual" in tc.columns else "status"
+            if st_col in tc.columns:
+                st = tc[st_col].astype(object).to_numpy()
                 overdue[pos[ok]] |= (st == "in_progress_overdue")[ok] | (st == "overdue")[ok]
             if "days_late_actual" in tc.columns:
                 late[pos[ok]] = pd.to_numeric(tc["days_late_actual"], errors="coerce").to_numpy()[ok]
