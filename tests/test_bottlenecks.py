@@ -30,10 +30,11 @@ STEPS = {
     P1: [("Tiếp nhận hồ sơ", ONE_STOP, 0.5), ("Phân công thụ lý", TNMT, 0.5),
          ("Thẩm định hồ sơ", TNMT, 6.0), ("Phê duyệt", UBND, 2.0),
          ("Văn thư phát hành", VANTHU, 1.0), ("Trả kết quả", ONE_STOP, None)],
-    P2: [("Tiếp nhận hồ sơ", ONE_STOP, 0.5), ("Thẩm định hồ sơ", TUPHAP, 1.0),
-         ("Phê duyệt", UBND, 1.0), ("Trả kết quả", ONE_STOP, None)],
+    P2: [("Tiếp nhận hồ sơ", ONE_STOP, 0.5), ("Thẩm định hồ sơ", TUPHAP, 4.0),
+         ("Phê duyệt", UBND, 1.5), ("Trả kết quả", ONE_STOP, None)],
 }
-DEADLINE = {P1: 10, P2: 3}
+DEADLINE = {P1: 10, P2: 7}
+OVERDUE_STEP = {P1: "Thẩm định hồ sơ", P2: "Phê duyệt"}
 SPAN_DAYS = 120
 
 
@@ -61,7 +62,7 @@ def _lindley(arrive: np.ndarray, service: np.ndarray) -> np.ndarray:
 
 def make_planted_log(n: int = 600, seed: int = 0, *, procedures=(P1,),
                      bottleneck: dict | None = None, kind: str = "iid",
-                     bottleneck_wait_h: float = 16.0, overdue_unit: dict | None = None,
+                     bottleneck_wait_h: float = 16.0, overdue_step: dict | None = None,
                      overdue_share: float = 0.08, supplement_share: float = 0.1,
                      other_wait_h: float = 1.5, trend_h_per_month: float = 0.0,
                      with_start: bool = True, with_catalog: bool = True,
@@ -72,12 +73,12 @@ def make_planted_log(n: int = 600, seed: int = 0, *, procedures=(P1,),
     The bottleneck step waits Exp(bottleneck_wait_h) (kind "iid"), or is a FIFO single server at
     90% load ("queue"), or completes in a daily signing session at 16:00 ("batching"), or has
     long processing ("slow_work"); other steps wait Exp(other_wait_h). ``overdue_share`` of the
-    dossiers spend 12 extra working days at the step of ``overdue_unit`` (overdue by
-    construction). ``supplement_share`` of the dossiers get a supplement loop after appraisal
+    dossiers spend 12 extra working days at ``overdue_step`` (overdue by construction; its unit
+    is ``truth["overdue_unit"]``). ``supplement_share`` of the dossiers get a supplement loop after appraisal
     (citizen holds the dossier ~5 working days). Returns (log, truth)."""
     rng = np.random.default_rng(seed)
     bottleneck = bottleneck or {P1: "Phê duyệt", P2: "Thẩm định hồ sơ"}
-    overdue_unit = overdue_unit or {P1: TNMT, P2: TUPHAP}
+    overdue_step = overdue_step or OVERDUE_STEP
     w0 = float(CAL.to_working(pd.Timestamp(start)))
     parts = []
     truth = {"bottleneck": {}, "overdue_unit": {}, "overdue_cases": set(), "supplement_cases": set(),
@@ -88,7 +89,7 @@ def make_planted_log(n: int = 600, seed: int = 0, *, procedures=(P1,),
         is_od = rng.random(n) < overdue_share
         is_sup = (rng.random(n) < supplement_share) & ~is_od
         truth["bottleneck"][p] = bottleneck[p]
-        truth["overdue_unit"][p] = overdue_unit[p]
+        truth["overdue_unit"][p] = dict((a, u) for a, u, _ in STEPS[p])[overdue_step[p]]
         truth["overdue_cases"] |= set(ids[is_od])
         truth["supplement_cases"] |= set(ids[is_sup])
         cur = arrive.copy()
@@ -133,7 +134,7 @@ def make_planted_log(n: int = 600, seed: int = 0, *, procedures=(P1,),
                     wait = rng.exponential(1.0 * H, n)
                     proc = rng.exponential(bottleneck_wait_h * H, n) + 60.0
                 bwaits = [wait]
-            if unit == overdue_unit[p] and act == "Thẩm định hồ sơ":
+            if act == overdue_step[p]:
                 proc = proc + np.where(is_od, 12 * L, 0.0)
             ws = cur + wait
             we = ws + proc
