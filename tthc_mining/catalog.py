@@ -468,8 +468,8 @@ class ProcedureCatalog:
                 if grp["valid_from"].isna().sum() > 1:
                     raise _catalog_error(f"procedure {code!r} is given twice without valid_from",
                                          file=source, column=colname("code"), value=code)
-                starts = grp["valid_from"].fillna(pd.Timestamp.min).to_numpy()
-                ends = grp["valid_to"].fillna(pd.Timestamp.max).to_numpy()
+                starts = _days(grp["valid_from"], -np.inf)
+                ends = _days(grp["valid_to"], np.inf)
                 if np.any(ends[:-1] > starts[1:]):
                     raise _catalog_error(f"versions of procedure {code!r} overlap in time",
                                          file=source, column=colname("valid_to"), value=code)
@@ -777,10 +777,8 @@ class ProcedureCatalog:
         rd = np.asarray(received_days, dtype=np.float64)
         LOW = -1e9
         pc = uniq.get_indexer(p["code"]).astype(np.float64)
-        vf = p["valid_from"].to_numpy("datetime64[ns]").view(np.int64)
-        vf = np.where(p["valid_from"].isna().to_numpy(), LOW, vf // 86_400_000_000_000).astype(np.float64)
-        vt = p["valid_to"].to_numpy("datetime64[ns]").view(np.int64)
-        vt = np.where(p["valid_to"].isna().to_numpy(), np.inf, vt // 86_400_000_000_000).astype(np.float64)
+        vf = np.floor(_days(p["valid_from"], LOW))
+        vt = np.floor(_days(p["valid_to"], np.inf))
         mult = 4e9  # day offsets (vf - LOW) stay below 2e9
         key_p = pc * mult + (vf - LOW)
         order = np.argsort(key_p, kind="stable")
@@ -791,6 +789,12 @@ class ProcedureCatalog:
         cand = order[np.maximum(pos, 0)]
         good = (ci >= 0) & (pos >= 0) & (pc[cand] == ci) & (rd_ok < vt[cand])
         return np.where(good, cand, -1).astype(np.int64)
+
+
+def _days(col: pd.Series, missing: float) -> np.ndarray:
+    """Dates -> float day numbers since 1970-01-01, ``missing`` for NaT."""
+    ns = col.to_numpy("datetime64[ns]").view(np.int64)
+    return np.where(col.isna().to_numpy(), missing, ns / 86_400e9)
 
 
 def _plain(v: Any) -> Any:

@@ -31,8 +31,8 @@ def z_value(ci: float = 0.95) -> float:
     """Two-sided standard-normal quantile for a confidence level (0.95 -> 1.959964)."""
     if not 0.0 < float(ci) < 1.0:
         raise ConfigError(f"confidence level must be between 0 and 1, got {ci!r}")
-    from scipy.stats import norm
-    return float(norm.ppf(0.5 + float(ci) / 2.0))
+    from statistics import NormalDist  # stdlib: no scipy.stats import cost
+    return float(NormalDist().inv_cdf(0.5 + float(ci) / 2.0))
 
 
 def wilson(k: Any, n: Any, ci: float = 0.95) -> tuple[Any, Any]:

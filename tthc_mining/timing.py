@@ -83,6 +83,7 @@ __all__ = ["timing", "Timing", "rules_era", "STATUSES", "CASE_COLUMNS", "LABELS"
 NS_PER_DAY = 86_400 * 1_000_000_000
 _NAT = np.iinfo(np.int64).min
 _EPS_S = 1e-3  # working seconds of tolerance in time comparisons
+_DENSE_LIMIT = 4_000_000  # cells of the dense (dossier x unit) table for the responsible unit
 
 STATUSES = ("early", "on_time", "overdue", "resolved", "in_progress", "in_progress_overdue",
             "suspended", "withdrawn", "refused")
@@ -140,6 +141,7 @@ STATUS_LABELS = {
 }
 
 _ERA_SWITCH = ERAS["ND118"][0]
+_ERA_SWITCH_DAY = int(_ERA_SWITCH.value // (86_400 * 1_000_000_000))
 
 
 # ----------------------------------------------------------------------------- small helpers
@@ -213,10 +215,26 @@ def _idx_from_ns(ns: np.ndarray, tz: str | None) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(ns.view("datetime64[ns]")).tz_localize("UTC").tz_convert(tz or "UTC")
 
 
-def _case_first(ev: pd.DataFrame, col: str, case: np.ndarray, n_cases: int) -> pd.Series:
-    """First non-null value of a column per case (index 0..n_cases-1)."""
-    out = ev[col].groupby(case, sort=True).first()
-    return out.reindex(pd.RangeIndex(n_cases))
+def _case_first(ev: pd.DataFrame, col: str, case: np.ndarray, n_cases: int,
+                first_row: np.ndarray | None = None) -> pd.Series:
+    """First non-null value of a column per case (index 0..n_cases-1).
+
+    Case attributes are normally repeated on every row, so the value on each case's first row
+    is taken; only the cases where it is missing are looked up further (groupby on their rows).
+    """
+    s = ev[col]
+    if first_row is None or len(first_row) != n_cases:
+        return s.groupby(case, sort=True).first().reindex(pd.RangeIndex(n_cases))
+    out = s.iloc[first_row].reset_index(drop=True)
+    miss = out.isna().to_numpy()
+    if miss.any():
+        rows = miss[case]
+        if rows.any() and s[rows].notna().any():
+            fill = s[rows].groupby(case[rows], sort=True).first()
+            out = out.copy()
+            idx = fill.index.to_numpy()
+            out.iloc[idx] = fill.to_numpy()
+    return out
 
 
 def _resolve_as_of(as_of: Any, ts_ns: np.ndarray, tz: str | None) -> pd.Timestamp:
@@ -279,41 +297,48 @@ def _role_codes(ev: pd.DataFrame) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- deadlines
 def _deadlines(cal, start: pd.DatetimeIndex, days: np.ndarray, calendar_unit: np.ndarray,
-               cutoffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Statutory due (UTC ns) and clock start (working axis) for each row.
+               cutoffs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Statutory due for each row: ``(due UTC ns, due on the working axis, clock start on the
+    working axis)``.
 
     ``start`` aware timestamps, ``days`` float (NaN = no deadline), ``calendar_unit`` bool,
     ``cutoffs`` object array of 'HH:MM' or None. Loops over the few distinct cut-off values only.
+
+    The clock start is ``calendar.add_working_days(start, 0, cutoff)`` (the cut-off rule). The
+    due instant is then exactly what the calendar's deadline functions return —
+    ``add_working_days(start, n, cutoff)`` = ``from_working(clock + n·L, side="prev")`` and
+    ``end_of_working_day(start, cutoff)`` = ``from_working((⌊clock/L⌋ + 1)·L, side="prev")`` —
+    evaluated once on the axis instead of re-mapping the start for each function (the tests
+    check the equality with the calendar's functions). Calendar-day deadlines use
+    ``add_calendar_days`` from the clock start.
     """
     n = len(start)
     due_ns = np.full(n, _NAT, dtype=np.int64)
+    due_w = np.full(n, np.nan)
     clock_w = np.full(n, np.nan)
     has = np.isfinite(days) & (start.asi8 != _NAT)
     if not has.any():
-        return due_ns, clock_w
+        return due_ns, due_w, clock_w
+    L = cal.seconds_per_day
     kcodes, kvalues = pd.factorize(pd.Series(cutoffs, dtype=object), use_na_sentinel=True)
     for k in np.unique(kcodes[has]):
-        sel = has & (kcodes == k)
+        sel = np.flatnonzero(has & (kcodes == k))
         cut = None if k < 0 else str(kvalues[k])
-        t = start[sel]
-        cw = np.atleast_1d(cal.to_working(cal.add_working_days(t, 0.0, cutoff=cut)))
+        cw = np.atleast_1d(cal.to_working(cal.add_working_days(start[sel], 0.0, cutoff=cut)))
         clock_w[sel] = cw
         d = days[sel]
-        out = np.full(sel.sum(), _NAT, dtype=np.int64)
-        same = d <= 0
-        work = (~same) & ~calendar_unit[sel]
-        cald = (~same) & calendar_unit[sel]
-        if same.any():
-            out[same] = _aware(cal.end_of_working_day(t[same], cutoff=cut, tz_aware=True), cal.tz).asi8
-        if work.any():
-            out[work] = _aware(cal.add_working_days(t[work], d[work], cutoff=cut, tz_aware=True),
-                               cal.tz).asi8
+        cald = (d > 0) & calendar_unit[sel]
+        w = np.where(d <= 0, (np.floor(cw / L) + 1.0) * L, cw + d * L)
+        due_w[sel] = w
+        out = _aware(cal.from_working(w, side="prev", tz_aware=True), cal.tz).asi8
         if cald.any():
             begin = cal.from_working(cw[cald], side="next", tz_aware=True)
-            out[cald] = _aware(cal.add_calendar_days(begin, np.ceil(d[cald]).astype(np.int64),
-                                                     tz_aware=True), cal.tz).asi8
+            cdue = _aware(cal.add_calendar_days(begin, np.ceil(d[cald]).astype(np.int64),
+                                                tz_aware=True), cal.tz)
+            out[cald] = cdue.asi8
+            due_w[sel[cald]] = cal.to_working(cdue)
         due_ns[sel] = out
-    return due_ns, clock_w
+    return due_ns, due_w, clock_w
 
 
 def _end_of_office_if_date(idx: pd.DatetimeIndex, cal) -> pd.DatetimeIndex:
@@ -331,9 +356,13 @@ def _end_of_office_if_date(idx: pd.DatetimeIndex, cal) -> pd.DatetimeIndex:
 # ----------------------------------------------------------------------------- result
 @dataclass
 class Timing:
-    """Per-event and per-dossier timing of a log (see the module docstring for the rules)."""
+    """Per-event and per-dossier timing of a log (see the module docstring for the rules).
 
-    events: pd.DataFrame
+    ``events`` is built on first access (it is as long as the log); ``event_arrays`` holds the
+    same columns as numpy arrays for modules that only need one of them.
+    """
+
+    event_arrays: dict
     cases: pd.DataFrame
     as_of: pd.Timestamp
     cutoff: str | None = "15:00"
@@ -341,6 +370,19 @@ class Timing:
     hours_per_day: float = 8.0
     catalog_source: str | None = None
     notes: list = field(default_factory=list)
+    event_index: Any = None
+    _events: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def events(self) -> pd.DataFrame:
+        if self._events is None:
+            a = self.event_arrays
+            self._events = pd.DataFrame({
+                "seg_h": a["seg_h"], "wait_h": a["wait_h"], "proc_h": a["proc_h"],
+                "owner": pd.Categorical.from_codes(a["owner"].astype(np.int64),
+                                                   categories=list(OWNER_LABELS)),
+                "counted_h": a["counted_h"]}, index=self.event_index)
+        return self._events
 
     def to_frame(self) -> pd.DataFrame:
         return self.cases
@@ -353,7 +395,7 @@ class Timing:
         return {"as_of": self.as_of.isoformat(), "cutoff": self.cutoff,
                 "third_party_paused": self.third_party_paused, "hours_per_day": self.hours_per_day,
                 "catalog": self.catalog_source, "notes": list(self.notes),
-                "n_cases": int(len(self.cases)), "n_events": int(len(self.events)),
+                "n_cases": int(len(self.cases)), "n_events": int(len(self.event_arrays["seg_h"])),
                 "status_counts": {k: int(v) for k, v in self.status_counts().items()},
                 "cases": json.loads(cases.to_json(orient="records", date_format="iso",
                                                   force_ascii=False))}
@@ -363,14 +405,14 @@ class Timing:
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{k} {v:,}" for k, v in self.status_counts().items() if v)
-        return (f"Timing({len(self.cases):,} dossiers, {len(self.events):,} events as of "
+        return (f"Timing({len(self.cases):,} dossiers, {len(self.event_arrays['seg_h']):,} events as of "
                 f"{self.as_of:%Y-%m-%d %H:%M}: {counts})")
 
     def _repr_html_(self) -> str:
         counts = self.status_counts()
         rows = "".join(f"<tr><td>{html.escape(STATUS_LABELS[k][0])} / {html.escape(STATUS_LABELS[k][1])}"
                        f"</td><td style='text-align:right'>{v:,}</td></tr>" for k, v in counts.items())
-        head = (f"<p><b>Timing</b>: {len(self.cases):,} hồ sơ / dossiers, {len(self.events):,} "
+        head = (f"<p><b>Timing</b>: {len(self.cases):,} hồ sơ / dossiers, {len(self.event_arrays['seg_h']):,} "
                 f"events, as of {html.escape(str(self.as_of))}</p>")
         notes = "".join(f"<p>{html.escape(n)}</p>" for n in self.notes)
         return (head + notes + f"<table><tr><th>Trạng thái / Status</th><th>n</th></tr>{rows}</table>"
@@ -426,10 +468,10 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
 
     # ---------------------------------------------------------------- per-case attributes
     def first_attr(col: str) -> pd.Series | None:
-        return _case_first(ev, col, case, n_cases) if col in ev.columns else None
+        return _case_first(ev, col, case, n_cases, first_row) if col in ev.columns else None
 
     def _case_time(col: str) -> pd.DatetimeIndex:
-        v = _case_first(ev, col, case, n_cases)
+        v = _case_first(ev, col, case, n_cases, first_row)
         if not pd.api.types.is_datetime64_any_dtype(v.dtype):
             v = pd.to_datetime(v, errors="coerce")
         return _aware(v, tz)
@@ -438,14 +480,19 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
     channel = first_attr(S.CHANNEL)
 
     # received
+    w_end = seg.w_end
     rec_idx = _first_where(role == R[S.ROLE_RECEIPT], case, n_cases)
-    recv_ns = np.where(rec_idx >= 0, _take_ns(ts_ns, rec_idx), ts_ns[first_row]) if n_cases else \
-        np.zeros(0, np.int64)
+    rec_row = np.where(rec_idx >= 0, rec_idx, first_row) if n_cases else np.zeros(0, np.int64)
+    recv_ns = ts_ns[rec_row] if n_cases else np.zeros(0, np.int64)
+    recv_w = w_end[rec_row] if n_cases else np.zeros(0)
     if S.RECEIVED in ev.columns:
         r_ns = _case_time(S.RECEIVED).asi8
-        recv_ns = np.where(r_ns != _NAT, r_ns, recv_ns)
+        given = r_ns != _NAT
+        recv_ns = np.where(given, r_ns, recv_ns)
+        if given.any():
+            recv_w = recv_w.copy()
+            recv_w[given] = cal.to_working(_idx_from_ns(r_ns[given], tz))
     received = _idx_from_ns(recv_ns, tz)
-    recv_w = cal.to_working(received) if n_cases else np.zeros(0)
     recv_day = _local_day(received)
 
     # closing events (known by as_of)
@@ -455,28 +502,32 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
     res_idx = _first_where((role == R[S.ROLE_RESULT]) & in_asof, case, n_cases)
     wd_idx = _first_where((role == R[S.ROLE_WITHDRAWN]) & in_asof, case, n_cases)
     rf_idx = _first_where((role == R[S.ROLE_REFUSED]) & in_asof, case, n_cases)
-    fin_ns = np.where(fin_idx >= 0, _take_ns(ts_ns, fin_idx), _take_ns(ts_ns, res_idx))
+    fin_row = np.where(fin_idx >= 0, fin_idx, res_idx)
+    fin_ns = _take_ns(ts_ns, fin_row)
     if S.FINISHED_REPORTED in ev.columns:
         fr_ns = _case_time(S.FINISHED_REPORTED).asi8
         fr_ns = np.where((fr_ns != _NAT) & (fr_ns <= as_of_t.value), fr_ns, _NAT)
         fin_ns = np.where(fin_ns != _NAT, fin_ns, fr_ns)
     if roleless:
-        last_ns = ts_ns[last_row] if n_cases else np.zeros(0, np.int64)
-        fin_ns = np.where(last_ns <= as_of_t.value, last_ns, _NAT)
+        last_known_row = _last_where(in_asof, case, n_cases)
+        done = (last_known_row == last_row) & (last_known_row >= 0)
+        fin_row = np.where(done, last_row, -1)
+        fin_ns = _take_ns(ts_ns, fin_row)
         notes.append("No closing activity (processing finished / result returned / withdrawn / "
                      "refused) was recognised in this log: every dossier is treated as finished "
                      "at its last event.")
-    wd_ns = _take_ns(ts_ns, wd_idx)
-    rf_ns = _take_ns(ts_ns, rf_idx)
     # outcome = the earliest closing event: 0 finished, 1 withdrawn, 2 refused, -1 open
-    cand = np.stack([fin_ns, wd_ns, rf_ns]).astype(np.float64)
-    cand[cand == float(_NAT)] = np.inf
-    outcome = np.where(np.isfinite(cand).any(axis=0), np.argmin(cand, axis=0), -1) if n_cases else \
+    BIG = np.iinfo(np.int64).max
+    cand = np.stack([fin_ns, _take_ns(ts_ns, wd_idx), _take_ns(ts_ns, rf_idx)])
+    cand = np.where(cand == _NAT, BIG, cand)
+    cand_rows = np.stack([np.where(fin_ns == _take_ns(ts_ns, fin_row), fin_row, -1), wd_idx, rf_idx])
+    outcome = np.argmin(cand, axis=0) if n_cases else np.zeros(0, np.int64)
+    closed_ns = np.take_along_axis(cand, outcome[None, :], axis=0)[0] if n_cases else np.zeros(0, np.int64)
+    closed_row = np.take_along_axis(cand_rows, outcome[None, :], axis=0)[0] if n_cases else \
         np.zeros(0, np.int64)
-    closed_ns = np.where(outcome >= 0, np.min(np.where(np.isfinite(cand), cand, np.inf), axis=0), np.nan) \
-        if n_cases else np.zeros(0)
-    closed_ns = np.where(np.isfinite(closed_ns), closed_ns, float(_NAT)).astype(np.int64)
-    finished_ns = np.where(outcome == 0, closed_ns, _NAT)
+    outcome = np.where(closed_ns == BIG, -1, outcome)
+    closed_ns = np.where(closed_ns == BIG, _NAT, closed_ns)
+    closed_row = np.where(outcome >= 0, closed_row, -1)
     is_received = recv_ns <= as_of_t.value
 
     # ---------------------------------------------------------------- deadlines
@@ -503,7 +554,7 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
         if missing:
             notes.append(f"{missing:,} dossiers have a procedure code that is not in the catalogue "
                          "(deadline taken from the exported due date when there is one).")
-    stat_ns, clock_w = _deadlines(cal, received, dl_days, dl_calendar, dl_cutoff)
+    stat_ns, stat_w, clock_w = _deadlines(cal, received, dl_days, dl_calendar, dl_cutoff)
     due_source = np.where(in_cat, "catalog", None).astype(object)
 
     def exported(col: str) -> np.ndarray:
@@ -522,12 +573,12 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
         due_source = np.where(from_export & (due_before_ns != _NAT), "case:due_before",
                               np.where(from_export, "case:due", due_source)).astype(object)
         # the clock start of those dossiers: received with the default cut-off
-        _, cw = _deadlines(cal, received, np.where(from_export, 1.0, np.nan),
-                           np.zeros(n_cases, bool), np.full(n_cases, cutoff, dtype=object))
-        clock_w = np.where(from_export, cw, clock_w)
+        sel = np.flatnonzero(from_export)
+        _, _, cw = _deadlines(cal, received[sel], np.ones(len(sel)), np.zeros(len(sel), bool),
+                              np.full(len(sel), cutoff, dtype=object))
+        clock_w[sel] = cw
+        stat_w[sel] = cal.to_working(_idx_from_ns(stat_ns[sel], tz))
     has_deadline = stat_ns != _NAT
-    stat_idx = _idx_from_ns(stat_ns, tz)
-    stat_w = cal.to_working(stat_idx) if n_cases else np.zeros(0)
     budget_days = np.where(has_deadline, (stat_w - clock_w) / L, np.nan)
 
     # reported due: exported, else recomputed with a restart at the last supplement receipt
@@ -535,23 +586,35 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
     last_sup_idx = _last_where(sup_rx, case, n_cases)
     restart_ns = np.where(last_sup_idx >= 0, _take_ns(ts_ns, last_sup_idx), recv_ns)
     restart_ns = np.maximum(restart_ns, recv_ns)
-    rep_calc_ns, _ = _deadlines(cal, _idx_from_ns(restart_ns, tz), dl_days, dl_calendar, dl_cutoff)
+    # only dossiers with a supplement receipt and no exported due need a new computation
+    rep_calc_ns = np.where(in_cat, stat_ns, _NAT)
+    rep_calc_w = np.where(in_cat, stat_w, np.nan)
+    redo = np.flatnonzero(in_cat & (last_sup_idx >= 0) & (due_ns == _NAT) & (due_after_ns == _NAT))
+    if redo.size:
+        r_ns, r_w, _ = _deadlines(cal, _idx_from_ns(restart_ns[redo], tz), dl_days[redo],
+                                  dl_calendar[redo], dl_cutoff[redo])
+        rep_calc_ns[redo], rep_calc_w[redo] = r_ns, r_w
     rep_ns = np.where(due_ns != _NAT, due_ns,
                       np.where(due_after_ns != _NAT, due_after_ns,
                                np.where(rep_calc_ns != _NAT, rep_calc_ns, stat_ns)))
+    rep_w = np.where(rep_ns == rep_calc_ns, rep_calc_w, np.where(rep_ns == stat_ns, stat_w, np.nan))
+    fix = np.flatnonzero((rep_ns != _NAT) & np.isnan(rep_w))
+    if fix.size:
+        rep_w[fix] = cal.to_working(_idx_from_ns(rep_ns[fix], tz))
     if S.DUE not in ev.columns and S.DUE_AFTER not in ev.columns and in_cat.any():
         notes.append("The log has no exported due date: the reported due date is recomputed as "
                      "one-stop systems do (full deadline restarted at the last supplement receipt).")
 
     # ---------------------------------------------------------------- clock window and owners
     win_start = np.where(has_deadline & np.isfinite(clock_w), np.maximum(clock_w, recv_w), recv_w)
-    closed_w = np.full(n_cases, np.nan)
     cl = closed_ns != _NAT
-    if cl.any():
-        closed_w[cl] = cal.to_working(_idx_from_ns(closed_ns[cl], tz))
+    closed_w = np.where(closed_row >= 0, w_end[np.maximum(closed_row, 0)], np.nan) if n else \
+        np.full(n_cases, np.nan)
+    other = np.flatnonzero(cl & (closed_row < 0))  # closed at an exported time, not an event
+    if other.size:
+        closed_w[other] = cal.to_working(_idx_from_ns(closed_ns[other], tz))
     win_end = np.where(cl, closed_w, w_asof)
     win_end = np.where(is_received, win_end, win_start)  # not received yet: empty window
-    w_end = seg.w_end
     prev = np.where(seg.is_first, -np.inf, seg.w_prev_end)
     lo = np.maximum(prev, win_start[case])
     hi = np.minimum(w_end, win_end[case])
@@ -596,19 +659,23 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
         gnames_arr = np.asarray(gnames, dtype=object)
         val = np.where((owner == OWNER_AGENCY) & (gcode >= 0), counted, 0.0)
         # the open tail is spent at the unit of the last known event
-        val = val.copy()
-        tail_rows = lk[has_last & (tail_owner == OWNER_AGENCY) & (tail > 0)]
-        np.add.at(val, tail_rows, tail[has_last & (tail_owner == OWNER_AGENCY) & (tail > 0)])
+        tmask = has_last & (tail_owner == OWNER_AGENCY) & (tail > 0)
+        if tmask.any():
+            val = val + np.bincount(lk[tmask], weights=tail[tmask], minlength=n)
         G = max(len(gnames), 1)
         ok = gcode >= 0
-        pair = case[ok].astype(np.int64) * G + gcode[ok]
-        upair, inv = np.unique(pair, return_inverse=True)
-        tot = np.bincount(inv, weights=val[ok], minlength=len(upair))
-        pc, pg = upair // G, upair % G
-        order = np.lexsort((-tot, pc))  # by case, largest time first (ties: smaller unit code)
-        pc_o = order[np.r_[True, pc[order][1:] != pc[order][:-1]]] if len(order) else order
         best = np.full(n_cases, -1, dtype=np.int64)
-        best[pc[pc_o]] = pg[pc_o]
+        if n_cases * G <= _DENSE_LIMIT:  # dense (case, unit) table
+            tot = np.bincount(case[ok] * G + gcode[ok], weights=val[ok],
+                              minlength=n_cases * G).reshape(n_cases, G)
+            best = np.argmax(tot, axis=1)  # ties: the smaller unit code
+        else:  # hashed (case, unit) pairs, then the largest per case
+            pairs = pd.DataFrame({"c": case[ok], "g": gcode[ok], "v": val[ok]})
+            tot = pairs.groupby(["c", "g"], sort=False)["v"].sum()
+            tot = tot.reset_index().sort_values(["c", "v", "g"], ascending=[True, False, True],
+                                                kind="stable")
+            firsts = tot.drop_duplicates("c", keep="first")
+            best[firsts["c"].to_numpy()] = firsts["g"].to_numpy()
         # dossiers with no agency time: the unit of their last event with a unit
         last_g = _last_where(ok & in_asof, case, n_cases)
         last_g = np.where(last_g >= 0, last_g, _last_where(ok, case, n_cases))
@@ -643,9 +710,6 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
     on_time_reported[~(fin | refused | withdrawn)] = pd.NA
     early_reported = pd.array(early_rep & (fin | refused), dtype="boolean")
     early_reported[~(fin | refused | withdrawn)] = pd.NA
-    rep_w = np.full(n_cases, np.nan)
-    if has_rep.any():
-        rep_w[has_rep] = cal.to_working(_idx_from_ns(rep_ns[has_rep], tz))
     days_late_rep = np.where((fin | refused) & has_rep, np.clip((closed_w - rep_w) / L, 0.0, None), np.nan)
     days_late_rep = np.where((fin | refused) & has_rep & (close_day <= rep_day), 0.0, days_late_rep)
 
@@ -663,29 +727,30 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
 
     # ---------------------------------------------------------------- statuses
     asof_day = int(_local_day(pd.DatetimeIndex([as_of_t]))[0])
-    status = np.full(n_cases, None, dtype=object)
-    status_act = np.full(n_cases, None, dtype=object)
+    SC = {name: i for i, name in enumerate(STATUSES)}
+    status = np.full(n_cases, -1, dtype=np.int8)        # category codes; -1 = not received yet
+    status_act = np.full(n_cases, -1, dtype=np.int8)
     held_by_other = holder != OWNER_AGENCY
     # finished
-    status[fin & ~has_rep] = "resolved"
-    status[fin & has_rep & (close_day < rep_day)] = "early"
-    status[fin & has_rep & (close_day == rep_day)] = "on_time"
-    status[fin & has_rep & (close_day > rep_day)] = "overdue"
-    status_act[fin & ~has_deadline] = "resolved"
-    status_act[fin & has_deadline & ~ok_actual] = "overdue"
-    status_act[fin & has_deadline & ok_actual & (close_day < actual_day)] = "early"
-    status_act[fin & has_deadline & ok_actual & (close_day >= actual_day)] = "on_time"
+    status[fin & ~has_rep] = SC["resolved"]
+    status[fin & has_rep & (close_day < rep_day)] = SC["early"]
+    status[fin & has_rep & (close_day == rep_day)] = SC["on_time"]
+    status[fin & has_rep & (close_day > rep_day)] = SC["overdue"]
+    status_act[fin & ~has_deadline] = SC["resolved"]
+    status_act[fin & has_deadline & ~ok_actual] = SC["overdue"]
+    status_act[fin & has_deadline & ok_actual & (close_day < actual_day)] = SC["early"]
+    status_act[fin & has_deadline & ok_actual & (close_day >= actual_day)] = SC["on_time"]
     # open
-    status[open_ & held_by_other] = "suspended"
-    status[open_ & ~held_by_other] = "in_progress"
-    status[open_ & ~held_by_other & has_rep & (asof_day > rep_day)] = "in_progress_overdue"
-    status_act[open_ & held_by_other] = "suspended"
-    status_act[open_ & ~held_by_other] = "in_progress"
-    status_act[open_ & ~held_by_other & has_deadline & ~ok_actual] = "in_progress_overdue"
+    status[open_ & held_by_other] = SC["suspended"]
+    status[open_ & ~held_by_other] = SC["in_progress"]
+    status[open_ & ~held_by_other & has_rep & (asof_day > rep_day)] = SC["in_progress_overdue"]
+    status_act[open_ & held_by_other] = SC["suspended"]
+    status_act[open_ & ~held_by_other] = SC["in_progress"]
+    status_act[open_ & ~held_by_other & has_deadline & ~ok_actual] = SC["in_progress_overdue"]
     for arr in (status, status_act):
-        arr[withdrawn] = "withdrawn"
-        arr[refused] = "refused"
-        arr[~is_received] = None
+        arr[withdrawn] = SC["withdrawn"]
+        arr[refused] = SC["refused"]
+        arr[~is_received] = -1
     holder_names = np.where(is_received & (outcome < 0), OWNER_NAMES[holder], None)
 
     # ---------------------------------------------------------------- assemble
@@ -720,19 +785,32 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
         "days_late_reported": days_late_rep,
         "on_time_actual": on_time_actual, "days_late_actual": days_late_actual,
         "holder": holder_names,
-        "status": pd.Categorical(status, categories=list(STATUSES)),
-        "status_actual": pd.Categorical(status_act, categories=list(STATUSES)),
-        "rules_era": rules_era(received) if n_cases else np.zeros(0, dtype=object),
+        "status": pd.Categorical.from_codes(status, categories=list(STATUSES)),
+        "status_actual": pd.Categorical.from_codes(status_act, categories=list(STATUSES)),
+        "rules_era": pd.Categorical.from_codes(
+            np.where(recv_day == _NAT, -1, (recv_day >= _ERA_SWITCH_DAY).astype(np.int8)),
+            categories=["ND61", "ND118"]),
     })
     cases.attrs.update({"as_of": as_of_t, "hours_per_day": L / 3600.0})
-    events = pd.DataFrame({
-        "seg_h": seg.seg_s / 3600.0, "wait_h": seg.wait_s / 3600.0, "proc_h": seg.proc_s / 3600.0,
-        "owner": pd.Categorical.from_codes(owner.astype(np.int64), categories=list(OWNER_LABELS)),
-        "counted_h": counted / 3600.0,
-    }, index=ev.index)
-    out = Timing(events=events, cases=cases, as_of=as_of_t, cutoff=cutoff,
+    arrays = {"seg_h": seg.seg_s / 3600.0, "wait_h": seg.wait_s / 3600.0,
+              "proc_h": seg.proc_s / 3600.0, "owner": owner, "counted_h": counted / 3600.0}
+    out = Timing(event_arrays=arrays, event_index=ev.index, cases=cases, as_of=as_of_t, cutoff=cutoff,
                  third_party_paused=bool(third_party_paused), hours_per_day=L / 3600.0,
                  catalog_source=getattr(catalog, "source", None), notes=notes)
     log._cache[key] = out
     return out
 
+
+
+# ``tm.timing`` is both this module and the function: importing the submodule binds the
+# package attribute to the module, so the module itself is made callable.
+import sys as _sys  # noqa: E402
+import types as _types  # noqa: E402
+
+
+class _CallableModule(_types.ModuleType):
+    def __call__(self, *args, **kwargs):
+        return timing(*args, **kwargs)
+
+
+_sys.modules[__name__].__class__ = _CallableModule
