@@ -135,6 +135,9 @@ class Occurrences:
 
 def occurrences(seg: Segments) -> Occurrences:
     n = seg.case.size
+    if n == 0:
+        z = np.zeros(0, np.int64)
+        return Occurrences(pair=z, occ=z, prev_occ=z, last_occ=z, pair_count=z, pair_case=z, pair_act=z)
     A = max(len(seg.activities), 1)
     key = seg.case.astype(np.int64) * A + seg.activity
     # events are sorted by case, so the key is nearly sorted and a stable sort is cheap
@@ -172,14 +175,10 @@ class EdeaR:
     selfloop_case_redo: np.ndarray
     selfloop_act_repeat: np.ndarray    # per activity
     selfloop_act_redo: np.ndarray
-    selfloop_size_repeat: np.ndarray   # per case: summed sizes (run length - 1)
-    selfloop_size_redo: np.ndarray
     rep_case_repeat: np.ndarray        # per case: number of activities repeated (edeaR absolute)
     rep_case_redo: np.ndarray
     rep_act_repeat: np.ndarray         # per activity
     rep_act_redo: np.ndarray
-    rep_size_repeat: np.ndarray        # per case: summed sizes (runs - 1)
-    rep_size_redo: np.ndarray
 
 
 def edear(seg: Segments, occ: Occurrences, resource: np.ndarray) -> EdeaR:
@@ -198,7 +197,6 @@ def edear(seg: Segments, occ: Occurrences, resource: np.ndarray) -> EdeaR:
         nres_run = _n_distinct_per_group(run_id[in_long], resource[in_long], n_runs)
     sl = run_len > 1
     sl_rep, sl_redo = sl & (nres_run == 1), sl & (nres_run > 1)
-    size = (run_len - 1).astype(np.float64)
 
     # repetitions: runs per (case, activity) pair, distinct resources per pair
     P = occ.pair_count.size
@@ -209,18 +207,15 @@ def edear(seg: Segments, occ: Occurrences, resource: np.ndarray) -> EdeaR:
     if in_multi.any():
         nres_pair = _n_distinct_per_group(occ.pair[in_multi], resource[in_multi], P)
     rp_rep, rp_redo = multi & (nres_pair == 1), multi & (nres_pair > 1)
-    psize = (runs_per_pair - 1).astype(np.float64)
 
-    def cnt(idx, mask, m, w=None):
-        return np.bincount(idx[mask], weights=None if w is None else w[mask], minlength=m)
+    def cnt(idx, mask, m):
+        return np.bincount(idx[mask], minlength=m)
 
     return EdeaR(
         selfloop_case_repeat=cnt(run_case, sl_rep, C), selfloop_case_redo=cnt(run_case, sl_redo, C),
         selfloop_act_repeat=cnt(run_act, sl_rep, A), selfloop_act_redo=cnt(run_act, sl_redo, A),
-        selfloop_size_repeat=cnt(run_case, sl_rep, C, size), selfloop_size_redo=cnt(run_case, sl_redo, C, size),
         rep_case_repeat=cnt(occ.pair_case, rp_rep, C), rep_case_redo=cnt(occ.pair_case, rp_redo, C),
         rep_act_repeat=cnt(occ.pair_act, rp_rep, A), rep_act_redo=cnt(occ.pair_act, rp_redo, A),
-        rep_size_repeat=cnt(occ.pair_case, rp_rep, C, psize), rep_size_redo=cnt(occ.pair_case, rp_redo, C, psize),
     )
 
 

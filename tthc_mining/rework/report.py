@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .. import schema as S
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError
 from ..segments import OWNER_AGENCY, OWNER_CITIZEN, OWNER_THIRD, segments
 from . import ci
 from .clock import RULES, clock_by_unit, clock_cases
@@ -321,6 +321,7 @@ def rework(log, *, procedure: str | None = None, catalog: Any = None, length_bou
         raise ConfigError("n_boot must be at least 1")
     cat = catalog if catalog is not None else getattr(log, "catalog", None)
 
+    _check_log(log)
     seg = segments(log)
     codes = event_codes(log)
     occ = occurrences(seg)
@@ -351,6 +352,34 @@ def rework(log, *, procedure: str | None = None, catalog: Any = None, length_bou
                 "has_roles": codes.has_roles},
         source=str(getattr(log, "source", "<data>")), _ctx=ctx)
     return report
+
+
+def _check_log(log) -> None:
+    """Dossier ids and activities must be present and events sorted by dossier (the canonical
+    form ``tm.read_log`` produces); otherwise raise an InputError naming row, column and value."""
+    ev = log.events
+    for col in S.REQUIRED:
+        if col not in ev.columns:
+            from ..errors import MissingColumnError
+            raise MissingColumnError([col], list(ev.columns), file=str(log.source))
+    for col in (S.CASE, S.ACTIVITY):
+        codes, _ = log.codes(col)
+        bad = np.flatnonzero(codes < 0)
+        if bad.size:
+            i = int(bad[0])
+            row = int(ev[S.ROW].iloc[i]) if S.ROW in ev.columns else i + 1
+            raise InputError(f"{bad.size:,} event(s) without a value (read the file with "
+                             "tm.read_log, which drops and counts them)", file=str(log.source),
+                             row=row, column=col, value=None)
+    case, _ = log.codes(S.CASE)
+    if case.size > 1:
+        starts = np.flatnonzero(np.r_[True, case[1:] != case[:-1]])
+        if np.unique(case[starts]).size != starts.size:
+            i = int(starts[np.flatnonzero(pd.Series(case[starts]).duplicated().to_numpy())[0]])
+            row = int(ev[S.ROW].iloc[i]) if S.ROW in ev.columns else i + 1
+            raise InputError("events are not grouped by dossier; sort them by dossier, then time "
+                             "(tm.read_log does)", file=str(log.source), row=row, column=S.CASE,
+                             value=ev[S.CASE].iloc[i])
 
 
 # ====================================================================================== tables
