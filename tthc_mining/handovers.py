@@ -50,6 +50,14 @@ LABELS_VI = {
 }
 
 
+def _fmt(x: float, decimals: int, lang: str) -> str:
+    """Number with thousands separators; Vietnamese style (1.234,5) for lang='vi'."""
+    t = f"{x:,.{decimals}f}"
+    if lang == "vi":
+        t = t.replace(",", "\0").replace(".", ",").replace("\0", ".")
+    return t
+
+
 def _dot_id(text: str) -> str:
     """A DOT double-quoted string with quotes, backslashes and line breaks escaped."""
     t = str(text).replace("\\", "\\\\").replace('"', '\\"')
@@ -92,12 +100,32 @@ class HandoverReport:
         mx = float(t["transfers"].max()) if len(t) else 1.0
         for row in t.itertuples(index=False):
             width = 1.0 + 5.0 * float(row.transfers) / mx
-            lab = (f"{int(row.transfers):,} lượt, chờ TB {row.wait_mean_h:.1f} giờ" if vi else
-                   f"{int(row.transfers):,} transfers, mean wait {row.wait_mean_h:.1f} h")
+            n_txt, w_txt = _fmt(row.transfers, 0, lang), _fmt(row.wait_mean_h, 1, lang)
+            lab = (f"{n_txt} lượt, chờ TB {w_txt} giờ" if vi else
+                   f"{n_txt} transfers, mean wait {w_txt} h")
             lines.append(f"  {_dot_id(row.from_unit)} -> {_dot_id(row.to_unit)} "
                          f"[label={_dot_id(lab)}, penwidth={width:.2f}];")
         lines.append("}")
         return "\n".join(lines)
+
+    def render(self, format: str = "svg", *, lang: str = "vi", path=None,
+               max_edges: int | None = None):
+        """The hand-over graph drawn by graphviz (``format="svg"|"png"|"pdf"``) or its DOT source
+        (``format="dot"``); written to ``path`` when given. Raises
+        :class:`~tthc_mining.errors.MissingProgramError` when the ``dot`` program is missing."""
+        from pathlib import Path
+
+        source = self.to_dot(lang=lang, max_edges=max_edges)
+        if format == "dot":
+            out = source
+        else:
+            from .render import pipe
+            raw = pipe(source, format)
+            out = raw.decode("utf-8") if format == "svg" else raw
+        if path is not None:
+            p = Path(path)
+            p.write_text(out, encoding="utf-8") if isinstance(out, str) else p.write_bytes(out)
+        return out
 
     def pm4py_network(self, resource_key: str = S.GROUP, beta: int = 0):
         """pm4py's handover-of-work network (``pm4py.discover_handover_of_work_network``) on the
