@@ -31,6 +31,7 @@ _LAZY = {
     "discover": "tthc_mining.discovery",
     "variants": "tthc_mining.discovery",
     "ProcessMap": "tthc_mining.discovery",
+    "models": "tthc_mining.models",
     "bottlenecks": "tthc_mining.bottlenecks",
     "load": "tthc_mining.load",
     "handovers": "tthc_mining.handovers",

@@ -71,7 +71,19 @@ class DossierLog:
         """A timestamp column on the working-time axis (seconds), cached."""
         key = ("working", column)
         if key not in self._cache:
-            self._cache[key] = self.calendar.to_working(self.events[column])
+            if hasattr(self.calendar, "to_working_parts"):  # one calendar pass for both views
+                days, intra_ns = self.working_parts(column)
+                self._cache[key] = days * self.calendar.seconds_per_day + intra_ns / 1e9
+            else:
+                self._cache[key] = self.calendar.to_working(self.events[column])
+        return self._cache[key]
+
+    def working_parts(self, column: str = S.TIMESTAMP) -> tuple[np.ndarray, np.ndarray]:
+        """``(days, intra_ns)`` of a timestamp column on the working-time axis (cached); see
+        :meth:`WorkingCalendar.to_working_parts`. Durations from these are exact to the ns."""
+        key = ("working_parts", column)
+        if key not in self._cache:
+            self._cache[key] = self.calendar.to_working_parts(self.events[column])
         return self._cache[key]
 
     def with_events(self, events: pd.DataFrame) -> "DossierLog":

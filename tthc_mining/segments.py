@@ -119,6 +119,21 @@ def segments(log) -> Segments:
     seg = w_end - w_prev_end
     wait = np.where(np.isnan(w_start), seg, w_start - w_prev_end)
     proc = w_end - w_start
+    if n and hasattr(log, "working_parts") and hasattr(log.calendar, "to_working_parts"):
+        # the same durations from (working days, office ns within the day): the axis values are
+        # ~1e9 s (ulp ~1e-7 s), the parts are exact integers, so durations are exact to the ns
+        L = log.calendar.seconds_per_day
+        d_end, i_end = log.working_parts(S.TIMESTAMP)
+        d_prev, i_prev = np.full(n, np.nan), np.full(n, np.nan)
+        d_prev[1:], i_prev[1:] = d_end[:-1], i_end[:-1]
+        d_prev[is_first] = np.nan
+        seg = (d_end - d_prev) * L + (i_end - i_prev) / 1e9
+        if S.START in ev.columns:
+            d_st, i_st = log.working_parts(S.START)
+            wait = np.where(np.isnan(w_start), seg, (d_st - d_prev) * L + (i_st - i_prev) / 1e9)
+            proc = (d_end - d_st) * L + (i_end - i_st) / 1e9
+        else:
+            wait = seg
     owner = _owner_states(ev, case, is_first)
     if S.GROUP in ev.columns:
         g, _ = log.codes(S.GROUP)
