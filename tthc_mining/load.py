@@ -22,9 +22,10 @@ Rules
   recorded at least one event × the office hours of a day. Needs start timestamps.
 * **Little's law** (L = λW) is checked on the working-time axis over a window that trims
   ``trim`` of the observed span at each end (warm-up and cool-down): L = time-average number in the
-  system over the window, λ = arrivals in the window per working day, W = mean time in the system
-  (working days) of the dossiers that arrived in the window. A relative gap far from 0 means the
-  log is not in a steady state or dossiers are missing their completion events.
+  system over the window (dossiers still open count until the end of the log), λ = arrivals in the
+  window per working day, W = mean time in the system (working days) of the dossiers that arrived
+  in the window and completed. A relative gap far from 0 means the log is not in a steady state
+  or dossiers are stuck / missing their completion events (``n_open`` counts them).
 """
 from __future__ import annotations
 
@@ -70,7 +71,8 @@ _BY = {"activity", "unit", "case", None}
 
 def _intervals(log, by, procedure, agency_only):
     """Arrival/departure of every item: (key codes, key labels, arrive_ns, depart_ns, arrive_w,
-    depart_w, key name). ns are local wall-clock int64; w on the working axis."""
+    depart_w, key name, open). ns are local wall-clock int64; w on the working axis; ``open``
+    marks dossiers still in progress (their departure is the end of the log)."""
     if by not in _BY:
         raise ConfigError(f"by must be 'activity', 'unit' or None (dossiers); got {by!r}")
     seg = segments(log)
@@ -85,12 +87,13 @@ def _intervals(log, by, procedure, agency_only):
         a_ns, d_ns = ns_end[first], ns_end[last].copy()
         a_w, d_w = seg.w_end[first], seg.w_end[last].copy()
         open_ = _open_cases(log, seg)
+        o = np.zeros(first.size, dtype=bool)
         if open_ is not None and first.size:
             o = open_[seg.case[first]]
             d_ns[o] = ns_end.max()
             d_w[o] = np.nanmax(seg.w_end)
         key = np.zeros(first.size, dtype=np.int64)
-        return key, pd.Index(["all"]), a_ns, d_ns, a_w, d_w, "all"
+        return key, pd.Index(["all"]), a_ns, d_ns, a_w, d_w, "all", o
     sel = ~seg.is_first
     if pmask is not None:
         sel &= pmask
@@ -107,7 +110,8 @@ def _intervals(log, by, procedure, agency_only):
         ok = key >= 0
         idx, key = idx[ok], key[ok]
     prev = idx - 1                     # not first: the previous row is the same dossier
-    return (key, labels, ns_end[prev], ns_end[idx], seg.w_end[prev], seg.w_end[idx], by)
+    return (key, labels, ns_end[prev], ns_end[idx], seg.w_end[prev], seg.w_end[idx], by,
+            np.zeros(idx.size, dtype=bool))
 
 
 def _open_cases(log, seg):
@@ -124,15 +128,16 @@ def _open_cases(log, seg):
     ok = pos >= 0
     open_ = pd.isna(tc["finished"]).to_numpy()
     if "closed" in tc.columns:
-        open_ &= pd.isna(tc["closed"]).to_numpy()
+        open_ = open_ & pd.isna(tc["closed"]).to_numpy()
     out[pos[ok]] = open_[ok]
     return out
 
 
-def _daily(key, K, a_ns, d_ns):
-    """(K x D) daily arrivals, completions and end-of-day WIP, and the first day number."""
+def _daily(key, K, a_ns, d_ns, open_):
+    """(K x D) daily arrivals, completions and end-of-day WIP, and the first day number. Open
+    items arrive but never complete (they are still there at the close of the last day)."""
     ok = (a_ns != NAT) & (d_ns != NAT)
-    key, a_ns, d_ns = key[ok], a_ns[ok], d_ns[ok]
+    key, a_ns, d_ns, open_ = key[ok], a_ns[ok], d_ns[ok], open_[ok]
     if key.size == 0:
         z = np.zeros((K, 0), dtype=np.int64)
         return z, z, z, 0
@@ -141,7 +146,7 @@ def _daily(key, K, a_ns, d_ns):
     d0 = int(ad.min())
     D = int(max(dd.max(), ad.max()) - d0 + 1)
     arr = np.bincount(key * D + (ad - d0), minlength=K * D).reshape(K, D)
-    dep = np.bincount(key * D + (dd - d0), minlength=K * D).reshape(K, D)
+    dep = np.bincount(key[~open_] * D + (dd[~open_] - d0), minlength=K * D).reshape(K, D)
     wip_ = np.cumsum(arr - dep, axis=1)
     return arr, dep, wip_, d0
 
@@ -156,9 +161,9 @@ def wip(log, by: str | None = "activity", freq: str = "D", *, procedure=None,
     (``"unit"``) or for the whole system (``None``). Wide DataFrame: index = local dates,
     one column per key. With ``freq`` other than ``"D"`` (e.g. ``"W"``, ``"MS"``) the daily values
     are averaged over the period."""
-    key, labels, a_ns, d_ns, _, _, name = _intervals(log, by, procedure, agency_only)
+    key, labels, a_ns, d_ns, _, _, name, open_ = _intervals(log, by, procedure, agency_only)
     K = len(labels)
-    _, _, w, d0 = _daily(key, K, a_ns, d_ns)
+    _, _, w, d0 = _daily(key, K, a_ns, d_ns, open_)
     out = pd.DataFrame(w.T, index=_day_index(d0, w.shape[1]),
                        columns=pd.Index(labels.to_numpy(dtype=object), name=by))
     out = out.loc[:, (w != 0).any(axis=1)] if K > 1 else out
@@ -175,9 +180,9 @@ def arrivals_completions(log, by: str | None = "activity", freq: str = "D", *, p
     """Arrivals, completions and the work in progress at the end of each period, per key:
     long DataFrame with columns ``period``, ``key``, ``arrivals``, ``completions``, ``net``,
     ``wip_end``."""
-    key, labels, a_ns, d_ns, _, _, name = _intervals(log, by, procedure, agency_only)
+    key, labels, a_ns, d_ns, _, _, name, open_ = _intervals(log, by, procedure, agency_only)
     K = len(labels)
-    arr, dep, w, d0 = _daily(key, K, a_ns, d_ns)
+    arr, dep, w, d0 = _daily(key, K, a_ns, d_ns, open_)
     idx = _day_index(d0, arr.shape[1])
     cols = pd.Index(labels.to_numpy(dtype=object), name="key")
     fa = pd.DataFrame(arr.T, index=idx, columns=cols)
@@ -274,13 +279,13 @@ def littles_law(log, by: str | None = None, *, procedure=None, trim: float = 0.1
     ``lambda_per_day``, ``W_days``, ``lambda_W`` and ``rel_gap = (L - λW) / L``."""
     if not 0 <= trim < 0.5:
         raise ConfigError("trim must be in [0, 0.5)")
-    key, labels, _, _, a_w, d_w, name = _intervals(log, by, procedure, agency_only)
+    key, labels, _, _, a_w, d_w, name, open_ = _intervals(log, by, procedure, agency_only)
     ok = np.isfinite(a_w) & np.isfinite(d_w)
-    key, a, d = key[ok], a_w[ok], np.maximum(d_w[ok], a_w[ok])
+    key, a, d, open_ = key[ok], a_w[ok], np.maximum(d_w[ok], a_w[ok]), open_[ok]
     K = len(labels)
     Ld = log.calendar.seconds_per_day
-    cols = [name if name != "all" else "scope", "n", "L", "lambda_per_day", "W_days", "lambda_W",
-            "rel_gap", "window_start", "window_end"]
+    cols = [name if name != "all" else "scope", "n", "n_open", "L", "lambda_per_day", "W_days",
+            "lambda_W", "rel_gap", "window_start", "window_end"]
     if key.size == 0:
         return pd.DataFrame(columns=cols)
     lo, hi = float(a.min()), float(d.max())
@@ -289,22 +294,28 @@ def littles_law(log, by: str | None = None, *, procedure=None, trim: float = 0.1
     overlap = np.clip(np.minimum(d, T1) - np.maximum(a, T0), 0.0, None)
     Lk = np.bincount(key, weights=overlap, minlength=K) / T
     inwin = (a >= T0) & (a < T1)
+    done = inwin & ~open_
     n = np.bincount(key, weights=inwin.astype(np.float64), minlength=K)
+    n_done = np.bincount(key, weights=done.astype(np.float64), minlength=K)
+    n_open = np.bincount(key, weights=(inwin & open_).astype(np.float64), minlength=K)
     lam = n / (T / Ld)
-    W = np.bincount(key, weights=np.where(inwin, d - a, 0.0), minlength=K) / np.maximum(n, 1) / Ld
+    with np.errstate(invalid="ignore", divide="ignore"):
+        W = np.bincount(key, weights=np.where(done, d - a, 0.0), minlength=K) / n_done / Ld
     lw = lam * W
     with np.errstate(invalid="ignore", divide="ignore"):
         gap = np.where(Lk > 0, (Lk - lw) / Lk, np.nan)
     cal = log.calendar
     ws, we = cal.from_working(np.array([T0, T1]))
-    out = pd.DataFrame({cols[0]: labels.to_numpy(dtype=object), "n": n.astype(np.int64), "L": Lk,
+    out = pd.DataFrame({cols[0]: labels.to_numpy(dtype=object), "n": n.astype(np.int64),
+                        "n_open": n_open.astype(np.int64), "L": Lk,
                         "lambda_per_day": lam, "W_days": W, "lambda_W": lw, "rel_gap": gap,
                         "window_start": ws, "window_end": we})
     out = out[out["n"] > 0].sort_values("L", ascending=False, kind="stable").reset_index(drop=True)
     out.attrs.update({"trim": trim, "axis": "working time", "procedure": procedure,
-                      "rule": "L = time-average in system over the trimmed window; "
-                              "λ = arrivals in the window per working day; "
-                              "W = mean working days in the system of those arrivals"})
+                      "rule": "L = time-average in system over the trimmed window (open dossiers "
+                              "count until the end of the log); λ = arrivals in the window per "
+                              "working day; W = mean working days in the system of those "
+                              "arrivals that completed"})
     return out
 
 
