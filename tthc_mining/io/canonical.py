@@ -1,0 +1,430 @@
+"""From a raw source table to the canonical event table, accounting for every row.
+
+Order of the checks (each row is counted under the first reason that drops it, so
+``rows_read == rows_used + rows_dropped`` always holds):
+
+1. dropped: ``missing_case_id``, ``missing_activity``, ``missing_timestamp``,
+   ``unparsable_timestamp``; with ``duplicates="drop"`` also ``duplicate_event`` (an exact copy
+   of an earlier row: same values in every column; the first one is kept). By default
+   (``duplicates="flag"``) exact copies are kept and *flagged*: real published logs contain them
+   (helpdesk 127, sepsis 1, ...), their published event counts include them and pm4py keeps
+   them, so dropping by default would change counts and directly-follows graphs;
+2. repaired (row kept, value changed): ``unparsable_time`` in optional time columns (set to
+   NaT), ``end_before_start`` (start set to NaT), ``inconsistent_case_attribute`` (a dossier's
+   rows disagree: the first non-empty value in time order is used for all its rows),
+   ``out_of_order`` (rows earlier than a previous row of the same dossier; the table is sorted),
+   ``non_nfc_text`` (text re-composed to Unicode NFC), ``mixed_time_formats``, ``short_record``;
+3. flagged (kept unchanged, marked): ``event_after_close`` (after the dossier's result was
+   returned, it was withdrawn or refused), ``injected_sync_row`` (``tm:injected``: looks written
+   by a sync job, see below), ``unrecognised_channel``, ``duplicate_event`` (by default);
+4. issues without rows: ``unknown_activity_in_role_mapping`` (a ``roles=`` entry that names
+   no activity of the log).
+
+Sync-job rows (domain notes 2.3): a provincial system pushing to the national portal writes a
+receipt row "Tiếp nhận hồ sơ" stamped exactly at NgayTiepNhan by "Cán bộ một cửa" and a
+"Kết thúc xử lý hồ sơ" row at NgayKetThucXuLy; a missing officer defaults to "Chuyên viên". A
+receipt-role event at exactly the dossier's received time (to the second, or 00:00 of that date)
+and a processing-finished event at exactly the reported finishing time, each by a generic or
+empty officer name, are flagged ``tm:injected``.
+
+Sorting: by case id (string order, as pm4py's ``format_dataframe``), then by end time; ties keep
+the source order (stable), so directly-follows counts equal pm4py's on the same rows.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .. import schema as S
+from ..errors import ConfigError, InputError, TimestampError
+from ..quality import DROPPED, FLAGGED, REPAIRED, QualityIssue, QualityReport
+from ..roles import add_role_column, fold
+from .headers import PROCEDURE_NAME, resolve_columns
+from .tabular import RawTable
+from .text import normalize_text
+from .timeparse import NAT, parse_times
+
+TEXT_COLUMNS = (S.CASE, S.ACTIVITY, S.RESOURCE, S.GROUP, S.PROCEDURE, PROCEDURE_NAME, S.CHANNEL,
+                S.STATUS, S.REASON, S.LIFECYCLE)
+CASE_LEVEL = (*S.CASE_ATTRIBUTES, PROCEDURE_NAME)
+DERIVED = (S.ROLE, S.ROW, S.INJECTED)  # recomputed on every read
+
+#: folded officer names that a sync job writes instead of a person
+GENERIC_OFFICERS = frozenset({
+    "can bo mot cua", "can bo", "chuyen vien", "cong chuc", "bo phan mot cua",
+    "bo phan tiep nhan va tra ket qua", "mot cua", "he thong", "quan tri", "quan tri vien",
+    "dong bo", "admin", "administrator", "system", "sync", "unknown", "khong xac dinh"})
+
+#: folded channel value -> canonical channel
+CHANNELS = {
+    **{k: S.CHANNEL_DIRECT for k in (
+        "1", "truc tiep", "tai quay", "nop truc tiep", "direct", "offline", "desk", "counter",
+        "in person", "walk in")},
+    **{k: S.CHANNEL_ONLINE for k in (
+        "2", "truc tuyen", "nop truc tuyen", "online", "internet", "dich vu cong",
+        "dich vu cong truc tuyen", "dvc", "dvctt", "web", "e mail", "email", "portal")},
+    **{k: S.CHANNEL_POST for k in (
+        "3", "buu chinh", "buu chinh cong ich", "qua buu chinh", "qua buu chinh cong ich",
+        "bcci", "post", "postal", "mail")},
+}
+CHANNEL_LABELS = {S.CHANNEL_DIRECT: "Trực tiếp", S.CHANNEL_ONLINE: "Trực tuyến",
+                  S.CHANNEL_POST: "Bưu chính công ích"}
+_CLOSING = (S.ROLE_RESULT, S.ROLE_WITHDRAWN, S.ROLE_REFUSED)
+# issues that strict=True turns into errors (benign repairs such as sorting are not errors)
+_STRICT = {"missing_case_id", "missing_activity", "missing_timestamp", "unparsable_timestamp",
+           "duplicate_event", "unparsable_time", "end_before_start",
+           "inconsistent_case_attribute", "malformed_record", "short_record"}
+
+
+# issues whose report shows example values
+_VALUE_EXAMPLES = {"unparsable_timestamp", "unparsable_time", "inconsistent_case_attribute",
+                   "unrecognised_channel"}
+
+
+class _Ctx:
+    """Shared state of one canonicalisation: report, strict mode, source names and values."""
+
+    def __init__(self, raw: RawTable, mapping: dict[str, str], strict: bool):
+        self.raw = raw
+        self.mapping = mapping
+        self.strict = strict
+        self.q = QualityReport(source=raw.source, rows_read=int(raw.rows_read or len(raw.frame)))
+
+    def src(self, canon: str | None) -> str | None:
+        if canon is None:
+            return None
+        return self.mapping.get(canon, canon)
+
+    def raw_value(self, canon: str | None, pos: int) -> Any:
+        col = self.src(canon)
+        if col is None or col not in self.raw.frame.columns:
+            return None
+        v = self.raw.frame[col].iloc[pos]
+        return None if (v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA
+                        or v is pd.NaT) else v
+
+    def report(self, reason: str, mask: np.ndarray, rows: np.ndarray, positions: np.ndarray,
+               action: str, *, canon: str | None = None, detail: str | None = None,
+               error: type[InputError] = InputError, message: str | None = None) -> None:
+        """Count ``mask`` rows under ``reason`` (or raise in strict mode)."""
+        if not mask.any():
+            return
+        idx = np.flatnonzero(mask)
+        if self.strict and reason in _STRICT:
+            first = idx[0]
+            raise error(message or reason.replace("_", " "), file=self.raw.source,
+                        row=int(rows[first]), column=self.src(canon),
+                        value=self.raw_value(canon, int(positions[first])))
+        if canon is not None and reason in _VALUE_EXAMPLES:
+            vals = []
+            for p in positions[idx[:3]]:
+                v = self.raw_value(canon, int(p))
+                if v is not None:
+                    vals.append(repr(v)[:60])
+            if vals:
+                detail = (detail + "; " if detail else "") + "e.g. " + ", ".join(vals)
+        self.q.add(reason, rows[idx], action=action, column=self.src(canon), detail=detail)
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """Case ids / activities given as numbers (DataFrame or Parquet input) -> text without
+    a spurious '.0'."""
+    if pd.api.types.is_float_dtype(values.dtype):
+        x = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        if np.all(np.isnan(x) | (x == np.floor(x))):
+            return values.astype("Int64").astype("str")
+    if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
+        return values.astype("str").where(values.notna())
+    return values
+
+
+def _channel_key(value: Any) -> str:
+    text = str(value).strip()
+    if re.fullmatch(r"\d+\.0+", text):  # 1.0 from a numeric column
+        text = text.split(".")[0]
+    return fold(text)
+
+
+def _channel(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Map channel labels/codes to direct/online/post; unknown values are kept as written.
+    Runs once per distinct value."""
+    codes, uniques = pd.factorize(values)
+    mapped = np.array([CHANNELS.get(_channel_key(u)) for u in uniques], dtype=object)
+    known = np.array([m is not None for m in mapped], dtype=bool)
+    out_u = np.where(known, mapped, np.asarray(uniques, dtype=object)) if len(uniques) else mapped
+    res = np.append(out_u, None)[codes] if len(uniques) else np.full(len(codes), None, dtype=object)
+    unknown = np.append(~known, False)[codes] if len(uniques) else np.zeros(len(codes), bool)
+    return pd.Series(pd.array(pa.array(res, type=pa.string()), dtype="str"), index=values.index), unknown
+
+
+def _ns(values: pd.Series) -> np.ndarray:
+    """UTC int64 ns of a tz-aware column (NaT = int64 min)."""
+    return values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(
+        dtype="datetime64[ns]").view(np.int64)
+
+
+def canonicalize(raw: RawTable, *, schema: str = "auto", columns: Mapping[str, str] | None = None,
+                 tz: str = S.DEFAULT_TZ, strict: bool = False,
+                 roles: Mapping[str, str] | None = None, month_first: bool | None = None,
+                 duplicates: str = "flag") -> tuple[pd.DataFrame, QualityReport]:
+    """The canonical event table and its quality report (see the module docstring)."""
+    if duplicates not in ("flag", "drop", "keep"):
+        raise ConfigError(f"duplicates must be 'flag', 'drop' or 'keep', not {duplicates!r}")
+    frame = raw.frame.drop(columns=[c for c in DERIVED if c in raw.frame.columns])
+    mapping = resolve_columns(list(frame.columns), schema=schema, columns=columns,
+                              file=raw.source)
+    ctx = _Ctx(raw, mapping, strict)
+    q = ctx.q
+    q.meta.update(raw.meta)
+    q.meta["kind"] = raw.kind
+    q.meta["columns"] = dict(mapping)
+    for reason, action, rws, detail in raw.issues:
+        if strict and reason in _STRICT:
+            raise InputError(f"{reason.replace('_', ' ')}: {detail}", file=raw.source,
+                             row=int(rws[0]))
+        q.add(reason, rws, action=action, detail=detail)
+    n = len(frame)
+    rows = np.asarray(raw.rows, dtype=np.int64)
+    pos = np.arange(n)
+
+    # ---------------------------------------------------------------- columns
+    cols: dict[str, pd.Series] = {}
+    for canon, src in mapping.items():
+        cols[canon] = frame[src].reset_index(drop=True)
+    for c in frame.columns:
+        if c in mapping.values():
+            continue
+        name = c if c not in cols else f"{c} (source)"
+        cols[name] = frame[c].reset_index(drop=True)
+
+    # ---------------------------------------------------------------- text: NFC + trim
+    nfc_rows = np.zeros(n, dtype=bool)
+    nfc_cols = []
+    for name in list(cols):
+        s = cols[name]
+        is_text = (name in TEXT_COLUMNS or s.dtype == object or pd.api.types.is_string_dtype(s.dtype))
+        if name in S.TIME_COLUMNS or name in raw.date_columns or not is_text:
+            continue
+        if name in (S.CASE, S.ACTIVITY):
+            s = _as_text(s)
+        if s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) not in ("string", "empty"):
+            if name not in TEXT_COLUMNS:
+                continue  # mixed Python objects in an extra column: leave them alone
+        cols[name], changed = normalize_text(s)
+        if changed.any():
+            nfc_rows |= changed
+            nfc_cols.append(name)
+
+    # ---------------------------------------------------------------- times
+    time_invalid: dict[str, np.ndarray] = {}
+    formats: dict[str, dict[str, int]] = {}
+    for canon in S.TIME_COLUMNS:
+        if canon not in cols:
+            continue
+        pt = parse_times(cols[canon], tz, month_first=month_first)
+        cols[canon] = pt.values.reset_index(drop=True)
+        time_invalid[canon] = pt.invalid
+        formats[ctx.src(canon)] = pt.formats
+        if pt.mixed:
+            counts = sorted(pt.formats.items(), key=lambda kv: -kv[1])
+            dominant = counts[0][0]
+            # rows written in a format other than the column's dominant one
+            fam_rows = np.zeros(n, dtype=bool)
+            if dominant != "datetime":
+                other = _other_format_rows(cols[canon], raw.frame[ctx.src(canon)], dominant,
+                                           tz, month_first)
+                fam_rows = other & ~pt.invalid
+            ctx.report("mixed_time_formats", fam_rows, rows, pos, REPAIRED, canon=canon,
+                       detail="formats: " + ", ".join(f"{k} {v}" for k, v in counts))
+    for name in raw.date_columns:  # typed XES dates outside the canonical columns
+        if name in cols and name not in S.TIME_COLUMNS:
+            pt = parse_times(cols[name], tz)
+            if not pt.invalid.any():
+                cols[name] = pt.values.reset_index(drop=True)
+    q.meta["time_formats"] = formats
+
+    # ---------------------------------------------------------------- dropped rows
+    drop = np.zeros(n, dtype=bool)
+
+    def drop_rows(reason: str, mask: np.ndarray, canon: str | None, **kw: Any) -> None:
+        m = mask & ~drop
+        ctx.report(reason, m, rows, pos, DROPPED, canon=canon, **kw)
+        drop[:] |= m
+
+    drop_rows("missing_case_id", cols[S.CASE].isna().to_numpy(), S.CASE,
+              message="missing case id (Mã hồ sơ)")
+    drop_rows("missing_activity", cols[S.ACTIVITY].isna().to_numpy(), S.ACTIVITY,
+              message="missing activity (Bước xử lý)")
+    ts_missing = cols[S.TIMESTAMP].isna().to_numpy() & ~time_invalid[S.TIMESTAMP]
+    drop_rows("missing_timestamp", ts_missing, S.TIMESTAMP,
+              message="missing end time (Thời điểm kết thúc)", error=TimestampError)
+    drop_rows("unparsable_timestamp", time_invalid[S.TIMESTAMP], S.TIMESTAMP,
+              message="cannot read the end time (use dd/mm/yyyy HH:MM:SS or ISO 8601)",
+              error=TimestampError)
+    for canon, bad in time_invalid.items():
+        if canon == S.TIMESTAMP:
+            continue
+        ctx.report("unparsable_time", bad & ~drop, rows, pos, REPAIRED, canon=canon,
+                   message="cannot read this date/time (use dd/mm/yyyy HH:MM:SS or ISO 8601)",
+                   error=TimestampError)
+    ctx.report("non_nfc_text", nfc_rows & ~drop, rows, pos, REPAIRED,
+               detail="text re-composed to Unicode NFC in " + ", ".join(map(str, nfc_cols))
+               if nfc_cols else None)
+
+    ev = pd.DataFrame(cols)
+    keep = ~drop
+    if not keep.all():
+        ev = ev.loc[keep].reset_index(drop=True)
+        rows_k, pos_k = rows[keep], pos[keep]
+    else:
+        rows_k, pos_k = rows, pos
+
+    # exact duplicates: candidates on the event key, confirmed on every column
+    key = [c for c in (S.CASE, S.ACTIVITY, S.TIMESTAMP, S.RESOURCE, S.START, S.LIFECYCLE,
+                       S.GROUP) if c in ev.columns]
+    if len(ev) and duplicates != "keep":
+        cand = ev.duplicated(subset=key, keep=False).to_numpy()
+        if cand.any():
+            sub = ev.loc[cand]
+            hashable = sub.astype({c: "str" for c in sub.columns
+                                   if sub[c].dtype == object})
+            dup_sub = hashable.duplicated(keep="first").to_numpy()
+            dup = np.zeros(len(ev), dtype=bool)
+            dup[np.flatnonzero(cand)[dup_sub]] = True
+            if duplicates == "drop":
+                ctx.report("duplicate_event", dup, rows_k, pos_k, DROPPED, canon=S.CASE,
+                           message="exact duplicate of an earlier row")
+                if dup.any():
+                    ev = ev.loc[~dup].reset_index(drop=True)
+                    rows_k, pos_k = rows_k[~dup], pos_k[~dup]
+            elif duplicates == "flag":
+                ctx.report("duplicate_event", dup, rows_k, pos_k, FLAGGED, canon=S.CASE,
+                           detail="exact copy of an earlier row; kept (duplicates='drop' "
+                                  "removes it)")
+    if len(ev) == 0:
+        raise InputError("no usable rows: every row was dropped\n" + str(q), file=raw.source)
+
+    # ---------------------------------------------------------------- repairs
+    ts = _ns(ev[S.TIMESTAMP])
+    if S.START in ev.columns:
+        st = _ns(ev[S.START])
+        bad = (st != NAT) & (st > ts)
+        ctx.report("end_before_start", bad, rows_k, pos_k, REPAIRED, canon=S.START,
+                   message="the start time is after the end time",
+                   detail="start time after end time: start set to empty")
+        if bad.any():
+            ev.loc[bad, S.START] = pd.NaT
+    if S.CHANNEL in ev.columns:
+        ev[S.CHANNEL], unknown = _channel(ev[S.CHANNEL])
+        ctx.report("unrecognised_channel", unknown, rows_k, pos_k, FLAGGED, canon=S.CHANNEL,
+                   detail="kept as written; known: 1/2/3, Trực tiếp/Trực tuyến/Bưu chính, "
+                          "direct/online/post")
+
+    # out of order (in source order) and the sort
+    case_codes, case_uniques = pd.factorize(ev[S.CASE], sort=True)
+    tser = pd.Series(ts)
+    running = tser.groupby(case_codes).cummax()
+    prev = running.groupby(case_codes).shift(1)
+    ooo = (tser < prev).to_numpy()
+    ctx.report("out_of_order", ooo, rows_k, pos_k, REPAIRED,
+               detail="earlier than a previous row of the same dossier; sorted by time")
+    order = np.lexsort((ts, case_codes))
+    if not np.array_equal(order, np.arange(len(order))):
+        ev = ev.take(order).reset_index(drop=True)
+        rows_k, pos_k, ts, case_codes = rows_k[order], pos_k[order], ts[order], case_codes[order]
+
+    # case attributes: the first non-empty value (in time order) for all rows of the dossier
+    for canon in CASE_LEVEL:
+        if canon not in ev.columns:
+            continue
+        col = ev[canon]
+        first = col.groupby(case_codes).first()
+        full = first.reindex(case_codes)
+        full.index = col.index
+        if isinstance(col.dtype, pd.DatetimeTZDtype):
+            a, b = _ns(col), _ns(full)
+            differs = (a != NAT) & (a != b)
+        else:
+            differs = (col.notna() & (col != full)).to_numpy(dtype=bool, na_value=False)
+        ctx.report("inconsistent_case_attribute", differs, rows_k, pos_k, REPAIRED, canon=canon,
+                   message="the rows of one dossier disagree on a dossier attribute",
+                   detail="rows of one dossier disagree; the first value in time order is used")
+        ev[canon] = full.astype(col.dtype) if not isinstance(col.dtype, pd.DatetimeTZDtype) else full
+
+    # ---------------------------------------------------------------- roles and flags
+    add_role_column(ev, roles)
+    if roles:
+        acts = {fold(a) for a in pd.unique(ev[S.ACTIVITY])}
+        missing = [k for k in roles if fold(k) not in acts]
+        if missing:
+            if strict:
+                raise ConfigError(f"roles= names activities that are not in the log: {missing}")
+            q.issues.append(QualityIssue("unknown_activity_in_role_mapping", FLAGGED, 0, [],
+                                         S.ACTIVITY, "not in the log: " + ", ".join(
+                                             map(repr, missing[:10]))))
+    role = ev[S.ROLE].to_numpy(dtype=object)
+    closing = np.isin(role, _CLOSING)
+    if closing.any():
+        close_t = pd.Series(np.where(closing, ts, np.iinfo(np.int64).max)).groupby(
+            case_codes).transform("min").to_numpy()
+        after = ts > close_t
+        ctx.report("event_after_close", after, rows_k, pos_k, FLAGGED, canon=S.ACTIVITY,
+                   detail="after the result was returned / the dossier was withdrawn or refused")
+    injected = _injected(ev, role, ts)
+    ev[S.INJECTED] = injected
+    ctx.report("injected_sync_row", injected, rows_k, pos_k, FLAGGED, canon=S.RESOURCE,
+               detail="receipt / finish row stamped exactly at the dossier's reported date by a "
+                      "generic officer name (sync job, domain notes 2.3)")
+    ev[S.ROW] = rows_k
+
+    # ---------------------------------------------------------------- column order
+    first_cols = [c for c in (S.CASE, S.ACTIVITY, S.TIMESTAMP, S.START, S.RESOURCE, S.GROUP,
+                              S.LIFECYCLE, *CASE_LEVEL, S.REASON) if c in ev.columns]
+    tail = [S.ROLE, S.INJECTED, S.ROW]
+    rest = [c for c in ev.columns if c not in first_cols and c not in tail]
+    ev = ev[first_cols + rest + tail]
+    return ev, q
+
+
+def _other_format_rows(parsed: pd.Series, raw: pd.Series, dominant: str, tz: str,
+                       month_first: bool | None) -> np.ndarray:
+    """Rows of a mixed-format time column not written in its dominant format."""
+    from .timeparse import _FAMILIES
+    text = pa.array(raw.astype("str").to_numpy(dtype=object, na_value=None), type=pa.string())
+    text = pc.utf8_trim_whitespace(text)
+    pattern = dict((f[0], f[1]) for f in _FAMILIES).get("dmy" if dominant == "mdy" else dominant)
+    if pattern is None:
+        return np.zeros(len(raw), dtype=bool)
+    text = pc.replace_substring_regex(text, r"\s*([AaPp]\.?[Mm]\.?|SA|CH|sa|ch)$", "")
+    in_dom = np.asarray(pc.fill_null(pc.match_substring_regex(text, pattern), False))
+    return parsed.notna().to_numpy() & ~in_dom
+
+
+def _injected(ev: pd.DataFrame, role: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(ev), dtype=bool)
+    if S.RESOURCE in ev.columns:
+        codes, uniques = pd.factorize(ev[S.RESOURCE])
+        generic_u = np.array([fold(u) in GENERIC_OFFICERS for u in uniques], dtype=bool)
+        generic = np.append(generic_u, True)[codes]  # empty officer counts as generic
+    else:
+        generic = np.ones(len(ev), dtype=bool)
+    day = 86_400 * 10**9
+    for r, col in ((S.ROLE_RECEIPT, S.RECEIVED), (S.ROLE_FINISHED, S.FINISHED_REPORTED)):
+        if col not in ev.columns:
+            continue
+        ref = _ns(ev[col])
+        cand = (role == r) & generic & (ref != NAT)
+        if not cand.any():
+            continue
+        # "00:00 of that date" on the local wall clock
+        local = ev[S.TIMESTAMP].dt.tz_localize(None).to_numpy(dtype="datetime64[ns]").view(np.int64)
+        ref_local = ev[col].dt.tz_localize(None).to_numpy(dtype="datetime64[ns]").view(np.int64)
+        same = ts // 10**9 == ref // 10**9  # equal to the second
+        midnight = (local % day == 0) & (local // day == ref_local // day)
+        out |= cand & (same | midnight)
+    return out

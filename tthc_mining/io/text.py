@@ -1,0 +1,152 @@
+"""Text handling: encodings, separators and Unicode normalisation.
+
+Vietnamese text reaches us in several byte forms: UTF-8 (with or without BOM), UTF-16 (Excel's
+"Unicode text"), and Windows-1258, whose tone marks are *combining* characters, so "Thẩm định"
+decodes to a decomposed string. Every text cell is therefore normalised to NFC and trimmed, so the
+same word typed or exported two ways is one value. The work runs in pyarrow's compute kernels over
+the whole column, never cell by cell in Python.
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import EncodingError
+
+_BOMS = [
+    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+]
+SEPARATORS = (",", ";", "\t", "|")
+
+
+def detect_encoding(head: bytes, *, file: str | None = None) -> str:
+    """Guess the encoding of a text file from its first bytes.
+
+    Order: byte-order mark; UTF-16 without BOM (NUL bytes in every other position); strict
+    UTF-8; Windows-1258 (``cp1258``, the Vietnamese Windows code page); charset_normalizer's best
+    guess. A file with NUL bytes that is not UTF-16 is refused as binary.
+    """
+    for bom, enc in _BOMS:
+        if head.startswith(bom):
+            return enc
+    if b"\x00" in head:
+        sample = head[: len(head) - len(head) % 2]
+        even = sample[0::2].count(0)
+        odd = sample[1::2].count(0)
+        half = len(sample) // 2
+        if half and odd > 0.3 * half and even < 0.05 * half:
+            return "utf-16-le"
+        if half and even > 0.3 * half and odd < 0.05 * half:
+            return "utf-16-be"
+        raise EncodingError("the file looks binary (NUL bytes), not a CSV text file", file=file)
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        head.decode("cp1258")
+        return "cp1258"
+    except UnicodeDecodeError:
+        pass
+    try:
+        from charset_normalizer import from_bytes
+        best = from_bytes(head).best()
+    except Exception:  # pragma: no cover - optional dependency problems
+        best = None
+    if best is not None and best.encoding:
+        return best.encoding
+    raise EncodingError("cannot determine the text encoding; pass encoding='...' explicitly",
+                        file=file)
+
+
+def first_record(text: str, sep: str | None = None) -> list[str]:
+    """The first CSV record (the header) of ``text``, honouring quotes."""
+    reader = csv.reader(io.StringIO(text), delimiter=sep or ",")
+    for row in reader:
+        if any(cell.strip() for cell in row):
+            return row
+    return []
+
+
+def detect_separator(text: str) -> str:
+    """The separator of a CSV from its header: the most frequent of , ; tab | outside quotes."""
+    line = []
+    quoted = False
+    for ch in text:
+        if ch == '"':
+            quoted = not quoted
+        elif ch in "\r\n" and not quoted:
+            if line:
+                break
+            continue
+        if not quoted:
+            line.append(ch)
+    header = "".join(line)
+    counts = {s: header.count(s) for s in SEPARATORS}
+    best = max(SEPARATORS, key=lambda s: counts[s])  # ties: earlier in SEPARATORS wins
+    return best if counts[best] else ","
+
+
+def unique_names(names: Sequence[object]) -> list[str]:
+    """Header cells -> unique, trimmed, NFC column names (``x``, ``x.1``, ``Unnamed: 3``)."""
+    import unicodedata
+    out: list[str] = []
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(names):
+        name = "" if raw is None or (isinstance(raw, float) and np.isnan(raw)) else str(raw)
+        name = unicodedata.normalize("NFC", name).strip().lstrip("\ufeff").strip()
+        if not name:
+            name = f"Unnamed: {i}"
+        base, k = name, seen.get(name, 0)
+        while name in seen:
+            k += 1
+            name = f"{base}.{k}"
+        seen[base] = k
+        seen[name] = 0
+        out.append(name)
+    return out
+
+
+def to_arrow_strings(values: pd.Series) -> pa.Array:
+    """A column as a pyarrow string array (non-text cells stringified, missing kept)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype(object)
+    try:
+        arr = pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        arr = None
+    if arr is None or not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        obj = values.astype(object)
+        mask = obj.notna().to_numpy()
+        text = np.full(len(obj), None, dtype=object)
+        if mask.any():
+            text[mask] = [str(v) for v in obj.to_numpy()[mask]]
+        arr = pa.array(text, type=pa.string())
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return arr
+
+
+def normalize_text(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """NFC-normalise and trim a text column; empty cells become missing.
+
+    Returns ``(normalised column of pandas 'str' dtype, mask of cells whose text was not NFC)``.
+    """
+    arr = to_arrow_strings(values)
+    nfc = pc.utf8_normalize(arr, form="NFC")
+    changed = np.asarray(pc.fill_null(pc.not_equal(arr, nfc), False), dtype=bool)
+    trimmed = pc.utf8_trim_whitespace(nfc)
+    empty = pc.fill_null(pc.equal(trimmed, ""), False)
+    trimmed = pc.if_else(empty, pa.scalar(None, trimmed.type), trimmed)
+    out = pd.Series(pd.array(trimmed, dtype="str"), index=values.index, name=values.name)
+    return out, changed
