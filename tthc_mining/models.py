@@ -128,11 +128,13 @@ class InductiveModel(_NetMixin):
             self._bpmn = pm4py.convert_to_bpmn(self.tree)
         return self._bpmn
 
-    def save_bpmn(self, path: Any) -> Path:
-        """Write the BPMN model (with layout) as a ``.bpmn`` XML file; returns the path."""
+    def save_bpmn(self, path: Any, *, auto_layout: bool = True) -> Path:
+        """Write the BPMN model (with a graphviz layout unless ``auto_layout=False``) as a
+        ``.bpmn`` XML file; returns the path. Names are written as XML text (escaped)."""
         import pm4py
         p = Path(path)
-        pm4py.write_bpmn(self.bpmn, str(p))
+        bpmn = _layout_bpmn(self.bpmn) if auto_layout else self.bpmn
+        pm4py.write_bpmn(bpmn, str(p), auto_layout=False)
         return p
 
     def _title(self, lang: str) -> str:
@@ -230,6 +232,29 @@ class HeuristicsModel(_NetMixin):
     def __repr__(self) -> str:
         return (f"HeuristicsModel(dependency_threshold={self.dependency_threshold:g}, "
                 f"{self.n_cases:,} dossiers, {len(self.net.transitions)} transitions)")
+
+
+_LAYOUT_SAFE = str.maketrans({"<": "‹", ">": "›", "\\": "∖", '"': "”"})
+
+
+def _layout_bpmn(bpmn):
+    """pm4py's BPMN layouter hands task names to graphviz unescaped (a name like ``<b>`` is
+    read as an HTML label and breaks ``dot``). Lay out with look-alike characters of the same
+    width, then put the real names back; the XML exporter escapes them properly."""
+    from pm4py.objects.bpmn.layout import layouter
+    renamed = []
+    for node in bpmn.get_nodes():  # one per model node, not per event
+        name = node.get_name()
+        if isinstance(name, str):
+            safe = name.translate(_LAYOUT_SAFE)
+            if safe != name:
+                node.set_name(safe)
+                renamed.append((node, name))
+    try:
+        return layouter.apply(bpmn)
+    finally:
+        for node, name in renamed:
+            node.set_name(name)
 
 
 def _transitions_frame(net) -> pd.DataFrame:

@@ -60,7 +60,9 @@ TEXT = {
         "legend": "Chú giải",
         "wait_scale": "Màu nút: thời gian chờ trung bình (giờ làm việc)",
         "no_wait": "không có thời gian chờ (chỉ là bước đầu)",
-        "node_freq": "{n} lần", "node_perf": "chờ TB {d}",
+        "node_freq": "{n} lần", "node_perf": "chờ TB {d}", "first_only": "bước đầu hồ sơ",
+        "hidden_acts": "Đã ẩn {n} bước không còn mũi tên nào (vẫn có trong bảng số liệu)",
+        "hidden_ends": "Đã ẩn {n} mũi tên bắt đầu/kết thúc dưới {share} số hồ sơ",
         "width": "Độ dày mũi tên: số lần chuyển",
         "label_freq": "Số trên mũi tên: số lần chuyển",
         "label_perf": "Số trên mũi tên: thời gian chuyển trung bình (giờ làm việc)",
@@ -85,7 +87,9 @@ TEXT = {
         "legend": "Legend",
         "wait_scale": "Node colour: mean waiting time (working hours)",
         "no_wait": "no waiting time (first step only)",
-        "node_freq": "{n}×", "node_perf": "mean wait {d}",
+        "node_freq": "{n}×", "node_perf": "mean wait {d}", "first_only": "first step",
+        "hidden_acts": "Hidden: {n} steps left without arrows (still in the tables)",
+        "hidden_ends": "Hidden: {n} start/end arrows below {share} of dossiers",
         "width": "Arrow width: number of transitions",
         "label_freq": "Arrow labels: number of transitions",
         "label_perf": "Arrow labels: mean working time of the transition",
@@ -130,8 +134,9 @@ def _num(x: float, lang: str, digits: int = 0) -> str:
 
 
 def _pct(x: float, lang: str) -> str:
-    digits = 1 if 0 < x * 100 < 10 else 0
-    return _num(100 * x, lang, digits) + "%"
+    v = 100.0 * x
+    digits = 1 if 0 < v < 10 and abs(v - round(v)) >= 0.05 else 0
+    return _num(v, lang, digits) + "%"
 
 
 def _dur(hours: float, lang: str, hours_per_day: float, continuous: bool) -> str:
@@ -226,6 +231,23 @@ def to_dot(pm, *, kind: str = "frequency", lang: str = "vi", clusters: str | Non
             edges=_num(hidden.get("edges", 0), lang), share=_pct(hidden["min_share"], lang),
             trans=_num(hidden.get("transitions", 0), lang),
             tshare=_pct(hidden.get("transition_share", 0.0), lang)))
+    starts, ends = pm.start_activities, pm.end_activities
+    if hidden.get("min_share") and len(acts):
+        # keep the map readable: start/end arrows below the share (of dossiers) go too, and so
+        # do the steps the filter left without any arrow; both are counted in the legend
+        ms = float(hidden["min_share"])
+        n_se = len(starts) + len(ends)
+        starts = starts.loc[starts["share"] >= ms]
+        ends = ends.loc[ends["share"] >= ms]
+        visible = (set(dfg["source"]) | set(dfg["target"]) | set(starts["activity"])
+                   | set(ends["activity"]))
+        keep = acts["activity"].isin(visible).to_numpy()
+        if (~keep).any():
+            notes.append(tx["hidden_acts"].format(n=_num(int((~keep).sum()), lang)))
+            acts = acts.loc[keep].reset_index(drop=True)
+        if n_se - len(starts) - len(ends):
+            notes.append(tx["hidden_ends"].format(n=_num(n_se - len(starts) - len(ends), lang),
+                                                  share=_pct(ms, lang)))
     if not notes:
         notes.append(tx["nothing_hidden"])
 
@@ -238,7 +260,7 @@ def to_dot(pm, *, kind: str = "frequency", lang: str = "vi", clusters: str | Non
            arrowsize="0.7")
     head = title if title is not None else tx[f"title_{kind}"]
     sub = tx["summary"].format(cases=_num(pm.n_cases, lang), events=_num(pm.n_events, lang),
-                               acts=_num(len(acts), lang))
+                               acts=_num(len(pm.activities), lang))
     if pm.procedure is not None:
         sub += " · " + tx["procedure"].format(p=pm.procedure)
     g.attr(label=f"<<B>{escape_html(head)}</B><BR/>"
@@ -255,8 +277,12 @@ def to_dot(pm, *, kind: str = "frequency", lang: str = "vi", clusters: str | Non
 
     def node_args(i: int, row) -> dict:
         name = row.activity
-        stat = (tx["node_freq"].format(n=_num(row.count, lang)) if kind == "frequency"
-                else tx["node_perf"].format(d=dur(row.wait_mean_h)))
+        if kind == "frequency":
+            stat = tx["node_freq"].format(n=_num(row.count, lang))
+        elif np.isfinite(row.wait_mean_h):
+            stat = tx["node_perf"].format(d=dur(row.wait_mean_h))
+        else:
+            stat = tx["first_only"]
         label = (f'<<B>{_lines(name)}</B><BR/><FONT POINT-SIZE="10">{escape_html(stat)}</FONT>>')
         c = cls[i]
         fill = colours[c] if c >= 0 else NO_WAIT_FILL
@@ -293,7 +319,7 @@ def to_dot(pm, *, kind: str = "frequency", lang: str = "vi", clusters: str | Non
         r.attr(rank="sink")
         r.node("end", label=f"<{escape_html(tx['end'])}>", shape="ellipse", style="filled",
                fillcolor="#404040", fontcolor="white", color="#404040", fontsize="11")
-    for df, is_start in ((pm.start_activities, True), (pm.end_activities, False)):
+    for df, is_start in ((starts, True), (ends, False)):
         for name, cnt in zip(df["activity"], df["count"]):
             if name not in ids:
                 continue
