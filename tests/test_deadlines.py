@@ -87,15 +87,18 @@ def test_cutoff(received, code, due):
 
 
 def test_clock_start_and_budget_after_cutoff():
-    # received Mon 15:30 with a same-day procedure: the clock starts Tue 07:00, budget = 1 day
+    # received Mon 15:30 with a same-day procedure: the clock starts Tue 07:00 and the due is
+    # Tue 17:00, so the agency has 15:30-17:00 (1.5 h) + a full day (8 h) = 9.5 h of budget
     row = due_for("2025-03-03 15:30", "SAME", CAT, finish="2025-03-04 16:00")
     assert row["clock_start"] == ts("2025-03-04 07:00")
-    assert row["budget_days"] == pytest.approx(1.0)
-    # agency time counts on the statutory clock: Tue 07:00 -> 16:00 = 7 h = 0.875 day
-    assert row["agency_days"] == pytest.approx(7 / 8)
-    # elapsed working time from the actual receipt: 15:30-17:00 (1.5 h) + 7 h = 8.5 h
+    assert row["budget_days"] == pytest.approx(9.5 / 8)
+    # agency time from the receipt: 1.5 h + 7 h = 8.5 h = elapsed (no citizen time)
+    assert row["agency_days"] == pytest.approx(8.5 / 8)
     assert row["elapsed_working_days"] == pytest.approx(8.5 / 8)
     assert row["status"] == "on_time" and bool(row["on_time_actual"])
+    # finishing at 17:00 sharp is still on time on both clocks
+    row = due_for("2025-03-03 15:30", "SAME", CAT, finish="2025-03-04 17:00")
+    assert bool(row["on_time_actual"]) and row["days_late_actual"] == 0
     # received 09:00, same day: budget is the rest of the office day = 2.5 + 3.5 = 6 h
     row = due_for("2025-03-03 09:00", "SAME", CAT, finish="2025-03-03 16:59")
     assert row["budget_days"] == pytest.approx(6 / 8)
@@ -142,8 +145,11 @@ def test_budget_is_working_time_across_tet():
     ("2025-03-05 10:00", "CAL10", "2025-03-17 17:00"),
     # Mon 21/4/2025 + 9 days = Wed 30/4 (holiday); 1/5, 2/5 off, 3-4/5 weekend -> Mon 5/5
     ("2025-04-21 10:00", "CAL9", "2025-05-05 17:00"),
-    # received Fri 7/3 after 15:00: the count starts Mon 10/3 -> + 10 days = Thu 20/3
-    ("2025-03-07 16:00", "CAL10", "2025-03-20 17:00"),
+    # days are counted from the date of receipt (that day not counted), so a receipt after
+    # 15:00 does not shift it: Fri 7/3 16:00 + 10 days = Mon 17/3
+    ("2025-03-07 16:00", "CAL10", "2025-03-17 17:00"),
+    # received on a Saturday (online): Sat 8/3 + 10 = Tue 18/3
+    ("2025-03-08 10:00", "CAL10", "2025-03-18 17:00"),
     # an ordinary weekday end: Mon 3/3 + 10 = Thu 13/3
     ("2025-03-03 09:00", "CAL10", "2025-03-13 17:00"),
 ])
@@ -177,10 +183,10 @@ def test_deadlines_equal_calendar_functions():
     assert np.allclose(due_w, cal.to_working(got))
     # calendar days
     n = rng.integers(1, 40, size=600).astype(float)
-    due_ns, _, clock_w = _deadlines(cal, t, n, np.ones(600, bool), cut)
-    begin = cal.from_working(clock_w, side="next", tz_aware=True)
-    exp = cal.add_calendar_days(begin, n.astype(np.int64), tz_aware=True)
+    due_ns, due_w, clock_w = _deadlines(cal, t, n, np.ones(600, bool), cut)
+    exp = cal.add_calendar_days(t, n.astype(np.int64), tz_aware=True)
     assert np.array_equal(due_ns, exp.asi8)
+    assert np.allclose(clock_w, cal.to_working(t)) and np.allclose(due_w, cal.to_working(exp))
     assert cal.is_working_day(pd.DatetimeIndex(due_ns, tz="UTC").tz_convert(TZ)).all()
 
 

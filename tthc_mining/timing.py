@@ -8,7 +8,8 @@ due dates, on time computed two ways, and the status of every dossier as of a da
     (waiting before the start and processing start -> end, where start times exist; without
     starts ``wait_h == seg_h`` and ``proc_h`` is NaN), ``owner`` of the segment (agency /
     citizen / third_party, from :mod:`tthc_mining.segments`), ``counted_h`` the part of the
-    segment inside the dossier's statutory-clock window (see below).
+    segment between the dossier's receipt and its close (or ``as_of``), i.e. what the case
+    columns ``agency_days`` / ``citizen_days`` / ``third_party_days`` add up.
 
 ``cases`` (one row per dossier)
     see :data:`CASE_COLUMNS` for the list and the rules below.
@@ -17,30 +18,35 @@ Rules (``../shared/docs/domain-vn.md`` §1.3, §1.5, §1.7, §3):
 
 * **received** = ``case:received``, else the first receipt-role event, else the first event.
 * **finished** = the first *processing finished* event (Kết thúc xử lý: the result is ready at
-  the one-stop, which is what one-stop systems compare with the due date), else the first
-  *result returned* event, else the exported ``case:finished``; for a log with no closing
-  roles at all (generic logs such as road fines) every dossier is finished at its last event.
-  ``finished`` is empty while the dossier is in progress as of ``as_of``. Withdrawn and
+  the one-stop, which is what one-stop systems compare with the due date), else the exported
+  ``case:finished`` (NgayKetThucXuLy), else the first *result returned* event (Trả kết quả —
+  then the citizen's pick-up time counts as agency time: map the step that ends processing to
+  ``processing_finished`` with ``roles=`` / the catalogue to avoid it); for a log with no
+  closing roles and no supplement/suspension roles at all (generic logs such as road fines)
+  every dossier is finished at its last event (its status is ``resolved`` when no deadline is
+  known). ``finished`` is empty while the dossier is in progress as of ``as_of``. Withdrawn and
   refused dossiers are *closed* (``closed`` = time of that event) but not finished.
 * **statutory_due**: from the catalogue (``ProcedureCatalog``: days + unit + cut-off, the
   version in force on the day of receipt), else ``case:due_before`` / ``case:due`` as exported.
   Working-day deadlines: ``calendar.add_working_days(received, n, cutoff)`` (received after
-  the cut-off, 15:00 by default, the count starts at the next working day's opening); same-day
-  deadlines (0 days): ``calendar.end_of_working_day``; calendar-day deadlines (ngày): the close
-  of office hours on ``date(clock start) + n`` days, moved to the next working day when that
-  date is a weekend/holiday (``calendar.add_calendar_days``). An exported due date without a
-  time (00:00) means the close of office hours of that date.
+  the cut-off, 15:00 by default, the count starts at the next working day's opening: that is
+  ``clock_start``); same-day deadlines (0 days): ``calendar.end_of_working_day(received,
+  cutoff)``; calendar-day deadlines (ngày): ``calendar.add_calendar_days(received, n)`` = the
+  close of office hours on ``date(received) + n`` (the day of receipt is not counted, as for any
+  period in days, so the cut-off does not shift it), moved to the next working day when that
+  date is a weekend or holiday. An exported due date without a time (00:00) means the close of
+  office hours of that date.
 * **reported_due**: the exported ``case:due`` (else ``case:due_after``); when the log has none,
   recomputed the way one-stop systems do: the full deadline restarted from the last supplement
   receipt (``SuDungYeuCauBoSungTheoNghiDinh``, domain notes §1.3).
-* **clock window**: from the clock start (received, or the next working day's opening after the
-  cut-off; dossiers without any deadline: received) to the close (finished / withdrawn /
-  refused) or ``as_of`` for open dossiers. ``agency_days``, ``citizen_days``,
-  ``third_party_days`` are the working time inside that window by segment owner (the open
-  segment after the last event up to ``as_of`` belongs to whoever holds the dossier).
-* **budget_days** = working days from the clock start to the statutory due instant (for
-  calendar-day procedures this converts the calendar deadline into the working time it
-  actually leaves; for same-day procedures it is the rest of the office day).
+* **agency_days**, **citizen_days**, **third_party_days**: working time from ``received`` to
+  the close (finished / withdrawn / refused), or to ``as_of`` for open dossiers, by segment
+  owner (the open segment after the last event up to ``as_of`` belongs to whoever holds the
+  dossier). For finished dossiers they add up to ``elapsed_working_days``.
+* **budget_days** = working days from ``received`` to the statutory due instant: the working
+  time the rules leave the agency (a receipt after 15:00 gets the rest of that day on top; a
+  calendar-day deadline is converted into the working time it actually leaves; a same-day
+  deadline leaves the rest of the office day).
 * **on_time_reported** (as one-stop systems report): ``date(finished) <= date(reported_due)``;
   a missing due counts as on time; withdrawn counts as on time; refused dossiers compare the
   refusal date. **early_reported**: finished on an earlier date.
@@ -178,6 +184,7 @@ def _col_aware(ev: pd.DataFrame, col: str, tz: str | None) -> pd.DatetimeIndex:
 
 def _local_day(idx: pd.DatetimeIndex) -> np.ndarray:
     """Local calendar day number (days since 1970-01-01) of aware timestamps; NaT -> int64 min."""
+    idx = idx.as_unit("ns")
     ns = idx.tz_localize(None).asi8 if idx.tz is not None else idx.asi8
     out = np.floor_divide(ns, NS_PER_DAY)
     return np.where(ns == _NAT, _NAT, out)
@@ -304,13 +311,15 @@ def _deadlines(cal, start: pd.DatetimeIndex, days: np.ndarray, calendar_unit: np
     ``start`` aware timestamps, ``days`` float (NaN = no deadline), ``calendar_unit`` bool,
     ``cutoffs`` object array of 'HH:MM' or None. Loops over the few distinct cut-off values only.
 
-    The clock start is ``calendar.add_working_days(start, 0, cutoff)`` (the cut-off rule). The
-    due instant is then exactly what the calendar's deadline functions return —
-    ``add_working_days(start, n, cutoff)`` = ``from_working(clock + n·L, side="prev")`` and
-    ``end_of_working_day(start, cutoff)`` = ``from_working((⌊clock/L⌋ + 1)·L, side="prev")`` —
-    evaluated once on the axis instead of re-mapping the start for each function (the tests
-    check the equality with the calendar's functions). Calendar-day deadlines use
-    ``add_calendar_days`` from the clock start.
+    Working-day and same-day deadlines: the clock start is ``calendar.add_working_days(start,
+    0, cutoff)`` (the cut-off rule) and the due instant is exactly what the calendar's deadline
+    functions return — ``add_working_days(start, n, cutoff)`` = ``from_working(clock + n·L,
+    side="prev")`` and ``end_of_working_day(start, cutoff)`` = ``from_working((⌊clock/L⌋ + 1)·L,
+    side="prev")`` — evaluated once on the axis instead of re-mapping the start for each
+    function (the tests check the equality with the calendar's functions). Calendar-day
+    deadlines (ngày): ``add_calendar_days(start, n)``: the close of office hours on
+    ``date(start) + n`` (the day of receipt is not counted, so no cut-off shift), moved to the
+    next working day when that date is not one; their clock start is the receipt itself.
     """
     n = len(start)
     due_ns = np.full(n, _NAT, dtype=np.int64)
@@ -325,18 +334,18 @@ def _deadlines(cal, start: pd.DatetimeIndex, days: np.ndarray, calendar_unit: np
         sel = np.flatnonzero(has & (kcodes == k))
         cut = None if k < 0 else str(kvalues[k])
         cw = np.atleast_1d(cal.to_working(cal.add_working_days(start[sel], 0.0, cutoff=cut)))
-        clock_w[sel] = cw
         d = days[sel]
         cald = (d > 0) & calendar_unit[sel]
         w = np.where(d <= 0, (np.floor(cw / L) + 1.0) * L, cw + d * L)
-        due_w[sel] = w
         out = _aware(cal.from_working(w, side="prev", tz_aware=True), cal.tz).asi8
         if cald.any():
-            begin = cal.from_working(cw[cald], side="next", tz_aware=True)
-            cdue = _aware(cal.add_calendar_days(begin, np.ceil(d[cald]).astype(np.int64),
+            cdue = _aware(cal.add_calendar_days(start[sel[cald]], np.ceil(d[cald]).astype(np.int64),
                                                 tz_aware=True), cal.tz)
             out[cald] = cdue.asi8
-            due_w[sel[cald]] = cal.to_working(cdue)
+            w[cald] = cal.to_working(cdue)
+            cw[cald] = cal.to_working(start[sel[cald]])
+        clock_w[sel] = cw
+        due_w[sel] = w
         due_ns[sel] = out
     return due_ns, due_w, clock_w
 
@@ -496,18 +505,26 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
     recv_day = _local_day(received)
 
     # closing events (known by as_of)
-    closing_roles = [R[S.ROLE_FINISHED], R[S.ROLE_RESULT], R[S.ROLE_WITHDRAWN], R[S.ROLE_REFUSED]]
-    roleless = not np.isin(role, closing_roles).any() and S.FINISHED_REPORTED not in ev.columns
+    # a generic log (no closing and no clock roles at all, e.g. road fines): dossiers end at
+    # their last event. One-stop logs have such roles; their dossiers without a closing event
+    # are open.
+    life_roles = [R[r] for r in (S.ROLE_FINISHED, S.ROLE_RESULT, S.ROLE_WITHDRAWN, S.ROLE_REFUSED,
+                                 S.ROLE_SUPPLEMENT_REQUEST, S.ROLE_SUPPLEMENT_RECEIVED,
+                                 S.ROLE_SUSPENDED, S.ROLE_RESUMED)]
+    roleless = not np.isin(role, life_roles).any() and S.FINISHED_REPORTED not in ev.columns
     fin_idx = _first_where((role == R[S.ROLE_FINISHED]) & in_asof, case, n_cases)
     res_idx = _first_where((role == R[S.ROLE_RESULT]) & in_asof, case, n_cases)
     wd_idx = _first_where((role == R[S.ROLE_WITHDRAWN]) & in_asof, case, n_cases)
     rf_idx = _first_where((role == R[S.ROLE_REFUSED]) & in_asof, case, n_cases)
-    fin_row = np.where(fin_idx >= 0, fin_idx, res_idx)
+    fin_row = fin_idx.copy()
     fin_ns = _take_ns(ts_ns, fin_row)
-    if S.FINISHED_REPORTED in ev.columns:
+    if S.FINISHED_REPORTED in ev.columns:  # NgayKetThucXuLy as exported
         fr_ns = _case_time(S.FINISHED_REPORTED).asi8
         fr_ns = np.where((fr_ns != _NAT) & (fr_ns <= as_of_t.value), fr_ns, _NAT)
         fin_ns = np.where(fin_ns != _NAT, fin_ns, fr_ns)
+    use_res = (fin_ns == _NAT) & (res_idx >= 0)
+    fin_row = np.where(use_res, res_idx, fin_row)
+    fin_ns = np.where(use_res, _take_ns(ts_ns, res_idx), fin_ns)
     if roleless:
         last_known_row = _last_where(in_asof, case, n_cases)
         done = (last_known_row == last_row) & (last_known_row >= 0)
@@ -579,7 +596,7 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
         clock_w[sel] = cw
         stat_w[sel] = cal.to_working(_idx_from_ns(stat_ns[sel], tz))
     has_deadline = stat_ns != _NAT
-    budget_days = np.where(has_deadline, (stat_w - clock_w) / L, np.nan)
+    budget_days = np.where(has_deadline, (stat_w - recv_w) / L, np.nan)
 
     # reported due: exported, else recomputed with a restart at the last supplement receipt
     sup_rx = (role == R[S.ROLE_SUPPLEMENT_RECEIVED]) & in_asof
@@ -606,7 +623,7 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
                      "one-stop systems do (full deadline restarted at the last supplement receipt).")
 
     # ---------------------------------------------------------------- clock window and owners
-    win_start = np.where(has_deadline & np.isfinite(clock_w), np.maximum(clock_w, recv_w), recv_w)
+    win_start = recv_w
     cl = closed_ns != _NAT
     closed_w = np.where(closed_row >= 0, w_end[np.maximum(closed_row, 0)], np.nan) if n else \
         np.full(n_cases, np.nan)
@@ -654,7 +671,7 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
     # responsible unit: the unit with the largest agency working time; receiving unit
     unit = np.full(n_cases, None, dtype=object)
     receiving_unit = np.full(n_cases, None, dtype=object)
-    if S.GROUP in ev.columns and n:
+    if S.GROUP in ev.columns and n and len(log.codes(S.GROUP)[1]):
         gcode, gnames = log.codes(S.GROUP)
         gnames_arr = np.asarray(gnames, dtype=object)
         val = np.where((owner == OWNER_AGENCY) & (gcode >= 0), counted, 0.0)
@@ -767,7 +784,7 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
         "unit": unit, "receiving_unit": receiving_unit,
         "channel": channel.to_numpy(dtype=object) if channel is not None else np.full(n_cases, None, object),
         "received": dt(recv_ns),
-        "clock_start": pd.Series(cal.from_working(np.where(has_deadline, win_start, np.nan), side="next",
+        "clock_start": pd.Series(cal.from_working(np.where(has_deadline, clock_w, np.nan), side="next",
                                                   tz_aware=True) if n_cases else pd.DatetimeIndex([], tz=tz)),
         "finished": dt(np.where(not_fin, _NAT, closed_ns)),
         "closed": dt(closed_ns),
