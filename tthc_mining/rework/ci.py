@@ -1,17 +1,18 @@
 """Confidence intervals for the rework report: thin adapters over :mod:`tthc_mining.stats`.
 
 * Rates: Wilson score interval (:func:`tthc_mining.stats.wilson`).
-* Times and counts: bootstrap over **dossiers** (:func:`tthc_mining.stats.bootstrap_mean_ci`),
-  many strata (units, officers, months ...) at once with the same dossier weights.
+* Times and counts: bootstrap over **dossiers** with Poisson(1) weights, or the random-group
+  bootstrap of :func:`tthc_mining.stats.bootstrap_mean_ci` for large logs, computed for many
+  metrics and strata (procedures, units, officers, months ...) with one shared weight matrix.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from ..stats import bootstrap_mean_ci, wilson
+from ..stats import wilson
 
-N_BOOT = 400
+N_BOOT = 200
 
 
 def rate(k, n) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -24,25 +25,123 @@ def rate(k, n) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return p, np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
 
 
-def mean_by(values, dossier, stratum_codes, strata: pd.Index, *, n_boot: int = N_BOOT,
-            seed: int = 0) -> pd.DataFrame:
-    """Mean of ``values`` per stratum (ratio of sums over observations) with a dossier bootstrap
-    interval; columns ``mean, ci_low, ci_high, n`` (dossiers), indexed like ``strata``."""
-    values = np.asarray(values, dtype=np.float64)
-    if values.size == 0:
-        return pd.DataFrame({"mean": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n": 0},
-                            index=strata)
-    out = bootstrap_mean_ci(values, groups=np.asarray(dossier, dtype=np.int64),
-                            by=(np.asarray(stratum_codes, dtype=np.int64), strata),
-                            n_boot=n_boot, seed=seed)
-    return out[["mean", "ci_low", "ci_high", "n"]]
+def dossier_means(values: dict, partition: np.ndarray, n_part: int, *, n_boot: int = N_BOOT,
+                  seed: int = 0, exact_max: int = 4000, n_groups: int = 2000,
+                  level: float = 0.95) -> dict:
+    """Means of many per-dossier values, for all dossiers and per part of a partition
+    (procedures), with percentile intervals from one shared dossier bootstrap.
+
+    ``values``: ``{metric: array of one value per dossier}`` (NaN = no value). ``partition``:
+    part code per dossier (-1 = in no part). Strata are ``0`` = all dossiers and ``1 + part``.
+    Resampling: Poisson(1) weights per dossier when there are at most ``exact_max`` dossiers;
+    otherwise dossiers are dealt at random into ``n_groups`` buckets and the buckets are resampled
+    (the random-group bootstrap of :func:`tthc_mining.stats.bootstrap_mean_ci`: the variance of a
+    mean is kept up to a factor ``1 - 1/n_groups``). One weight matrix serves every metric and
+    stratum (no loop over dossiers). Returns ``{metric: (mean, low, high, n)}`` with arrays of
+    length ``1 + n_part``; strata with fewer than 2 dossiers get NaN bounds.
+    """
+    C = int(np.asarray(partition).size)
+    S_ = 1 + int(n_part)
+    rng = np.random.default_rng(seed)
+    part = np.asarray(partition, dtype=np.int64)
+    if C <= exact_max:
+        unit = np.arange(C, dtype=np.int64)
+        U = C
+    else:
+        unit = rng.integers(0, n_groups, size=C)
+        U = int(n_groups)
+    in_part = part >= 0
+    names = list(values)
+    nums, dens = [], []
+    for name in names:
+        v = np.asarray(values[name], dtype=np.float64)
+        ok = np.isfinite(v)
+        x = np.where(ok, v, 0.0)
+        # stratum 0 (all) and the parts, reduced to (stratum, unit) sums
+        num = np.zeros((S_, U))
+        den = np.zeros((S_, U))
+        num[0] = np.bincount(unit, weights=x, minlength=U)
+        den[0] = np.bincount(unit, weights=ok.astype(np.float64), minlength=U)
+        if n_part:
+            key = part[in_part] * U + unit[in_part]
+            num[1:] = np.bincount(key, weights=x[in_part], minlength=n_part * U).reshape(n_part, U)
+            den[1:] = np.bincount(key, weights=ok[in_part].astype(np.float64),
+                                  minlength=n_part * U).reshape(n_part, U)
+        nums.append(num)
+        dens.append(den)
+    out: dict = {}
+    if not names:
+        return out
+    NUM = np.concatenate(nums)  # (M*S, U)
+    DEN = np.concatenate(dens)
+    w = rng.poisson(1.0, size=(int(n_boot), U)).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        est = NUM.sum(axis=1) / DEN.sum(axis=1)
+        reps = (w @ NUM.T) / (w @ DEN.T)  # (B, M*S)
+    reps = np.where(np.isfinite(reps), reps, np.nan)
+    a = (1.0 - level) / 2.0
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo = np.nanquantile(reps, a, axis=0)
+        hi = np.nanquantile(reps, 1.0 - a, axis=0)
+    # dossiers per stratum with a value (for every metric)
+    for k, name in enumerate(names):
+        v = np.asarray(values[name], dtype=np.float64)
+        ok = np.isfinite(v)
+        n = np.r_[ok.sum(), np.bincount(part[in_part & ok], minlength=n_part)] if n_part else np.array([ok.sum()])
+        sl = slice(k * S_, (k + 1) * S_)
+        e, l_, h_ = est[sl], lo[sl], hi[sl]
+        few = n < 2
+        l_ = np.where(few, np.nan, np.minimum(l_, e))
+        h_ = np.where(few, np.nan, np.maximum(h_, e))
+        out[name] = (e, l_, h_, n.astype(np.int64))
+    return out
 
 
-def mean(values, dossier=None, *, n_boot: int = N_BOOT, seed: int = 0) -> tuple[float, float, float, int]:
-    """(mean, lower, upper, n dossiers) of one value per observation, dossier bootstrap."""
-    values = np.asarray(values, dtype=np.float64)
-    if values.size == 0 or not np.isfinite(values).any():
-        return float("nan"), float("nan"), float("nan"), 0
-    r = bootstrap_mean_ci(values, groups=None if dossier is None else np.asarray(dossier),
-                          n_boot=n_boot, seed=seed)
-    return r.mean, r.low, r.high, r.n
+def means_by_key(values: dict, dossier: np.ndarray, key: np.ndarray, n_keys: int, *,
+                 n_boot: int = N_BOOT, seed: int = 0, exact_max: int = 4000,
+                 n_groups: int = 2000, level: float = 0.95) -> dict:
+    """Per key, the mean of observation-level values (e.g. hours per loop, the loops triggered
+    by each officer) with a bootstrap over the dossiers the observations belong to.
+
+    Same resampling as :func:`dossier_means` (Poisson weights per dossier, or per random bucket
+    of dossiers when there are more than ``exact_max``), shared by every metric. Returns
+    ``{metric: (mean, low, high, n_dossiers)}`` arrays of length ``n_keys``.
+    """
+    dossier = np.asarray(dossier, dtype=np.int64)
+    key = np.asarray(key, dtype=np.int64)
+    K = int(n_keys)
+    out: dict = {}
+    if K == 0:
+        return {m: (np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0, np.int64)) for m in values}
+    rng = np.random.default_rng(seed)
+    ud, dcode = np.unique(dossier, return_inverse=True) if dossier.size else (np.zeros(0, np.int64), dossier)
+    D = ud.size
+    if D <= exact_max:
+        unit, U = dcode, max(D, 1)
+    else:
+        unit, U = rng.integers(0, n_groups, size=D)[dcode], int(n_groups)
+    # dossiers behind each key
+    pk = np.unique(key * max(D, 1) + dcode) if key.size else np.zeros(0, np.int64)
+    n_doss = np.bincount(pk // max(D, 1), minlength=K).astype(np.int64)
+    cnt = np.bincount(key * U + unit, minlength=K * U).reshape(K, U).astype(np.float64)
+    w = rng.poisson(1.0, size=(int(n_boot), U)).astype(np.float64)
+    den_rep = w @ cnt.T  # (B, K)
+    a = (1.0 - level) / 2.0
+    import warnings
+    for name, v in values.items():
+        v = np.asarray(v, dtype=np.float64)
+        num = np.bincount(key * U + unit, weights=np.nan_to_num(v), minlength=K * U).reshape(K, U)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            est = num.sum(axis=1) / cnt.sum(axis=1)
+            reps = (w @ num.T) / den_rep
+        reps = np.where(np.isfinite(reps), reps, np.nan)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            lo = np.nanquantile(reps, a, axis=0)
+            hi = np.nanquantile(reps, 1.0 - a, axis=0)
+        few = n_doss < 2
+        out[name] = (est, np.where(few, np.nan, np.minimum(lo, est)),
+                     np.where(few, np.nan, np.maximum(hi, est)), n_doss)
+    return out

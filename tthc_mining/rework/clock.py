@@ -27,7 +27,7 @@ import pandas as pd
 
 from .. import schema as S
 from ..roles import fold
-from ..segments import OWNER_AGENCY, Segments
+from ..segments import OWNER_AGENCY, OWNER_THIRD, Segments
 from . import ci
 from .detect import EventCodes
 
@@ -157,16 +157,39 @@ def clock_cases(log, seg: Segments, codes: EventCodes, tcases: pd.DataFrame, *,
     due_moved = moved_cols | (n_reap > 0) | (n_rcpt > 1)
     n_reappointments = np.maximum(n_reap, moved_cols.astype(np.int64))
 
-    # clock restarted: exported due date after the statutory one (date level)
+    # clock restarted: which model explains the exported due date better — the statutory due
+    # pushed back by the time the citizen / a third party held the dossier (the clock paused),
+    # or the full deadline counted again from the last supplement receipt (the clock restarted)?
     restarted = np.zeros(C, dtype=bool)
-    if {"reported_due", "statutory_due"} <= set(tcases.columns):
-        rd = pd.to_datetime(tcases["reported_due"])
-        sd = pd.to_datetime(tcases["statutory_due"])
-        if getattr(rd.dt, "tz", None) is not None:
-            rd = rd.dt.tz_convert(cal.tz or "UTC")
-        if getattr(sd.dt, "tz", None) is not None:
-            sd = sd.dt.tz_convert(cal.tz or "UTC")
-        restarted = (rd.dt.normalize() > sd.dt.normalize()).fillna(False).to_numpy(dtype=bool) & (n_req > 0)
+    if {"reported_due", "actual_due", "deadline_days", "deadline_unit"} <= set(tcases.columns):
+        recv_rows = np.flatnonzero(codes.is_received)
+        last_recv = np.full(C, -1, dtype=np.int64)
+        if recv_rows.size:
+            rcc = seg.case[recv_rows]
+            lastm = np.r_[rcc[1:] != rcc[:-1], True]
+            last_recv[rcc[lastm]] = recv_rows[lastm]
+        cand = (n_req > 0) & (last_recv >= 0)
+        if cand.any():
+            idx = np.flatnonzero(cand)
+            t_rx = ev[S.TIMESTAMP].iloc[last_recv[idx]].reset_index(drop=True)
+            days = tcases["deadline_days"].to_numpy(dtype=np.float64)[idx]
+            unit = tcases["deadline_unit"].to_numpy(dtype=object)[idx]
+            rst = _deadline_w(cal, t_rx, days, unit)
+            # plus the time a third party held it afterwards (tax, verification: also paused)
+            third_seg = np.where(seg.owner == OWNER_THIRD, np.nan_to_num(seg.seg_s, nan=0.0), 0.0)
+            cum3 = np.r_[0.0, np.cumsum(third_seg)]
+            case_end = seg.case_start[1:][idx]
+            rst = rst + (cum3[case_end] - cum3[last_recv[idx] + 1])
+            # a re-appointment replaced the exported due: judge the one it replaced
+            rep_src = tcases["reported_due"].iloc[idx].reset_index(drop=True)
+            if db is not None:
+                dbi = pd.Series(db[idx])
+                rep_src = rep_src.where(pd.to_datetime(dbi).isna().to_numpy(), _aware_col(dbi, cal.tz))
+            rep = cal.to_working(_aware_col(rep_src, cal.tz))
+            act = cal.to_working(_aware_col(tcases["actual_due"].iloc[idx], cal.tz))
+            ok = np.isfinite(rst) & np.isfinite(rep) & np.isfinite(act)
+            closer = np.abs(rep - rst) < np.abs(rep - act)
+            restarted[idx] = ok & closer & (np.abs(rep - act) > 60.0)
 
     # online dossiers that look entered at the desk
     desk = np.zeros(C, dtype=bool)
@@ -190,7 +213,13 @@ def clock_cases(log, seg: Segments, codes: EventCodes, tcases: pd.DataFrame, *,
         has_r = rcpt_first >= 0
         rt = _utc_ns(received, cal.tz)
         if has_r.any():
-            rt[has_r] = _utc_ns(ev[S.TIMESTAMP].iloc[rcpt_first[has_r]], cal.tz)
+            # the receipt *started* (start_timestamp) when the log has start times
+            col = S.START if S.START in ev.columns else S.TIMESTAMP
+            rt[has_r] = _utc_ns(ev[col].iloc[rcpt_first[has_r]], cal.tz)
+            if col == S.START:
+                miss = has_r & np.isnan(rt)
+                if miss.any():
+                    rt[miss] = _utc_ns(ev[S.TIMESTAMP].iloc[rcpt_first[miss]], cal.tz)
         gap_min = (rt - _utc_ns(subt, cal.tz)) / 60e9
         quick = online & np.isfinite(gap_min) & (gap_min >= 0) & (gap_min <= desk_min)
         # same officer where the log shows who submitted: an event before the receipt
@@ -226,6 +255,39 @@ def clock_cases(log, seg: Segments, codes: EventCodes, tcases: pd.DataFrame, *,
     if on_act is not None:
         out["on_time_actual"] = pd.array(on_act.to_numpy(), dtype="boolean")
     return out
+
+
+def _aware_col(s, tz: str | None) -> pd.Series:
+    s = pd.to_datetime(pd.Series(s).reset_index(drop=True))
+    if getattr(s.dt, "tz", None) is None and tz:
+        s = s.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+    return s
+
+
+def _deadline_w(cal, start: pd.Series, days: np.ndarray, unit: np.ndarray,
+                cutoff: str = "15:00") -> np.ndarray:
+    """Working-axis due instant of a deadline counted from ``start`` (the one-stop rules: working
+    days with the 15:00 cut-off, same day = close of the working day, calendar days)."""
+    out = np.full(len(start), np.nan)
+    start = _aware_col(start, cal.tz)
+    work = (unit == "working") & (days > 0)
+    same = days == 0
+    caln = (unit == "calendar") & (days > 0)
+    if work.any():
+        out[work] = cal.to_working(cal.add_working_days(start[work], days[work], cutoff=cutoff))
+    if same.any():
+        out[same] = cal.to_working(cal.end_of_working_day(start[same], cutoff=cutoff))
+    if caln.any():
+        out[caln] = cal.to_working(cal.add_calendar_days(start[caln], days[caln]))
+    return out
+
+
+def _local_dates(s, tz: str | None) -> pd.Series:
+    """Local calendar dates (normalised timestamps, naive) of a timestamp column."""
+    s = pd.to_datetime(pd.Series(s).reset_index(drop=True))
+    if getattr(s.dt, "tz", None) is not None:
+        s = s.dt.tz_convert(tz or "UTC").dt.tz_localize(None)
+    return s.dt.normalize()
 
 
 def _utc_ns(s, tz: str | None = None) -> np.ndarray:

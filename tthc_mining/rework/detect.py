@@ -364,19 +364,44 @@ class PingPong:
     trigger: np.ndarray     # last event of the Y visit (who sent it back)
 
 
-def pingpong(seg: Segments, unit: np.ndarray) -> PingPong:
+def pingpong(seg: Segments, unit: np.ndarray, supplement: np.ndarray | None = None,
+             rework: np.ndarray | None = None) -> PingPong:
+    """Ping-pong returns on the sequence of unit visits.
+
+    A return to unit X right after a visit to Y that followed a visit to X, where the return is
+    rework (``rework`` per-event mask: the first event back at X re-executes a step or goes back
+    against the normal order), counts once. The forward path desk -> department -> desk (the
+    result goes back to the one-stop) is not a ping-pong. In an
+    alternation X, Y, X, Y, X the returns are counted without overlap (2 here: the middle
+    Y, X, Y is the continuation of the first bounce, not a new one). A detour to Y that holds a
+    supplement event (the citizen's resubmission at the desk) is a supplement loop, not a
+    ping-pong, and is left out when ``supplement`` (per-event mask) is given.
+    """
     n = seg.case.size
     C = seg.n_cases
+    z = np.zeros(0, np.int64)
     if n == 0 or (unit < 0).all():
-        z = np.zeros(0, np.int64)
         return PingPong(np.zeros(C, np.int64), z, z, z, (z, z), z)
     prev_unit = np.r_[-2, unit[:-1]]
     vstart = seg.is_first | (unit != prev_unit)
     vrows = np.flatnonzero(vstart)
+    vend = np.r_[vrows[1:], n] - 1
     V, Vc = unit[vrows], seg.case[vrows]
-    m = np.arange(2, vrows.size)
-    ok = (Vc[m] == Vc[m - 2]) & (V[m] == V[m - 2]) & (V[m] >= 0) & (V[m - 1] >= 0)
-    m = m[ok]
+    alt = np.zeros(vrows.size, dtype=bool)
+    if vrows.size > 2:
+        m = np.arange(2, vrows.size)
+        alt[m] = (Vc[m] == Vc[m - 2]) & (V[m] == V[m - 2]) & (V[m] >= 0) & (V[m - 1] >= 0)
+        if rework is not None:
+            alt[m] &= rework[vrows[m]]
+        if supplement is not None:
+            cs = np.r_[0, np.cumsum(supplement.astype(np.int64))]
+            in_detour = cs[vend[m - 1] + 1] - cs[vrows[m - 1]] > 0
+            alt[m] &= ~in_detour
+    # keep every other return inside an alternation run (non-overlapping bounces)
+    run_start = alt & ~np.r_[False, alt[:-1]]
+    start_idx = np.maximum.accumulate(np.where(run_start, np.arange(alt.size), 0))
+    keep = alt & ((np.arange(alt.size) - start_idx) % 2 == 0)
+    m = np.flatnonzero(keep)
     rows = vrows[m]
     return PingPong(per_case=np.bincount(Vc[m], minlength=C), rows=rows, x=V[m], y=V[m - 1],
                     detour_rows=(vrows[m - 1], rows - 1), trigger=rows - 1)

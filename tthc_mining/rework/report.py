@@ -32,6 +32,8 @@ LABELS = {
     "repetitions_redo": ("Lặp lại khác cán bộ (redo)", "Redo repetitions (other resource)"),
     "reexec_same_officer": ("Làm lại bởi cùng cán bộ", "Re-executions, same officer"),
     "reexec_other_officer": ("Làm lại bởi cán bộ khác", "Re-executions, another officer"),
+    "selfloop_same_officer": ("Làm lại ngay, cùng cán bộ", "Immediate re-execution, same officer"),
+    "selfloop_other_officer": ("Làm lại ngay, cán bộ khác", "Immediate re-execution, another officer"),
     "n_supplement": ("Số lần yêu cầu bổ sung", "Supplement requests"),
     "n_pingpong": ("Chuyển qua lại giữa đơn vị", "Ping-pong between units"),
     "n_back_edges": ("Bước quay ngược quy trình", "Back-edges against the normal order"),
@@ -327,13 +329,14 @@ def rework(log, *, procedure: str | None = None, catalog: Any = None, length_bou
     occ = occurrences(seg)
     ed = edear(seg, occ, codes.resource)
     lp = price_loops(seg, occ, codes)
-    pp = pingpong(seg, codes.unit)
     n_proc = len(codes.procedures)
     proc = np.where(codes.procedure >= 0, codes.procedure, n_proc)
     learned = learned_order(seg, occ, proc, n_proc + 1)
     proc_names = pd.Index(list(codes.procedures.astype(str)) + ["(unknown)"])
     order = catalog_order(cat, proc_names, seg.activities, learned) if cat is not None else learned
     be = back_edges(seg, order, proc)
+    pp = pingpong(seg, codes.unit, supplement=codes.is_request | codes.is_received,
+                  rework=(occ.occ > 0) | be.mask)
     first = seg.case_start[:-1]
     ctx = _Context(log=log, seg=seg, codes=codes, occ=occ, ed=ed, loops=lp, pp=pp, be=be,
                    order=order, proc_case=proc[first] if first.size else np.zeros(0, np.int64),
@@ -396,11 +399,24 @@ def _reexec(ctx: _Context) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
     return rr, known & (r1 == r0), known & (r1 != r0), ~known
 
 
+def _selfloop_events(ctx: _Context) -> tuple[np.ndarray, np.ndarray]:
+    """Immediate re-executions (activity equal to the previous event's) by the same officer as
+    that previous execution, and by another officer (both officers known)."""
+    seg = ctx.seg
+    n = seg.case.size
+    sl = ~seg.is_first & (seg.activity == seg.prev_activity)
+    r = ctx.codes.resource
+    r_prev = np.r_[-1, r[:-1]] if n else r
+    known = (r >= 0) & (r_prev >= 0)
+    return sl & known & (r == r_prev), sl & known & (r != r_prev)
+
+
 def _by_case(ctx: _Context) -> pd.DataFrame:
     seg, lp, ed = ctx.seg, ctx.loops, ctx.ed
     C = seg.n_cases
     rr, same, other, unknown = _reexec(ctx)
     rc = seg.case[rr]
+    sl_same, sl_other = _selfloop_events(ctx)
     out = {S.CASE: seg.case_ids}
     if S.PROCEDURE in ctx.log.events.columns:
         out["procedure"] = _cat(np.where(ctx.proc_case < len(ctx.codes.procedures), ctx.proc_case, -1),
@@ -417,6 +433,8 @@ def _by_case(ctx: _Context) -> pd.DataFrame:
         "reexec_same_officer": _per_case(rc[same], C).astype(np.int64),
         "reexec_other_officer": _per_case(rc[other], C).astype(np.int64),
         "reexec_unknown_officer": _per_case(rc[unknown], C).astype(np.int64),
+        "selfloop_same_officer": _per_case(seg.case[sl_same], C).astype(np.int64),
+        "selfloop_other_officer": _per_case(seg.case[sl_other], C).astype(np.int64),
         "n_supplement": _per_case(seg.case[ctx.codes.is_request], C).astype(np.int64),
         "n_pingpong": ctx.pp.per_case.astype(np.int64),
         "n_back_edges": ctx.be.per_case.astype(np.int64),
@@ -686,6 +704,11 @@ def _month_codes(ctx: _Context, tc: pd.DataFrame) -> tuple[np.ndarray, pd.Index]
     return np.asarray(codes, dtype=np.int64), pd.Index(uniq)
 
 
+def _mean_frame(t) -> pd.DataFrame:
+    e, lo, hi, n = t
+    return pd.DataFrame({"mean": e, "ci_low": lo, "ci_high": hi, "n": n})
+
+
 def _triggers(ctx: _Context, timing_out) -> pd.DataFrame:
     tc, _ = timing_out
     seg, lp, codes = ctx.seg, ctx.loops, ctx.codes
@@ -714,10 +737,9 @@ def _triggers(ctx: _Context, timing_out) -> pd.DataFrame:
         okl = lk >= 0
         n_loops = np.bincount(lk[okl], minlength=K)
         p, lo, hi = ci.rate(n_with, n_doss)
-        ag = ci.mean_by(lp.agency_s[okl] / 3600.0, lp.case[okl], lk[okl], pd.RangeIndex(K),
-                        n_boot=ctx.n_boot, seed=ctx.seed)
-        cz = ci.mean_by(lp.citizen_s[okl] / 3600.0, lp.case[okl], lk[okl], pd.RangeIndex(K),
-                        n_boot=ctx.n_boot, seed=ctx.seed + 1)
+        mb = ci.means_by_key({"agency": lp.agency_s[okl] / 3600.0, "citizen": lp.citizen_s[okl] / 3600.0},
+                             lp.case[okl], lk[okl], K, n_boot=ctx.n_boot, seed=ctx.seed)
+        ag, cz = _mean_frame(mb["agency"]), _mean_frame(mb["citizen"])
         df = pd.DataFrame({
             "dimension": name, "key": np.asarray(names.astype(str)), "dossiers": n_doss,
             "dossiers_with_loop": n_with, "rate": p, "rate_ci_low": lo, "rate_ci_high": hi,
@@ -753,10 +775,9 @@ def _triggers(ctx: _Context, timing_out) -> pd.DataFrame:
             n_with = np.bincount(rk, minlength=K)
             n_looped = int(looped_case.sum())
             p, lo, hi = ci.rate(n_with, np.full(K, n_looped))
-            ag = ci.mean_by(lp.agency_s[ok] / 3600.0, lp.case[ok], rc[ok], pd.RangeIndex(K),
-                            n_boot=ctx.n_boot, seed=ctx.seed)
-            cz = ci.mean_by(lp.citizen_s[ok] / 3600.0, lp.case[ok], rc[ok], pd.RangeIndex(K),
-                            n_boot=ctx.n_boot, seed=ctx.seed + 1)
+            mb = ci.means_by_key({"agency": lp.agency_s[ok] / 3600.0, "citizen": lp.citizen_s[ok] / 3600.0},
+                                 lp.case[ok], rc[ok], K, n_boot=ctx.n_boot, seed=ctx.seed)
+            ag, cz = _mean_frame(mb["agency"]), _mean_frame(mb["citizen"])
             frames.append(pd.DataFrame({
                 "dimension": "reason", "key": np.asarray(pd.Index(rnames).astype(str)),
                 "dossiers": n_looped, "dossiers_with_loop": n_with, "rate": p, "rate_ci_low": lo,
@@ -776,12 +797,13 @@ def _summary(ctx: _Context, bc: pd.DataFrame, cc: pd.DataFrame) -> pd.DataFrame:
     C = len(bc)
     L = ctx.log.calendar.seconds_per_day
     scopes = [("(all)", np.ones(C, dtype=bool))]
+    n_part = 0
+    part = np.full(C, -1, dtype=np.int64)
     if "procedure" in bc.columns:
-        pc = ctx.proc_case
+        n_part = len(ctx.codes.procedures)
+        part = np.where(ctx.proc_case < n_part, ctx.proc_case, -1).astype(np.int64)
         for i, name in enumerate(ctx.codes.procedures.astype(str)):
-            scopes.append((name, pc == i))
-    g_all = np.zeros(C, dtype=np.int64)
-    case_idx = np.arange(C)
+            scopes.append((name, part == i))
     rows: list[dict] = []
 
     def add(metric, value, lo, hi, n, scope, note=""):
@@ -789,33 +811,14 @@ def _summary(ctx: _Context, bc: pd.DataFrame, cc: pd.DataFrame) -> pd.DataFrame:
         rows.append({"scope": scope, "metric": metric, "label_vi": lv, "label_en": le,
                      "value": value, "ci_low": lo, "ci_high": hi, "n": int(n), "note": note})
 
-    # stratum codes: 0 = all, 1.. = procedures (a dossier is in (all) and in its procedure);
-    # rates use Wilson per scope, means the dossier bootstrap per scope.
-    def strata_obs(values):
-        vals, doss, strat = [values], [case_idx], [g_all]
-        for si, (_, mask) in enumerate(scopes[1:], start=1):
-            vals.append(values[mask])
-            doss.append(case_idx[mask])
-            strat.append(np.full(int(mask.sum()), si, dtype=np.int64))
-        return np.concatenate(vals), np.concatenate(doss), np.concatenate(strat)
-
-    names_idx = pd.RangeIndex(len(scopes))
-
     def rate_metric(metric, flag, known=None, note=""):
         flag = np.asarray(flag, dtype=bool)
         known = np.ones(C, dtype=bool) if known is None else np.asarray(known, dtype=bool)
-        for si, (scope, mask) in enumerate(scopes):
-            k = int((flag & known & mask).sum())
-            n = int((known & mask).sum())
-            p, lo, hi = ci.rate(k, n)
-            add(metric, float(p), float(lo), float(hi), n, scope, note)
-
-    def mean_metric(metric, values, note=""):
-        v, d, s = strata_obs(np.asarray(values, dtype=np.float64))
-        m = ci.mean_by(v, d, s, names_idx, n_boot=ctx.n_boot, seed=ctx.seed)
+        k = np.r_[(flag & known).sum(), np.bincount(part[(part >= 0) & flag & known], minlength=n_part)]
+        n = np.r_[known.sum(), np.bincount(part[(part >= 0) & known], minlength=n_part)]
+        p, lo, hi = ci.rate(k[: len(scopes)], n[: len(scopes)])
         for si, (scope, _) in enumerate(scopes):
-            r = m.iloc[si]
-            add(metric, float(r["mean"]), float(r["ci_low"]), float(r["ci_high"]), int(r["n"]), scope, note)
+            add(metric, float(p[si]), float(lo[si]), float(hi[si]), int(n[si]), scope, note)
 
     rate_metric("share_with_loop", bc["n_loops"] > 0)
     rate_metric("share_with_supplement", bc["n_supplement"] > 0)
@@ -827,17 +830,30 @@ def _summary(ctx: _Context, bc: pd.DataFrame, cc: pd.DataFrame) -> pd.DataFrame:
                 note="edeaR redo: different resource")
     rate_metric("share_with_reexec_same_officer", bc["reexec_same_officer"] > 0)
     rate_metric("share_with_reexec_other_officer", bc["reexec_other_officer"] > 0)
+    rate_metric("share_with_selfloop_same_officer", bc["selfloop_same_officer"] > 0)
+    rate_metric("share_with_selfloop_other_officer", bc["selfloop_other_officer"] > 0)
     rate_metric("share_with_pingpong", bc["n_pingpong"] > 0)
     rate_metric("share_with_back_edge", bc["n_back_edges"] > 0)
-    mean_metric("loops_per_dossier", bc["n_loops"])
-    mean_metric("supplement_requests_per_dossier", bc["n_supplement"])
-    mean_metric("reexec_same_officer_per_dossier", bc["reexec_same_officer"])
-    mean_metric("reexec_other_officer_per_dossier", bc["reexec_other_officer"])
-    mean_metric("pingpong_per_dossier", bc["n_pingpong"])
-    mean_metric("extra_steps_per_dossier", bc["extra_steps"])
-    mean_metric("extra_handovers_per_dossier", bc["extra_handovers"])
-    mean_metric("rework_agency_days_per_dossier", bc["rework_agency_h"] * 3600.0 / L)
-    mean_metric("rework_citizen_days_per_dossier", bc["rework_citizen_h"] * 3600.0 / L)
+
+    means = {
+        "loops_per_dossier": bc["n_loops"],
+        "supplement_requests_per_dossier": bc["n_supplement"],
+        "reexec_same_officer_per_dossier": bc["reexec_same_officer"],
+        "reexec_other_officer_per_dossier": bc["reexec_other_officer"],
+        "selfloop_same_officer_per_dossier": bc["selfloop_same_officer"],
+        "selfloop_other_officer_per_dossier": bc["selfloop_other_officer"],
+        "pingpong_per_dossier": bc["n_pingpong"],
+        "extra_steps_per_dossier": bc["extra_steps"],
+        "extra_handovers_per_dossier": bc["extra_handovers"],
+        "rework_agency_days_per_dossier": bc["rework_agency_h"] * 3600.0 / L,
+        "rework_citizen_days_per_dossier": bc["rework_citizen_h"] * 3600.0 / L,
+    }
+    res = ci.dossier_means({k: np.asarray(v, dtype=np.float64) for k, v in means.items()}, part,
+                           n_part, n_boot=ctx.n_boot, seed=ctx.seed)
+    for metric, (e, lo, hi, n) in res.items():
+        for si, (scope, _) in enumerate(scopes):
+            add(metric, float(e[si]), float(lo[si]), float(hi[si]), int(n[si]), scope,
+                "mean per dossier, dossier bootstrap")
     for scope, mask in scopes:
         add("rework_agency_days_total", float(bc["rework_agency_h"].to_numpy()[mask].sum() * 3600.0 / L),
             np.nan, np.nan, int(mask.sum()), scope, "sum over dossiers")
