@@ -400,23 +400,27 @@ def wip_at_arrival(row: np.ndarray, arrive: np.ndarray, depart: np.ndarray,
                    query: np.ndarray | None = None) -> np.ndarray:
     """For each item (row, arrival, departure) — or only the items ``query`` (indices) — the
     number of *other* items of the same row present when it arrived (arrived at or before, not
-    yet departed). Two sorts and two searchsorted calls on composite keys; no loop."""
+    yet departed). Two in-place sorts and two searchsorted calls on composite keys; no loop."""
     if query is None:
         query = np.arange(row.size)
     if row.size == 0 or query.size == 0:
         return np.zeros(query.size, dtype=np.int64)
     t0 = float(min(np.nanmin(arrive), np.nanmin(depart)))
     span = float(max(np.nanmax(arrive), np.nanmax(depart)) - t0) + 1.0
-    base = row.astype(np.float64) * span
-    ka = base + (arrive - t0)
-    kd = base + (np.maximum(depart, arrive) - t0)
-    sa, sd = np.sort(ka), np.sort(kd)
+    ka = row.astype(np.float64)
+    ka *= span
+    ka -= t0
+    kd = np.maximum(depart, arrive)
+    kd += ka
+    ka += arrive
     kq = ka[query]
+    ka.sort()
+    kd.sort()
     order = np.argsort(kq)            # sorted queries: cache-friendly binary searches
     kqs = kq[order]
     out = np.empty(query.size, dtype=np.int64)
-    out[order] = (np.searchsorted(sa, kqs, side="right")
-                  - np.searchsorted(sd, kqs, side="right") - 1)
+    out[order] = (np.searchsorted(ka, kqs, side="right")
+                  - np.searchsorted(kd, kqs, side="right") - 1)
     return np.maximum(out, 0)
 
 
@@ -570,7 +574,8 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
     basis = np.where(n_allot == count, "allotment", np.where(n_allot == 0, "median", "mixed"))
 
     # ------------------------------------------------------------ shares
-    agency_all = np.maximum(np.nan_to_num(seg.seg_s[agency], nan=0.0), 0.0) / H
+    agency_all = np.maximum(np.nan_to_num(seg.seg_s[agency], nan=0.0), 0.0)
+    agency_all /= H
     total_agency = agency_all.sum()
     share_agency = sum_held / total_agency if total_agency > 0 else np.full(R, np.nan)
     share_overdue = np.full(R, np.nan)
@@ -613,8 +618,10 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
         ho_mean = np.where(ho_n > 0, ho_w / np.maximum(ho_n, 1), np.nan)
     # reference: mean wait of the agency segments in scope that stay inside a unit
     inside = ~seg.handover & agency
-    inside_w = np.maximum(np.nan_to_num(seg.wait_s[inside], nan=0.0), 0.0) / H
-    ref_wait = float(inside_w.mean()) if inside_w.size else float(wait.mean())
+    n_inside = int(np.count_nonzero(inside))
+    ref_wait = (float(np.nansum(np.maximum(seg.wait_s, 0.0), where=inside)) / H / n_inside
+                if n_inside else float(wait.mean()))
+    del inside
     with np.errstate(invalid="ignore", divide="ignore"):
         ho_ratio = ho_mean / ref_wait if ref_wait > 0 else np.where(ho_mean > 0, np.inf, np.nan)
     rho, rho_p = _queue_evidence(seg, idx, key, R, seed)
@@ -660,19 +667,27 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
 def _queue_evidence(seg, idx, key, R, seed):
     """Spearman rho/p of wait vs work in progress at arrival, per row (sampled per row)."""
     arrive = seg.w_prev_end[idx]
-    depart = np.where(np.isfinite(seg.w_start[idx]), seg.w_start[idx], seg.w_end[idx])
+    depart = seg.w_start[idx]
+    nos = ~np.isfinite(depart)
+    if nos.any():
+        depart[nos] = seg.w_end[idx[nos]]
     ok = np.isfinite(arrive) & np.isfinite(depart)
     rho = np.full(R, np.nan)
     p = np.full(R, np.nan)
     if not ok.any():
         return rho, p
-    k, a, d = key[ok], arrive[ok], depart[ok]
-    cnt = np.bincount(k, minlength=R)
-    rng = np.random.default_rng(seed)
-    take = np.flatnonzero(rng.random(k.size) < np.minimum(1.0, KIND_SAMPLE / np.maximum(cnt[k], 1)))
-    wip = wip_at_arrival(k, a, d, take)
-    wait = np.maximum(d[take] - a[take], 0.0)
-    return _spearman_by_group(wip.astype(np.float64), wait, k[take], R)
+    if not ok.all():
+        key, arrive, depart = key[ok], arrive[ok], depart[ok]
+    cnt = np.bincount(key, minlength=R)
+    if cnt.max() <= KIND_SAMPLE:
+        take = np.arange(key.size)
+    else:
+        rng = np.random.default_rng(seed)
+        frac = np.minimum(1.0, KIND_SAMPLE / np.maximum(cnt, 1)).astype(np.float32)
+        take = np.flatnonzero(rng.random(key.size, dtype=np.float32) < frac[key])
+    wip = wip_at_arrival(key, arrive, depart, take)
+    wait = np.maximum(depart[take] - arrive[take], 0.0)
+    return _spearman_by_group(wip.astype(np.float64), wait, key[take], R)
 
 
 def _batch_evidence(log, seg, idx, key, R):
@@ -681,25 +696,26 @@ def _batch_evidence(log, seg, idx, key, R):
     timestamps are fine enough to tell (not dates only)."""
     ns = local_ns(log)[idx]
     nat = ns == np.iinfo(np.int64).min
-    minute = np.floor_divide(ns, 60 * 1_000_000_000)
-    sod = np.mod(ns, 86_400 * 1_000_000_000)
     cnt = np.bincount(key, minlength=R).astype(np.float64)
-    midnight = np.bincount(key, weights=((sod == 0) | nat).astype(np.float64), minlength=R)
+    dates_only = (np.mod(ns, 86_400 * 1_000_000_000) == 0) | nat
+    midnight = np.bincount(key, weights=dates_only.astype(np.float64), minlength=R)
+    del dates_only
     fine = midnight <= 0.5 * cnt
-    mmin = minute[~nat].min() if (~nat).any() else 0
-    span = (minute.max() - mmin + 1) if (~nat).any() else 1
-    ck = key * span + (minute - mmin)
-    inv, _ = pd.factorize(ck)                    # hash-based: no sort
+    minute = np.floor_divide(ns, 60 * 1_000_000_000, out=ns)      # reuse the buffer
+    valid = ~nat
+    mmin = minute[valid].min() if valid.any() else 0
+    span = (minute[valid].max() - mmin + 1) if valid.any() else 1
+    minute -= mmin
+    minute += key * span                                            # composite (row, minute) key
+    inv, _ = pd.factorize(minute)                                   # hash-based: no sort
+    del minute
     c = np.bincount(inv)
-    clumped = (c[inv] >= 3) & ~nat
+    clumped = (c[inv] >= 3) & valid
+    del inv
     share = np.bincount(key, weights=clumped.astype(np.float64), minlength=R) / np.maximum(cnt, 1)
-    w = seg.w_end[idx]
-    wmin = np.full(R, np.inf)
-    wmax = np.full(R, -np.inf)
-    okw = np.isfinite(w)
-    np.minimum.at(wmin, key[okw], w[okw])
-    np.maximum.at(wmax, key[okw], w[okw])
-    minutes = np.maximum((wmax - wmin) / 60.0, 1.0)
+    w = pd.Series(seg.w_end[idx]).groupby(key).agg(["min", "max"])
+    minutes = np.ones(R)
+    minutes[w.index.to_numpy()] = np.maximum((w["max"] - w["min"]).to_numpy() / 60.0, 1.0)
     lam = cnt / minutes
     expected = 1.0 - np.exp(-lam) * (1.0 + lam)
     with np.errstate(invalid="ignore", divide="ignore"):
