@@ -172,7 +172,7 @@ def _parse_amount(value: Any) -> tuple[float | None, str | None]:
     text = unicodedata.normalize("NFC", str(value)).strip()
     if _SAME_DAY.match(fold(text)):
         return 0.0, None
-    m = re.match(r"^(\d+(?:[.,]\d+)?)\s*(.*)$", text)
+    m = re.match(r"^([-+]?\d+(?:[.,]\d+)?)\s*(.*)$", text)
     if not m:
         raise ValueError(text)
     num = float(m.group(1).replace(",", "."))
@@ -192,7 +192,7 @@ def _parse_number_raw(value: Any) -> float | None:
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
         return float(value)
     text = str(value).strip()
-    m = re.match(r"^(\d+(?:[.,]\d+)?)\s*(.*)$", text)
+    m = re.match(r"^([-+]?\d+(?:[.,]\d+)?)\s*(.*)$", text)
     if not m:
         raise ValueError(text)
     num = float(m.group(1).replace(",", "."))
@@ -476,7 +476,7 @@ class ProcedureCatalog:
         step_df = pd.DataFrame(steps, columns=list(STEP_COLUMNS) + ["_row"])
         if len(step_df):
             # missing step numbers: position within the procedure (file order)
-            pos = step_df.groupby(["code", step_df["valid_from"].astype(str)], sort=False).cumcount() + 1
+            pos = step_df.groupby(["code", _vf_key(step_df["valid_from"])], sort=False).cumcount() + 1
             step_df["step_order"] = step_df["step_order"].fillna(pos.astype(np.float64))
             dup = step_df.duplicated(["code", "valid_from", "step_order"], keep="first")
             if dup.any():
@@ -493,9 +493,9 @@ class ProcedureCatalog:
         step_df = step_df.drop(columns="_row")
         # consistency: counted allotments should add up to the statutory deadline (warning only)
         if len(step_df):
-            sums = step_df.groupby(["code", step_df["valid_from"].astype(str)], sort=False)[
+            sums = step_df.groupby(["code", _vf_key(step_df["valid_from"])], sort=False)[
                 "allotment_days"].sum(min_count=1)
-            pkey = proc_df.set_index(["code", proc_df["valid_from"].astype(str)])["deadline_days"]
+            pkey = proc_df.set_index(["code", _vf_key(proc_df["valid_from"])])["deadline_days"]
             for k, total in sums.items():
                 d = pkey.get(k)
                 if d is not None and not pd.isna(total) and abs(total - d) > 1e-9 and d > 0:
@@ -680,8 +680,8 @@ class ProcedureCatalog:
         empty step fields); optional columns only when used."""
         p = self.procedures.copy()
         s = self.steps.copy()
-        p["_vf"] = p["valid_from"].astype(str)
-        s["_vf"] = s["valid_from"].astype(str)
+        p["_vf"] = _vf_key(p["valid_from"])
+        s["_vf"] = _vf_key(s["valid_from"])
         merged = p.merge(s.drop(columns=["valid_from"]), on=["code", "_vf"], how="left")
         merged = merged.drop(columns="_vf")
         cols = list(COLUMNS)
@@ -789,6 +789,11 @@ class ProcedureCatalog:
         cand = order[np.maximum(pos, 0)]
         good = (ci >= 0) & (pos >= 0) & (pc[cand] == ci) & (rd_ok < vt[cand])
         return np.where(good, cand, -1).astype(np.int64)
+
+
+def _vf_key(col: pd.Series) -> pd.Series:
+    """A grouping key for 'valid from' dates that keeps 'no date' as its own value."""
+    return pd.to_datetime(col).dt.strftime("%Y-%m-%d").astype(object).where(col.notna(), "-")
 
 
 def _days(col: pd.Series, missing: float) -> np.ndarray:
