@@ -88,32 +88,124 @@ def _localize(naive_ns: np.ndarray, tz: str) -> np.ndarray:
     return loc.as_unit("ns").asi8
 
 
-def _iso_to_utc(strings: np.ndarray, tz: str) -> np.ndarray:
-    """ISO strings (naive or with offset) -> UTC ns; NaT where invalid or out of range."""
-    out = np.full(len(strings), NAT, dtype=np.int64)
-    if len(strings) == 0:
-        return out
-    arr = pa.array(strings, type=pa.string())
-    aware = np.asarray(pc.fill_null(pc.match_substring_regex(arr, _AWARE), False))
-    for mask, is_aware in ((aware, True), (~aware, False)):
-        if not mask.any():
+# zero-padded shapes parsed by pyarrow: (format, length, character at index 10 or None,
+# fields to verify as (pyarrow component function, start, end))
+_FAST_FORMATS = (
+    ("%Y-%m-%d %H:%M:%S", 19, " ", ("hour", 11, 13), ("minute", 14, 16), ("second", 17, 19)),
+    ("%Y-%m-%dT%H:%M:%S", 19, "T", ("hour", 11, 13), ("minute", 14, 16), ("second", 17, 19)),
+    ("%Y-%m-%d %H:%M", 16, " ", ("hour", 11, 13), ("minute", 14, 16)),
+    ("%Y-%m-%d", 10, None),
+)
+_DATE_FIELDS = (("year", 0, 4), ("month", 5, 7), ("day", 8, 10))
+
+
+def _in_range(ns: np.ndarray) -> np.ndarray:
+    return (ns != NAT) & (ns >= _MIN_NS) & (ns <= _MAX_NS)
+
+
+def _naive_iso_ns(arr: pa.Array) -> np.ndarray:
+    """Naive ISO strings -> wall-clock ns (NaT where invalid/out of range).
+
+    Fast path: pyarrow's strptime for the common zero-padded shapes. pyarrow rolls impossible
+    dates over (31/02 -> 03/03, 23:59:60 -> next minute), so a value is accepted only when the
+    year, month, day, hour, minute and second of the result equal the digits written. Everything
+    else goes to pandas' strict ISO parser."""
+    n = len(arr)
+    out = np.full(n, NAT, dtype=np.int64)
+    todo = np.ones(n, dtype=bool)
+    length = np.asarray(pc.fill_null(pc.utf8_length(arr), 0).to_numpy(zero_copy_only=False))
+    c10 = pc.utf8_slice_codeunits(arr, 10, 11)
+    for fmt, size, sep, *checks in _FAST_FORMATS:
+        cand = todo & (length == size)
+        if sep is not None:
+            cand &= np.asarray(pc.fill_null(pc.equal(c10, sep), False), dtype=bool)
+        if not cand.any():
             continue
-        s = pd.Series(strings[mask], dtype=object).str.replace(",", ".", regex=False)
+        idx = np.flatnonzero(cand)
+        sub = arr if len(idx) == n else arr.take(pa.array(idx))
+        parsed = pc.strptime(sub, format=fmt, unit="s", error_is_null=True)
+        ok = np.asarray(pc.is_valid(parsed), dtype=bool)
         try:
-            dt = pd.to_datetime(s, format="ISO8601", errors="coerce", utc=is_aware)
-        except (ValueError, OverflowError):  # pragma: no cover - defensive
-            dt = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
-        if is_aware:
-            dt = dt.dt.tz_localize(None)
-        # range check before narrowing to ns (year 0001 would overflow)
-        ok = dt.notna() & (dt >= pd.Timestamp("1900-01-01")) & (dt <= pd.Timestamp("2200-12-31 23:59:59"))
-        vals = np.full(len(s), NAT, dtype=np.int64)
+            for field, lo, hi in (*_DATE_FIELDS, *checks):
+                written = pc.cast(pc.utf8_slice_codeunits(sub, lo, hi), pa.int64(), safe=False)
+                got = getattr(pc, field)(parsed)
+                ok &= np.asarray(pc.fill_null(pc.equal(written, got), False), dtype=bool)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue  # leave these values to pandas
         if ok.any():
-            vals[ok.to_numpy()] = dt[ok].dt.as_unit("ns").to_numpy().view(np.int64)
-        if not is_aware:
-            vals = _localize(vals, tz)
-        out[mask] = vals
+            secs = np.asarray(pc.fill_null(parsed.cast(pa.int64()), 0).to_numpy(zero_copy_only=False))
+            out[idx[ok]] = secs[ok].astype(np.int64) * 1_000_000_000
+            todo[idx[ok]] = False
+    if todo.any():
+        idx = np.flatnonzero(todo)
+        strings = np.asarray(arr.take(pa.array(idx)).to_numpy(zero_copy_only=False), dtype=object)
+        dt = pd.to_datetime(pd.Series(strings, dtype=object), format="ISO8601", errors="coerce")
+        ok = (dt.notna() & (dt >= pd.Timestamp("1900-01-01"))
+              & (dt <= pd.Timestamp("2200-12-31 23:59:59"))).to_numpy()
+        if ok.any():
+            out[idx[ok]] = dt[ok].dt.as_unit("ns").to_numpy().view(np.int64)
+    out[~_in_range(out)] = NAT
     return out
+
+
+def _iso_to_utc(arr: pa.Array, tz: str) -> np.ndarray:
+    """ISO strings (naive or with a UTC offset) -> UTC ns; NaT where invalid or out of range."""
+    n = len(arr)
+    out = np.full(n, NAT, dtype=np.int64)
+    if n == 0:
+        return out
+    arr = pc.replace_substring(arr, ",", ".")  # 08:00:00,5 -> 08:00:00.5
+    # cheap pre-check for an offset (Z, or + / - after the date), then the exact pattern
+    tail = pc.utf8_slice_codeunits(arr, 10)
+    maybe = np.asarray(pc.fill_null(pc.or_(pc.match_substring(tail, "+"), pc.or_(
+        pc.match_substring(tail, "-"), pc.ends_with(tail, "Z"))), False), dtype=bool)
+    aware = np.zeros(n, dtype=bool)
+    if maybe.any():
+        idx = np.flatnonzero(maybe)
+        m = pc.fill_null(pc.match_substring_regex(arr.take(pa.array(idx)), _AWARE), False)
+        aware[idx[np.asarray(m, dtype=bool)]] = True
+    if (~aware).any():
+        idx = np.flatnonzero(~aware)
+        sub = arr if len(idx) == n else arr.take(pa.array(idx))
+        out[idx] = _localize(_naive_iso_ns(sub), tz)
+    if aware.any():
+        idx = np.flatnonzero(aware)
+        strings = np.asarray(arr.take(pa.array(idx)).to_numpy(zero_copy_only=False), dtype=object)
+        try:
+            dt = pd.to_datetime(pd.Series(strings, dtype=object), format="ISO8601",
+                                errors="coerce", utc=True).dt.tz_localize(None)
+        except (ValueError, OverflowError):  # pragma: no cover - defensive
+            dt = pd.Series(pd.NaT, index=range(len(idx)), dtype="datetime64[ns]")
+        ok = (dt.notna() & (dt >= pd.Timestamp("1900-01-01"))
+              & (dt <= pd.Timestamp("2200-12-31 23:59:59"))).to_numpy()
+        vals = np.full(len(idx), NAT, dtype=np.int64)
+        if ok.any():
+            vals[ok] = dt[ok].dt.as_unit("ns").to_numpy().view(np.int64)
+        out[idx] = vals
+    return out
+
+
+def _candidates(u: pa.Array) -> dict[str, np.ndarray]:
+    """Cheap per-value guesses of the family (character positions), before the exact regex."""
+    def at(i: int) -> pa.Array:
+        return pc.utf8_slice_codeunits(u, i, i + 1)
+
+    def isin(x: pa.Array, chars: list[str]) -> np.ndarray:
+        return np.asarray(pc.fill_null(pc.is_in(x, pa.array(chars)), False), dtype=bool)
+
+    c4 = at(4)
+    seps = ["/", ".", "-"]
+    digits = np.asarray(pc.fill_null(pc.utf8_is_digit(u), False), dtype=bool)
+    length = np.asarray(pc.utf8_length(u).to_numpy(zero_copy_only=False))
+    return {
+        "iso": isin(c4, ["-"]),
+        "ymd_slash": isin(c4, ["/", "."]),
+        "dmy": isin(at(1), seps) | isin(at(2), seps),
+        "yyyyMMddHHmmss": digits & (length == 14),
+        "yyyyMMddHHmm": digits & (length == 12),
+        "yyyyMMdd": digits & (length == 8),
+        "excel_serial": isin(at(5), ["."]) | (digits & (length == 5)),
+    }
 
 
 def _strings_to_utc(u: pa.Array, tz: str, month_first: bool | None
@@ -124,24 +216,35 @@ def _strings_to_utc(u: pa.Array, tz: str, month_first: bool | None
     out = np.full(n, NAT, dtype=np.int64)
     fam = np.full(n, -1, dtype=np.int8)
     # 12-hour clock suffix: remember it, strip it, fix the hour afterwards
-    ampm_raw = pc.extract_regex(u, _AMPM)
-    suffix = pc.struct_field(ampm_raw, [0]) if n else pa.array([], pa.string())
-    suffix = pc.utf8_upper(pc.fill_null(suffix, ""))
-    suffix_np = np.asarray(suffix.to_numpy(zero_copy_only=False), dtype=object)
+    last = pc.utf8_slice_codeunits(u, -1)
+    maybe12 = np.asarray(pc.fill_null(pc.is_in(last, pa.array(list("MmAaHh."))), False), dtype=bool)
+    suffix_np = np.full(n, "", dtype=object)
+    if maybe12.any():
+        idx = np.flatnonzero(maybe12)
+        ext = pc.extract_regex(u.take(pa.array(idx)), _AMPM)
+        suf = pc.utf8_upper(pc.fill_null(pc.struct_field(ext, [0]), ""))
+        suffix_np[idx] = np.asarray(suf.to_numpy(zero_copy_only=False), dtype=object)
     is_pm = np.isin(suffix_np, ["PM", "P.M.", "P.M", "CH"])
     is_12h = suffix_np != ""
     if is_12h.any():
         u = pc.replace_substring_regex(u, _AMPM, "")
     mf_used = False
     mixed_mf = None
+    cands = _candidates(u)
     for i, (name, pattern, rewrite) in enumerate(_FAMILIES):
         todo = fam < 0
         if not todo.any():
             break
-        m = np.asarray(pc.fill_null(pc.match_substring_regex(u, pattern), False)) & todo
-        if not m.any():
+        cidx = np.flatnonzero(cands[name] & todo)
+        if len(cidx) == 0:
             continue
-        sub = u.filter(pa.array(m))
+        csub = u.take(pa.array(cidx))
+        ok = np.asarray(pc.fill_null(pc.match_substring_regex(csub, pattern), False), dtype=bool)
+        if not ok.any():
+            continue
+        sub = csub.filter(pa.array(ok))
+        m = np.zeros(n, dtype=bool)
+        m[cidx[ok]] = True
         if name == "excel_serial":
             x = np.asarray(pc.cast(sub, pa.float64()).to_numpy(zero_copy_only=False))
             ok = (x >= _SERIAL_MIN) & (x <= _SERIAL_MAX)
@@ -150,16 +253,30 @@ def _strings_to_utc(u: pa.Array, tz: str, month_first: bool | None
             ns[ok] = ms * 1_000_000
             vals = _localize(ns, tz)
         elif name == "dmy":
-            df_iso = pc.replace_substring_regex(sub, *rewrite).to_numpy(zero_copy_only=False)
-            vals = _iso_to_utc(np.asarray(df_iso, dtype=object), tz)
+            vals = _iso_to_utc(pc.replace_substring_regex(sub, *rewrite), tz)
             if month_first is not False:
-                mf_iso = pc.replace_substring_regex(sub, *_MDY_REWRITE).to_numpy(zero_copy_only=False)
-                mf_vals = _iso_to_utc(np.asarray(mf_iso, dtype=object), tz)
-                only_df = (vals != NAT) & (mf_vals == NAT)
-                only_mf = (mf_vals != NAT) & (vals == NAT)
+                # a value read month-first is valid iff its first field is <= 12, i.e. iff its
+                # day-first reading has a day <= 12: only the failures need a second parse
+                mf_vals = np.full(len(vals), NAT, dtype=np.int64)
+                if month_first:
+                    mf_vals = _iso_to_utc(pc.replace_substring_regex(sub, *_MDY_REWRITE), tz)
+                else:
+                    fail = np.flatnonzero(vals == NAT)
+                    if len(fail):
+                        mf_vals[fail] = _iso_to_utc(pc.replace_substring_regex(
+                            sub.take(pa.array(fail)), *_MDY_REWRITE), tz)
+                good = vals != NAT
+                day = np.zeros(len(vals), dtype=np.int64)
+                if good.any():
+                    day[good] = pd.DatetimeIndex(vals[good].view("datetime64[ns]")).tz_localize(
+                        "UTC").tz_convert(tz).day
+                only_df = good & (day > 12)
+                only_mf = (mf_vals != NAT) & ~good
                 if month_first or (only_mf.any() and not only_df.any()):
                     # the column is month-first (some value has a "month" above 12 only
                     # when read day-first, none the other way round)
+                    if not month_first:
+                        mf_vals = _iso_to_utc(pc.replace_substring_regex(sub, *_MDY_REWRITE), tz)
                     vals, mf_used = mf_vals, True
                 elif only_mf.any():
                     # genuinely mixed: day-first stays the default for ambiguous values;
@@ -169,7 +286,7 @@ def _strings_to_utc(u: pa.Array, tz: str, month_first: bool | None
                     mixed_mf[np.flatnonzero(m)[only_mf]] = True
         else:
             iso = sub if rewrite is None else pc.replace_substring_regex(sub, *rewrite)
-            vals = _iso_to_utc(np.asarray(iso.to_numpy(zero_copy_only=False), dtype=object), tz)
+            vals = _iso_to_utc(iso, tz)
         idx = np.flatnonzero(m)
         good = vals != NAT
         out[idx[good]] = vals[good]
