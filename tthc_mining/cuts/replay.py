@@ -1,0 +1,616 @@
+"""The replay engine: a vectorised per-dossier counterfactual on the working-time axis.
+
+Every dossier's timeline is the chain of its segments (:mod:`tthc_mining.segments`): each event
+after the first closes a segment = *waiting* (previous end -> start) + *processing* (start ->
+end); without a start time the whole segment counts as waiting. A cut is a vectorised
+transformation of the per-segment waiting and processing arrays (segments removed, scaled,
+overlapped or collapsed); the dossier's new timeline is the old one with every segment shortened
+by the cut's reduction, so the events after a shortened segment move earlier by the same amount
+and nothing else changes (**no queue effects**: the other dossiers do not speed up or slow
+down).
+
+Rules of each cut (``r`` = reduction of a segment, never negative, never more than the segment):
+
+* ``RemoveStep(X)``: the segments of X's events become 0 (waiting and processing).
+* ``ShortenStep(X, factor | to_hours, part)``: processing (``part="processing"``, or
+  ``"auto"`` where the event has a start time) or the whole segment (``"segment"``, or ``"auto"``
+  without a start) is multiplied by ``factor`` or capped at ``to_hours``.
+* ``MergeSteps(A, B)``: where B directly follows A, B's waiting disappears. Without a start time
+  the segment keeps only an estimate of B's processing: the ``NO_START_PROCESSING_QUANTILE``
+  quantile of B's segments (the fastest B's show how long the work itself takes).
+* ``Parallelize(A, B)``: where B directly follows A (or A follows B), the pair runs at once:
+  the later segment is reduced by ``min(segment A, segment B)`` (both agency-held). Chains
+  A B A B pair up left to right without reusing a segment.
+* ``RemoveLoop(kind | activity)``: the loops priced by :func:`tthc_mining.rework` (reused, not
+  re-detected: :func:`tthc_mining.rework.detect.price_loops`) are dropped: every segment from
+  the loop's first event (the trigger / supplement request) to the end of the repeated work
+  becomes 0 (agency, citizen and third-party time). Each supplement received inside a removed
+  loop is one visit the citizen does not make.
+* ``ReduceLoopRate(kind, factor)``: each such loop is removed with probability ``1 - factor``;
+  the draw is seeded and repeated ``draws`` times (common random numbers: one uniform number per
+  loop and draw, shared by every cut of the call) and the per-dossier results are averaged.
+* ``RemoveHandover(U, V)``: on agency segments handed over from unit U to unit V the waiting
+  shrinks to ``residual_hours`` (default: the median waiting of V's agency segments that follow
+  an event of V itself — an internal transfer, taken to be as fast as an electronic one).
+* ``AddStaff(step, unit, n)`` under replay is an *approximation*: the waiting at the target is
+  multiplied by the ratio of Erlang-C (M/M/c) mean queue waits with ``c + n`` and ``c``
+  officers, where ``c`` = mean number of distinct officers active per working day at the target,
+  the arrival rate = target events per working second of the observed span and the service time
+  = mean processing (needs start times). The simulation engine is the right tool; ``auto`` uses
+  it when :mod:`tthc_mining.simulation` is installed.
+* ``Bundle([...])``: the parts are applied in order, each to the result of the previous ones.
+
+Per dossier: the new timeline moves every event earlier by the reductions of the segments
+before it (``E'_j = E_j - sum of r_k for k <= j``); the statutory-clock window keeps its start
+(``tm.timing``'s clock start) and its end moves with the closing event. The agency (citizen)
+working time is the sum of the agency-owned (citizen-owned) pieces of the new segments inside
+the window, exactly as ``tm.timing`` counts it, so a cut whose removed time lies before the
+clock start (a dossier received after 15:00) still moves the finish earlier. Saving = old count
+- new count (never negative: every piece can only shrink); new agency time = ``agency_days -
+saving``; on time after = new agency days ``<= budget_days``. The population scored is the
+*finished* dossiers (``tm.timing(...).cases.outcome == "finished"``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import schema as S
+from ..errors import ConfigError
+from ..segments import OWNER_AGENCY, OWNER_CITIZEN, segments
+from .catalogue import (AddStaff, Bundle, Cut, MergeSteps, Parallelize, ReduceLoopRate,
+                        RemoveHandover, RemoveLoop, RemoveStep, ShortenStep, resolve_name)
+
+__all__ = ["ReplayContext", "ReplayOutcome", "context", "replay", "NO_START_PROCESSING_QUANTILE",
+           "QUEUE_UTILISATION", "DEFAULT_DRAWS"]
+
+#: without start times, the quantile of a step's segments taken as its pure processing time
+NO_START_PROCESSING_QUANTILE = 0.05
+#: utilisation (lambda * E[S] / c) from which the no-queue assumption is called doubtful
+QUEUE_UTILISATION = 0.8
+#: Spearman rho of waiting vs work in progress from which a step is called a queue
+QUEUE_RHO = 0.3
+QUEUE_P = 0.01
+#: number of random draws for cuts that remove loops at random
+DEFAULT_DRAWS = 20
+_EPS_S = 1e-3
+
+
+# ====================================================================== context
+class ReplayContext:
+    """Everything the replay needs from a log, computed once (cached on the log per catalogue).
+
+    Per-event arrays (aligned with ``log.events``): ``case``, ``act``, ``prev_act``,
+    ``unit``/``prev_unit`` (-1 missing), ``owner``, ``handover``, ``first``, ``has_start``,
+    ``w0`` (waiting), ``p0`` (processing, 0 without a start), ``seg0 = w0 + p0``, ``counted``
+    (part of the segment inside the statutory-clock window). Per-dossier arrays: ``agency_s``,
+    ``budget_s``, ``pop`` (finished dossiers), ``proc_case`` (procedure code).
+    """
+
+    def __init__(self, log, *, catalog: Any = None):
+        from ..timing import timing as _timing
+        self.log = log
+        self.catalog = catalog if catalog is not None else getattr(log, "catalog", None)
+        tim = _timing(log, catalog=self.catalog)
+        self.timing = tim
+        seg = segments(log)  # after timing: roles exist and the cache is current
+        self.seg = seg
+        self.L = float(log.calendar.seconds_per_day)
+        self.n = n = seg.case.size
+        self.C = seg.n_cases
+        self.case = seg.case
+        self.act = seg.activity
+        self.acts = seg.activities
+        self.prev_act = seg.prev_activity
+        self.first = seg.is_first
+        self.owner = seg.owner
+        self.handover = seg.handover
+        if S.GROUP in log.events.columns:
+            self.unit, self.units = log.codes(S.GROUP)
+        else:
+            self.unit, self.units = np.full(n, -1, dtype=np.int64), pd.Index([])
+        self.prev_unit = np.full(n, -1, dtype=np.int64)
+        if n:
+            self.prev_unit[1:] = self.unit[:-1]
+        self.prev_unit[self.first] = -1
+        seg0 = np.nan_to_num(seg.seg_s, nan=0.0)
+        seg0[self.first] = 0.0
+        self.has_start = np.isfinite(seg.w_start) & ~self.first & np.isfinite(seg.proc_s)
+        self.p0 = np.where(self.has_start, np.nan_to_num(seg.proc_s, nan=0.0), 0.0)
+        self.seg0 = seg0
+        self.w0 = seg0 - self.p0
+        self.counted = np.nan_to_num(tim.events["counted_h"].to_numpy(dtype=np.float64), nan=0.0) * 3600.0
+        cases = tim.cases
+        self.cases = cases
+        self.agency_s = cases["agency_days"].to_numpy(dtype=np.float64) * self.L
+        self.budget_s = cases["budget_days"].to_numpy(dtype=np.float64) * self.L
+        self.pop = (cases["outcome"].to_numpy(dtype=object) == "finished") & np.isfinite(self.agency_s)
+        proc = cases["procedure"].astype(object)
+        self.proc_case, self.procs = pd.factorize(proc, use_na_sentinel=True)
+        rec = pd.DatetimeIndex(cases["received"])
+        self.received_ns = rec.as_unit("ns").asi8
+        # the statutory-clock window of every dossier on the working axis: [cs, fin]
+        cal = log.calendar
+        C = self.C
+        cs_idx = pd.DatetimeIndex(cases["clock_start"])
+        cs = np.full(C, np.nan)
+        okc = ~cs_idx.isna()
+        if okc.any():
+            cs[okc] = cal.to_working(cs_idx[okc])
+        okr = ~rec.isna() & ~okc
+        if okr.any():
+            cs[okr] = cal.to_working(rec[okr])
+        fin_idx = pd.DatetimeIndex(cases["closed"])
+        fin = np.full(C, np.nan)
+        okf = ~fin_idx.isna()
+        if okf.any():
+            fin[okf] = cal.to_working(fin_idx[okf])
+        self.pop &= np.isfinite(fin) & np.isfinite(cs)
+        self.cs = np.where(np.isfinite(cs), cs, -np.inf)
+        self.fin = np.where(np.isfinite(fin), fin, np.inf)
+        self.E = np.nan_to_num(seg.w_end, nan=0.0)
+        # row of the event that closes the clock: the last event ending at or before fin
+        at_or_before = self.E <= self.fin[self.case] + _EPS_S
+        rows = np.flatnonzero(at_or_before)
+        close_row = seg.case_start[:-1].copy()
+        if rows.size:
+            c = self.case[rows]
+            last = np.ones(rows.size, dtype=bool)
+            last[:-1] = c[:-1] != c[1:]
+            close_row[c[last]] = rows[last]
+        self.close_row = close_row
+        ag0, ci0, _ = self.window_sums(np.zeros(n))
+        self.agency_window_s, self.citizen_window_s = ag0, ci0
+
+    def window_sums(self, red: np.ndarray):
+        """Per dossier: agency and citizen working seconds inside the clock window when every
+        segment ``j`` is shortened by ``red[j]`` (all later events of the dossier move earlier),
+        and the per-event pieces counted. With ``red == 0`` this is ``tm.timing``'s count."""
+        first_rows = self.seg.case_start[:-1]
+        cr = np.cumsum(red)
+        cumred = cr - (cr[first_rows] - red[first_rows])[self.case] if self.n else cr
+        E1 = self.E - cumred
+        Ep = np.empty_like(E1)
+        if self.n:
+            Ep[1:] = E1[:-1]
+        Ep[self.first] = -np.inf  # a dossier's first event counts from the clock start
+        fin1 = self.fin - (cumred[self.close_row] if self.n else 0.0)
+        lo = np.maximum(Ep, self.cs[self.case])
+        hi = np.minimum(E1, fin1[self.case])
+        piece = np.clip(hi - lo, 0.0, None)
+        ag = np.bincount(self.case, weights=np.where(self.owner == OWNER_AGENCY, piece, 0.0),
+                         minlength=self.C)
+        ci = np.bincount(self.case, weights=np.where(self.owner == OWNER_CITIZEN, piece, 0.0),
+                         minlength=self.C)
+        return ag, ci, piece
+
+    # ------------------------------------------------------------------ names
+    def activity_code(self, name: str) -> int:
+        return resolve_name(name, self.acts, "activity")
+
+    def unit_code(self, name: str) -> int:
+        if not len(self.units):
+            raise ConfigError("this cut needs the unit column (org:group), which the log does not have")
+        return resolve_name(name, self.units, "unit")
+
+    # ------------------------------------------------------------------ lazily derived
+    @cached_property
+    def loops(self):
+        """Priced loops of :func:`tthc_mining.rework` (its detection kernels, reused)."""
+        from ..rework.detect import event_codes, occurrences, price_loops
+        codes = event_codes(self.log)
+        occ = occurrences(self.seg)
+        return price_loops(self.seg, occ, codes), codes
+
+    @cached_property
+    def is_received(self) -> np.ndarray:
+        return self.loops[1].is_received
+
+    def loop_mask(self, kind: str | None, activity: str | None) -> np.ndarray:
+        """Boolean mask over the priced loops of a kind and/or closing activity."""
+        from ..rework.detect import LOOP_KINDS as RK
+        lp, _ = self.loops
+        m = np.ones(lp.size, dtype=bool)
+        if kind is not None and kind != "any":
+            m &= lp.kind == int(np.flatnonzero(RK == kind)[0])
+        if activity is not None:
+            m &= lp.closing_activity == self.activity_code(activity)
+        return m
+
+    @cached_property
+    def loop_uniforms(self) -> dict:
+        return {}
+
+    def uniforms(self, seed: int, draw: int) -> np.ndarray:
+        """One uniform number per priced loop for a draw (common random numbers)."""
+        key = (int(seed), int(draw))
+        u = self.loop_uniforms.get(key)
+        if u is None:
+            u = np.random.default_rng([int(seed), int(draw), 7919]).random(self.loops[0].size)
+            self.loop_uniforms[key] = u
+        return u
+
+    def processing_estimate(self, code: int) -> float:
+        """Pure processing of a step without start times: a low quantile of its segments."""
+        m = (self.act == code) & ~self.first
+        if not m.any():
+            return 0.0
+        return float(np.quantile(np.maximum(self.seg0[m], 0.0), NO_START_PROCESSING_QUANTILE))
+
+    def internal_wait(self, unit_code: int) -> tuple[float, int, str]:
+        """Median waiting of agency segments that end at ``unit_code`` after an event of the
+        same unit (an internal transfer); falls back to all internal transfers of the log."""
+        base = (~self.first) & (self.owner == OWNER_AGENCY) & (self.unit >= 0) & \
+               (self.prev_unit == self.unit) & (self.w0 >= 0)
+        m = base & (self.unit == unit_code)
+        if m.sum() >= 5:
+            return float(np.median(self.w0[m])), int(m.sum()), "receiving unit's internal transfers"
+        if base.any():
+            return float(np.median(self.w0[base])), int(base.sum()), "all internal transfers of the log"
+        return 0.0, 0, "no internal transfers in the log (residual 0)"
+
+    @cached_property
+    def step_load(self) -> pd.DataFrame:
+        """Per activity: utilisation estimate (needs start times) and wait-vs-backlog evidence."""
+        A = len(self.acts)
+        m = (~self.first) & (self.owner == OWNER_AGENCY)
+        idx = np.flatnonzero(m)
+        key = self.act[idx]
+        cnt = np.bincount(key, minlength=A).astype(np.float64)
+        util = np.full(A, np.nan)
+        officers = np.full(A, np.nan)
+        if self.has_start[idx].any() and S.RESOURCE in self.log.events.columns:
+            util, officers = _utilisation(self, idx, key, A)
+        rho = np.full(A, np.nan)
+        pval = np.full(A, np.nan)
+        try:
+            from ..bottlenecks import _queue_evidence
+            rho, pval = _queue_evidence(self.seg, idx, key, A, 0)
+        except Exception:  # pragma: no cover - the evidence is optional
+            pass
+        queue = ((util >= QUEUE_UTILISATION) | ((rho >= QUEUE_RHO) & (pval < QUEUE_P)))
+        return pd.DataFrame({"activity": self.acts.astype(str), "events": cnt.astype(np.int64),
+                             "utilisation": util, "officers": officers, "queue_rho": rho,
+                             "queue_p": pval, "queue": queue})
+
+    def staff_target(self, cut: AddStaff) -> np.ndarray:
+        m = (~self.first) & (self.owner == OWNER_AGENCY)
+        if cut.step is not None:
+            m &= self.act == self.activity_code(cut.step)
+        if cut.unit is not None:
+            m &= self.unit == self.unit_code(cut.unit)
+        return m
+
+
+def _utilisation(ctx: ReplayContext, idx: np.ndarray, key: np.ndarray, A: int):
+    """lambda * E[S] / c per activity; c = mean distinct officers per active working day."""
+    res, _ = ctx.log.codes(S.RESOURCE)
+    seg = ctx.seg
+    hs = ctx.has_start[idx]
+    w_end = seg.w_end[idx]
+    ok = np.isfinite(w_end)
+    k = key[ok]
+    span = np.zeros(A)
+    if ok.any():
+        lo = np.full(A, np.inf)
+        hi = np.full(A, -np.inf)
+        np.minimum.at(lo, k, w_end[ok])
+        np.maximum.at(hi, k, w_end[ok])
+        span = np.where(np.isfinite(lo), np.maximum(hi - lo, ctx.L), ctx.L)
+    cnt = np.bincount(key, minlength=A).astype(np.float64)
+    lam = cnt / np.maximum(span, 1.0)
+    ps = np.bincount(key[hs], weights=ctx.p0[idx][hs], minlength=A)
+    pn = np.bincount(key[hs], minlength=A)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        es = np.where(pn > 0, ps / np.maximum(pn, 1), np.nan)
+    day = np.floor(np.nan_to_num(w_end, nan=0.0) / ctx.L).astype(np.int64)
+    r = res[idx]
+    okr = r >= 0
+    D = int(day.max()) + 1 if day.size else 1
+    R = int(r.max()) + 1 if okr.any() else 1
+    trip = pd.unique((key[okr] * D + day[okr]) * R + r[okr])
+    kd = trip // R
+    offi_per_kd = np.bincount(pd.factorize(kd)[0])
+    kd_u = pd.unique(kd)
+    k_of = kd_u // D
+    c = np.bincount(k_of, weights=offi_per_kd, minlength=A) / np.maximum(np.bincount(k_of, minlength=A), 1)
+    c = np.where(c > 0, c, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        util = lam * es / c
+    return util, c
+
+
+def context(log, *, catalog: Any = None) -> ReplayContext:
+    """The replay context of a log (cached on the log per catalogue)."""
+    cat = catalog if catalog is not None else getattr(log, "catalog", None)
+    key = ("cuts_replay_ctx", id(cat))
+    ctx = log._cache.get(key)
+    if ctx is None:
+        ctx = ReplayContext(log, catalog=cat)
+        log._cache[key] = ctx
+    return ctx
+
+
+# ====================================================================== state and cut kernels
+@dataclass
+class _State:
+    w: np.ndarray
+    p: np.ndarray
+    visits: np.ndarray          # per case: visits avoided
+    notes: list = field(default_factory=list)
+
+    @property
+    def seg(self) -> np.ndarray:
+        return self.w + self.p
+
+
+def _reduce_total(st: _State, idx: np.ndarray, red: np.ndarray) -> None:
+    """Shorten segments ``idx`` by ``red`` (>= 0), taking waiting first, then processing."""
+    red = np.clip(red, 0.0, None)
+    w, p = st.w[idx], st.p[idx]
+    from_w = np.minimum(red, np.maximum(w, 0.0))
+    rest = red - from_w
+    from_p = np.minimum(rest, np.maximum(p, 0.0))
+    st.w[idx] = w - from_w
+    st.p[idx] = p - from_p
+
+
+def _apply_remove_step(ctx: ReplayContext, cut: RemoveStep, st: _State, seed: int, draw: int) -> None:
+    m = (ctx.act == ctx.activity_code(cut.activity)) & ~ctx.first
+    st.w[m] = 0.0
+    st.p[m] = 0.0
+
+
+def _apply_shorten(ctx: ReplayContext, cut: ShortenStep, st: _State, seed: int, draw: int) -> None:
+    m = (ctx.act == ctx.activity_code(cut.activity)) & ~ctx.first
+    if cut.part == "processing":
+        proc_rows = m & ctx.has_start
+        seg_rows = np.zeros_like(m)
+    elif cut.part == "segment":
+        proc_rows = np.zeros_like(m)
+        seg_rows = m
+    else:
+        proc_rows = m & ctx.has_start
+        seg_rows = m & ~ctx.has_start
+    cap = None if cut.to_hours is None else cut.to_hours * 3600.0
+    if proc_rows.any():
+        p = st.p[proc_rows]
+        st.p[proc_rows] = p * cut.factor if cap is None else np.minimum(p, cap)
+    if seg_rows.any():
+        idx = np.flatnonzero(seg_rows)
+        tot = st.w[idx] + st.p[idx]
+        new = tot * cut.factor if cap is None else np.minimum(tot, cap)
+        _reduce_total(st, idx, np.where(tot > 0, tot - new, 0.0))
+
+
+def _apply_merge(ctx: ReplayContext, cut: MergeSteps, st: _State, seed: int, draw: int) -> None:
+    a, b = ctx.activity_code(cut.a), ctx.activity_code(cut.b)
+    m = (ctx.act == b) & (ctx.prev_act == a) & ~ctx.first & (ctx.owner == OWNER_AGENCY)
+    hs = m & ctx.has_start
+    st.w[hs] = np.minimum(st.w[hs], 0.0)
+    ns = m & ~ctx.has_start
+    if ns.any():
+        q = ctx.processing_estimate(b)
+        st.w[ns] = np.minimum(st.w[ns], q)
+        st.notes.append(f"no start times: {cut.b!r} keeps {q / 3600:.2f} h of processing "
+                        f"(the {NO_START_PROCESSING_QUANTILE:.0%} quantile of its segments)")
+
+
+def _apply_parallel(ctx: ReplayContext, cut: Parallelize, st: _State, seed: int, draw: int) -> None:
+    a, b = ctx.activity_code(cut.a), ctx.activity_code(cut.b)
+    n = ctx.n
+    if n < 2:
+        return
+    cand = np.zeros(n, dtype=bool)
+    cand[1:] = (((ctx.act[1:] == b) & (ctx.prev_act[1:] == a)) |
+                ((ctx.act[1:] == a) & (ctx.prev_act[1:] == b)))
+    cand &= ~ctx.first & (ctx.owner == OWNER_AGENCY)
+    cand[1:] &= (ctx.owner[:-1] == OWNER_AGENCY)
+    # in a run of consecutive candidates (A B A B ...) keep every other one: no segment is
+    # paired twice
+    start_run = cand.copy()
+    start_run[1:] &= ~cand[:-1]
+    pos_in_run = np.arange(n) - np.maximum.accumulate(np.where(start_run, np.arange(n), 0))
+    keep = cand & (pos_in_run % 2 == 0)
+    idx = np.flatnonzero(keep)
+    if not idx.size:
+        return
+    seg_now = st.w + st.p
+    prev_is_first = ctx.first[idx - 1]
+    red = np.where(prev_is_first, 0.0, np.minimum(np.maximum(seg_now[idx - 1], 0.0),
+                                                  np.maximum(seg_now[idx], 0.0)))
+    _reduce_total(st, idx, red)
+
+
+def _apply_loops(ctx: ReplayContext, sel: np.ndarray, st: _State) -> None:
+    lp, _ = ctx.loops
+    if not sel.any():
+        return
+    n = ctx.n
+    diff = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(diff, lp.start[sel], 1)
+    np.add.at(diff, lp.end[sel] + 1, -1)
+    cov = np.cumsum(diff[:-1]) > 0
+    cov &= ~ctx.first
+    st.w[cov] = 0.0
+    st.p[cov] = 0.0
+    rx = cov & ctx.is_received
+    if rx.any():
+        st.visits += np.bincount(ctx.case[rx], minlength=ctx.C)
+
+
+def _apply_remove_loop(ctx: ReplayContext, cut: RemoveLoop, st: _State, seed: int, draw: int) -> None:
+    _apply_loops(ctx, ctx.loop_mask(cut.loop_kind, cut.activity), st)
+
+
+def _apply_reduce_loop(ctx: ReplayContext, cut: ReduceLoopRate, st: _State, seed: int, draw: int) -> None:
+    sel = ctx.loop_mask(cut.loop_kind, cut.activity)
+    u = ctx.uniforms(seed, draw)
+    _apply_loops(ctx, sel & (u < 1.0 - cut.factor), st)
+
+
+def _apply_handover(ctx: ReplayContext, cut: RemoveHandover, st: _State, seed: int, draw: int) -> None:
+    fu, tu = ctx.unit_code(cut.from_unit), ctx.unit_code(cut.to_unit)
+    m = ctx.handover & (ctx.prev_unit == fu) & (ctx.unit == tu) & ~ctx.first & \
+        (ctx.owner == OWNER_AGENCY)
+    if cut.residual_hours is None:
+        res, n_basis, basis = ctx.internal_wait(tu)
+        st.notes.append(f"residual wait {res / 3600:.2f} h = median of {n_basis:,} {basis}")
+    else:
+        res = cut.residual_hours * 3600.0
+    st.w[m] = np.minimum(st.w[m], res)
+
+
+def _erlang_c_wq(c: int, a: float) -> float:
+    """Mean waiting in queue (in units of the mean service time) of M/M/c with offered load a."""
+    if a >= c:
+        return float("inf")
+    # Erlang C probability of waiting, computed stably
+    term, s = 1.0, 1.0
+    for k in range(1, c):
+        term *= a / k
+        s += term
+    term *= a / c  # a^c / c!
+    last = term * c / (c - a)
+    pw = last / (s + last)
+    return pw / (c - a)
+
+
+def addstaff_ratio(ctx: ReplayContext, cut: AddStaff) -> tuple[float, dict]:
+    """Ratio of M/M/c queue waits with ``c + n`` and ``c`` officers at the cut's target."""
+    m = ctx.staff_target(cut)
+    if not (m & ctx.has_start).any():
+        raise ConfigError(f"{cut} under replay needs start times (start_timestamp) to estimate the "
+                          "service time; this log has none at the target — use method='simulate'")
+    if S.RESOURCE not in ctx.log.events.columns:
+        raise ConfigError(f"{cut} needs the officer column (org:resource) to count officers")
+    idx = np.flatnonzero(m)
+    w_end = ctx.seg.w_end[idx]
+    span = max(float(np.nanmax(w_end) - np.nanmin(w_end)), ctx.L)
+    lam = idx.size / span
+    hs = ctx.has_start[idx]
+    es = float(ctx.p0[idx][hs].mean())
+    res, _ = ctx.log.codes(S.RESOURCE)
+    day = np.floor(w_end / ctx.L).astype(np.int64)
+    r = res[idx]
+    ok = r >= 0
+    pairs = pd.unique(day[ok] * (int(r.max()) + 2) + r[ok]) if ok.any() else np.zeros(0, np.int64)
+    per_day = np.bincount(pd.factorize(pairs // (int(r.max()) + 2))[0]) if pairs.size else np.ones(1)
+    c = max(1, int(round(float(per_day.mean()))))
+    a = lam * es
+    info = {"arrivals_per_day": lam * ctx.L, "service_h": es / 3600.0, "officers": c,
+            "utilisation": a / c}
+    capped = False
+    if a >= 0.98 * c:
+        a = 0.98 * c
+        capped = True
+    w_before = _erlang_c_wq(c, a)
+    w_after = _erlang_c_wq(c + cut.n, a)
+    ratio = w_after / w_before if w_before > 0 else 1.0
+    info.update({"ratio": ratio, "capped": capped})
+    return float(ratio), info
+
+
+def _apply_addstaff(ctx: ReplayContext, cut: AddStaff, st: _State, seed: int, draw: int) -> None:
+    ratio, info = addstaff_ratio(ctx, cut)
+    m = ctx.staff_target(cut)
+    st.w[m] = np.where(st.w[m] > 0, st.w[m] * ratio, st.w[m])
+    st.notes.append(f"M/M/c approximation: c={info['officers']}, utilisation "
+                    f"{info['utilisation']:.2f}{' (capped at 0.98)' if info['capped'] else ''}, "
+                    f"waits x {ratio:.3f}")
+
+
+def _apply_bundle(ctx: ReplayContext, cut: Bundle, st: _State, seed: int, draw: int) -> None:
+    for c in cut.cuts:
+        apply_cut(ctx, c, st, seed, draw)
+
+
+_APPLY = {RemoveStep: _apply_remove_step, ShortenStep: _apply_shorten, MergeSteps: _apply_merge,
+          Parallelize: _apply_parallel, RemoveLoop: _apply_remove_loop,
+          ReduceLoopRate: _apply_reduce_loop, RemoveHandover: _apply_handover,
+          AddStaff: _apply_addstaff, Bundle: _apply_bundle}
+
+
+def apply_cut(ctx: ReplayContext, cut: Cut, st: _State, seed: int, draw: int) -> None:
+    f = _APPLY.get(type(cut))
+    if f is None:
+        raise ConfigError(f"the replay engine does not know the cut {cut!r}")
+    f(ctx, cut, st, seed, draw)
+
+
+def _is_random(cut: Cut) -> bool:
+    return any(isinstance(c, ReduceLoopRate) and 0.0 < c.factor < 1.0 for c in cut.parts())
+
+
+# ====================================================================== outcome
+@dataclass
+class ReplayOutcome:
+    """Per-dossier and per-event results of replaying one cut (averaged over draws)."""
+
+    cut: Cut
+    saved_s: np.ndarray             # per dossier: agency working seconds saved (clock window)
+    citizen_saved_s: np.ndarray     # per dossier: citizen working seconds saved
+    visits_avoided: np.ndarray      # per dossier
+    affected: np.ndarray            # per dossier: share of draws in which a segment changed
+    on_time_after: np.ndarray       # per dossier: P(agency after <= budget) (NaN: no budget)
+    reduction_s: np.ndarray         # per event: mean reduction of the segment (all owners)
+    counted_reduction_s: np.ndarray # per event: mean decrease of the piece counted in the window
+    agency_after_s: np.ndarray      # per dossier: agency working seconds after the cut
+    draws: int
+    notes: list
+
+
+def replay(log_or_ctx, cut: Cut, *, seed: int = 0, draws: int | None = None,
+           catalog: Any = None, validate: bool = True) -> ReplayOutcome:
+    """Replay one cut on every dossier (see the module docstring for the rules)."""
+    ctx = log_or_ctx if isinstance(log_or_ctx, ReplayContext) else context(log_or_ctx, catalog=catalog)
+    if not isinstance(cut, Cut):
+        raise ConfigError(f"expected a cut object (tm.cuts.RemoveStep(...), ...), got {cut!r}")
+    if validate:
+        cut.validate(ctx.log)
+    random = _is_random(cut)
+    R = (DEFAULT_DRAWS if draws is None else int(draws)) if random else 1
+    if R < 1:
+        raise ConfigError("draws must be at least 1")
+    C, n = ctx.C, ctx.n
+    saved = np.zeros(C)
+    cit = np.zeros(C)
+    visits = np.zeros(C)
+    affected = np.zeros(C)
+    on_after = np.zeros(C)
+    red_ev = np.zeros(n)
+    cred_ev = np.zeros(n)
+    has_budget = np.isfinite(ctx.budget_s)
+    notes: list[str] = []
+    _, _, piece0 = ctx.window_sums(np.zeros(n)) if n else (None, None, np.zeros(0))
+    for d in range(R):  # loop over random draws (R = 1 for deterministic cuts)
+        st = _State(w=ctx.w0.copy(), p=ctx.p0.copy(), visits=np.zeros(C))
+        apply_cut(ctx, cut, st, seed, d)
+        red = np.clip(ctx.seg0 - (st.w + st.p), 0.0, None)
+        red[ctx.first] = 0.0
+        ag1, ci1, piece1 = ctx.window_sums(red)
+        s_ag = ctx.agency_window_s - ag1
+        s_ci = ctx.citizen_window_s - ci1
+        changed = np.bincount(ctx.case, weights=(red > _EPS_S).astype(np.float64), minlength=C) > 0
+        after = ctx.agency_s - s_ag
+        ok = np.where(has_budget, after <= ctx.budget_s + _EPS_S, False).astype(np.float64)
+        saved += s_ag
+        cit += s_ci
+        visits += st.visits
+        affected += changed
+        on_after += ok
+        red_ev += red
+        cred_ev += piece0 - piece1
+        if d == 0:
+            notes.extend(dict.fromkeys(st.notes))
+    inv = 1.0 / R
+    out = ReplayOutcome(cut=cut, saved_s=saved * inv, citizen_saved_s=cit * inv,
+                        visits_avoided=visits * inv, affected=affected * inv,
+                        on_time_after=np.where(has_budget, on_after * inv, np.nan),
+                        reduction_s=red_ev * inv, counted_reduction_s=cred_ev * inv,
+                        agency_after_s=ctx.agency_s - saved * inv, draws=R, notes=notes)
+    return out

@@ -1,0 +1,459 @@
+"""``tm.score_cuts``: score procedure cuts with the replay or the simulation engine, one row per cut.
+
+Columns (agency time in working days of the log's calendar, per dossier unless stated):
+
+``cut`` (the cut object), ``label_vi`` / ``label_en``, ``method`` (``replay`` / ``simulate``),
+``assumption``, ``n_dossiers`` (finished dossiers scored), ``dossiers_affected`` /
+``share_affected`` (dossiers with a segment changed; expected counts for random cuts),
+``saved_mean_days`` with ``saved_ci_low`` / ``saved_ci_high`` (percentile bootstrap over
+dossiers, :func:`tthc_mining.stats.bootstrap_mean_ci`), ``saved_median_days`` /
+``saved_p90_days`` (median and 90th percentile of the saving **among the dossiers affected**),
+``median_before_days`` / ``median_after_days`` / ``p90_before_days`` / ``p90_after_days`` (the
+distribution of agency time before and after), ``agency_mean_before_days``,
+``annual_volume`` (dossiers per year: ``CostParams.annual_volume`` or measured from the observed
+span of receipts), ``dossier_days_saved_per_year`` (= mean saving x annual volume),
+``on_time_before`` / ``on_time_after`` (agency time within the statutory budget, finished dossiers
+with a budget; Wilson intervals ``*_low`` / ``*_high``), ``on_time_diff`` with a paired
+dossier-bootstrap interval, ``n_with_budget``, ``citizen_hours_saved_mean``,
+``visits_avoided_mean``, ``citizen_cost_saved_vnd_per_year`` (measured: (citizen working hours
+saved + visits avoided x ``visit_hours``) x ``hourly_income_vnd`` x volume),
+``statutory_days_saved`` (volume-weighted mean over procedures), ``statutory_cost_saved_vnd_per_year``
+(days x ``hours_per_day`` x ``hourly_income_vnd`` x volume per procedure, the provinces' formula),
+``statutory_cost_before_vnd_per_year``, ``pct_time_cut`` (mean saving / mean agency time before),
+``pct_cost_cut`` (statutory cost saved / before), ``meets_time_target`` / ``meets_cost_target``
+(against ``CostParams.time_target`` = 50 % and ``cost_target`` = 30 %), ``queue_flag`` /
+``queue_evidence`` (replay only: the cut changes segments at a step whose utilisation or
+wait-vs-backlog correlation makes the no-queue assumption doubtful), ``draws``, ``notes``.
+
+Statutory days saved (how a province would rewrite its internal procedure), per procedure:
+
+* ``RemoveStep(X)``: the allotment of X in the catalogue's internal procedure;
+  ``ShortenStep(X, factor)``: the allotment minus the new allotment ``allotment x factor``;
+  ``ShortenStep(X, to_hours=h)``: minus ``min(allotment, h / hours_per_day)`` — the new
+  allotment rounded up to half a working day, as internal procedures write them — when the
+  catalogue gives an allotment for X;
+* otherwise (other cuts, bundles with such parts, no catalogue): the measured mean saving of the
+  procedure's dossiers **rounded down to half working days** (allotments are written in steps of
+  0,5 ngày), never more than the procedure's deadline.
+
+Method ``auto``: ``AddStaff`` and ``ReduceLoopRate`` (and bundles containing them) change queues
+or are random: they go to the simulation (:mod:`tthc_mining.simulation`, helper F2's engine,
+called as ``simulation.score(log, cuts, procedure=, ci=, replications=, seed=, cost=)``) when it
+is installed, else to the replay with a note; every other cut is replayed. The ``method`` column
+says which engine produced the row.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError
+from ..stats import bootstrap_mean_ci, wilson
+from .catalogue import AddStaff, Cut, RemoveStep, ShortenStep
+from .cost import CostParams
+from .replay import ReplayContext, ReplayOutcome, context, replay
+
+__all__ = ["score_cuts", "COLUMNS", "LABELS", "summarise", "statutory_days_saved", "METHODS"]
+
+METHODS = ("auto", "replay", "simulate")
+ASSUMPTION_REPLAY = ("replay: no queue effects — other dossiers neither speed up nor slow down; "
+                     "exact for cuts that do not change queues")
+
+COLUMNS = (
+    "cut", "label_vi", "label_en", "method", "assumption", "n_dossiers", "dossiers_affected",
+    "share_affected", "saved_mean_days", "saved_ci_low", "saved_ci_high", "saved_median_days",
+    "saved_p90_days", "agency_mean_before_days", "median_before_days", "median_after_days",
+    "p90_before_days", "p90_after_days", "annual_volume", "dossier_days_saved_per_year",
+    "n_with_budget", "on_time_before", "on_time_before_low", "on_time_before_high",
+    "on_time_after", "on_time_after_low", "on_time_after_high", "on_time_diff",
+    "on_time_diff_low", "on_time_diff_high", "citizen_hours_saved_mean", "visits_avoided_mean",
+    "citizen_cost_saved_vnd_per_year", "statutory_days_saved", "statutory_cost_saved_vnd_per_year",
+    "statutory_cost_before_vnd_per_year", "pct_time_cut", "pct_cost_cut", "meets_time_target",
+    "meets_cost_target", "queue_flag", "queue_evidence", "draws", "notes")
+
+#: Vietnamese / English labels of the columns (for reports)
+LABELS = {
+    "cut": ("Phương án cắt giảm", "Cut"), "method": ("Phương pháp", "Method"),
+    "assumption": ("Giả định", "Assumption"),
+    "n_dossiers": ("Số hồ sơ đã xử lý", "Finished dossiers"),
+    "dossiers_affected": ("Số hồ sơ được hưởng lợi", "Dossiers affected"),
+    "share_affected": ("Tỷ lệ hồ sơ được hưởng lợi", "Share affected"),
+    "saved_mean_days": ("Thời gian tiết kiệm trung bình (ngày làm việc/hồ sơ)", "Mean saving (working days per dossier)"),
+    "saved_ci_low": ("Cận dưới khoảng tin cậy", "CI low"), "saved_ci_high": ("Cận trên khoảng tin cậy", "CI high"),
+    "saved_median_days": ("Trung vị tiết kiệm (hồ sơ hưởng lợi)", "Median saving (dossiers affected)"),
+    "saved_p90_days": ("Phân vị 90 tiết kiệm (hồ sơ hưởng lợi)", "90th percentile saving (dossiers affected)"),
+    "agency_mean_before_days": ("Thời gian xử lý trung bình hiện nay", "Mean agency time now"),
+    "median_before_days": ("Trung vị thời gian xử lý hiện nay", "Median agency time now"),
+    "median_after_days": ("Trung vị thời gian xử lý sau cắt giảm", "Median agency time after"),
+    "p90_before_days": ("Phân vị 90 hiện nay", "90th percentile now"),
+    "p90_after_days": ("Phân vị 90 sau cắt giảm", "90th percentile after"),
+    "annual_volume": ("Số hồ sơ/năm", "Dossiers per year"),
+    "dossier_days_saved_per_year": ("Tổng ngày-hồ sơ tiết kiệm/năm", "Dossier-days saved per year"),
+    "n_with_budget": ("Số hồ sơ có thời hạn", "Dossiers with a deadline"),
+    "on_time_before": ("Tỷ lệ đúng hạn hiện nay", "On time now"),
+    "on_time_after": ("Tỷ lệ đúng hạn sau cắt giảm", "On time after"),
+    "on_time_diff": ("Thay đổi tỷ lệ đúng hạn", "Change in on-time rate"),
+    "citizen_hours_saved_mean": ("Giờ công dân tiết kiệm/hồ sơ", "Citizen hours saved per dossier"),
+    "visits_avoided_mean": ("Số lần đi lại tránh được/hồ sơ", "Visits avoided per dossier"),
+    "citizen_cost_saved_vnd_per_year": ("Chi phí công dân tiết kiệm (đồng/năm, đo được)", "Citizen cost saved (VND/year, measured)"),
+    "statutory_days_saved": ("Số ngày cắt giảm trong thời hạn giải quyết", "Statutory days cut"),
+    "statutory_cost_saved_vnd_per_year": ("Chi phí tuân thủ tiết kiệm (đồng/năm, theo cách tính của tỉnh)", "Compliance cost saved (VND/year, provincial formula)"),
+    "statutory_cost_before_vnd_per_year": ("Chi phí tuân thủ hiện nay (đồng/năm)", "Compliance cost now (VND/year)"),
+    "pct_time_cut": ("Tỷ lệ cắt giảm thời gian", "Time cut (share)"),
+    "pct_cost_cut": ("Tỷ lệ cắt giảm chi phí", "Cost cut (share)"),
+    "meets_time_target": ("Đạt mục tiêu cắt giảm 50% thời gian", "Meets the 50% time target"),
+    "meets_cost_target": ("Đạt mục tiêu cắt giảm 30% chi phí", "Meets the 30% cost target"),
+    "queue_flag": ("Cảnh báo hàng đợi", "Queue warning"),
+    "queue_evidence": ("Căn cứ cảnh báo", "Queue evidence"),
+    "notes": ("Ghi chú", "Notes"),
+}
+
+
+# ====================================================================== helpers
+def _years_span(received_ns: np.ndarray) -> float:
+    ok = received_ns != np.iinfo(np.int64).min
+    if ok.sum() < 2:
+        return float("nan")
+    span_days = (received_ns[ok].max() - received_ns[ok].min()) / 86_400e9
+    return span_days / 365.25 if span_days >= 1 else float("nan")
+
+
+def volumes(ctx: ReplayContext, cost: CostParams) -> tuple[np.ndarray, float, str]:
+    """Dossiers per year of each procedure (index = ``ctx.procs`` codes, last = unknown) and
+    in total; the basis of the figure."""
+    P = len(ctx.procs)
+    pc = np.where(ctx.proc_case >= 0, ctx.proc_case, P)[ctx.pop]
+    n_p = np.bincount(pc, minlength=P + 1).astype(np.float64)
+    n = n_p.sum()
+    if cost.annual_volume is not None:
+        share = n_p / n if n else n_p
+        return share * cost.annual_volume, float(cost.annual_volume), "CostParams.annual_volume"
+    yrs = _years_span(ctx.received_ns[ctx.pop])
+    if not np.isfinite(yrs):
+        return np.full(P + 1, np.nan), float("nan"), "span of receipts under a day: volume unknown"
+    return n_p / yrs, float(n / yrs), f"measured: {int(n):,} dossiers over {yrs:.2f} years"
+
+
+def _allotment_days(ctx: ReplayContext, activity: str) -> np.ndarray:
+    """Allotment (days) of a step in each procedure's internal procedure (NaN: none)."""
+    P = len(ctx.procs)
+    out = np.full(P + 1, np.nan)
+    cat = ctx.catalog
+    if cat is None or not hasattr(cat, "steps"):
+        return out
+    from ..roles import fold
+    steps = cat.steps
+    if steps is None or not len(steps):
+        return out
+    f = fold(activity)
+    st = steps[steps["activity"].astype(str).map(fold) == f]
+    if st.empty:
+        return out
+    per = st.groupby(st["code"].astype(str))["allotment_days"].first()
+    codes = pd.Index(ctx.procs.astype(str))
+    hit = codes.get_indexer(per.index)
+    ok = hit >= 0
+    out[hit[ok]] = pd.to_numeric(per.to_numpy()[ok], errors="coerce")
+    return out
+
+
+def _deadline_days(ctx: ReplayContext) -> np.ndarray:
+    """Statutory deadline of each procedure in days (catalogue/timing's ``deadline_days``;
+    same-day or unknown: the median budget of its dossiers)."""
+    P = len(ctx.procs)
+    pc = np.where(ctx.proc_case >= 0, ctx.proc_case, P)
+    dd = ctx.cases["deadline_days"].to_numpy(dtype=np.float64)
+    bd = ctx.budget_s / ctx.L
+    out = np.full(P + 1, np.nan)
+    df = pd.DataFrame({"p": pc[ctx.pop], "dd": dd[ctx.pop], "bd": bd[ctx.pop]})
+    if len(df):
+        g = df.groupby("p")
+        med_dd = g["dd"].median()
+        med_bd = g["bd"].median()
+        val = np.where(med_dd.to_numpy() > 0, med_dd.to_numpy(), med_bd.reindex(med_dd.index).to_numpy())
+        out[med_dd.index.to_numpy()] = val
+    return out
+
+
+def _catalog_days(ctx: ReplayContext, cut: Cut, cost: CostParams) -> np.ndarray | None:
+    """Per procedure: statutory days saved by the cut from the catalogue's allotments, or None
+    when some part of the cut cannot be priced that way."""
+    parts = cut.parts()
+    if not parts:
+        return np.zeros(len(ctx.procs) + 1)
+    total = np.zeros(len(ctx.procs) + 1)
+    for c in parts:
+        if isinstance(c, RemoveStep):
+            a = _allotment_days(ctx, c.activity)
+            d = a
+        elif isinstance(c, ShortenStep):
+            a = _allotment_days(ctx, c.activity)
+            new = a * c.factor if c.factor is not None else np.minimum(a, c.to_hours / cost.hours_per_day)
+            # the new allotment is published in steps of half a working day (rounded up)
+            d = np.maximum(0.0, a - np.ceil(new * 2.0 - 1e-9) / 2.0)
+        else:
+            return None
+        if not np.isfinite(d).any():
+            return None
+        total = total + d
+    return total
+
+
+def statutory_days_saved(ctx: ReplayContext, cut: Cut, out: ReplayOutcome, cost: CostParams
+                         ) -> tuple[np.ndarray, str]:
+    """Per procedure (``ctx.procs`` codes, last = unknown): working days the cut would remove
+    from the statutory deadline; and the basis (see the module docstring)."""
+    P = len(ctx.procs)
+    pc = np.where(ctx.proc_case >= 0, ctx.proc_case, P)[ctx.pop]
+    saved = out.saved_s[ctx.pop] / ctx.L
+    n_p = np.bincount(pc, minlength=P + 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_p = np.bincount(pc, weights=saved, minlength=P + 1) / n_p
+    measured = np.floor(np.maximum(mean_p, 0.0) * 2.0 + 1e-9) / 2.0
+    cat = _catalog_days(ctx, cut, cost)
+    deadline = _deadline_days(ctx)
+    if cat is not None:
+        days = np.where(np.isfinite(cat), cat, measured)
+        basis = "catalogue allotments (measured saving rounded down to 0.5 day where none)"
+    else:
+        days = measured
+        basis = "measured mean saving rounded down to 0.5 working day"
+    days = np.where(np.isfinite(deadline), np.minimum(days, np.maximum(deadline, 0.0)), days)
+    days = np.where(n_p > 0, days, np.nan)
+    return days, basis
+
+
+def _quantile(x: np.ndarray, q: float) -> float:
+    return float(np.quantile(x, q)) if x.size else float("nan")
+
+
+def queue_check(ctx: ReplayContext, out: ReplayOutcome) -> tuple[bool, str]:
+    """Does the cut change segments at a step where queues make replay doubtful?"""
+    changed = out.reduction_s > 1e-3
+    if not changed.any():
+        return False, ""
+    A = len(ctx.acts)
+    touched = np.bincount(ctx.act[changed], minlength=A) > 0
+    load = ctx.step_load
+    hit = load[touched & load["queue"].to_numpy()]
+    if hit.empty:
+        return False, ""
+    parts = []
+    for _, r in hit.iterrows():  # one row per flagged step (a handful)
+        ev = []
+        if np.isfinite(r["utilisation"]):
+            ev.append(f"utilisation {r['utilisation']:.2f}")
+        if np.isfinite(r["queue_rho"]):
+            ev.append(f"wait vs backlog rho {r['queue_rho']:.2f} (p {r['queue_p']:.2g})")
+        parts.append(f"{r['activity']}: {', '.join(ev)}")
+    return True, "; ".join(parts)
+
+
+def summarise(ctx: ReplayContext, out: ReplayOutcome, *, ci: float = 0.95, n_boot: int = 1000,
+              seed: int = 0, cost: CostParams = CostParams(), method: str = "replay",
+              assumption: str = ASSUMPTION_REPLAY, extra_notes: Iterable[str] = ()) -> dict:
+    """One score row from a replay outcome (see the module docstring for the columns)."""
+    L = ctx.L
+    pop = ctx.pop
+    n = int(pop.sum())
+    cut = out.cut
+    row: dict[str, Any] = {c: np.nan for c in COLUMNS}
+    row.update({"cut": cut, "label_vi": cut.label_vi, "label_en": cut.label_en, "method": method,
+                "assumption": assumption, "n_dossiers": n, "draws": out.draws})
+    notes = list(out.notes) + list(extra_notes)
+    if n == 0:
+        row["notes"] = "; ".join(notes + ["no finished dossier in scope"])
+        row.update({"dossiers_affected": 0, "queue_flag": False, "queue_evidence": ""})
+        return row
+    saved = out.saved_s[pop] / L
+    before = ctx.agency_s[pop] / L
+    after = before - saved
+    aff = out.affected[pop]
+    row["dossiers_affected"] = float(aff.sum()) if out.draws > 1 else int(aff.sum())
+    row["share_affected"] = float(aff.mean())
+    m = bootstrap_mean_ci(saved, n_boot=n_boot, ci=ci, seed=seed)
+    row["saved_mean_days"], row["saved_ci_low"], row["saved_ci_high"] = m.mean, m.low, m.high
+    if n < 2:
+        row["saved_ci_low"] = row["saved_ci_high"] = np.nan
+    gain = saved[aff > 0]
+    gain = gain[gain > 0] if gain.size else gain
+    row["saved_median_days"] = _quantile(gain, 0.5)
+    row["saved_p90_days"] = _quantile(gain, 0.9)
+    row["agency_mean_before_days"] = float(before.mean())
+    row["median_before_days"], row["median_after_days"] = _quantile(before, 0.5), _quantile(after, 0.5)
+    row["p90_before_days"], row["p90_after_days"] = _quantile(before, 0.9), _quantile(after, 0.9)
+    vol_p, vol, vol_basis = volumes(ctx, cost)
+    row["annual_volume"] = vol
+    row["dossier_days_saved_per_year"] = m.mean * vol
+    # on time, before and after (finished dossiers with a statutory budget)
+    hb = np.isfinite(ctx.budget_s[pop])
+    nb = int(hb.sum())
+    row["n_with_budget"] = nb
+    if nb:
+        ok_before = (ctx.agency_s[pop][hb] <= ctx.budget_s[pop][hb] + 1e-3).astype(np.float64)
+        ok_after = out.on_time_after[pop][hb]
+        kb, ka = ok_before.sum(), ok_after.sum()
+        row["on_time_before"] = kb / nb
+        row["on_time_before_low"], row["on_time_before_high"] = wilson(kb, nb, ci)
+        row["on_time_after"] = ka / nb
+        row["on_time_after_low"], row["on_time_after_high"] = wilson(min(ka, nb), nb, ci)
+        d = bootstrap_mean_ci(ok_after - ok_before, n_boot=n_boot, ci=ci, seed=seed + 1)
+        row["on_time_diff"], row["on_time_diff_low"], row["on_time_diff_high"] = d.mean, d.low, d.high
+    # citizen side, measured
+    cit_h = out.citizen_saved_s[pop] / 3600.0
+    visits = out.visits_avoided[pop]
+    row["citizen_hours_saved_mean"] = float(cit_h.mean())
+    row["visits_avoided_mean"] = float(visits.mean())
+    per_dossier_h = row["citizen_hours_saved_mean"] + row["visits_avoided_mean"] * cost.visit_hours
+    row["citizen_cost_saved_vnd_per_year"] = per_dossier_h * cost.hourly_income_vnd * vol
+    # statutory (provincial formula), per procedure
+    days_p, basis = statutory_days_saved(ctx, cut, out, cost)
+    deadline_p = _deadline_days(ctx)
+    okp = np.isfinite(days_p) & np.isfinite(vol_p)
+    saved_cost = float(np.sum(days_p[okp] * vol_p[okp])) * cost.hours_per_day * cost.hourly_income_vnd
+    okd = np.isfinite(deadline_p) & np.isfinite(vol_p)
+    before_cost = float(np.sum(deadline_p[okd] * vol_p[okd])) * cost.hours_per_day * cost.hourly_income_vnd
+    if okp.any():
+        w = vol_p[okp]
+        row["statutory_days_saved"] = float(np.sum(days_p[okp] * w) / w.sum()) if w.sum() > 0 else np.nan
+        row["statutory_cost_saved_vnd_per_year"] = saved_cost
+    row["statutory_cost_before_vnd_per_year"] = before_cost if okd.any() else np.nan
+    mb = row["agency_mean_before_days"]
+    row["pct_time_cut"] = m.mean / mb if mb > 0 else np.nan
+    row["pct_cost_cut"] = saved_cost / before_cost if okd.any() and before_cost > 0 else np.nan
+    row["meets_time_target"] = bool(np.isfinite(row["pct_time_cut"]) and row["pct_time_cut"] >= cost.time_target)
+    row["meets_cost_target"] = bool(np.isfinite(row["pct_cost_cut"]) and row["pct_cost_cut"] >= cost.cost_target)
+    if method == "replay":
+        flag, ev = queue_check(ctx, out)
+    else:
+        flag, ev = False, ""
+    row["queue_flag"], row["queue_evidence"] = flag, ev
+    notes.append(f"statutory days: {basis}")
+    notes.append(f"volume: {vol_basis}")
+    if n < 30:
+        notes.append(f"only {n} finished dossiers: intervals are rough")
+    if flag:
+        notes.append("the no-queue assumption is doubtful at a step this cut changes; "
+                     "prefer method='simulate'")
+    row["notes"] = "; ".join(dict.fromkeys(notes))
+    return row
+
+
+def _simulation():
+    try:
+        from .. import simulation  # helper F2's engine (optional)
+    except ImportError:
+        return None
+    return simulation if hasattr(simulation, "score") else None
+
+
+def _as_cut_list(log, cuts) -> list[Cut]:
+    if cuts is None:
+        from .suggest import suggest_cuts
+        sug = suggest_cuts(log)
+        return list(sug["cut"])
+    if isinstance(cuts, Cut):
+        return [cuts]
+    if isinstance(cuts, pd.DataFrame) and "cut" in cuts.columns:
+        return list(cuts["cut"])
+    out = list(cuts)
+    for c in out:
+        if not isinstance(c, Cut):
+            raise ConfigError(f"score_cuts takes cut objects (tm.cuts.RemoveStep(...), ...), got {c!r}")
+    return out
+
+
+def score_cuts(log, cuts=None, *, method: str = "auto", procedure: str | None = None,
+               ci: float = 0.95, n_boot: int = 1000, replications: int = 30, seed: int = 0,
+               cost: CostParams | None = None, sort_by: str | None = "dossier_days_saved_per_year",
+               ascending: bool = False, draws: int | None = None, catalog: Any = None) -> pd.DataFrame:
+    """Score procedure cuts, one row per cut (columns: see :data:`COLUMNS` and the module
+    docstring).
+
+    ``cuts``: cut objects (a list, one cut, or the frame :func:`suggest_cuts` returns);
+    ``None`` scores the suggestions of :func:`suggest_cuts`. ``method``: ``"auto"`` (per cut:
+    simulation for queue-changing or random cuts when :mod:`tthc_mining.simulation` is installed,
+    replay otherwise), ``"replay"`` or ``"simulate"``. ``procedure``: score one procedure's
+    dossiers. ``ci`` / ``n_boot``: interval level and bootstrap replicates; ``replications``:
+    simulation runs; ``draws``: random draws for ``ReduceLoopRate`` under replay (default 20);
+    ``seed`` makes everything reproducible. ``cost``: :class:`CostParams`. ``sort_by``: a column
+    to sort on (``None`` keeps the input order).
+    """
+    from ..log import DossierLog
+    if not isinstance(log, DossierLog):
+        raise ConfigError(f"score_cuts expects a DossierLog (tm.read_log(...)), not {type(log).__name__}")
+    if method not in METHODS:
+        raise ConfigError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+    cost = CostParams() if cost is None else cost
+    if not isinstance(cost, CostParams):
+        raise ConfigError(f"cost must be tm.CostParams(...), not {type(cost).__name__}")
+    if n_boot < 1:
+        raise ConfigError("n_boot must be at least 1")
+    if sort_by is not None and sort_by not in COLUMNS:
+        raise ConfigError(f"sort_by must be a score column ({', '.join(COLUMNS)}), not {sort_by!r}")
+    scope = log.filter(procedure=procedure) if procedure is not None else log
+    cut_list = _as_cut_list(scope, cuts)
+    for c in cut_list:
+        c.validate(scope)
+    sim = _simulation()
+    engines = []
+    for c in cut_list:
+        if method == "replay":
+            engines.append("replay")
+        elif method == "simulate":
+            if sim is None:
+                raise ConfigError("method='simulate' needs tthc_mining.simulation, which is not "
+                                  "installed in this version; use method='replay'")
+            engines.append("simulate")
+        else:
+            engines.append("simulate" if (c.queue_changing and sim is not None) else "replay")
+    rows: list[dict | None] = [None] * len(cut_list)
+    to_sim = [i for i, e in enumerate(engines) if e == "simulate"]
+    if any(e == "replay" for e in engines):
+        ctx = context(scope, catalog=catalog)
+        for i, (c, e) in enumerate(zip(cut_list, engines)):
+            if e != "replay":
+                continue
+            extra = []
+            if method == "auto" and c.queue_changing:
+                extra.append("auto: the simulation engine is not installed; replay approximation "
+                             "used for a queue-changing or random cut")
+            out = replay(ctx, c, seed=seed, draws=draws, validate=False)
+            assumption = ASSUMPTION_REPLAY
+            if any(isinstance(p, AddStaff) for p in c.parts()):
+                assumption = ("replay approximation: waits at the target scaled by the M/M/c ratio "
+                              "of queue waits with and without the new officers; no knock-on effects")
+            rows[i] = summarise(ctx, out, ci=ci, n_boot=n_boot, seed=seed, cost=cost,
+                                assumption=assumption, extra_notes=extra)
+    if to_sim:
+        sim_cuts = [cut_list[i] for i in to_sim]
+        sdf = sim.score(scope, sim_cuts, procedure=None, ci=ci, replications=replications,
+                        seed=seed, cost=cost)
+        if len(sdf) != len(sim_cuts):
+            raise ConfigError(f"the simulation returned {len(sdf)} rows for {len(sim_cuts)} cuts")
+        for i, (_, r) in zip(to_sim, sdf.iterrows()):  # one row per simulated cut
+            d = {c: np.nan for c in COLUMNS}
+            d.update(r.to_dict())
+            d["cut"] = cut_list[i]
+            d.setdefault("method", "simulate")
+            if not isinstance(d.get("method"), str):
+                d["method"] = "simulate"
+            rows[i] = d
+    extra_cols = [k for r in rows for k in r if k not in COLUMNS]
+    cols = list(COLUMNS) + list(dict.fromkeys(extra_cols))
+    df = pd.DataFrame([{c: r.get(c, np.nan) for c in cols} for r in rows], columns=cols)
+    if sort_by is not None and len(df):
+        df = df.sort_values(sort_by, ascending=ascending, kind="stable",
+                            na_position="last").reset_index(drop=True)
+    if to_sim:
+        warn_rows = df[df["method"] == "simulate"]
+        if "backtest_pass" in df.columns and (warn_rows["backtest_pass"] == False).any():  # noqa: E712
+            warnings.warn("the simulation's backtest FAILED: simulated savings are not reliable "
+                          "(see the backtest columns)", RuntimeWarning, stacklevel=2)
+    df.attrs.update({"procedure": procedure, "method": method, "ci": ci, "n_boot": n_boot,
+                     "replications": replications, "seed": seed, "cost": cost.to_dict(),
+                     "assumption_replay": ASSUMPTION_REPLAY})
+    return df
