@@ -42,6 +42,11 @@ _LAZY = {
     "ConformanceReport": "tthc_mining.conformance",
     "rework": "tthc_mining.rework",
     "ReworkReport": "tthc_mining.rework",
+    "cuts": "tthc_mining.cuts",
+    "suggest_cuts": "tthc_mining.cuts",
+    "score_cuts": "tthc_mining.cuts",
+    "explain_cut": "tthc_mining.cuts",
+    "CostParams": "tthc_mining.cuts",
 }
 
 __all__ = ["schema", "VietnamCalendar", "WorkingCalendar", "DossierLog", "QualityReport",
