@@ -404,19 +404,17 @@ def ref_edear(trace):
 
 
 def ref_loop_erasure(acts):
-    """Chronological loop erasure: indices erased from the dossier's sequence."""
+    """Chronological loop erasure, step by step: {closing index: erased indices}."""
     path: list[tuple[str, int]] = []
-    erased: set[int] = set()
+    loops: dict[int, list[int]] = {}
     for i, a in enumerate(acts):
         pos = next((k for k, (b, _) in enumerate(path) if b == a), None)
         if pos is None:
             path.append((a, i))
         else:
-            for _, j in path[pos + 1:]:
-                erased.add(j)
-            erased.add(i)
+            loops[i] = sorted([j for _, j in path[pos + 1:]] + [i])
             del path[pos + 1:]
-    return erased
+    return loops
 
 
 def ref_pingpong(units, acts=None, order=None):
@@ -443,7 +441,7 @@ trace_st = st.lists(st.tuples(st.sampled_from("ABCD"), st.sampled_from(["r1", "r
                               st.sampled_from(["X", "Y", "Z"])), min_size=1, max_size=12)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(trace_st, min_size=1, max_size=8))
 def test_against_reference_implementations(traces):
     import pm4py
@@ -460,10 +458,14 @@ def test_against_reference_implementations(traces):
         got = tuple(int(bc.loc[c, k]) for k in ("selfloops_repeat", "selfloops_redo",
                                                  "repetitions_repeat", "repetitions_redo"))
         assert got == ref_edear([(a, res) for a, res, _ in tr])
-        erased = ref_loop_erasure([a for a, _, _ in tr])
+        loops = ref_loop_erasure([a for a, _, _ in tr])
+        erased = [j for v in loops.values() for j in v]
+        assert bc.loc[c, "n_loops"] == len(loops)
         assert bc.loc[c, "extra_steps"] == len(erased)
         # events are 1 h apart: the loop time is one hour per erased event
         assert bc.loc[c, "rework_agency_h"] == pytest.approx(float(len(erased)))
+        got_sizes = sorted(r.loops.loc[r.loops[S.CASE] == c, "extra_steps"].tolist())
+        assert got_sizes == sorted(len(v) for v in loops.values())
         order = r.order.set_index("activity")["order"].to_dict()
         assert bc.loc[c, "n_pingpong"] == ref_pingpong([u for _, _, u in tr], [a for a, _, _ in tr], order)
         seg_s_total += len(erased)

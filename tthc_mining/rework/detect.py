@@ -131,13 +131,16 @@ class Occurrences:
     pair_count: np.ndarray  # executions per pair
     pair_case: np.ndarray   # dossier code per pair
     pair_act: np.ndarray    # activity code per pair
+    order: np.ndarray       # rows sorted by (dossier, activity, time)
+    gstart: np.ndarray      # per sorted position: sorted position where its pair's group starts
 
 
 def occurrences(seg: Segments) -> Occurrences:
     n = seg.case.size
     if n == 0:
         z = np.zeros(0, np.int64)
-        return Occurrences(pair=z, occ=z, prev_occ=z, last_occ=z, pair_count=z, pair_case=z, pair_act=z)
+        return Occurrences(pair=z, occ=z, prev_occ=z, last_occ=z, pair_count=z, pair_case=z,
+                           pair_act=z, order=z, gstart=z)
     A = max(len(seg.activities), 1)
     key = seg.case.astype(np.int64) * A + seg.activity
     # events are sorted by case, so the key is nearly sorted and a stable sort is cheap
@@ -163,7 +166,8 @@ def occurrences(seg: Segments) -> Occurrences:
     first_rows = order[starts]
     return Occurrences(pair=pair, occ=occ, prev_occ=prev_occ, last_occ=last,
                        pair_count=counts.astype(np.int64), pair_case=seg.case[first_rows],
-                       pair_act=seg.activity[first_rows])
+                       pair_act=seg.activity[first_rows], order=order,
+                       gstart=starts[gid_sorted].astype(np.int64))
 
 
 # ---------------------------------------------------------------------------------- edeaR
@@ -222,7 +226,8 @@ def edear(seg: Segments, occ: Occurrences, resource: np.ndarray) -> EdeaR:
 # ---------------------------------------------------------------------------------- loops
 @dataclass
 class Loops:
-    """Priced loops: one entry per loop, spans ``(anchor, end]`` in event rows."""
+    """Priced loops: one entry per loop (a closing of the loop erasure, or a supplement asked
+    for outside any erased loop); the loop's events are those with ``loop_of == index``."""
 
     case: np.ndarray
     anchor: np.ndarray      # row of the kept event the loop starts after (-1: none, desk request)
@@ -237,61 +242,134 @@ class Loops:
     agency_s: np.ndarray
     citizen_s: np.ndarray
     third_s: np.ndarray
-    covered: np.ndarray     # per event: inside some loop
+    covered: np.ndarray     # per event: belongs to some loop (extra work)
+    loop_of: np.ndarray     # per event: index of the loop it belongs to, -1 on the normal path
 
     @property
     def size(self) -> int:
         return int(self.case.size)
 
 
-def erased_cycles(seg: Segments, occ: Occurrences) -> tuple[np.ndarray, np.ndarray]:
-    """Chronological loop erasure of every dossier at once; returns (anchor rows, end rows).
+class _RangeMin:
+    """Sparse table: vectorised minimum of ``values[lo..hi]`` (inclusive; empty ranges -> INF)."""
 
-    From a kept event ``k`` the next kept event is ``last_occ[k] + 1``; ``(k, last_occ[k]]`` is an
-    erased cycle when ``last_occ[k] > k``. Events that are the last execution of their activity
-    are skipped in one vectorised jump to the next event that is not, so the Python loop runs
-    once per erased cycle of the dossier with the most cycles, each step over all dossiers.
+    INF = np.iinfo(np.int64).max
+
+    def __init__(self, values: np.ndarray):
+        self.levels = [np.asarray(values, dtype=np.int64)]
+        k = 1
+        while 2 * k <= self.levels[0].size:
+            prev = self.levels[-1]
+            self.levels.append(np.minimum(prev[:-k], prev[k:]))
+            k *= 2
+
+    def query(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        lo = np.asarray(lo, dtype=np.int64)
+        hi = np.asarray(hi, dtype=np.int64)
+        out = np.full(lo.size, self.INF, dtype=np.int64)
+        ok = hi >= lo
+        if not ok.any():
+            return out
+        length = hi[ok] - lo[ok] + 1
+        j = np.floor(np.log2(length)).astype(np.int64)
+        res = np.empty(length.size, dtype=np.int64)
+        for lev in np.unique(j):  # a handful of levels
+            m = j == lev
+            tab = self.levels[int(lev)]
+            res[m] = np.minimum(tab[lo[ok][m]], tab[hi[ok][m] - (1 << int(lev)) + 1])
+        out[ok] = res
+        return out
+
+
+def chronological_erasure(seg: Segments, occ: Occurrences) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Chronological loop erasure of every dossier at once.
+
+    Walking a dossier's events in order, the *path* holds the steps done so far; when a step
+    already on the path is done again (a *closing*), the loop back to its earlier execution (the
+    *anchor*) is erased: the events after the anchor still on the path and the closing event
+    itself. The remaining path is the dossier's loop-erased (normal) path. Each erased event
+    belongs to exactly one loop (the closing that erased it), so loop costs add up.
+
+    Recursion on integer codes, solved by fixed-point iteration (each round fully vectorised;
+    dependencies only go back in time, so the first repeated state is the solution):
+
+    * ``anchor(t)`` = the latest execution of ``activity(t)`` before ``t`` that is not a closing;
+    * ``closing(t)`` = ``t`` is a re-execution and no closing ``s`` with ``anchor(t) < s < t`` has
+      ``anchor(s) < anchor(t)`` (that would have erased the anchor);
+    * a non-closing event ``x`` is erased by the first closing ``t > x`` with ``anchor(t) < x``.
+
+    Returns ``(closing rows, their anchor rows, eraser)`` where ``eraser[x]`` is the index (into
+    the closings) of the loop that erased event ``x``, -1 for events on the normal path.
     """
     n = seg.case.size
-    if n == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    rows = np.arange(n)
-    interesting = occ.last_occ > rows
-    nxt = _next_true(interesting)
-    case_end = seg.case_start[1:]
-    cur = seg.case_start[:-1].copy()
-    active = np.arange(seg.n_cases)
-    anchors, ends = [], []
-    while active.size:
-        p = nxt[cur[active]]
-        ok = p < case_end[active]
-        active, p = active[ok], p[ok]
-        if not active.size:
+    z = np.zeros(0, np.int64)
+    eraser = np.full(n, -1, dtype=np.int64)
+    R = np.flatnonzero(occ.occ > 0)  # re-executions, in row order
+    if R.size == 0:
+        return z, z, eraser
+    srt, gst = occ.order, occ.gstart
+    pos = np.arange(n, dtype=np.int64)
+    closing = np.zeros(n, dtype=bool)
+    closing[R] = True
+    INF = _RangeMin.INF
+    anchor = None
+    for _ in range(n + 1):
+        # latest non-closing execution of the same activity before each event
+        cand = np.where(~closing[srt], pos, -1)
+        runmax = np.maximum.accumulate(cand)
+        prev_pos = np.r_[-1, runmax[:-1]]
+        valid = prev_pos >= gst
+        anc_sorted = np.where(valid, srt[np.maximum(prev_pos, 0)], -1)
+        anc = np.empty(n, dtype=np.int64)
+        anc[srt] = anc_sorted
+        aR = anc[R]
+        vals = np.where(closing[R], aR, INF)
+        rmq = _RangeMin(vals)
+        lo = np.searchsorted(R, aR, side="right")
+        hi = np.arange(R.size) - 1
+        killed = rmq.query(lo, hi) < aR
+        new = ~killed
+        if np.array_equal(new, closing[R]):
+            anchor = anc
             break
-        e = occ.last_occ[p]
-        anchors.append(p)
-        ends.append(e)
-        cur[active] = e + 1
-        active = active[e + 1 < case_end[active]]
-    if not anchors:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    a, e = np.concatenate(anchors), np.concatenate(ends)
-    o = np.argsort(a, kind="stable")
-    return a[o], e[o]
+        closing[R] = new
+    else:  # pragma: no cover - cannot happen: the recursion is well founded
+        raise RuntimeError("loop erasure did not converge")
+    crow = R[closing[R]]
+    canchor = anchor[crow]
+    # eraser of each non-closing event: the first closing after it whose anchor is before it
+    cvals = canchor  # closings in row order
+    rmq = _RangeMin(cvals)
+    cases_with = np.unique(seg.case[crow])
+    in_case = np.isin(seg.case, cases_with) & ~closing
+    xs = np.flatnonzero(in_case)
+    if xs.size:
+        lo = np.searchsorted(crow, xs, side="right")
+        case_end_row = seg.case_start[1:][seg.case[xs]]
+        hi_max = np.searchsorted(crow, case_end_row, side="left") - 1
+        hit = rmq.query(lo, hi_max) < xs
+        xs, lo, hi_max = xs[hit], lo[hit], hi_max[hit]
+        # binary search for the first closing (smallest index) whose anchor is before x
+        a_, b_ = lo.copy(), hi_max.copy()
+        while (a_ < b_).any():
+            mid = (a_ + b_) // 2
+            left = rmq.query(lo, mid) < xs
+            b_ = np.where(left, mid, b_)
+            a_ = np.where(left, a_, mid + 1)
+        eraser[xs] = a_
+    eraser[crow] = np.arange(crow.size)
+    return crow, canchor, eraser
 
 
 def price_loops(seg: Segments, occ: Occurrences, codes: EventCodes) -> Loops:
     n = seg.case.size
-    anchor, end = erased_cycles(seg, occ)
+    crow, canchor, eraser = chronological_erasure(seg, occ)
     seg_s = np.nan_to_num(seg.seg_s, nan=0.0)
-    # coverage of the erased cycles (difference array over rows)
-    diff = np.zeros(n + 1, dtype=np.int64)
-    np.add.at(diff, anchor + 1, 1)
-    np.add.at(diff, end + 1, -1)
-    covered = np.cumsum(diff[:-1]) > 0 if n else np.zeros(0, dtype=bool)
+    covered = eraser >= 0
 
-    # supplement requests outside every erased cycle -> their own loop: request .. receipt of
-    # the supplement (or the dossier's last event), stopping before any erased cycle
+    # supplement requests outside every erased loop (e.g. asked for at the desk, no step done
+    # again) -> their own loop: request .. receipt of the supplement (or the dossier's last
+    # event), stopping before any erased event
     req_rows = np.flatnonzero(codes.is_request & ~covered)
     if req_rows.size:
         nxt_recv = _next_true(codes.is_received)
@@ -304,53 +382,57 @@ def price_loops(seg: Segments, occ: Occurrences, codes: EventCodes) -> Loops:
         prev_end = np.maximum.accumulate(np.r_[-1, r_end[:-1]])
         keep = req_rows > prev_end
         req_rows, r_end = req_rows[keep], r_end[keep]
-        r_anchor = req_rows - 1
     else:
-        r_end = r_anchor = np.zeros(0, np.int64)
-
-    all_anchor = np.concatenate([anchor, r_anchor]).astype(np.int64)
-    all_end = np.concatenate([end, r_end]).astype(np.int64)
-    is_desk = np.r_[np.zeros(anchor.size, bool), np.ones(req_rows.size, bool)]
-    start = all_anchor + 1
-    lcase = seg.case[np.minimum(start, n - 1)] if n else np.zeros(0, np.int64)
-    # events counted: inside erased cycles all of them; desk loops only where not covered
-    cov2 = covered.copy()
+        r_end = np.zeros(0, np.int64)
+    K1 = crow.size
+    loop_of = eraser.copy()
     if req_rows.size:
-        d2 = np.zeros(n + 1, dtype=np.int64)
-        np.add.at(d2, req_rows, 1)
-        np.add.at(d2, r_end + 1, -1)
-        cov2 |= np.cumsum(d2[:-1]) > 0
+        d = np.zeros(n + 1, dtype=np.int64)
+        np.add.at(d, req_rows, 1)
+        np.add.at(d, r_end + 1, -1)
+        in_desk = np.cumsum(d[:-1]) > 0
+        desk_id = np.cumsum(np.isin(np.arange(n), req_rows)) - 1
+        loop_of = np.where(in_desk, K1 + desk_id, loop_of)
+    K = K1 + req_rows.size
+    member = loop_of >= 0
+    li = loop_of[member]
 
-    def span_sum(values):
-        cs = np.concatenate([[0.0], np.cumsum(values, dtype=np.float64)])
-        return cs[all_end + 1] - cs[start]
+    def per_loop(values):
+        return np.bincount(li, weights=np.asarray(values, dtype=np.float64)[member], minlength=K)
 
     own = seg.owner
-    agency = span_sum(np.where(own == OWNER_AGENCY, seg_s, 0.0))
-    citizen = span_sum(np.where(own == OWNER_CITIZEN, seg_s, 0.0))
-    third = span_sum(np.where(own == OWNER_THIRD, seg_s, 0.0))
-    hand = span_sum(seg.handover.astype(np.float64)).astype(np.int64)
-    n_ev = (all_end - all_anchor).astype(np.int64)
-
-    # trigger: first supplement request inside the loop, else the source of the back-jump
-    nxt_req = _next_true(codes.is_request)
-    first_req = nxt_req[np.minimum(start, n - 1)] if n else np.zeros(0, np.int64)
-    has_req = first_req <= all_end
-    trigger = np.where(has_req, first_req, np.maximum(all_end - 1, all_anchor))
-    trigger = np.where(is_desk, np.maximum(start, 0), trigger)
-    # kind
-    kind = np.full(all_anchor.size, KIND_SAME_UNIT, dtype=np.int64)
+    agency = per_loop(np.where(own == OWNER_AGENCY, seg_s, 0.0))
+    citizen = per_loop(np.where(own == OWNER_CITIZEN, seg_s, 0.0))
+    third = per_loop(np.where(own == OWNER_THIRD, seg_s, 0.0))
+    hand = per_loop(seg.handover).astype(np.int64)
+    n_ev = np.bincount(li, minlength=K).astype(np.int64)
+    # first supplement request inside each loop
+    first_req = np.full(K, n, dtype=np.int64)
+    rq = member & codes.is_request
+    if rq.any():
+        np.minimum.at(first_req, loop_of[rq], np.flatnonzero(rq))
+    has_req = first_req < n
+    is_desk = np.r_[np.zeros(K1, bool), np.ones(req_rows.size, bool)]
+    end = np.r_[crow, r_end].astype(np.int64)
+    anchor = np.r_[canchor, np.full(req_rows.size, -1)].astype(np.int64)
+    frag_first = np.r_[canchor, req_rows].astype(np.int64)
+    # trigger: the first supplement request of the loop, else the event the dossier jumped back
+    # from (the one before the closing re-execution)
+    trigger = np.where(has_req, first_req, np.maximum(end - 1, frag_first))
+    kind = np.full(K, KIND_SAME_UNIT, dtype=np.int64)
     kind[hand > 0] = KIND_CROSS_UNIT
-    kind[(n_ev == 1) & ~is_desk] = KIND_SELFLOOP
+    kind[~is_desk & (n_ev == 1) & (anchor == end - 1)] = KIND_SELFLOOP
     kind[has_req | is_desk] = KIND_SUPPLEMENT
-    closing = np.where(is_desk, -1, seg.activity[np.maximum(all_end, 0)] if n else all_end)
-    o = np.lexsort((start, lcase))
-    frag_first = np.where(is_desk, start, all_anchor)
-    return Loops(case=lcase[o], anchor=np.where(is_desk, -1, all_anchor)[o], start=start[o],
-                 frag_first=frag_first[o],
-                 end=all_end[o], trigger=trigger[o], kind=kind[o], closing_activity=closing[o],
-                 n_events=n_ev[o], handovers=hand[o], agency_s=agency[o], citizen_s=citizen[o],
-                 third_s=third[o], covered=cov2)
+    closing_act = np.where(is_desk, -1, seg.activity[np.maximum(end, 0)] if n else end)
+    lcase = seg.case[end] if n else end
+    o = np.lexsort((end, lcase))
+    rank = np.argsort(o)  # old loop index -> position in the sorted loops
+    loop_pos = np.where(member, rank[np.maximum(loop_of, 0)], -1) if K else np.full(n, -1, np.int64)
+    return Loops(case=lcase[o], anchor=anchor[o], start=frag_first[o] + (~is_desk[o]).astype(np.int64),
+                 frag_first=frag_first[o], end=end[o], trigger=trigger[o], kind=kind[o],
+                 closing_activity=closing_act[o], n_events=n_ev[o], handovers=hand[o],
+                 agency_s=agency[o], citizen_s=citizen[o], third_s=third[o], covered=member,
+                 loop_of=loop_pos)
 
 
 # ---------------------------------------------------------------------------------- ping-pong
