@@ -30,6 +30,13 @@ DUE_AFTER = "case:due_after"        # NgayHenTraMoi (due date after a re-appoint
 SUBMITTED = "case:submitted"        # NgayNopHoSo (online submission time)
 FINISHED_REPORTED = "case:finished" # NgayKetThucXuLy as exported (end of processing)
 
+# personal data of the applicant (chủ hồ sơ), when a log carries it (issue 8)
+OWNER_NAME = "case:owner_name"      # Chủ hồ sơ
+OWNER_ID = "case:owner_id"          # Số CCCD (12 digits)
+OWNER_PHONE = "case:owner_phone"    # Số điện thoại
+OWNER_EMAIL = "case:owner_email"    # Email
+PERSONAL_COLUMNS = (OWNER_NAME, OWNER_ID, OWNER_PHONE, OWNER_EMAIL)
+
 CASE_ATTRIBUTES = (PROCEDURE, RECEIVED, DUE, CHANNEL, STATUS, DUE_BEFORE, DUE_AFTER,
                    SUBMITTED, FINISHED_REPORTED)
 TIME_COLUMNS = (TIMESTAMP, START, RECEIVED, DUE, DUE_BEFORE, DUE_AFTER, SUBMITTED,
