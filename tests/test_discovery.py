@@ -513,3 +513,20 @@ def test_real_logs_equal_pm4py(real_case):
     v = tm.variants(log)
     assert len(v) == n_variants == len(pvariants)
     assert dict(zip(v["sequence"], v["count"])) == {k: int(c) for k, c in pvariants.items()}
+
+
+@pytest.mark.real
+def test_wabo_equals_pm4py_on_pm4py_own_reading(real_dir):
+    """Independent of our reader: pm4py reads the file itself, we read it with ours."""
+    import pm4py
+    path = real_dir / REAL["wabo"]
+    df = pm4py.read_xes(str(path), variant="line_by_line")
+    dfg, sa, ea = pm4py.discover_dfg(df.copy())
+    perf, _, _ = pm4py.discover_performance_dfg(df.copy())
+    pm = tm.discover(load_real(path))
+    assert pm.dfg_dict() == {k: int(v) for k, v in dfg.items()}
+    m = pm.dfg.set_index(["source", "target"])
+    for k, s in perf.items():
+        assert m.loc[k, "mean_h"] * H == pytest.approx(s["mean"], rel=1e-9, abs=1e-12)
+    assert dict(zip(pm.start_activities["activity"], pm.start_activities["count"])) == sa
+    assert dict(zip(pm.end_activities["activity"], pm.end_activities["count"])) == ea

@@ -116,24 +116,33 @@ def segments(log) -> Segments:
         prev_act[1:] = act[:-1]
     w_prev_end[is_first] = np.nan
     prev_act[is_first] = -1
-    seg = w_end - w_prev_end
-    wait = np.where(np.isnan(w_start), seg, w_start - w_prev_end)
-    proc = w_end - w_start
     if n and hasattr(log, "working_parts") and hasattr(log.calendar, "to_working_parts"):
-        # the same durations from (working days, office ns within the day): the axis values are
-        # ~1e9 s (ulp ~1e-7 s), the parts are exact integers, so durations are exact to the ns
+        # durations from (working days, office ns within the day): the axis values are ~1e9 s
+        # (ulp ~1e-7 s), the parts are exact integers, so durations are exact to the ns. The
+        # parts are dropped from the log's cache afterwards (log.working keeps the axis).
         L = log.calendar.seconds_per_day
         d_end, i_end = log.working_parts(S.TIMESTAMP)
-        d_prev, i_prev = np.full(n, np.nan), np.full(n, np.nan)
-        d_prev[1:], i_prev[1:] = d_end[:-1], i_end[:-1]
-        d_prev[is_first] = np.nan
-        seg = (d_end - d_prev) * L + (i_end - i_prev) / 1e9
+        seg = np.full(n, np.nan)
+        seg[1:] = (d_end[1:] - d_end[:-1]) * L + (i_end[1:] - i_end[:-1]) / 1e9
+        seg[is_first] = np.nan
         if S.START in ev.columns:
             d_st, i_st = log.working_parts(S.START)
-            wait = np.where(np.isnan(w_start), seg, (d_st - d_prev) * L + (i_st - i_prev) / 1e9)
+            wait = np.full(n, np.nan)
+            wait[1:] = (d_st[1:] - d_end[:-1]) * L + (i_st[1:] - i_end[:-1]) / 1e9
+            wait[is_first] = np.nan
+            wait = np.where(np.isnan(w_start), seg, wait)
             proc = (d_end - d_st) * L + (i_end - i_st) / 1e9
+            del d_st, i_st
+            log._cache.pop(("working_parts", S.START), None)
         else:
-            wait = seg
+            wait = seg.copy()
+            proc = np.full(n, np.nan)
+        del d_end, i_end
+        log._cache.pop(("working_parts", S.TIMESTAMP), None)
+    else:
+        seg = w_end - w_prev_end
+        wait = np.where(np.isnan(w_start), seg, w_start - w_prev_end)
+        proc = w_end - w_start
     owner = _owner_states(ev, case, is_first)
     if S.GROUP in ev.columns:
         g, _ = log.codes(S.GROUP)
