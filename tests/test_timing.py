@@ -210,6 +210,7 @@ def test_as_of_parsing():
 def test_generic_log_without_roles():
     rows = [("F1", "Create Fine", "2025-01-06 00:00", None),
             ("F1", "Send Fine", "2025-01-20 00:00", None),
+            ("F1", "Receive Result", "2025-01-22 00:00", None),   # an appeal result, not a receipt
             ("F1", "Payment", "2025-02-03 00:00", None),
             ("F2", "Create Fine", "2025-01-07 00:00", None),
             ("F2", "Send for Credit Collection", "2025-03-03 00:00", None)]
@@ -218,6 +219,7 @@ def test_generic_log_without_roles():
     c = tim.cases.set_index(S.CASE)
     assert (c["status"] == "resolved").all()
     assert c.loc["F1", "finished"] == ts("2025-02-03 00:00")
+    assert c.loc["F1", "received"] == ts("2025-01-06 00:00")
     assert c["statutory_due"].isna().all() and c["budget_days"].isna().all()
     assert c["on_time_actual"].isna().all()
     assert c["on_time_reported"].all()                         # no due date: counted on time

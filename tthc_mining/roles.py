@@ -43,7 +43,7 @@ ROLE_PATTERNS: list[tuple[str, str]] = [
     (S.ROLE_RESUMED, r"tiep tuc xu ly|tiep tuc giai quyet|resum"),
     (S.ROLE_RESULT, r"tra ket qua|da tra|trao ket qua|result returned|return result|deliver result"),
     (S.ROLE_FINISHED, r"ket thuc xu ly|hoan thanh xu ly|da xu ly xong|xu ly xong|processing finished"),
-    (S.ROLE_RECEIPT, r"^(tiep nhan|nhan ho so|tiep nhan ho so|receive|receipt|intake|register(ed)? application)"
+    (S.ROLE_RECEIPT, r"^(tiep nhan|nhan ho so|tiep nhan ho so|receive(?! result)|receipt|intake|register(ed)? application)"
                      r"|tiep nhan ho so|confirmation of receipt"),
 ]
 _COMPILED = [(role, re.compile(p)) for role, p in ROLE_PATTERNS]
