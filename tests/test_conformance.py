@@ -193,3 +193,23 @@ def test_variants_make_fitness_cheap():
     r = tm.conformance(log)
     assert len(r) == 20_000 and r["fitness"].notna().all()
     assert time.perf_counter() - t0 < 20
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_synthetic_province_against_its_truth(seed):
+    """Dossiers without planted loops follow the internal procedure exactly (fitness 1); every
+    looped dossier repeats a prescribed step (fitness < 1); every planted overdue dossier has a
+    step over its allotment."""
+    synth = pytest.importorskip("tthc_mining.synth", reason="synthetic generator not available")
+    log, truth = synth.province(5000, seed=seed)
+    r = tm.conformance(log).set_index(S.CASE)
+    tc = truth.cases.set_index(S.CASE)
+    assert len(r) == len(tc) and r.summary["not_in_catalog"] == 0
+    j = r.join(tc[["n_loops", "overdue_planted"]])
+    clean = j[j["n_loops"] == 0]
+    assert (clean["fitness"] == 1.0).all() and (clean["repeated"] == 0).all()
+    assert (clean["extra"] == 0).all() and (clean["skipped"] == 0).all()
+    looped = j[j["n_loops"] > 0]
+    assert len(looped) > 50 and (looped["fitness"] < 1.0).all() and (looped["repeated"] >= 1).all()
+    assert (j.loc[j["overdue_planted"], "over_allotment"] >= 1).all()
+    assert r.summary["perfect"] == len(clean)

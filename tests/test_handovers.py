@@ -120,3 +120,20 @@ def test_errors():
         tm.handovers(log, procedure="nope")
     with pytest.raises(ConfigError):
         tm.handovers(log).pm4py_network(resource_key="org:nothing")
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_synthetic_province_handover_bottlenecks(seed):
+    """Where the generator planted a hand-over bottleneck into a single unit, that boundary
+    carries the most waiting of the procedure."""
+    synth = pytest.importorskip("tthc_mining.synth", reason="synthetic generator not available")
+    log, truth = synth.province(8000, seed=seed)
+    tb = truth.bottlenecks
+    rows = tb[(tb["kind"] == "handover") & (tb["n_units"] == 1)]
+    assert len(rows) >= 1
+    for row in rows.itertuples():
+        rep = tm.handovers(log, procedure=row.procedure, n_boot=200, seed=seed)
+        top = rep.table.iloc[0]
+        assert top["to_unit"] == row.unit, (row.procedure, rep.table.head(3))
+        assert top["wait_mean_ci_low"] <= row.true_wait_mean_h <= top["wait_mean_ci_high"]
+        assert 0 < top["share_of_budget"] < 1 and top["budget_n"] == top["transfers"]

@@ -104,11 +104,13 @@ def test_utilisation_by_hand():
     assert r1["busy_h"] == pytest.approx(4.0)           # 08-11 merged + 13:30-14:30
     assert r1["proc_sum_h"] == pytest.approx(5.0)
     assert r1["multitasking"] == pytest.approx(1.25)
-    assert r1["days_active"] == 2 and r1["available_h"] == pytest.approx(16.0)
-    assert r1["utilisation"] == pytest.approx(0.25)
-    r2 = u.loc["r2"]
+    # span Mon 07:30 -> Tue 14:30 in office hours: 4 + 3.5 (Mon) + 4.5 + 1 (Tue) = 13 h
+    assert r1["days_active"] == 2 and r1["available_h"] == pytest.approx(13.0)
+    assert r1["utilisation"] == pytest.approx(4 / 13)
+    r2 = u.loc["r2"]                                    # 07:40 (instant) and 08:00-09:00
     assert r2["busy_h"] == pytest.approx(1.0) and r2["days_active"] == 1
-    assert r2["utilisation"] == pytest.approx(1 / 8)
+    assert r2["available_h"] == pytest.approx(80 / 60)
+    assert r2["utilisation"] == pytest.approx(0.75)
     assert r1["unit"] == "U"
 
 
@@ -122,7 +124,8 @@ def test_utilisation_on_planted(planted):
     log, _ = planted
     u = tm.load.utilisation(log)
     assert (u["busy_h"] <= u["proc_sum_h"] + 1e-9).all()
-    assert (u["utilisation"] >= 0).all() and u["events"].sum() > 0
+    assert (u["utilisation"] >= 0).all() and (u["utilisation"] <= 1 + 1e-9).all()
+    assert u["events"].sum() > 0
 
 
 def test_littles_law(planted):
@@ -179,3 +182,19 @@ def test_errors(planted):
     p2 = tm.load.arrivals_completions(log, procedure=P2)
     allp = tm.load.arrivals_completions(log)
     assert p1["arrivals"].sum() + p2["arrivals"].sum() == allp["arrivals"].sum()
+
+
+def test_synthetic_province_load():
+    synth = pytest.importorskip("tthc_mining.synth", reason="synthetic generator not available")
+    log, truth = synth.province(5000, seed=4)
+    ll = tm.load.littles_law(log)
+    assert abs(ll.iloc[0]["rel_gap"]) < 0.05
+    per = tm.load.littles_law(log, by="activity")
+    big = per[per["n"] >= 500]
+    assert (big["rel_gap"].abs() < 0.1).all()
+    u = tm.load.utilisation(log)
+    assert ((u["utilisation"] > 0) & (u["utilisation"] <= 1 + 1e-9)).all()
+    ac = tm.load.arrivals_completions(log, by=None, freq="MS")
+    assert ac["arrivals"].sum() == log.n_cases
+    w = tm.load.wip(log, by="unit", freq="W")
+    assert w.shape[0] >= 40 and (w.to_numpy() >= 0).all()

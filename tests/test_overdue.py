@@ -130,3 +130,35 @@ def test_html_escapes_unit_names():
     log._cache.clear()
     html = tm.overdue_attribution(log)._repr_html_()
     assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+@pytest.fixture(scope="module", params=[0, 1, 2])
+def province(request):
+    synth = pytest.importorskip("tthc_mining.synth", reason="synthetic generator not available")
+    log, truth = synth.province(20_000, seed=request.param)
+    return request.param, log, truth
+
+
+def test_synthetic_province_names_the_planted_unit(province):
+    """Acceptance (issue 3): overdue attribution names the planted unit of every procedure in
+    which that unit really made dossiers overdue (at least 5 planted overdue dossiers)."""
+    seed, log, truth = province
+    od = truth.overdue.set_index("procedure")
+    checked = 0
+    for p, unit in truth.overdue_units.items():
+        if od.loc[p, "n_overdue_planted"] < 5:
+            continue
+        r = tm.overdue_attribution(log, procedure=p)
+        assert r.by_unit.iloc[0]["unit"] == unit, (p, r.by_unit.head(3))
+        checked += 1
+    assert checked >= 6
+    full = tm.overdue_attribution(log)
+    pu = full.by_procedure_unit
+    for p, unit in truth.overdue_units.items():
+        if od.loc[p, "n_overdue_planted"] >= 5:
+            assert pu[pu["procedure"] == p].iloc[0]["unit"] == unit
+    # the truly overdue dossiers are the ones found overdue (same statutory clock)
+    tc = truth.cases
+    true_od = set(tc.loc[tc["overdue"], S.CASE])
+    assert full.summary["n_overdue"] == len(true_od)
+    assert set(full.by_case[S.CASE]) <= true_od

@@ -18,8 +18,11 @@ Rules
   by looping over days or dossiers.
 * **Utilisation** of an officer = busy working time / available working time. Busy time is the
   *union* of the officer's processing intervals (start -> end on the working-time axis, so
-  overlapping work is not counted twice); available time = working days on which the officer
-  recorded at least one event × the office hours of a day. Needs start timestamps.
+  overlapping work is not counted twice); available time = the working time from the officer's
+  first start to last end in the log (so utilisation is at most 1). ``days_active`` = working days
+  on which the officer started or finished something; ``multitasking`` = summed processing time /
+  busy time (how many dossiers the officer had open at once, on average). Needs start
+  timestamps.
 * **Little's law** (L = λW) is checked on the working-time axis over a window that trims
   ``trim`` of the observed span at each end (warm-up and cool-down): L = time-average number in the
   system over the window (dossiers still open count until the end of the log), λ = arrivals in the
@@ -205,7 +208,8 @@ def arrivals_completions(log, by: str | None = "activity", freq: str = "D", *, p
 
 def utilisation(log, *, procedure=None) -> pd.DataFrame:
     """Per officer: busy working hours (union of processing intervals), available working hours
-    (days with activity × office hours of a day) and their ratio. Needs start timestamps."""
+    (working time from the officer's first start to last end) and their ratio. Needs start
+    timestamps."""
     if not log.has_start:
         raise ConfigError("utilisation needs start timestamps (start_timestamp); this log has "
                           "only completion times")
@@ -245,13 +249,17 @@ def utilisation(log, *, procedure=None) -> pd.DataFrame:
     busy = np.bincount(ro, weights=contrib, minlength=R)
     proc_sum = np.bincount(r, weights=e - s, minlength=R)
     events = np.bincount(r, minlength=R)
-    # working days with activity (any event of the officer, start or end)
-    ev_all = np.flatnonzero((res >= 0) if pmask is None else ((res >= 0) & pmask))
-    day = np.floor(seg.w_end[ev_all] / L)
-    okd = np.isfinite(day)
-    pair = pd.unique(res[ev_all][okd] * (2 ** 31) + day[okd].astype(np.int64))
+    # available: working time from the officer's first start to last end (the span in which
+    # the officer was at work on dossiers); days_active: working days with an event or a start
+    first = np.full(R, np.inf)
+    lastt = np.full(R, -np.inf)
+    f = pd.DataFrame({"r": r, "s": s, "e": e}).groupby("r").agg(s=("s", "min"), e=("e", "max"))
+    first[f.index.to_numpy()] = f["s"].to_numpy()
+    lastt[f.index.to_numpy()] = f["e"].to_numpy()
+    available = np.where(np.isfinite(first), np.maximum(lastt - first, 0.0), 0.0)
+    days = np.concatenate([np.floor(s / L), np.floor(np.maximum(e - 1e-9, s) / L)]).astype(np.int64)
+    pair = pd.unique(np.concatenate([r, r]) * (2 ** 31) + (days - days.min()))
     days_active = np.bincount((pair // (2 ** 31)).astype(np.int64), minlength=R)
-    available = days_active * L
     if S.GROUP in log.events.columns:
         g, gl = log.codes(S.GROUP)
         unit = _modal(r, g[idx], R, gl)
@@ -268,7 +276,8 @@ def utilisation(log, *, procedure=None) -> pd.DataFrame:
         })
     out = out.sort_values("utilisation", ascending=False, kind="stable").reset_index(drop=True)
     out.attrs.update({"procedure": procedure, "hours_per_day": L / 3600,
-                      "rule": "busy = union of processing intervals; available = active days x office hours"})
+                      "rule": "busy = union of processing intervals; available = working time "
+                              "from the officer's first start to last end"})
     return out
 
 
