@@ -40,37 +40,41 @@ ONESTOP_HEADERS: dict[str, str] = {
 LAYOUTS = ("xes", "onestop")
 
 
-def _format_times(values: pd.Series, fmt: str, *, with_offset: bool = False) -> pd.Series:
-    """Datetimes -> text with pyarrow's vectorised strftime (NaT -> empty)."""
+def _format_times(values: pd.Series, style: str) -> pd.Series:
+    """Datetimes -> text, vectorised with pyarrow casts (NaT -> empty).
+
+    ``style="dmy"``: ``dd/mm/yyyy HH:MM:SS`` on the local wall clock; ``style="iso"``:
+    ``yyyy-mm-ddTHH:MM:SS+hh:mm``. Sub-second parts are written (``.ffffff``) only where present.
+    """
     s = values
     offset = None
     if isinstance(s.dtype, pd.DatetimeTZDtype):
-        if with_offset:
-            local = s.dt.tz_localize(None)
-            off_s = ((local - s.dt.tz_convert("UTC").dt.tz_localize(None))
-                     .dt.total_seconds().to_numpy())
-            offset = off_s
-        s = s.dt.tz_localize(None)
+        local = s.dt.tz_localize(None)
+        if style == "iso":
+            utc = s.dt.tz_convert("UTC").dt.tz_localize(None)
+            offset = ((local.to_numpy(dtype="datetime64[ns]").view(np.int64)
+                       - utc.to_numpy(dtype="datetime64[ns]").view(np.int64)) // 10**9)
+        s = local
     ns = s.to_numpy(dtype="datetime64[ns]").view(np.int64)
     nat = ns == np.iinfo(np.int64).min
     frac = ~nat & (ns % 1_000_000_000 != 0)
-    whole = pa.array(np.where(frac, 0, ns) // 1_000_000_000, type=pa.int64()).cast(pa.timestamp("s"))
-    text = np.asarray(pc.strftime(whole, format=fmt).to_numpy(zero_copy_only=False), dtype=object)
+    secs = pa.array(np.where(frac | nat, 0, ns) // 1_000_000_000).cast(pa.timestamp("s"))
+    text = pc.cast(secs, pa.string())
     if frac.any():
-        us = pa.array(ns[frac] // 1000, type=pa.int64()).cast(pa.timestamp("us"))
-        text[frac] = np.asarray(pc.strftime(us, format=fmt).to_numpy(zero_copy_only=False),
-                                dtype=object)  # %S carries the fraction at us resolution
-    if offset is not None:
-        ok = ~nat
-        off = offset[ok].astype(np.int64)
-        sign = np.where(off < 0, "-", "+")
-        off = np.abs(off)
-        hh = (off // 3600).astype(str)
-        mm = ((off % 3600) // 60).astype(str)
-        suffix = (pd.Series(sign) + pd.Series(hh).str.zfill(2) + ":" + pd.Series(mm).str.zfill(2))
-        text[ok] = (pd.Series(text[ok]) + suffix.to_numpy()).to_numpy(dtype=object)
-    text[nat] = None
-    return pd.Series(text, index=values.index, dtype=object)
+        us = pa.array(np.where(frac, ns, 0) // 1000).cast(pa.timestamp("us"))
+        text = pc.if_else(pa.array(frac), pc.cast(us, pa.string()), text)
+    if style == "dmy":
+        text = pc.replace_substring_regex(text, r"^(\d{4})-(\d{2})-(\d{2})", r"\3/\2/\1")
+    else:
+        text = pc.replace_substring(text, " ", "T", max_replacements=1)
+        if offset is not None:
+            codes, uniq = pd.factorize(offset)
+            labels = [("-" if o < 0 else "+") + f"{abs(o) // 3600:02d}:{abs(o) % 3600 // 60:02d}"
+                      for o in uniq]
+            suffix = pc.take(pa.array(labels, type=pa.string()), pa.array(np.maximum(codes, 0)))
+            text = pc.binary_join_element_wise(text, suffix, "")
+    text = pc.if_else(pa.array(nat), pa.scalar(None, pa.string()), text)
+    return pd.Series(pd.array(text, dtype="str"), index=values.index)
 
 
 def _prepare(df: pd.DataFrame, layout: str, *, text_dates: bool) -> pd.DataFrame:
@@ -83,14 +87,14 @@ def _prepare(df: pd.DataFrame, layout: str, *, text_dates: bool) -> pd.DataFrame
             out[S.CHANNEL] = np.append(labels, None)[codes] if len(uniques) else ch
         for c in out.columns:
             if text_dates and pd.api.types.is_datetime64_any_dtype(out[c].dtype):
-                out[c] = _format_times(out[c], "%d/%m/%Y %H:%M:%S")
+                out[c] = _format_times(out[c], "dmy")
         known = [c for c in ONESTOP_HEADERS if c in out.columns]
         rest = [c for c in out.columns if c not in ONESTOP_HEADERS]
         out = out[known + rest].rename(columns=ONESTOP_HEADERS)
     else:
         for c in out.columns:
             if text_dates and pd.api.types.is_datetime64_any_dtype(out[c].dtype):
-                out[c] = _format_times(out[c], "%Y-%m-%dT%H:%M:%S", with_offset=True)
+                out[c] = _format_times(out[c], "iso")
     return out
 
 
@@ -120,9 +124,6 @@ def write_log(log_or_df: Any, path: str | Path, *, layout: str = "xes",
     elif name.endswith(".csv") or name.endswith(".csv.gz") or name.endswith(".txt"):
         import pyarrow.csv as pacsv
         out = neutralise_formulas(_prepare(df, layout, text_dates=True))
-        for c in out.columns:
-            if out[c].dtype == object:
-                out[c] = out[c].astype("str")
         table = pa.Table.from_pandas(out, preserve_index=False)
         table = table.rename_columns([str(c) for c in out.columns])
         if name.endswith(".gz"):
