@@ -530,3 +530,41 @@ def test_wabo_equals_pm4py_on_pm4py_own_reading(real_dir):
         assert m.loc[k, "mean_h"] * H == pytest.approx(s["mean"], rel=1e-9, abs=1e-12)
     assert dict(zip(pm.start_activities["activity"], pm.start_activities["count"])) == sa
     assert dict(zip(pm.end_activities["activity"], pm.end_activities["count"])) == ea
+
+
+def test_powmod_table():
+    e = np.array([0, 1, 2, 3, 5, 17, 100, 1023, 1024, 4097, 3], dtype=np.int64)
+    for base, mod in ((911_382_323, D._M1), (998_244_353, D._M2), (1, 7), (3, 7)):
+        assert D._powmod(base, e, mod).tolist() == [pow(base, int(x), mod) for x in e]
+    assert D._powmod(5, np.zeros(0, np.int64), 7).size == 0
+
+
+def test_with_start_times_equals_pm4py_explicit_start_rule():
+    """Non-overlapping steps (so sorting by start or by end gives the same order): the edge
+    time equals pm4py's get_dfg_graph with an explicit start key, max(start(B), end(A)) - end(A)."""
+    from pm4py.algo.discovery.dfg.adapters.pandas.df_statistics import get_dfg_graph
+
+    rng = np.random.default_rng(4)
+    n_cases = 150
+    k = rng.integers(2, 7, n_cases)
+    case = np.repeat(np.arange(n_cases), k)
+    gap = rng.integers(0, 5 * 3600, case.size)
+    dur = rng.integers(60, 4 * 3600, case.size)
+    end = pd.Series(gap + dur).groupby(case).cumsum().to_numpy() + 1_700_000_000
+    start = end - dur
+    ev = pd.DataFrame({S.CASE: np.char.add("c", case.astype(str)).astype(object),
+                       S.ACTIVITY: np.array(list("ABCDE"), dtype=object)[rng.integers(0, 5, case.size)],
+                       S.START: pd.to_datetime(start, unit="s", utc=True),
+                       S.TIMESTAMP: pd.to_datetime(end, unit="s", utc=True)})
+    log = DossierLog(events=ev.sort_values([S.CASE, S.TIMESTAMP], kind="stable")
+                     .reset_index(drop=True), calendar=continuous())
+    pm = tm.discover(log)
+    ref = get_dfg_graph(log.to_pm4py(), measure="performance", start_timestamp_key=S.START,
+                        timestamp_key=S.TIMESTAMP, perf_aggregation_key="mean")
+    m = pm.dfg.set_index(["source", "target"])
+    assert set(ref) == set(m.index)
+    for key, mean_s in ref.items():
+        assert m.loc[key, "mean_h"] * H == pytest.approx(mean_s, rel=1e-9, abs=1e-9)
+    acts = pm.activities.set_index("activity")
+    proc = (ev[S.TIMESTAMP] - ev[S.START]).dt.total_seconds().groupby(ev[S.ACTIVITY]).mean() / H
+    assert acts.loc[proc.index, "proc_mean_h"].to_numpy() == pytest.approx(proc.to_numpy(), rel=1e-9)
