@@ -223,3 +223,11 @@ def test_summary_on_the_synthetic_province():
     # the hidden clock can only flatter: reported >= actual
     assert o["on_time_rate_reported"] >= o["on_time_rate_actual"] - 1e-12
     assert 0 <= o["score_766_progress"] <= 20
+
+
+def test_empty_log():
+    df = pd.DataFrame({S.CASE: pd.Series([], dtype=object), S.ACTIVITY: pd.Series([], dtype=object),
+                       S.TIMESTAMP: pd.Series([], dtype="datetime64[ns, Asia/Ho_Chi_Minh]")})
+    s = summary(tm.DossierLog(events=df), as_of="2025-01-01")
+    assert s.overall["received"] == 0 and np.isnan(s.overall["score_766_progress"])
+    assert "0 hồ sơ tiếp nhận" in s.text() and len(s.by_unit) == 0

@@ -516,3 +516,38 @@ def test_real_wabo_receipt_log(real_dir):
     assert np.allclose(total, c.loc[fin, "elapsed_working_days"], atol=1e-6)
     summ = tm.summary(log)
     assert summ.overall["received"] == 1434
+
+
+def test_vectorised_speed_on_a_large_log():
+    """50,000 dossiers / ~300,000 events: no per-dossier Python, so this takes about a second
+    (the bound is generous for a loaded 2-core machine; a per-dossier loop takes minutes)."""
+    import time
+    rng = np.random.default_rng(0)
+    n_cases = 50_000
+    k = rng.integers(3, 10, size=n_cases)
+    n = int(k.sum())
+    case = np.repeat(np.arange(n_cases), k)
+    pos = np.arange(n) - np.repeat(np.cumsum(k) - k, k)
+    acts = np.array(["Tiếp nhận hồ sơ", "Thẩm định", "Yêu cầu bổ sung hồ sơ", "Nhận hồ sơ bổ sung",
+                     "Phê duyệt", "Kết thúc xử lý"], dtype=object)
+    a = np.minimum(pos, 4)
+    a[pos == np.repeat(k, k) - 1] = 5
+    start = pd.Timestamp("2025-01-02 08:00").value + rng.integers(0, 300, size=n_cases) * 86_400 * 10**9
+    steps = rng.integers(600, 2 * 86_400, size=n) * 10**9
+    steps[pos == 0] = 0
+    t = np.repeat(start, k) + np.cumsum(steps) - np.repeat(np.cumsum(steps)[np.cumsum(k) - k], k)
+    df = pd.DataFrame({S.CASE: np.char.add("H", case.astype(str)).astype(object),
+                       S.ACTIVITY: acts[a],
+                       S.TIMESTAMP: pd.DatetimeIndex(t).tz_localize(TZ),
+                       S.GROUP: np.array(["U1", "U2", "U3"], dtype=object)[rng.integers(0, 3, size=n)],
+                       S.PROCEDURE: np.repeat(np.array(["P5", "P2"], dtype=object)[rng.integers(0, 2, n_cases)], k)})
+    add_role_column(df)
+    log = tm.DossierLog(events=df, catalog=CAT)
+    t0 = time.perf_counter()
+    tim = timing(log)
+    elapsed = time.perf_counter() - t0
+    assert len(tim.cases) == n_cases
+    assert elapsed < 30, f"timing took {elapsed:.1f} s on {n_cases} dossiers"
+    fin = tim.cases["finished"].notna()
+    total = tim.cases.loc[fin, ["agency_days", "citizen_days", "third_party_days"]].sum(axis=1)
+    assert np.allclose(total, tim.cases.loc[fin, "elapsed_working_days"], atol=1e-6)
