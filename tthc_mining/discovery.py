@@ -72,6 +72,8 @@ _BASES = ((911_382_323, 972_663_749), (1_000_000_007 % _M1, 998_244_353),
 # ====================================================================== small vectorised helpers
 def _sortable(values: np.ndarray) -> np.ndarray:
     """Float64 -> uint64 keys with the same order (IEEE-754 bits, sign handled)."""
+    if values.size and values.min() >= 0:  # durations: the bits of x >= 0 already sort
+        return (values + 0.0).view(np.uint64) | np.uint64(1 << 63)  # (-0.0 + 0.0 = +0.0)
     bits = values.view(np.int64)
     return (bits ^ ((bits >> 63) & np.int64(0x7FFFFFFFFFFFFFFF))).view(np.uint64) \
         ^ np.uint64(1 << 63)
