@@ -498,11 +498,7 @@ def test_agrees_with_the_synthetic_generators_truth():
 
 @pytest.mark.real
 def test_real_wabo_receipt_log(real_dir):
-    read_log = getattr(tm, "read_log", None)
-    try:
-        import tthc_mining.io  # noqa: F401
-    except Exception:  # pragma: no cover - reader not there yet
-        pytest.skip("tm.read_log is not available")
+    pytest.importorskip("tthc_mining.io", reason="tm.read_log is not available")
     path = real_dir / "wabo_receipt_phase_coselog.xes.gz"
     if not path.exists():
         pytest.skip("WABO receipt log absent")

@@ -27,7 +27,6 @@ Every rate has a Wilson 95% interval (``*_low``, ``*_high``) and its denominator
 """
 from __future__ import annotations
 
-import datetime as _dt
 import html
 import json
 import math

@@ -381,6 +381,7 @@ class Timing:
     notes: list = field(default_factory=list)
     event_index: Any = None
     _events: pd.DataFrame | None = field(default=None, repr=False)
+    _catalog: Any = field(default=None, repr=False)
 
     @property
     def events(self) -> pd.DataFrame:
@@ -459,7 +460,7 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
     key = ("timing", id(catalog), as_of_t.value, cutoff, tuple(sorted((roles or {}).items())),
            bool(third_party_paused))
     cached = log._cache.get(key)
-    if cached is not None:
+    if cached is not None and cached._catalog is catalog:  # id() alone could be reused
         return cached
 
     seg = segments(log)
@@ -813,7 +814,7 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
               "proc_h": seg.proc_s / 3600.0, "owner": owner, "counted_h": counted / 3600.0}
     out = Timing(event_arrays=arrays, event_index=ev.index, cases=cases, as_of=as_of_t, cutoff=cutoff,
                  third_party_paused=bool(third_party_paused), hours_per_day=L / 3600.0,
-                 catalog_source=getattr(catalog, "source", None), notes=notes)
+                 catalog_source=getattr(catalog, "source", None), notes=notes, _catalog=catalog)
     log._cache[key] = out
     return out
 
