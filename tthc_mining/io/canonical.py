@@ -24,8 +24,9 @@ Sync-job rows (domain notes 2.3): a provincial system pushing to the national po
 receipt row "Tiếp nhận hồ sơ" stamped exactly at NgayTiepNhan by "Cán bộ một cửa" and a
 "Kết thúc xử lý hồ sơ" row at NgayKetThucXuLy; a missing officer defaults to "Chuyên viên". A
 receipt-role event at exactly the dossier's received time (to the second, or 00:00 of that date)
-and a processing-finished event at exactly the reported finishing time, each by a generic or
-empty officer name, are flagged ``tm:injected``.
+and a processing-finished event at exactly the reported finishing time (same rule), each by a
+generic or empty officer name, are flagged ``tm:injected``. Without an officer column nothing is
+flagged (a receipt stamped at the received time is normal).
 
 Sorting: by case id (string order, as pm4py's ``format_dataframe``), then by end time; ties keep
 the source order (stable), so directly-follows counts equal pm4py's on the same rows.
@@ -94,6 +95,13 @@ class _Ctx:
         self.mapping = mapping
         self.strict = strict
         self.q = QualityReport(source=raw.source, rows_read=int(raw.rows_read or len(raw.frame)))
+        self.pending: tuple[type[InputError], dict] | None = None
+
+    def raise_pending(self) -> None:
+        """strict=True: raise for the earliest row found so far by the checks."""
+        if self.pending is not None:
+            error, kw = self.pending
+            raise error(kw.pop("message"), **kw)
 
     def src(self, canon: str | None) -> str | None:
         if canon is None:
@@ -116,10 +124,14 @@ class _Ctx:
             return
         idx = np.flatnonzero(mask)
         if self.strict and reason in _STRICT:
-            first = idx[0]
-            raise error(message or reason.replace("_", " "), file=self.raw.source,
-                        row=int(rows[first]), column=self.src(canon),
-                        value=self.raw_value(canon, int(positions[first])))
+            # remember the earliest offending row; raise_pending() raises it
+            first = idx[np.argmin(rows[idx])]
+            row = int(rows[first])
+            if self.pending is None or row < self.pending[1]["row"]:
+                self.pending = (error, dict(
+                    message=message or reason.replace("_", " "), file=self.raw.source, row=row,
+                    column=self.src(canon), value=self.raw_value(canon, int(positions[first]))))
+            return
         if canon is not None and reason in _VALUE_EXAMPLES:
             vals = []
             for p in positions[idx[:3]]:
@@ -276,6 +288,7 @@ def canonicalize(raw: RawTable, *, schema: str = "auto", columns: Mapping[str, s
                detail="text re-composed to Unicode NFC in " + ", ".join(map(str, nfc_cols))
                if nfc_cols else None)
 
+    ctx.raise_pending()
     ev = pd.DataFrame(cols)
     keep = ~drop
     if not keep.all():
@@ -299,6 +312,7 @@ def canonicalize(raw: RawTable, *, schema: str = "auto", columns: Mapping[str, s
             if duplicates == "drop":
                 ctx.report("duplicate_event", dup, rows_k, pos_k, DROPPED, canon=S.CASE,
                            message="exact duplicate of an earlier row")
+                ctx.raise_pending()
                 if dup.any():
                     ev = ev.loc[~dup].reset_index(drop=True)
                     rows_k, pos_k = rows_k[~dup], pos_k[~dup]
@@ -356,6 +370,8 @@ def canonicalize(raw: RawTable, *, schema: str = "auto", columns: Mapping[str, s
                    detail="rows of one dossier disagree; the first value in time order is used")
         ev[canon] = full.astype(col.dtype) if not isinstance(col.dtype, pd.DatetimeTZDtype) else full
 
+    ctx.raise_pending()
+
     # ---------------------------------------------------------------- roles and flags
     add_role_column(ev, roles)
     if roles:
@@ -412,7 +428,7 @@ def _injected(ev: pd.DataFrame, role: np.ndarray, ts: np.ndarray) -> np.ndarray:
         generic_u = np.array([fold(u) in GENERIC_OFFICERS for u in uniques], dtype=bool)
         generic = np.append(generic_u, True)[codes]  # empty officer counts as generic
     else:
-        generic = np.ones(len(ev), dtype=bool)
+        return out  # no officer column: nothing tells a sync row from a real receipt
     day = 86_400 * 10**9
     for r, col in ((S.ROLE_RECEIPT, S.RECEIVED), (S.ROLE_FINISHED, S.FINISHED_REPORTED)):
         if col not in ev.columns:

@@ -87,8 +87,8 @@ def _arrow_csv(source: Any, names: list[str], sep: str, skip_rows: int) -> pa.Ta
     invalid = []
 
     def on_invalid(row: Any) -> str:
-        invalid.append(row)
-        raise _Malformed()
+        invalid.append(row.number)
+        return "skip"  # remembered: the whole file is then re-read by the exact slow path
 
     read_opts = pacsv.ReadOptions(column_names=names, skip_rows=skip_rows, use_threads=True,
                                   block_size=1 << 24)
@@ -98,15 +98,11 @@ def _arrow_csv(source: Any, names: list[str], sep: str, skip_rows: int) -> pa.Ta
     conv_opts = pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
                                      null_values=NULL_VALUES, strings_can_be_null=True,
                                      quoted_strings_can_be_null=True, check_utf8=True)
-    try:
-        return pacsv.read_csv(source, read_options=read_opts, parse_options=parse_opts,
-                              convert_options=conv_opts)
-    except _Malformed:
-        raise
-    except pa.ArrowInvalid as exc:
-        if invalid:
-            raise _Malformed() from None
-        raise
+    table = pacsv.read_csv(source, read_options=read_opts, parse_options=parse_opts,
+                           convert_options=conv_opts)
+    if invalid:
+        raise _Malformed()
+    return table
 
 
 def _python_csv(text: str, names: list[str], sep: str, file: str) -> RawTable:

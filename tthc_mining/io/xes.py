@@ -4,7 +4,8 @@ Safety: a document type declaration (``<!DOCTYPE``, which is where entities live
 before the parser sees the document, and the parser itself is configured not to load DTDs,
 resolve entities or touch the network. No external file is ever read.
 
-Layout (as pm4py's dataframe): one row per ``<event>`` in file order; event attributes become
+Layout (as pm4py's dataframe): one row per ``<event>`` in file order (an event outside any
+trace is a row without a case id, so it is counted, then dropped); event attributes become
 columns under their key, trace attributes become ``case:<key>`` columns (so the trace's
 ``concept:name`` is ``case:concept:name``). Nested attributes (lists, containers, meta
 attributes) are not flattened. Types: ``int`` and ``float`` become numbers and ``boolean``
@@ -158,8 +159,9 @@ def read_xes(path: str | Path, *, progress: bool = False, file: str | None = Non
     t_add = t_items.append
     ev_trace: list = []
     # mode (0 outside a trace, 1 in a trace, 2 in an event), depth of skipped subtree,
-    # events read, traces read, events in the current trace, traces without events
-    st = [0, 0, 0, 0, 0, 0]
+    # events read, traces read, events in the current trace, traces without events,
+    # current event is outside a trace
+    st = [0, 0, 0, 0, 0, 0, 0]
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -187,9 +189,14 @@ def read_xes(path: str | Path, *, progress: bool = False, file: str | None = Non
                 if name in scalars:
                     t_add((attrs.get("key"), attrs.get("value"), name, st[3]))
                 st[1] = 1
-        elif (local_get(tag) or name_of(tag)) == "trace":
-            st[0] = 1
-            st[4] = 0
+        else:
+            name = local_get(tag) or name_of(tag)
+            if name == "trace":
+                st[0] = 1
+                st[4] = 0
+            elif name == "event":  # an event outside any trace: read, it has no case id
+                st[0] = 2
+                st[6] = 1
 
     def end(tag: str) -> None:
         if st[1]:
@@ -197,10 +204,15 @@ def read_xes(path: str | Path, *, progress: bool = False, file: str | None = Non
             return
         mode = st[0]
         if mode == 2:
-            st[0] = 1
-            ev_trace.append(st[3])
+            if st[6]:  # it was outside a trace
+                st[0] = 0
+                st[6] = 0
+                ev_trace.append(-1)
+            else:
+                st[0] = 1
+                ev_trace.append(st[3])
+                st[4] += 1
             st[2] += 1
-            st[4] += 1
         elif mode == 1:
             st[0] = 0
             if not st[4]:
@@ -271,8 +283,8 @@ def _build(e_items: list, t_items: list, ev_trace: list, n_ev: int, n_tr: int, e
             kind = str(tuniq[tk[0]]) if (tk == tk[0]).all() else "mixed"
             arr = np.full(length, None, dtype=object)
             arr[own[sel]] = val_arr[sel]  # a repeated key in one event: the last value wins
-            if take is not None:
-                arr = arr[take]
+            if take is not None:  # trace attributes onto events (-1: no trace -> empty)
+                arr = np.append(arr, None)[take]
             name = prefix + str(key)
             if name in data:  # an event attribute "case:x" and a trace attribute "x"
                 name = name + " (trace)"
