@@ -20,6 +20,7 @@ from tthc_mining.synth import (SAMPLE, QueueSpec, SynthTruth, World, build, cata
                                default_params, province)
 
 H = 3600.0
+PROCEDURE_NAME = S.PROCEDURE_NAME
 CODES = [p.code for p in default_params().procedures]
 LAND = {"1.004227", "1.012756"}
 
@@ -73,6 +74,10 @@ def test_shape_and_canonical_columns(year):
     assert (first == S.ROLE_RECEIPT).all() and (last == S.ROLE_RESULT).all()
     assert set(ev[S.PROCEDURE].unique()) == set(CODES)
     assert log.quality.rows_read == len(ev) and log.quality.rows_dropped == 0
+    # text is NFC
+    for c in (S.ACTIVITY, S.GROUP, S.RESOURCE, PROCEDURE_NAME, S.REASON, S.OWNER_NAME):
+        cats = ev[c].cat.categories
+        assert all(unicodedata.normalize("NFC", v) == v for v in cats), c
     # every event is integral seconds (exports and re-reads are exact)
     for c in (S.START, S.TIMESTAMP):
         assert (ev[c].dt.as_unit("ns").astype("int64") % 1_000_000_000 == 0).all()
@@ -479,6 +484,68 @@ def test_world_common_random_numbers():
     # parameters must describe the same world
     with pytest.raises(ConfigError):
         world.simulate(dataclasses.replace(params, procedures=params.procedures[:3]))
+
+
+def test_parameter_changes_are_pure_functions_of_the_draws():
+    """The structure issue 5's cuts need: a changed parameter re-simulates the same dossiers
+    with the same random numbers, so effects are exact dossier by dossier."""
+    from tthc_mining.synth import Dist
+    params = default_params()
+    world = World(params, seed=21, n_dossiers=4000)
+    base = build(world.simulate())
+    tb = base.truth.cases
+    L = world.L
+    seg = segments(base.log)
+    ev = base.log.events
+    # remove a step (GPXD site inspection): every later event of the dossier moves earlier by
+    # exactly the time the step held the dossier
+    code, act = "1.009994", "Kiểm tra thực địa"
+    cut = build(world.simulate(params.with_step(code, act, p_active=0.0)))
+    tc = cut.truth.cases
+    m = (ev[S.PROCEDURE] == code).to_numpy() & (ev[S.ACTIVITY] == act).to_numpy()
+    held = pd.Series(seg.seg_s[m], index=pd.Index(seg.case_ids)[seg.case[m]].astype(str))
+    sel = (tb["procedure"] == code).to_numpy()
+    ids = tb.loc[sel, S.CASE]
+    saved = (tb.loc[sel, "agency_working_s"] - tc.loc[sel, "agency_working_s"]).to_numpy()
+    np.testing.assert_allclose(saved, held.loc[ids].to_numpy(), atol=1e-6)
+    assert not (cut.log.events[S.ACTIVITY] == act).any()
+    assert tc.loc[sel, "overdue"].sum() <= tb.loc[sel, "overdue"].sum()
+    pd.testing.assert_frame_equal(tb[~sel].reset_index(drop=True), tc[~sel].reset_index(drop=True))
+    # shorten a step: every processing time of that step halves (to the second)
+    code, act = "1.001193", "Ghi sổ hộ tịch, in Giấy khai sinh"
+    step = params.procedure(code).step(act)
+    short = build(world.simulate(params.with_step(code, act, proc=Dist(step.proc.mean_h / 2,
+                                                                          step.proc.cv))))
+    def proc_of(prov):
+        e = prov.log.events
+        k = (e[S.PROCEDURE] == code) & (e[S.ACTIVITY] == act)
+        w = prov.log.working(S.TIMESTAMP) - prov.log.working(S.START)
+        return w[k.to_numpy()]
+    a, b = proc_of(base), proc_of(short)
+    assert len(a) == len(b) and np.all(np.abs(b - np.maximum(a / 2, 30)) <= 1.0)
+    # remove a loop: the supplement loop of GPXD; dossiers without one are untouched
+    code = "1.009994"
+    noloop = build(world.simulate(params.with_procedure(code, p_supplement=0.0)))
+    tn = noloop.truth.cases
+    sel = (tb["procedure"] == code).to_numpy()
+    had = sel & (tb["n_supplement"] > 0).to_numpy()
+    assert had.any() and (tn.loc[sel, "n_supplement"] == 0).all()
+    pd.testing.assert_frame_equal(tb[sel & ~had].reset_index(drop=True),
+                                  tn[sel & ~had].reset_index(drop=True))
+    assert (tn.loc[had, "rework_agency_working_s"] < tb.loc[had, "rework_agency_working_s"]).all()
+    assert (tn.loc[had, "citizen_working_s"] == 0).all()
+    # remove a hand-over: the police registration done by the commune's own staff
+    code, act = "1.004399", "Đăng ký thường trú"
+    moved = build(world.simulate(params.with_step(code, act, unit="UBND {xa}",
+                                                  wait=Dist(0.5))))
+    e = moved.log.events
+    k = ((e[S.PROCEDURE] == code) & (e[S.ACTIVITY] == act)).to_numpy()
+    assert e.loc[k, S.GROUP].astype(str).str.startswith("UBND ").all()
+    assert e.loc[k, S.RESOURCE].notna().all()
+    tm_ = moved.truth.cases
+    sel = (tb["procedure"] == code).to_numpy()
+    assert tm_.loc[sel, "agency_working_s"].mean() < tb.loc[sel, "agency_working_s"].mean() - 2 * H
+    assert tm_.loc[sel, "overdue"].sum() <= tb.loc[sel, "overdue"].sum()
 
 
 # ----------------------------------------------------------------------------- export, truth file, CLI

@@ -126,6 +126,7 @@ def build_events(sim: SimResult, ids: np.ndarray) -> tuple[pd.DataFrame, dict]:
     rank[np.argsort(ids.astype(str), kind="stable")] = np.arange(len(ids))
     o = np.lexsort((ev["order"], ev["we"], rank[ev["case"]]))
     ev = {k: v[o] for k, v in ev.items()}
+    sim.events = ev  # keep only the sorted copy (the same events, in log order)
     c = ev["case"]
     sorted_ids = ids[np.argsort(rank)]
     procs = sim.params.procedures
@@ -339,7 +340,7 @@ def truth_tables(sim: SimResult, cases: pd.DataFrame, stats: pd.DataFrame
         st = stats[(stats["pi"] == pi) & ~stats["is_result"]].sort_values(
             "total_wait_h", ascending=False, kind="stable")
         step = p.step(p.bottleneck)
-        names = sorted({W.unit_names[u] for u in W._tmpl[step.unit][W.groups[pi].commune]}) \
+        names = sorted({W.unit_names[u] for u in W.template_codes(step.unit)[W.groups[pi].commune]}) \
             if W.groups[pi].n else []
         unit = names[0] if len(names) == 1 else unit_label(step.unit)
         me = st[st["activity"] == p.bottleneck]

@@ -259,43 +259,26 @@ class World:
         geo = P.geography
         communes = geo.communes
         cdist = geo.commune_district
-        dnames = geo.district_names
-        unit_names: list[str] = []
-        unit_index: dict[str, int] = {}
-
-        def unit_code(name: str) -> int:
-            if name not in unit_index:
-                unit_index[name] = len(unit_names)
-                unit_names.append(name)
-            return unit_index[name]
-
-        # template -> unit code per commune
-        self._tmpl: dict[str, np.ndarray] = {}
+        self.unit_names: list[str] = []
+        self.unit_index: dict[str, int] = {}
+        self._tmpl: dict[str, np.ndarray] = {}   # unit template -> unit code per commune
         for p in P.procedures:
             for s in p.steps:
-                if s.unit not in self._tmpl:
-                    self._tmpl[s.unit] = np.array(
-                        [unit_code(s.unit.format(xa=c, huyen=dnames[cdist[i]]))
-                         for i, c in enumerate(communes)], dtype=np.int64)
+                self.template_codes(s.unit)
         # planted overdue units must exist
         for p in P.procedures:
             codes = set(self._tmpl[p.step(p.overdue_activity).unit].tolist())
-            if p.overdue_unit not in unit_index or unit_index[p.overdue_unit] not in codes:
+            if p.overdue_unit not in self.unit_index or self.unit_index[p.overdue_unit] not in codes:
                 raise ConfigError(f"procedure {p.code!r}: overdue_unit {p.overdue_unit!r} is not a "
                                   f"unit of step {p.overdue_activity!r}")
-        self.unit_names = unit_names
-        self.unit_index = unit_index
         # activities
-        acts: list[str] = []
+        self.activities: list[str] = []
+        self.act_index: dict[str, int] = {}
         for p in P.procedures:
             for s in p.steps:
-                if s.activity not in acts:
-                    acts.append(s.activity)
+                self.activity_code(s.activity)
         for a in (SUPP_REQUEST, SUPP_RECEIVED, SEND_BACK, SUSPEND, RESUME, APOLOGY):
-            if a not in acts:
-                acts.append(a)
-        self.activities = acts
-        self.act_index = {a: i for i, a in enumerate(acts)}
+            self.activity_code(a)
         reasons = [REASON_SEND_BACK, REASON_APOLOGY, REASON_SUSPEND]
         for p in P.procedures:
             for rs in p.supplement_reasons:
@@ -304,10 +287,39 @@ class World:
         self.reasons = reasons
         self.reason_index = {r: i for i, r in enumerate(reasons)}
 
+    def template_codes(self, template: str) -> np.ndarray:
+        """Unit code per commune for a unit template (new units are added on first use, e.g.
+        when changed parameters move a step to another unit)."""
+        codes = self._tmpl.get(template)
+        if codes is None:
+            geo = self.params.geography
+            dnames, cdist = geo.district_names, geo.commune_district
+            out = []
+            for i, c in enumerate(geo.communes):
+                name = template.format(xa=c, huyen=dnames[cdist[i]])
+                if name not in self.unit_index:
+                    self.unit_index[name] = len(self.unit_names)
+                    self.unit_names.append(name)
+                out.append(self.unit_index[name])
+            codes = self._tmpl[template] = np.array(out, dtype=np.int64)
+        return codes
+
+    def reason_code(self, text: str) -> int:
+        if text not in self.reason_index:
+            self.reason_index[text] = len(self.reasons)
+            self.reasons.append(text)
+        return self.reason_index[text]
+
+    def activity_code(self, name: str) -> int:
+        if name not in self.act_index:
+            self.act_index[name] = len(self.activities)
+            self.activities.append(name)
+        return self.act_index[name]
+
     def _expected_counts(self, pi: int, template: str) -> np.ndarray:
         """Dossiers of procedure ``pi`` per unit code of ``template`` (realised in this world)."""
         g = self.groups[pi]
-        codes = self._tmpl[template][g.commune]
+        codes = self.template_codes(template)[g.commune]
         return np.bincount(codes, minlength=len(self.unit_names)).astype(float)
 
     def _calibrate(self) -> None:
@@ -364,8 +376,23 @@ class World:
         self.queues[(pi, s.activity)] = info
         return info
 
+    def _add_pool(self, u: int, role: str) -> None:
+        """Officers for a (unit, role) the base world did not have (changed parameters)."""
+        n = BASE_POOL.get(role, 2)
+        r = self.rng("officers", self.unit_names[u], role)
+        taken = set(self.officer_names.tolist())
+        names = [x for x in people.unique_names(r, n + len(taken)) if x not in taken][:n]
+        off = len(self.officer_names)
+        self.officer_names = np.concatenate([self.officer_names, np.array(names, dtype=object)])
+        self.officer_unit = np.concatenate([self.officer_unit, np.full(n, u, dtype=np.int64)])
+        self.officer_role = np.concatenate([self.officer_role, np.full(n, role, dtype=object)])
+        self._pool[(u, role)] = (off, n)
+
     def pool(self, units: np.ndarray, role: str) -> tuple[np.ndarray, np.ndarray]:
         """(offset, size) of the officer pool of each unit code for a role."""
+        for u in np.unique(units):
+            if (int(u), role) not in self._pool:
+                self._add_pool(int(u), role)
         nu = len(self.unit_names)
         offs = np.full(nu, -1, dtype=np.int64)
         size = np.zeros(nu, dtype=np.int64)
@@ -507,12 +534,14 @@ class World:
     def _simulate_procedure(self, pi: int, p: ProcedureDef, g: _Group
                             ) -> tuple[dict, dict]:
         n, L, cal = g.n, self.L, self.cal
+        for s in p.steps:
+            self.activity_code(s.activity)
         A = self.act_index
         rec = _Rec()
         D = lambda slot, purpose: self.draws(pi, slot, purpose)            # noqa: E731
         U = lambda slot, purpose: self.draws(pi, slot, purpose, "uniform")  # noqa: E731
         steps = p.steps
-        step_units = {s.activity: self._tmpl[s.unit][g.commune] for s in steps}
+        step_units = {s.activity: self.template_codes(s.unit)[g.commune] for s in steps}
         step_off = {}
 
         def officers(step: StepDef, slot: str, units=None) -> np.ndarray:
@@ -551,10 +580,11 @@ class World:
         pp2 = pp1 & (U("plan", "pingpong2") < p.p_pingpong2)
         susp_on = (U("plan", "suspension") < p.p_suspension) if p.suspension_after else np.zeros(n, bool)
         od_units = step_units[p.overdue_activity]
-        od_plant = (od_units == self.unit_index[p.overdue_unit]) & (U("plan", "overdue") < p.p_overdue)
+        od_plant = (od_units == self.unit_index.get(p.overdue_unit, -1)) \
+            & (U("plan", "overdue") < p.p_overdue)
         lo, hi = p.overdue_excess_days
         od_extra = np.rint((lo + (hi - lo) * U("plan", "overdue_days")) * L)
-        reasons = np.array([self.reason_index[r] for r in p.supplement_reasons], dtype=np.int64)
+        reasons = np.array([self.reason_code(r) for r in p.supplement_reasons], dtype=np.int64)
         # per-dossier truth accumulators
         citizen = np.zeros(n)
         third = np.zeros(n)
@@ -610,6 +640,8 @@ class World:
             step_off[step.activity] = off
             # redo / repeat right after the step
             if step.activity == p.redo_activity:
+                redo &= active      # a step that was not done is not redone
+                repeat &= active
                 rr = redo | repeat
                 other = other_officer(step, off, step.activity + "#redo")
                 off2 = np.where(repeat, other, off)
@@ -621,6 +653,9 @@ class World:
             # supplement loops after the appraisal
             if step.activity == p.appraisal:
                 desk_step = steps[0]
+                supp &= active
+                double &= active
+                late &= active
                 for j, on in enumerate((supp, double), 1):
                     if not on.any():
                         continue
@@ -663,6 +698,8 @@ class World:
             if p.pingpong and step.activity == p.pingpong[0]:
                 tgt = p.step(p.pingpong[1])
                 t_units = step_units[tgt.activity]
+                pp1 &= active
+                pp2 &= active
                 for j, on in enumerate((pp1, pp2), 1):
                     if not on.any():
                         continue
