@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
-import pandas as pd
 
 from .errors import ConfigError, MissingProgramError, TthcMiningError
 
