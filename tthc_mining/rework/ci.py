@@ -25,6 +25,25 @@ def rate(k, n) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return p, np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
 
 
+def nan_quantiles(reps: np.ndarray, qs) -> list[np.ndarray]:
+    """Column-wise quantiles of ``reps`` (replicates x columns) ignoring NaN, vectorised (numpy's
+    linear interpolation); NaN for columns without values."""
+    r = np.sort(reps, axis=0)  # NaN sort last
+    v = np.isfinite(r).sum(axis=0)
+    out = []
+    cols = np.arange(r.shape[1])
+    for q in qs:
+        pos = q * np.maximum(v - 1, 0)
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, np.maximum(v - 1, 0))
+        frac = pos - lo
+        a = r[lo, cols]
+        b = r[hi, cols]
+        val = a + (b - a) * frac
+        out.append(np.where(v > 0, val, np.nan))
+    return out
+
+
 def dossier_means(values: dict, partition: np.ndarray, n_part: int, *, n_boot: int = N_BOOT,
                   seed: int = 0, exact_max: int = 4000, n_groups: int = 2000,
                   level: float = 0.95) -> dict:
@@ -80,11 +99,7 @@ def dossier_means(values: dict, partition: np.ndarray, n_part: int, *, n_boot: i
         reps = (w @ NUM.T) / (w @ DEN.T)  # (B, M*S)
     reps = np.where(np.isfinite(reps), reps, np.nan)
     a = (1.0 - level) / 2.0
-    import warnings
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        lo = np.nanquantile(reps, a, axis=0)
-        hi = np.nanquantile(reps, 1.0 - a, axis=0)
+    lo, hi = nan_quantiles(reps, (a, 1.0 - a))
     # dossiers per stratum with a value (for every metric)
     for k, name in enumerate(names):
         v = np.asarray(values[name], dtype=np.float64)
@@ -125,22 +140,20 @@ def means_by_key(values: dict, dossier: np.ndarray, key: np.ndarray, n_keys: int
     # dossiers behind each key
     pk = np.unique(key * max(D, 1) + dcode) if key.size else np.zeros(0, np.int64)
     n_doss = np.bincount(pk // max(D, 1), minlength=K).astype(np.int64)
-    cnt = np.bincount(key * U + unit, minlength=K * U).reshape(K, U).astype(np.float64)
-    w = rng.poisson(1.0, size=(int(n_boot), U)).astype(np.float64)
-    den_rep = w @ cnt.T  # (B, K)
+    from scipy import sparse
+    cnt = sparse.csr_matrix((np.ones(key.size), (key, unit)), shape=(K, U))
+    w = rng.poisson(1.0, size=(U, int(n_boot))).astype(np.float64)
+    den_rep = np.asarray(cnt @ w)  # (K, B)
+    den_tot = np.asarray(cnt.sum(axis=1)).ravel()
     a = (1.0 - level) / 2.0
-    import warnings
     for name, v in values.items():
-        v = np.asarray(v, dtype=np.float64)
-        num = np.bincount(key * U + unit, weights=np.nan_to_num(v), minlength=K * U).reshape(K, U)
+        v = np.nan_to_num(np.asarray(v, dtype=np.float64))
+        num = sparse.csr_matrix((v, (key, unit)), shape=(K, U))
         with np.errstate(invalid="ignore", divide="ignore"):
-            est = num.sum(axis=1) / cnt.sum(axis=1)
-            reps = (w @ num.T) / den_rep
-        reps = np.where(np.isfinite(reps), reps, np.nan)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            lo = np.nanquantile(reps, a, axis=0)
-            hi = np.nanquantile(reps, 1.0 - a, axis=0)
+            est = np.asarray(num.sum(axis=1)).ravel() / den_tot
+            reps = np.asarray(num @ w) / den_rep  # (K, B)
+        reps = np.where(np.isfinite(reps), reps, np.nan).T
+        lo, hi = nan_quantiles(reps, (a, 1.0 - a))
         few = n_doss < 2
         out[name] = (est, np.where(few, np.nan, np.minimum(lo, est)),
                      np.where(few, np.nan, np.maximum(hi, est)), n_doss)

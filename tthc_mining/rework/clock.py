@@ -97,16 +97,17 @@ def clock_cases(log, seg: Segments, codes: EventCodes, tcases: pd.DataFrame, *,
 
     received = (tcases["received"] if "received" in tcases.columns
                 else ev[S.TIMESTAMP].iloc[first]).reset_index(drop=True)
-    era = tcases["rules_era"].to_numpy(dtype=object) if "rules_era" in tcases.columns else None
-    if era is None or pd.isna(era).all():
-        era = rules_era_of(received, cal.tz)
-    else:  # normalise the era labels of timing (e.g. "ND61" / "ND118")
-        f = np.array([fold(x) if isinstance(x, str) else "" for x in era], dtype=object)
-        era = np.where(np.char.find(f.astype(str), "118") >= 0, "nd118",
-                       np.where(f == "", None, "nd61_107")).astype(object)
+    era = None
+    if "rules_era" in tcases.columns and tcases["rules_era"].notna().any():
+        # normalise the era labels of timing (e.g. "ND61" / "ND118"), once per distinct label
+        ec, eu = pd.factorize(tcases["rules_era"])
+        lab = np.array(["nd118" if "118" in fold(u) else "nd61_107" for u in eu] + [None], dtype=object)
+        era = lab[np.where(ec >= 0, ec, len(eu))]
         missing = pd.isna(era)
         if missing.any():
             era[missing] = rules_era_of(received, cal.tz)[missing]
+    if era is None:
+        era = rules_era_of(received, cal.tz)
     max_req = _rule_array(era, "max_supplement_requests", overrides)
     max_reap = _rule_array(era, "max_reappointments", overrides)
     late_share = _rule_array(era, "late_request_share", overrides)
@@ -147,13 +148,13 @@ def clock_cases(log, seg: Segments, codes: EventCodes, tcases: pd.DataFrame, *,
 
     # due date moved
     def case_col(col):
-        return ev[col].to_numpy()[first] if col in ev.columns else None
+        return ev[col].iloc[first].reset_index(drop=True) if col in ev.columns else None
 
     db, da = case_col(S.DUE_BEFORE), case_col(S.DUE_AFTER)
     moved_cols = np.zeros(C, dtype=bool)
     if db is not None and da is not None:
-        dbs, das = pd.to_datetime(pd.Series(db)), pd.to_datetime(pd.Series(da))
-        moved_cols = (dbs.notna() & das.notna() & (dbs != das)).to_numpy()
+        dbs, das = _aware_col(db, cal.tz), _aware_col(da, cal.tz)
+        moved_cols = (dbs.notna() & das.notna() & (dbs != das)).to_numpy(dtype=bool)
     due_moved = moved_cols | (n_reap > 0) | (n_rcpt > 1)
     n_reappointments = np.maximum(n_reap, moved_cols.astype(np.int64))
 
@@ -183,8 +184,8 @@ def clock_cases(log, seg: Segments, codes: EventCodes, tcases: pd.DataFrame, *,
             # a re-appointment replaced the exported due: judge the one it replaced
             rep_src = tcases["reported_due"].iloc[idx].reset_index(drop=True)
             if db is not None:
-                dbi = pd.Series(db[idx])
-                rep_src = rep_src.where(pd.to_datetime(dbi).isna().to_numpy(), _aware_col(dbi, cal.tz))
+                dbi = _aware_col(db.iloc[idx], cal.tz)
+                rep_src = _aware_col(rep_src, cal.tz).where(dbi.isna(), dbi)
             rep = cal.to_working(_aware_col(rep_src, cal.tz))
             act = cal.to_working(_aware_col(tcases["actual_due"].iloc[idx], cal.tz))
             ok = np.isfinite(rst) & np.isfinite(rep) & np.isfinite(act)
@@ -198,11 +199,10 @@ def clock_cases(log, seg: Segments, codes: EventCodes, tcases: pd.DataFrame, *,
     sub = case_col(S.SUBMITTED)
     if ch is not None and sub is not None:
         desk_known = True
-        chf = pd.Series(ch).astype("string").fillna("")
-        uniq = pd.unique(chf.to_numpy())
-        online_vals = [u for u in uniq if fold(u) in _ONLINE]
-        online = chf.isin(online_vals).to_numpy()
-        subt = pd.to_datetime(pd.Series(sub))
+        cc_, cu = pd.factorize(ch)
+        is_on = np.array([fold(u) in _ONLINE for u in cu] + [False], dtype=bool)
+        online = is_on[np.where(cc_ >= 0, cc_, len(cu))]
+        subt = sub
         # receipt time: first receipt-role event, else the received time
         rcpt_rows = np.flatnonzero(codes.is_receipt)
         rcpt_first = np.full(C, -1, dtype=np.int64)
@@ -237,7 +237,7 @@ def clock_cases(log, seg: Segments, codes: EventCodes, tcases: pd.DataFrame, *,
     out = pd.DataFrame({
         S.CASE: seg.case_ids,
         "rules_era": era,
-        "received": received.to_numpy(),
+        "received": received,
         "budget_days": budget_days,
         "n_supplement_requests": n_req,
         "first_request_budget_share": first_req_share,
@@ -251,9 +251,9 @@ def clock_cases(log, seg: Segments, codes: EventCodes, tcases: pd.DataFrame, *,
         "requesting_unit_code": req_unit,
     })
     if on_rep is not None:
-        out["on_time_reported"] = pd.array(on_rep.to_numpy(), dtype="boolean")
+        out["on_time_reported"] = pd.array(on_rep.reset_index(drop=True), dtype="boolean")
     if on_act is not None:
-        out["on_time_actual"] = pd.array(on_act.to_numpy(), dtype="boolean")
+        out["on_time_actual"] = pd.array(on_act.reset_index(drop=True), dtype="boolean")
     return out
 
 

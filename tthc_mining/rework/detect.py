@@ -83,8 +83,8 @@ def event_codes(log) -> EventCodes:
         ru = np.asarray(ru.astype(str))
 
         def is_role(name):
-            hit = np.flatnonzero(ru == name)
-            return np.isin(rc, hit) if hit.size else np.zeros(n, dtype=bool)
+            lut = np.r_[ru == name, False]  # code -1 (missing role) -> last entry
+            return lut[np.where(rc >= 0, rc, len(ru))]
 
         is_req, is_recv = is_role(S.ROLE_SUPPLEMENT_REQUEST), is_role(S.ROLE_SUPPLEMENT_RECEIVED)
         is_rcpt, is_reap = is_role(S.ROLE_RECEIPT), is_role(S.ROLE_REAPPOINTED)
@@ -340,8 +340,9 @@ def chronological_erasure(seg: Segments, occ: Occurrences) -> tuple[np.ndarray, 
     # eraser of each non-closing event: the first closing after it whose anchor is before it
     cvals = canchor  # closings in row order
     rmq = _RangeMin(cvals)
-    cases_with = np.unique(seg.case[crow])
-    in_case = np.isin(seg.case, cases_with) & ~closing
+    has = np.zeros(seg.n_cases, dtype=bool)
+    has[seg.case[crow]] = True
+    in_case = has[seg.case] & ~closing
     xs = np.flatnonzero(in_case)
     if xs.size:
         lo = np.searchsorted(crow, xs, side="right")
@@ -391,7 +392,9 @@ def price_loops(seg: Segments, occ: Occurrences, codes: EventCodes) -> Loops:
         np.add.at(d, req_rows, 1)
         np.add.at(d, r_end + 1, -1)
         in_desk = np.cumsum(d[:-1]) > 0
-        desk_id = np.cumsum(np.isin(np.arange(n), req_rows)) - 1
+        is_req_start = np.zeros(n, dtype=bool)
+        is_req_start[req_rows] = True
+        desk_id = np.cumsum(is_req_start) - 1
         loop_of = np.where(in_desk, K1 + desk_id, loop_of)
     K = K1 + req_rows.size
     member = loop_of >= 0

@@ -376,9 +376,12 @@ def _check_log(log) -> None:
                              row=row, column=col, value=None)
     case, _ = log.codes(S.CASE)
     if case.size > 1:
-        starts = np.flatnonzero(np.r_[True, case[1:] != case[:-1]])
-        if np.unique(case[starts]).size != starts.size:
-            i = int(starts[np.flatnonzero(pd.Series(case[starts]).duplicated().to_numpy())[0]])
+        # grouped <=> as many runs of equal codes as distinct codes (no sort needed)
+        change = np.r_[True, case[1:] != case[:-1]]
+        if int(change.sum()) != int(np.count_nonzero(np.bincount(case))):
+            starts = np.flatnonzero(change)
+            # the first run of a dossier that already had an earlier run
+            i = int(starts[pd.Series(case[starts]).duplicated().to_numpy()][0])
             row = int(ev[S.ROW].iloc[i]) if S.ROW in ev.columns else i + 1
             raise InputError("events are not grouped by dossier; sort them by dossier, then time "
                              "(tm.read_log does)", file=str(log.source), row=row, column=S.CASE,
@@ -494,17 +497,14 @@ def _loops_table(ctx: _Context) -> pd.DataFrame:
     if S.REASON in ev.columns:
         out["reason"] = ev[S.REASON].to_numpy()[trig]
     ts = ev[S.TIMESTAMP]
-    out["trigger_time"] = ts.iloc[trig].to_numpy() if trig.size else ts.iloc[:0].to_numpy()
-    out["end_time"] = ts.iloc[lp.end].to_numpy() if trig.size else ts.iloc[:0].to_numpy()
+    out["trigger_time"] = ts.iloc[trig].reset_index(drop=True)
+    out["end_time"] = ts.iloc[lp.end].reset_index(drop=True)
     out.update({
         "extra_steps": lp.n_events, "extra_handovers": lp.handovers,
         "agency_h": lp.agency_s / 3600.0, "citizen_h": lp.citizen_s / 3600.0,
         "third_party_h": lp.third_s / 3600.0,
     })
     df = pd.DataFrame(out)
-    if isinstance(ts.dtype, pd.DatetimeTZDtype):
-        for c in ("trigger_time", "end_time"):
-            df[c] = pd.to_datetime(df[c], utc=True).dt.tz_convert(ts.dt.tz)
     return df
 
 
@@ -690,18 +690,24 @@ def _distinct_pairs(case: np.ndarray, key: np.ndarray, K: int) -> tuple[np.ndarr
 
 
 def _month_codes(ctx: _Context, tc: pd.DataFrame) -> tuple[np.ndarray, pd.Index]:
+    """Month of receipt (local) per dossier as codes into 'YYYY-MM' labels."""
     seg = ctx.seg
     tz = ctx.log.calendar.tz
     if "received" in tc.columns:
-        r = pd.to_datetime(tc["received"])
+        r = pd.to_datetime(tc["received"]).reset_index(drop=True)
     else:
-        r = ctx.log.events[S.TIMESTAMP].iloc[seg.case_start[:-1]].reset_index(drop=True)
-        r = pd.to_datetime(r)
-    if getattr(r.dt, "tz", None) is not None and tz:
-        r = r.dt.tz_convert(tz)
-    m = r.dt.strftime("%Y-%m")
-    codes, uniq = pd.factorize(m, sort=True)
-    return np.asarray(codes, dtype=np.int64), pd.Index(uniq)
+        r = pd.to_datetime(ctx.log.events[S.TIMESTAMP].iloc[seg.case_start[:-1]]).reset_index(drop=True)
+    if getattr(r.dt, "tz", None) is not None:
+        r = r.dt.tz_convert(tz or "UTC").dt.tz_localize(None)
+    m = r.to_numpy(dtype="datetime64[ns]").astype("datetime64[M]")
+    nat = np.isnat(m)
+    mi = m.astype(np.int64)
+    codes, uniq = pd.factorize(np.where(nat, np.iinfo(np.int64).min, mi), sort=True)
+    labels = [str(np.datetime64(int(u), "M")) if u != np.iinfo(np.int64).min else None for u in uniq]
+    codes = np.asarray(codes, dtype=np.int64)
+    if nat.any():
+        codes = np.where(nat, -1, codes)
+    return codes, pd.Index(labels)
 
 
 def _mean_frame(t) -> pd.DataFrame:
