@@ -154,14 +154,13 @@ def explain_cut(log, cut: Cut, *, procedure: str | None = None, ci: float = 0.95
         raise ConfigError(f"explain_cut expects a DossierLog, not {type(log).__name__}")
     if not isinstance(cut, Cut):
         raise ConfigError(f"explain_cut takes a cut object (tm.cuts.RemoveStep(...), ...), got {cut!r}")
-    scope = log.filter(procedure=procedure) if procedure is not None else log
-    cut.validate(scope)
-    ctx = context(scope, catalog=catalog)
-    out = replay(ctx, cut, seed=seed, draws=draws, validate=False)
+    cut.validate(log)
+    ctx = context(log, catalog=catalog)
+    out = replay(ctx, cut, seed=seed, draws=draws, validate=False, procedure=procedure)
     cost = CostParams() if cost is None else cost
     summary = summarise(ctx, out, ci=ci, n_boot=n_boot, seed=seed, cost=cost)
     L = ctx.L
-    pop = ctx.pop
+    pop = out.pop
     # ---------------------------------------------------------------- per dossier
     changed_ev = out.reduction_s > 1e-3
     n_changed = np.bincount(ctx.case[changed_ev], minlength=ctx.C)

@@ -45,7 +45,7 @@ before it (``E'_j = E_j - sum of r_k for k <= j``); the statutory-clock window k
 (``tm.timing``'s clock start) and its end moves with the closing event. The agency (citizen)
 working time is the sum of the agency-owned (citizen-owned) pieces of the new segments inside
 the window, exactly as ``tm.timing`` counts it, so a cut whose removed time lies before the
-clock start (a dossier received after 15:00) still moves the finish earlier. Saving = old count
+window (steps logged before the receipt) still moves the finish earlier. Saving = old count
 - new count (never negative: every piece can only shrink); new agency time = ``agency_days -
 saving``; on time after = new agency days ``<= budget_days``. The population scored is the
 *finished* dossiers (``tm.timing(...).cases.outcome == "finished"``).
@@ -133,15 +133,12 @@ class ReplayContext:
         self.proc_case, self.procs = pd.factorize(proc, use_na_sentinel=True)
         rec = pd.DatetimeIndex(cases["received"])
         self.received_ns = rec.as_unit("ns").asi8
-        # the statutory-clock window of every dossier on the working axis: [cs, fin]
+        # the window tm.timing counts agency time in, on the working axis: from the receipt to
+        # the close (finished / withdrawn / refused)
         cal = log.calendar
         C = self.C
-        cs_idx = pd.DatetimeIndex(cases["clock_start"])
         cs = np.full(C, np.nan)
-        okc = ~cs_idx.isna()
-        if okc.any():
-            cs[okc] = cal.to_working(cs_idx[okc])
-        okr = ~rec.isna() & ~okc
+        okr = ~rec.isna()
         if okr.any():
             cs[okr] = cal.to_working(rec[okr])
         fin_idx = pd.DatetimeIndex(cases["closed"])
@@ -255,27 +252,57 @@ class ReplayContext:
 
     @cached_property
     def step_load(self) -> pd.DataFrame:
-        """Per activity: utilisation estimate (needs start times) and wait-vs-backlog evidence."""
-        A = len(self.acts)
+        """Per (activity, unit) pair: the mean utilisation of its officers (busy union of
+        processing intervals / available time, :func:`tthc_mining.load.utilisation`; needs start
+        times), the Spearman correlation of waiting with the backlog at arrival
+        (:mod:`tthc_mining.bottlenecks`), and ``queue`` = the no-queue assumption is doubtful there
+        (utilisation >= QUEUE_UTILISATION, or rho >= QUEUE_RHO with p < QUEUE_P)."""
+        A, U = len(self.acts), len(self.units)
+        K = A * (U + 1)
         m = (~self.first) & (self.owner == OWNER_AGENCY)
         idx = np.flatnonzero(m)
-        key = self.act[idx]
-        cnt = np.bincount(key, minlength=A).astype(np.float64)
-        util = np.full(A, np.nan)
-        officers = np.full(A, np.nan)
+        key = self.pair_key[idx]
+        cnt = np.bincount(key, minlength=K).astype(np.float64)
+        util = np.full(K, np.nan)
         if self.has_start[idx].any() and S.RESOURCE in self.log.events.columns:
-            util, officers = _utilisation(self, idx, key, A)
-        rho = np.full(A, np.nan)
-        pval = np.full(A, np.nan)
+            try:
+                from ..load import utilisation
+                ut = utilisation(self.log)
+                res, rnames = self.log.codes(S.RESOURCE)
+                per_off = np.full(len(rnames), np.nan)
+                pos = pd.Index(rnames.astype(str)).get_indexer(ut["resource"].astype(str))
+                ok = pos >= 0
+                per_off[pos[ok]] = ut["utilisation"].to_numpy(dtype=np.float64)[ok]
+                r = res[idx]
+                u_ev = np.where(r >= 0, per_off[np.maximum(r, 0)], np.nan)
+                okv = np.isfinite(u_ev)
+                s_u = np.bincount(key[okv], weights=u_ev[okv], minlength=K)
+                n_u = np.bincount(key[okv], minlength=K)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    util = np.where(n_u > 0, s_u / np.maximum(n_u, 1), np.nan)
+            except Exception:  # pragma: no cover - utilisation is optional evidence
+                pass
+        rho = np.full(K, np.nan)
+        pval = np.full(K, np.nan)
         try:
             from ..bottlenecks import _queue_evidence
-            rho, pval = _queue_evidence(self.seg, idx, key, A, 0)
+            rho, pval = _queue_evidence(self.seg, idx, key, K, 0)
         except Exception:  # pragma: no cover - the evidence is optional
             pass
-        queue = ((util >= QUEUE_UTILISATION) | ((rho >= QUEUE_RHO) & (pval < QUEUE_P)))
-        return pd.DataFrame({"activity": self.acts.astype(str), "events": cnt.astype(np.int64),
-                             "utilisation": util, "officers": officers, "queue_rho": rho,
-                             "queue_p": pval, "queue": queue})
+        with np.errstate(invalid="ignore"):
+            queue = (util >= QUEUE_UTILISATION) | ((rho >= QUEUE_RHO) & (pval < QUEUE_P))
+        names = self.acts.to_numpy(dtype=object).astype(str)
+        unames = np.append(self.units.to_numpy(dtype=object), None)
+        kk = np.arange(K)
+        return pd.DataFrame({"activity": names[kk // (U + 1)], "unit": unames[(kk % (U + 1)) - 1],
+                             "events": cnt.astype(np.int64), "utilisation": util,
+                             "queue_rho": rho, "queue_p": pval, "queue": queue})
+
+    @cached_property
+    def pair_key(self) -> np.ndarray:
+        """Per event: activity x (unit + 1) code (unit -1 -> 0)."""
+        U = len(self.units)
+        return self.act * (U + 1) + (self.unit + 1)
 
     def staff_target(self, cut: AddStaff) -> np.ndarray:
         m = (~self.first) & (self.owner == OWNER_AGENCY)
@@ -284,44 +311,6 @@ class ReplayContext:
         if cut.unit is not None:
             m &= self.unit == self.unit_code(cut.unit)
         return m
-
-
-def _utilisation(ctx: ReplayContext, idx: np.ndarray, key: np.ndarray, A: int):
-    """lambda * E[S] / c per activity; c = mean distinct officers per active working day."""
-    res, _ = ctx.log.codes(S.RESOURCE)
-    seg = ctx.seg
-    hs = ctx.has_start[idx]
-    w_end = seg.w_end[idx]
-    ok = np.isfinite(w_end)
-    k = key[ok]
-    span = np.zeros(A)
-    if ok.any():
-        lo = np.full(A, np.inf)
-        hi = np.full(A, -np.inf)
-        np.minimum.at(lo, k, w_end[ok])
-        np.maximum.at(hi, k, w_end[ok])
-        span = np.where(np.isfinite(lo), np.maximum(hi - lo, ctx.L), ctx.L)
-    cnt = np.bincount(key, minlength=A).astype(np.float64)
-    lam = cnt / np.maximum(span, 1.0)
-    ps = np.bincount(key[hs], weights=ctx.p0[idx][hs], minlength=A)
-    pn = np.bincount(key[hs], minlength=A)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        es = np.where(pn > 0, ps / np.maximum(pn, 1), np.nan)
-    day = np.floor(np.nan_to_num(w_end, nan=0.0) / ctx.L).astype(np.int64)
-    r = res[idx]
-    okr = r >= 0
-    D = int(day.max()) + 1 if day.size else 1
-    R = int(r.max()) + 1 if okr.any() else 1
-    trip = pd.unique((key[okr] * D + day[okr]) * R + r[okr])
-    kd = trip // R
-    offi_per_kd = np.bincount(pd.factorize(kd)[0])
-    kd_u = pd.unique(kd)
-    k_of = kd_u // D
-    c = np.bincount(k_of, weights=offi_per_kd, minlength=A) / np.maximum(np.bincount(k_of, minlength=A), 1)
-    c = np.where(c > 0, c, np.nan)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        util = lam * es / c
-    return util, c
 
 
 def context(log, *, catalog: Any = None) -> ReplayContext:
@@ -560,18 +549,40 @@ class ReplayOutcome:
     reduction_s: np.ndarray         # per event: mean reduction of the segment (all owners)
     counted_reduction_s: np.ndarray # per event: mean decrease of the piece counted in the window
     agency_after_s: np.ndarray      # per dossier: agency working seconds after the cut
+    pop: np.ndarray                 # per dossier: scored (finished and in scope)
     draws: int
     notes: list
 
 
+def scope_cases(ctx: ReplayContext, procedure: Any = None) -> np.ndarray:
+    """Boolean mask over dossiers: those of ``procedure`` (a code or a list), all for None."""
+    if procedure is None:
+        return np.ones(ctx.C, dtype=bool)
+    wanted = [procedure] if isinstance(procedure, str) or np.ndim(procedure) == 0 else list(procedure)
+    codes = pd.Index(ctx.procs.astype(str)).get_indexer([str(w) for w in wanted])
+    if (codes < 0).any():
+        missing = [w for w, c in zip(wanted, codes) if c < 0]
+        known = sorted(map(str, ctx.procs))[:40]
+        raise ConfigError(f"unknown procedure {missing[0]!r}; known: {', '.join(known)}")
+    return np.isin(ctx.proc_case, codes)
+
+
 def replay(log_or_ctx, cut: Cut, *, seed: int = 0, draws: int | None = None,
-           catalog: Any = None, validate: bool = True) -> ReplayOutcome:
-    """Replay one cut on every dossier (see the module docstring for the rules)."""
+           catalog: Any = None, validate: bool = True, cases: np.ndarray | None = None,
+           procedure: Any = None) -> ReplayOutcome:
+    """Replay one cut on every dossier (see the module docstring for the rules).
+
+    ``cases`` (a boolean mask over dossiers) or ``procedure`` limits the cut to some dossiers:
+    the others keep their timeline and are not scored."""
     ctx = log_or_ctx if isinstance(log_or_ctx, ReplayContext) else context(log_or_ctx, catalog=catalog)
     if not isinstance(cut, Cut):
         raise ConfigError(f"expected a cut object (tm.cuts.RemoveStep(...), ...), got {cut!r}")
     if validate:
         cut.validate(ctx.log)
+    scope = scope_cases(ctx, procedure) if cases is None else np.asarray(cases, dtype=bool)
+    if scope.shape != (ctx.C,):
+        raise ConfigError(f"cases must be a boolean mask over the {ctx.C} dossiers")
+    in_scope_ev = scope[ctx.case] if ctx.n else np.zeros(0, dtype=bool)
     random = _is_random(cut)
     R = (DEFAULT_DRAWS if draws is None else int(draws)) if random else 1
     if R < 1:
@@ -591,7 +602,7 @@ def replay(log_or_ctx, cut: Cut, *, seed: int = 0, draws: int | None = None,
         st = _State(w=ctx.w0.copy(), p=ctx.p0.copy(), visits=np.zeros(C))
         apply_cut(ctx, cut, st, seed, d)
         red = np.clip(ctx.seg0 - (st.w + st.p), 0.0, None)
-        red[ctx.first] = 0.0
+        red[ctx.first | ~in_scope_ev] = 0.0
         ag1, ci1, piece1 = ctx.window_sums(red)
         s_ag = ctx.agency_window_s - ag1
         s_ci = ctx.citizen_window_s - ci1
@@ -600,7 +611,7 @@ def replay(log_or_ctx, cut: Cut, *, seed: int = 0, draws: int | None = None,
         ok = np.where(has_budget, after <= ctx.budget_s + _EPS_S, False).astype(np.float64)
         saved += s_ag
         cit += s_ci
-        visits += st.visits
+        visits += np.where(scope, st.visits, 0.0)
         affected += changed
         on_after += ok
         red_ev += red
@@ -612,5 +623,6 @@ def replay(log_or_ctx, cut: Cut, *, seed: int = 0, draws: int | None = None,
                         visits_avoided=visits * inv, affected=affected * inv,
                         on_time_after=np.where(has_budget, on_after * inv, np.nan),
                         reduction_s=red_ev * inv, counted_reduction_s=cred_ev * inv,
-                        agency_after_s=ctx.agency_s - saved * inv, draws=R, notes=notes)
+                        agency_after_s=ctx.agency_s - saved * inv, pop=ctx.pop & scope, draws=R,
+                        notes=notes)
     return out

@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
-from ..stats import bootstrap_mean_ci, wilson
+from ..stats import wilson
 from .catalogue import AddStaff, Cut, RemoveStep, ShortenStep
 from .cost import CostParams
 from .replay import ReplayContext, ReplayOutcome, context, replay
@@ -121,17 +121,20 @@ def _years_span(received_ns: np.ndarray) -> float:
     return span_days / 365.25 if span_days >= 1 else float("nan")
 
 
-def volumes(ctx: ReplayContext, cost: CostParams) -> tuple[np.ndarray, float, str]:
+def volumes(ctx: ReplayContext, cost: CostParams, pop: np.ndarray | None = None
+            ) -> tuple[np.ndarray, float, str]:
     """Dossiers per year of each procedure (index = ``ctx.procs`` codes, last = unknown) and
-    in total; the basis of the figure."""
+    in total, for the dossiers ``pop`` (default: all finished); the basis of the figure. The
+    observed span is that of all finished dossiers of the log."""
     P = len(ctx.procs)
-    pc = np.where(ctx.proc_case >= 0, ctx.proc_case, P)[ctx.pop]
+    pop = ctx.pop if pop is None else pop
+    pc = np.where(ctx.proc_case >= 0, ctx.proc_case, P)[pop]
     n_p = np.bincount(pc, minlength=P + 1).astype(np.float64)
     n = n_p.sum()
     if cost.annual_volume is not None:
         share = n_p / n if n else n_p
         return share * cost.annual_volume, float(cost.annual_volume), "CostParams.annual_volume"
-    yrs = _years_span(ctx.received_ns[ctx.pop])
+    yrs = _years_span(ctx.received_ns[ctx.pop])  # the observation period of the whole log
     if not np.isfinite(yrs):
         return np.full(P + 1, np.nan), float("nan"), "span of receipts under a day: volume unknown"
     return n_p / yrs, float(n / yrs), f"measured: {int(n):,} dossiers over {yrs:.2f} years"
@@ -160,15 +163,16 @@ def _allotment_days(ctx: ReplayContext, activity: str) -> np.ndarray:
     return out
 
 
-def _deadline_days(ctx: ReplayContext) -> np.ndarray:
+def _deadline_days(ctx: ReplayContext, pop: np.ndarray | None = None) -> np.ndarray:
     """Statutory deadline of each procedure in days (catalogue/timing's ``deadline_days``;
     same-day or unknown: the median budget of its dossiers)."""
+    pop = ctx.pop if pop is None else pop
     P = len(ctx.procs)
     pc = np.where(ctx.proc_case >= 0, ctx.proc_case, P)
     dd = ctx.cases["deadline_days"].to_numpy(dtype=np.float64)
     bd = ctx.budget_s / ctx.L
     out = np.full(P + 1, np.nan)
-    df = pd.DataFrame({"p": pc[ctx.pop], "dd": dd[ctx.pop], "bd": bd[ctx.pop]})
+    df = pd.DataFrame({"p": pc[pop], "dd": dd[pop], "bd": bd[pop]})
     if len(df):
         g = df.groupby("p")
         med_dd = g["dd"].median()
@@ -207,14 +211,14 @@ def statutory_days_saved(ctx: ReplayContext, cut: Cut, out: ReplayOutcome, cost:
     """Per procedure (``ctx.procs`` codes, last = unknown): working days the cut would remove
     from the statutory deadline; and the basis (see the module docstring)."""
     P = len(ctx.procs)
-    pc = np.where(ctx.proc_case >= 0, ctx.proc_case, P)[ctx.pop]
-    saved = out.saved_s[ctx.pop] / ctx.L
+    pc = np.where(ctx.proc_case >= 0, ctx.proc_case, P)[out.pop]
+    saved = out.saved_s[out.pop] / ctx.L
     n_p = np.bincount(pc, minlength=P + 1)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_p = np.bincount(pc, weights=saved, minlength=P + 1) / n_p
     measured = np.floor(np.maximum(mean_p, 0.0) * 2.0 + 1e-9) / 2.0
     cat = _catalog_days(ctx, cut, cost)
-    deadline = _deadline_days(ctx)
+    deadline = _deadline_days(ctx, out.pop)
     if cat is not None:
         days = np.where(np.isfinite(cat), cat, measured)
         basis = "catalogue allotments (measured saving rounded down to 0.5 day where none)"
@@ -226,18 +230,82 @@ def statutory_days_saved(ctx: ReplayContext, cut: Cut, out: ReplayOutcome, cost:
     return days, basis
 
 
+#: resampling units of the dossier bootstrap: dossiers themselves up to this many, else this
+#: many random groups of dossiers (the random-group bootstrap of tthc_mining.stats)
+BOOT_GROUPS = 1000
+
+
+class DossierBootstrap:
+    """The Poisson dossier bootstrap of :func:`tthc_mining.stats.bootstrap_mean_ci` for means of
+    per-dossier values, with the replicate weights drawn once and shared by every cut scored in
+    one call (common random numbers: differences between cuts are not blurred by different
+    resamples). Dossiers are the resampling units when there are at most ``groups`` of them;
+    beyond that they are assigned at random to ``groups`` buckets and the buckets are resampled
+    (the random-group bootstrap, which keeps the variance of a mean up to ``1 - 1/groups``).
+    Cost: ``O(n + n_boot x groups)`` per mean, no sort."""
+
+    def __init__(self, n: int, n_boot: int, seed: int, groups: int = BOOT_GROUPS):
+        rng = np.random.default_rng([int(seed), 424242, int(n)])
+        self.n = int(n)
+        if n <= groups:
+            self.bucket = np.arange(n, dtype=np.int64)
+            self.G = max(int(n), 1)
+            self.method = "exact"
+        else:
+            self.bucket = rng.integers(0, groups, size=n)
+            self.G = int(groups)
+            self.method = "groups"
+        self.W = rng.poisson(1.0, size=(int(n_boot), self.G)).astype(np.float64)
+        self.den = self.W @ np.bincount(self.bucket, minlength=self.G).astype(np.float64)
+
+    def mean_ci(self, values: np.ndarray, ci: float,
+                weights: np.ndarray | None = None) -> tuple[float, float, float]:
+        """Mean (``sum(values) / sum(weights)``, weights default 1) with its percentile
+        interval; a dossier with weight 0 is resampled but adds nothing to either sum."""
+        v = np.asarray(values, dtype=np.float64)
+        if v.size != self.n:
+            raise ConfigError("bootstrap: values do not match the dossiers")  # pragma: no cover
+        wsum = float(v.size) if weights is None else float(np.sum(weights))
+        if self.n == 0 or wsum <= 0:
+            return float("nan"), float("nan"), float("nan")
+        mean = float(v.sum() / wsum)
+        if self.n < 2 or wsum < 2:
+            return mean, float("nan"), float("nan")
+        num = self.W @ np.bincount(self.bucket, weights=v, minlength=self.G)
+        den = self.den if weights is None else \
+            self.W @ np.bincount(self.bucket, weights=np.asarray(weights, np.float64), minlength=self.G)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            reps = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+        a = (1.0 - float(ci)) / 2.0
+        lo, hi = np.nanquantile(reps, [a, 1.0 - a])
+        return mean, float(min(lo, mean)), float(max(hi, mean))
+
+
+def _bootstrap(ctx: ReplayContext, pop: np.ndarray, n_boot: int, seed: int) -> DossierBootstrap:
+    """The shared bootstrap of a population (cached on the context)."""
+    cache = ctx.__dict__.setdefault("_boot_cache", {})
+    key = (hash(np.packbits(pop).tobytes()), int(pop.sum()), int(n_boot), int(seed))
+    b = cache.get(key)
+    if b is None:
+        if len(cache) > 64:
+            cache.clear()
+        b = DossierBootstrap(int(pop.sum()), n_boot, seed)
+        cache[key] = b
+    return b
+
+
 def _quantile(x: np.ndarray, q: float) -> float:
     return float(np.quantile(x, q)) if x.size else float("nan")
 
 
 def queue_check(ctx: ReplayContext, out: ReplayOutcome) -> tuple[bool, str]:
-    """Does the cut change segments at a step where queues make replay doubtful?"""
+    """Does the cut change segments at a step (activity at a unit) where queues make the replay
+    doubtful?"""
     changed = out.reduction_s > 1e-3
     if not changed.any():
         return False, ""
-    A = len(ctx.acts)
-    touched = np.bincount(ctx.act[changed], minlength=A) > 0
     load = ctx.step_load
+    touched = np.bincount(ctx.pair_key[changed], minlength=len(load)) > 0
     hit = load[touched & load["queue"].to_numpy()]
     if hit.empty:
         return False, ""
@@ -248,7 +316,8 @@ def queue_check(ctx: ReplayContext, out: ReplayOutcome) -> tuple[bool, str]:
             ev.append(f"utilisation {r['utilisation']:.2f}")
         if np.isfinite(r["queue_rho"]):
             ev.append(f"wait vs backlog rho {r['queue_rho']:.2f} (p {r['queue_p']:.2g})")
-        parts.append(f"{r['activity']}: {', '.join(ev)}")
+        where = f"{r['activity']} @ {r['unit']}" if r["unit"] is not None else str(r["activity"])
+        parts.append(f"{where}: {', '.join(ev)}")
     return True, "; ".join(parts)
 
 
@@ -257,7 +326,7 @@ def summarise(ctx: ReplayContext, out: ReplayOutcome, *, ci: float = 0.95, n_boo
               assumption: str = ASSUMPTION_REPLAY, extra_notes: Iterable[str] = ()) -> dict:
     """One score row from a replay outcome (see the module docstring for the columns)."""
     L = ctx.L
-    pop = ctx.pop
+    pop = out.pop
     n = int(pop.sum())
     cut = out.cut
     row: dict[str, Any] = {c: np.nan for c in COLUMNS}
@@ -274,10 +343,9 @@ def summarise(ctx: ReplayContext, out: ReplayOutcome, *, ci: float = 0.95, n_boo
     aff = out.affected[pop]
     row["dossiers_affected"] = float(aff.sum()) if out.draws > 1 else int(aff.sum())
     row["share_affected"] = float(aff.mean())
-    m = bootstrap_mean_ci(saved, n_boot=n_boot, ci=ci, seed=seed)
-    row["saved_mean_days"], row["saved_ci_low"], row["saved_ci_high"] = m.mean, m.low, m.high
-    if n < 2:
-        row["saved_ci_low"] = row["saved_ci_high"] = np.nan
+    boot = _bootstrap(ctx, pop, n_boot, seed)
+    m_mean, m_lo, m_hi = boot.mean_ci(saved, ci)
+    row["saved_mean_days"], row["saved_ci_low"], row["saved_ci_high"] = m_mean, m_lo, m_hi
     gain = saved[aff > 0]
     gain = gain[gain > 0] if gain.size else gain
     row["saved_median_days"] = _quantile(gain, 0.5)
@@ -285,9 +353,9 @@ def summarise(ctx: ReplayContext, out: ReplayOutcome, *, ci: float = 0.95, n_boo
     row["agency_mean_before_days"] = float(before.mean())
     row["median_before_days"], row["median_after_days"] = _quantile(before, 0.5), _quantile(after, 0.5)
     row["p90_before_days"], row["p90_after_days"] = _quantile(before, 0.9), _quantile(after, 0.9)
-    vol_p, vol, vol_basis = volumes(ctx, cost)
+    vol_p, vol, vol_basis = volumes(ctx, cost, pop)
     row["annual_volume"] = vol
-    row["dossier_days_saved_per_year"] = m.mean * vol
+    row["dossier_days_saved_per_year"] = m_mean * vol
     # on time, before and after (finished dossiers with a statutory budget)
     hb = np.isfinite(ctx.budget_s[pop])
     nb = int(hb.sum())
@@ -300,8 +368,12 @@ def summarise(ctx: ReplayContext, out: ReplayOutcome, *, ci: float = 0.95, n_boo
         row["on_time_before_low"], row["on_time_before_high"] = wilson(kb, nb, ci)
         row["on_time_after"] = ka / nb
         row["on_time_after_low"], row["on_time_after_high"] = wilson(min(ka, nb), nb, ci)
-        d = bootstrap_mean_ci(ok_after - ok_before, n_boot=n_boot, ci=ci, seed=seed + 1)
-        row["on_time_diff"], row["on_time_diff_low"], row["on_time_diff_high"] = d.mean, d.low, d.high
+        diff = np.zeros(n)
+        diff[hb] = ok_after - ok_before
+        # paired: the same resampled dossiers before and after (dossiers without a budget have
+        # weight 0)
+        d_mean, d_lo, d_hi = boot.mean_ci(diff, ci, weights=hb.astype(np.float64))
+        row["on_time_diff"], row["on_time_diff_low"], row["on_time_diff_high"] = d_mean, d_lo, d_hi
     # citizen side, measured
     cit_h = out.citizen_saved_s[pop] / 3600.0
     visits = out.visits_avoided[pop]
@@ -311,7 +383,7 @@ def summarise(ctx: ReplayContext, out: ReplayOutcome, *, ci: float = 0.95, n_boo
     row["citizen_cost_saved_vnd_per_year"] = per_dossier_h * cost.hourly_income_vnd * vol
     # statutory (provincial formula), per procedure
     days_p, basis = statutory_days_saved(ctx, cut, out, cost)
-    deadline_p = _deadline_days(ctx)
+    deadline_p = _deadline_days(ctx, pop)
     okp = np.isfinite(days_p) & np.isfinite(vol_p)
     saved_cost = float(np.sum(days_p[okp] * vol_p[okp])) * cost.hours_per_day * cost.hourly_income_vnd
     okd = np.isfinite(deadline_p) & np.isfinite(vol_p)
@@ -322,7 +394,7 @@ def summarise(ctx: ReplayContext, out: ReplayOutcome, *, ci: float = 0.95, n_boo
         row["statutory_cost_saved_vnd_per_year"] = saved_cost
     row["statutory_cost_before_vnd_per_year"] = before_cost if okd.any() else np.nan
     mb = row["agency_mean_before_days"]
-    row["pct_time_cut"] = m.mean / mb if mb > 0 else np.nan
+    row["pct_time_cut"] = m_mean / mb if mb > 0 else np.nan
     row["pct_cost_cut"] = saved_cost / before_cost if okd.any() and before_cost > 0 else np.nan
     row["meets_time_target"] = bool(np.isfinite(row["pct_time_cut"]) and row["pct_time_cut"] >= cost.time_target)
     row["meets_cost_target"] = bool(np.isfinite(row["pct_cost_cut"]) and row["pct_cost_cut"] >= cost.cost_target)
@@ -350,20 +422,29 @@ def _simulation():
     return simulation if hasattr(simulation, "score") else None
 
 
-def _as_cut_list(log, cuts) -> list[Cut]:
+def _as_cut_list(log, cuts, procedure) -> tuple[list[Cut], list]:
+    """(cuts, procedure of each cut): a suggestions frame keeps its per-row procedure."""
     if cuts is None:
         from .suggest import suggest_cuts
-        sug = suggest_cuts(log)
-        return list(sug["cut"])
+        cuts = suggest_cuts(log, procedure=procedure)
     if isinstance(cuts, Cut):
-        return [cuts]
-    if isinstance(cuts, pd.DataFrame) and "cut" in cuts.columns:
-        return list(cuts["cut"])
-    out = list(cuts)
-    for c in out:
+        return [cuts], [procedure]
+    if isinstance(cuts, pd.DataFrame):
+        if "cut" not in cuts.columns:
+            raise ConfigError("a frame of cuts needs a 'cut' column (as suggest_cuts returns)")
+        cl = list(cuts["cut"])
+        if "procedure" in cuts.columns and procedure is None:
+            procs = [None if (p is None or (isinstance(p, float) and np.isnan(p))) else p
+                     for p in cuts["procedure"].tolist()]
+        else:
+            procs = [procedure] * len(cl)
+    else:
+        cl = list(cuts)
+        procs = [procedure] * len(cl)
+    for c in cl:
         if not isinstance(c, Cut):
             raise ConfigError(f"score_cuts takes cut objects (tm.cuts.RemoveStep(...), ...), got {c!r}")
-    return out
+    return cl, procs
 
 
 def score_cuts(log, cuts=None, *, method: str = "auto", procedure: str | None = None,
@@ -373,16 +454,19 @@ def score_cuts(log, cuts=None, *, method: str = "auto", procedure: str | None = 
     """Score procedure cuts, one row per cut (columns: see :data:`COLUMNS` and the module
     docstring).
 
-    ``cuts``: cut objects (a list, one cut, or the frame :func:`suggest_cuts` returns);
-    ``None`` scores the suggestions of :func:`suggest_cuts`. ``method``: ``"auto"`` (per cut:
-    simulation for queue-changing or random cuts when :mod:`tthc_mining.simulation` is installed,
-    replay otherwise), ``"replay"`` or ``"simulate"``. ``procedure``: score one procedure's
-    dossiers. ``ci`` / ``n_boot``: interval level and bootstrap replicates; ``replications``:
-    simulation runs; ``draws``: random draws for ``ReduceLoopRate`` under replay (default 20);
-    ``seed`` makes everything reproducible. ``cost``: :class:`CostParams`. ``sort_by``: a column
-    to sort on (``None`` keeps the input order).
+    ``cuts``: cut objects (a list, one cut, or the frame :func:`suggest_cuts` returns, whose
+    ``procedure`` column scores each suggestion within its procedure); ``None`` scores the
+    suggestions of :func:`suggest_cuts`. ``method``: ``"auto"`` (per cut: simulation for
+    queue-changing or random cuts when :mod:`tthc_mining.simulation` is installed, replay
+    otherwise), ``"replay"`` or ``"simulate"``. ``procedure``: score within one procedure's
+    dossiers (the cut changes only them). ``ci`` / ``n_boot``: interval level and bootstrap
+    replicates; ``replications``: simulation runs; ``draws``: random draws for
+    ``ReduceLoopRate`` under replay (default 20); ``seed`` makes everything reproducible.
+    ``cost``: :class:`CostParams`. ``sort_by``: a column to sort on, largest first unless
+    ``ascending`` (``None`` keeps the input order).
     """
     from ..log import DossierLog
+    from .replay import scope_cases
     if not isinstance(log, DossierLog):
         raise ConfigError(f"score_cuts expects a DossierLog (tm.read_log(...)), not {type(log).__name__}")
     if method not in METHODS:
@@ -392,12 +476,11 @@ def score_cuts(log, cuts=None, *, method: str = "auto", procedure: str | None = 
         raise ConfigError(f"cost must be tm.CostParams(...), not {type(cost).__name__}")
     if n_boot < 1:
         raise ConfigError("n_boot must be at least 1")
-    if sort_by is not None and sort_by not in COLUMNS:
+    if sort_by is not None and sort_by not in COLUMNS + ("procedure",):
         raise ConfigError(f"sort_by must be a score column ({', '.join(COLUMNS)}), not {sort_by!r}")
-    scope = log.filter(procedure=procedure) if procedure is not None else log
-    cut_list = _as_cut_list(scope, cuts)
+    cut_list, procs = _as_cut_list(log, cuts, procedure)
     for c in cut_list:
-        c.validate(scope)
+        c.validate(log)
     sim = _simulation()
     engines = []
     for c in cut_list:
@@ -411,46 +494,54 @@ def score_cuts(log, cuts=None, *, method: str = "auto", procedure: str | None = 
         else:
             engines.append("simulate" if (c.queue_changing and sim is not None) else "replay")
     rows: list[dict | None] = [None] * len(cut_list)
-    to_sim = [i for i, e in enumerate(engines) if e == "simulate"]
     if any(e == "replay" for e in engines):
-        ctx = context(scope, catalog=catalog)
-        for i, (c, e) in enumerate(zip(cut_list, engines)):
+        ctx = context(log, catalog=catalog)
+        masks: dict = {}
+        for i, (c, e, pr) in enumerate(zip(cut_list, engines, procs)):
             if e != "replay":
                 continue
+            key = str(pr) if pr is not None else None
+            if key not in masks:
+                masks[key] = scope_cases(ctx, pr)
             extra = []
             if method == "auto" and c.queue_changing:
                 extra.append("auto: the simulation engine is not installed; replay approximation "
                              "used for a queue-changing or random cut")
-            out = replay(ctx, c, seed=seed, draws=draws, validate=False)
+            out = replay(ctx, c, seed=seed, draws=draws, validate=False, cases=masks[key])
             assumption = ASSUMPTION_REPLAY
             if any(isinstance(p, AddStaff) for p in c.parts()):
                 assumption = ("replay approximation: waits at the target scaled by the M/M/c ratio "
                               "of queue waits with and without the new officers; no knock-on effects")
             rows[i] = summarise(ctx, out, ci=ci, n_boot=n_boot, seed=seed, cost=cost,
                                 assumption=assumption, extra_notes=extra)
-    if to_sim:
-        sim_cuts = [cut_list[i] for i in to_sim]
-        sdf = sim.score(scope, sim_cuts, procedure=None, ci=ci, replications=replications,
+    sim_idx = [i for i, e in enumerate(engines) if e == "simulate"]
+    groups: dict = {}
+    for i in sim_idx:
+        groups.setdefault(procs[i], []).append(i)
+    for pr, idxs in groups.items():  # one simulation call per procedure scope
+        sim_cuts = [cut_list[i] for i in idxs]
+        sdf = sim.score(log, sim_cuts, procedure=pr, ci=ci, replications=replications,
                         seed=seed, cost=cost)
         if len(sdf) != len(sim_cuts):
             raise ConfigError(f"the simulation returned {len(sdf)} rows for {len(sim_cuts)} cuts")
-        for i, (_, r) in zip(to_sim, sdf.iterrows()):  # one row per simulated cut
-            d = {c: np.nan for c in COLUMNS}
-            d.update(r.to_dict())
+        for i, rec in zip(idxs, sdf.to_dict("records")):
+            d = {col: np.nan for col in COLUMNS}
+            d.update(rec)
             d["cut"] = cut_list[i]
-            d.setdefault("method", "simulate")
             if not isinstance(d.get("method"), str):
                 d["method"] = "simulate"
             rows[i] = d
-    extra_cols = [k for r in rows for k in r if k not in COLUMNS]
-    cols = list(COLUMNS) + list(dict.fromkeys(extra_cols))
+    for r, pr in zip(rows, procs):
+        r["procedure"] = pr
+    extra_cols = [k for r in rows for k in r if k not in COLUMNS and k != "procedure"]
+    cols = ["procedure", *COLUMNS, *dict.fromkeys(extra_cols)]
     df = pd.DataFrame([{c: r.get(c, np.nan) for c in cols} for r in rows], columns=cols)
     if sort_by is not None and len(df):
         df = df.sort_values(sort_by, ascending=ascending, kind="stable",
                             na_position="last").reset_index(drop=True)
-    if to_sim:
-        warn_rows = df[df["method"] == "simulate"]
-        if "backtest_pass" in df.columns and (warn_rows["backtest_pass"] == False).any():  # noqa: E712
+    if sim_idx and "backtest_pass" in df.columns:
+        sim_rows = df[df["method"] == "simulate"]
+        if (sim_rows["backtest_pass"] == False).any():  # noqa: E712
             warnings.warn("the simulation's backtest FAILED: simulated savings are not reliable "
                           "(see the backtest columns)", RuntimeWarning, stacklevel=2)
     df.attrs.update({"procedure": procedure, "method": method, "ci": ci, "n_boot": n_boot,

@@ -92,32 +92,71 @@ def _row(cut: Cut, source: str, potential_h: float, n: int, metric: str, value: 
             "evidence_vi": ev_vi, "evidence_en": ev_en}
 
 
-def suggest_cuts(log, *, procedure: str | None = None, top: int = 3, catalog=None,
-                 dependencies=(), min_dossiers: int = 10, near_zero_h: float = 0.25,
+def suggest_cuts(log, *, procedure: str | None = None, by_procedure: bool = True, top: int = 3,
+                 catalog=None, dependencies=(), min_dossiers: int = 10, near_zero_h: float = 0.25,
                  long_wait_h: float = 4.0, reduce_factor: float = 0.5, ci: float = 0.95,
                  n_boot: int = 300, seed: int = 0) -> pd.DataFrame:
-    """Candidate cuts with their evidence (see the module docstring); one row per cut."""
+    """Candidate cuts with their evidence (see the module docstring); one row per cut.
+
+    Steps with the same name mean different work in different procedures, so a log with several
+    procedures is diagnosed procedure by procedure (``by_procedure=True``, procedures with at
+    least ``min_dossiers`` finished dossiers); the ``procedure`` column says where each cut
+    applies and :func:`tthc_mining.score_cuts` scores it there. ``procedure=`` restricts to one.
+    """
     from ..log import DossierLog
+    from .replay import scope_cases
     if not isinstance(log, DossierLog):
         raise ConfigError(f"suggest_cuts expects a DossierLog, not {type(log).__name__}")
     if top < 1:
         raise ConfigError("top must be at least 1")
-    scope = log.filter(procedure=procedure) if procedure is not None else log
-    ctx = context(scope, catalog=catalog)
-    A = len(ctx.acts)
-    names = ctx.acts.to_numpy(dtype=object).astype(str)
-    roles = _role_per_activity(ctx)
-    work = np.isin(roles, [S.ROLE_WORK])
+    ctx = context(log, catalog=catalog)
     deps = set()
     for pair in dependencies or ():
         a, b = pair
         deps.add((str(a), str(b)))
         deps.add((str(b), str(a)))
+    if procedure is not None:
+        scopes = [(procedure, scope_cases(ctx, procedure))]
+    elif by_procedure and len(ctx.procs) > 1:
+        scopes = []
+        for i, pname in enumerate(ctx.procs):  # one diagnosis per procedure (a handful)
+            m = ctx.proc_case == i
+            if int((ctx.pop & m).sum()) >= min_dossiers:
+                scopes.append((pname, m))
+    else:
+        scopes = [(None, np.ones(ctx.C, dtype=bool))]
+    rows: list[dict] = []
+    for pname, mask in scopes:
+        for r in _suggest_scope(ctx, mask, top=top, deps=deps, min_dossiers=min_dossiers,
+                                near_zero_h=near_zero_h, long_wait_h=long_wait_h,
+                                reduce_factor=reduce_factor, ci=ci, n_boot=n_boot, seed=seed):
+            r["procedure"] = pname
+            rows.append(r)
+    out = pd.DataFrame(rows, columns=["procedure", *SUGGEST_COLUMNS])
+    if len(out):
+        out = out.drop_duplicates(subset=["procedure", "label_en"], keep="first")
+        out = out.sort_values("potential_h", ascending=False, kind="stable").reset_index(drop=True)
+    out.attrs.update({"procedure": procedure, "n_dossiers": int(ctx.pop.sum()), "top": top,
+                      "dependencies": sorted(deps), "by_procedure": by_procedure})
+    return out
+
+
+def _suggest_scope(ctx, mask: np.ndarray, *, top: int, deps: set, min_dossiers: int,
+                   near_zero_h: float, long_wait_h: float, reduce_factor: float, ci: float,
+                   n_boot: int, seed: int) -> list[dict]:
+    """The candidates of one scope (a boolean mask over dossiers)."""
+    A = len(ctx.acts)
+    names = ctx.acts.to_numpy(dtype=object).astype(str)
+    roles = _role_per_activity(ctx)
+    work = np.isin(roles, [S.ROLE_WORK])
     rows: list[dict] = []
     agency = (~ctx.first) & (ctx.owner == OWNER_AGENCY)
-    popev = ctx.pop[ctx.case]
+    pop = ctx.pop & mask
+    popev = pop[ctx.case]
     _, _, piece = ctx.window_sums(np.zeros(ctx.n))
-    n_pop = int(ctx.pop.sum())
+    n_pop = int(pop.sum())
+    if n_pop == 0:
+        return rows
 
     # ------------------------------------------------------------------ bottleneck steps
     idx = np.flatnonzero(agency & popev)
@@ -136,9 +175,8 @@ def suggest_cuts(log, *, procedure: str | None = None, top: int = 3, catalog=Non
         mean_h = lo_h = hi_h = np.full(A, np.nan)
     order_k = np.argsort(-counted_h, kind="stable")
     from ..bottlenecks import event_allotment_s
-    allot_ev = event_allotment_s(scope, ctx.catalog) if ctx.catalog is not None else np.full(ctx.n, np.nan)
+    allot_ev = event_allotment_s(ctx.log, ctx.catalog) if ctx.catalog is not None else np.full(ctx.n, np.nan)
     load = ctx.step_load
-    unit_of = _modal(ctx.act[idx], ctx.unit[idx], A) if idx.size else np.full(A, -1)
     unit_names = ctx.units.to_numpy(dtype=object)
     picked = 0
     for k in order_k:  # walk the ranked steps until `top` are picked (a handful)
@@ -153,9 +191,10 @@ def suggest_cuts(log, *, procedure: str | None = None, top: int = 3, catalog=Non
         al = al[np.isfinite(al)]
         allot_h = float(np.median(al)) / H if al.size else np.nan
         name = names[k]
+        pk = piece[idx][sel] / H  # the part of each segment inside the statutory clock
         if np.isfinite(allot_h) and allot_h > 0 and mean_h[k] > allot_h:
             over = float(np.mean(hk / H > allot_h))
-            pot = float(np.sum(np.maximum(hk / H - allot_h, 0.0)))
+            pot = float(np.sum(np.minimum(np.maximum(hk / H - allot_h, 0.0), pk)))
             rows.append(_row(ShortenStep(name, to_hours=round(allot_h, 3), part="segment"), "bottleneck",
                              pot, ncases[k], "held_mean_h", mean_h[k], lo_h[k], hi_h[k],
                              f"bước giữ hồ sơ trung bình {mean_h[k]:.1f} giờ (KTC {lo_h[k]:.1f}–{hi_h[k]:.1f}), "
@@ -166,27 +205,39 @@ def suggest_cuts(log, *, procedure: str | None = None, top: int = 3, catalog=Non
                              f"{counted_h[k]:,.0f} h inside the statutory clock"))
         else:
             med = float(np.median(hk)) / H
-            if med > 0:
-                pot = float(np.sum(np.maximum(hk / H - med, 0.0)))
+            if np.isfinite(allot_h):
+                why_vi = f"trong định mức {allot_h:.1f} giờ: đề xuất giới hạn ở trung vị (rút định mức)"
+                why_en = f"within its allotment of {allot_h:.1f} h: cap at the median (cut the allotment)"
+            else:
+                why_vi, why_en = "không có định mức: đề xuất giới hạn ở trung vị", \
+                    "no allotment in a catalogue: cap at the median"
+            pot = float(np.sum(np.minimum(np.maximum(hk / H - med, 0.0), pk)))
+            if med > 0 and pot > 0:
                 rows.append(_row(ShortenStep(name, to_hours=round(med, 3), part="segment"), "bottleneck",
                                  pot, ncases[k], "held_mean_h", mean_h[k], lo_h[k], hi_h[k],
                                  f"bước giữ hồ sơ trung bình {mean_h[k]:.1f} giờ (KTC {lo_h[k]:.1f}–"
-                                 f"{hi_h[k]:.1f}), trung vị {med:.1f} giờ; không có định mức: đề xuất "
-                                 f"giới hạn ở trung vị",
+                                 f"{hi_h[k]:.1f}), trung vị {med:.1f} giờ; {why_vi}",
                                  f"held {mean_h[k]:.1f} h on average (CI {lo_h[k]:.1f}-{hi_h[k]:.1f}), "
-                                 f"median {med:.1f} h; no allotment in a catalogue: cap at the median"))
-        lrow = load.iloc[k]
-        if bool(lrow["queue"]):
+                                 f"median {med:.1f} h; {why_en}"))
+        # queue evidence of the step at each of its units (in scope)
+        pairs = np.unique(ctx.pair_key[idx][sel])
+        lp_rows = load.iloc[pairs]
+        flagged = lp_rows[lp_rows["queue"].to_numpy(dtype=bool)]
+        if len(flagged):
+            best = flagged.sort_values(["queue_rho", "utilisation"], ascending=False,
+                                       na_position="last").iloc[0]
             ev_parts = []
-            if np.isfinite(lrow["utilisation"]):
-                ev_parts.append(f"utilisation {lrow['utilisation']:.2f}")
-            if np.isfinite(lrow["queue_rho"]):
-                ev_parts.append(f"wait vs backlog rho {lrow['queue_rho']:.2f}")
+            if np.isfinite(best["utilisation"]):
+                ev_parts.append(f"utilisation {best['utilisation']:.2f}")
+            if np.isfinite(best["queue_rho"]):
+                ev_parts.append(f"wait vs backlog rho {best['queue_rho']:.2f} (p {best['queue_p']:.2g})")
             ev = ", ".join(ev_parts)
-            unit = unit_names[unit_of[k]] if unit_of[k] >= 0 and len(unit_names) else None
-            wait_h = float(np.sum(np.maximum(ctx.w0[idx][sel], 0.0))) / H
-            rows.append(_row(AddStaff(step=name, unit=unit, n=1), "bottleneck", wait_h, ncases[k],
-                             "queue_rho", lrow["queue_rho"], np.nan, np.nan,
+            unit = best["unit"]
+            at_unit = sel & (ctx.unit[idx] == (ctx.unit_code(unit) if unit is not None else -1))
+            wait_h = float(np.sum(np.minimum(np.maximum(ctx.w0[idx][at_unit], 0.0), piece[idx][at_unit]))) / H
+            rows.append(_row(AddStaff(step=name, unit=unit, n=1), "bottleneck", wait_h,
+                             int(np.unique(ctx.case[idx][at_unit]).size), "queue_rho",
+                             best["queue_rho"], np.nan, np.nan,
                              f"thời gian chờ tăng theo tồn đọng ({ev}): bổ sung cán bộ",
                              f"waiting grows with the backlog ({ev}): add an officer"))
 
@@ -194,7 +245,7 @@ def suggest_cuts(log, *, procedure: str | None = None, top: int = 3, catalog=Non
     lp, _ = ctx.loops
     from ..rework.detect import LOOP_KINDS as RK
     if lp.size:
-        lpop = ctx.pop[lp.case]
+        lpop = pop[lp.case]
         for kc, kname in enumerate(RK):  # four loop kinds
             m = (lp.kind == kc) & lpop
             if not m.any():
@@ -240,7 +291,9 @@ def suggest_cuts(log, *, procedure: str | None = None, top: int = 3, catalog=Non
             if work_h >= near_zero_h or waited <= long_wait_h:
                 continue
             sel = key == k
-            pot = float(np.sum(held[sel])) / H
+            pot = float(np.sum(piece[idx][sel])) / H
+            if pot <= 0:
+                continue
             name = names[k]
             ev_vi = f"{basis_vi} {work_h * 60:.0f} phút nhưng chờ trung vị {waited:.1f} giờ"
             ev_en = f"{basis_en} {work_h * 60:.0f} min but a median wait of {waited:.1f} h"
@@ -267,11 +320,12 @@ def suggest_cuts(log, *, procedure: str | None = None, top: int = 3, catalog=Non
             uniq = np.asarray(uniq)
             P = len(uniq)
             s_now = np.maximum(ctx.seg0, 0.0)
-            pot = np.bincount(codes, weights=np.minimum(s_now[cand - 1], s_now[cand]), minlength=P) / H
+            ov = np.minimum(np.minimum(s_now[cand - 1], s_now[cand]), piece[cand])
+            pot = np.bincount(codes, weights=ov, minlength=P) / H
             ho = np.bincount(codes, weights=ctx.handover[cand].astype(np.float64), minlength=P)
             cntp = np.bincount(codes, minlength=P)
             ncp = np.bincount(pd.unique(codes.astype(np.int64) * ctx.C + ctx.case[cand]) // ctx.C, minlength=P)
-            good = np.flatnonzero((ho > 0.5 * cntp) & (ncp >= min_dossiers))
+            good = np.flatnonzero((ho > 0.5 * cntp) & (ncp >= min_dossiers) & (pot > 0))
             good = good[np.argsort(-pot[good], kind="stable")]
             taken = 0
             for j in good:  # at most `top` pairs
@@ -310,8 +364,8 @@ def suggest_cuts(log, *, procedure: str | None = None, top: int = 3, catalog=Non
                 to_u = int(uniq[j] % U)
                 res, n_basis, _ = ctx.internal_wait(to_u)
                 sel = codes == j
-                pot = float(np.sum(np.maximum(w[sel] - res, 0.0))) / H
-                if ncp[j] < min_dossiers or mean_w[j] < 2 * res or (mean_w[j] - res) < H:
+                pot = float(np.sum(np.minimum(np.maximum(w[sel] - res, 0.0), piece[hidx][sel]))) / H
+                if ncp[j] < min_dossiers or mean_w[j] < 2 * res or (mean_w[j] - res) < H or pot <= 0:
                     continue
                 cand_rows.append((pot, j, res))
             cand_rows.sort(key=lambda t: -t[0])
@@ -326,10 +380,4 @@ def suggest_cuts(log, *, procedure: str | None = None, top: int = 3, catalog=Non
                                  f"average (CI {b['ci_low']:.1f}-{b['ci_high']:.1f}) against "
                                  f"{res / H:.1f} h for internal transfers"))
 
-    out = pd.DataFrame(rows, columns=list(SUGGEST_COLUMNS))
-    if len(out):
-        out = out.drop_duplicates(subset=["label_en"], keep="first")
-        out = out.sort_values("potential_h", ascending=False, kind="stable").reset_index(drop=True)
-    out.attrs.update({"procedure": procedure, "n_dossiers": n_pop, "top": top,
-                      "dependencies": sorted(deps)})
-    return out
+    return rows
