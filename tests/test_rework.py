@@ -499,3 +499,71 @@ def test_random_log_against_pm4py_and_variants_size():
     kept = bc["n_events"] - bc["extra_steps"]
     assert (kept <= distinct.reindex(bc.index)).all() and (kept >= 1).all()
     assert ((bc["extra_steps"] > 0) == (bc["n_events"] > distinct.reindex(bc.index))).all()
+
+
+# ---------------------------------------------------------------------------------- synthetic
+SYNTH_METRICS = [  # (summary metric, truth.loop_rates column)
+    ("share_with_loop", "loop_rate"),
+    ("share_with_supplement", "supplement_rate"),
+    ("share_with_selfloop_same_officer", "redo_rate"),       # the generator's redo: same officer
+    ("share_with_selfloop_other_officer", "repeat_rate"),    # the generator's repeat: another officer
+    ("share_with_pingpong", "pingpong_rate"),
+    ("loops_per_dossier", "loops_per_dossier"),
+    ("supplement_requests_per_dossier", "supplements_per_dossier"),
+    ("pingpong_per_dossier", "pingpongs_per_dossier"),
+    ("rework_agency_days_per_dossier", "rework_agency_days_mean"),
+    ("rework_citizen_days_per_dossier", "rework_citizen_days_mean"),
+]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_synthetic_province_loops_match_truth(seed):
+    log, truth = tm.synth.province(6000, seed=seed)
+    r = tm.rework(log)
+    tc = truth.cases.set_index(S.CASE)
+    bc = r.by_case.set_index(S.CASE).reindex(tc.index)
+    # dossier by dossier: every planted loop is found and priced exactly
+    for mine, planted in (("n_supplement", "n_supplement"), ("selfloop_same_officer", "n_redo"),
+                          ("selfloop_other_officer", "n_repeat"), ("n_pingpong", "n_pingpong"),
+                          ("n_loops", "n_loops")):
+        assert (bc[mine].to_numpy() == tc[planted].to_numpy()).all(), mine
+    assert np.allclose(bc["rework_agency_h"] * 3600, tc["rework_agency_working_s"], atol=1.0)
+    assert np.allclose(bc["rework_citizen_h"] * 3600, tc["rework_citizen_working_s"], atol=1.0)
+    # per procedure: the estimate equals the realised truth and its interval contains it
+    s = r.summary.set_index(["scope", "metric"])
+    lr = truth.loop_rates.set_index("procedure")
+    checked = 0
+    for proc, row in lr.iterrows():
+        if row["n_dossiers"] < 2:
+            continue
+        for metric, col in SYNTH_METRICS:
+            est = s.loc[(str(proc), metric)]
+            assert est["n"] == row["n_dossiers"]
+            assert est["value"] == pytest.approx(row[col], rel=1e-9, abs=1e-12), (proc, metric)
+            if row[col] > 0:
+                assert est["ci_low"] <= row[col] <= est["ci_high"], (proc, metric)
+                assert est["ci_low"] < est["ci_high"]
+                checked += 1
+    assert checked >= 20
+
+
+def test_synthetic_intervals_cover_planted_probabilities():
+    """The Wilson intervals of the loop rates cover the generator's planted probabilities about
+    95% of the time (each procedure, loop type and seed is one trial)."""
+    trials, covered = 0, 0
+    pairs = [("share_with_supplement", "p_supplement"), ("share_with_selfloop_same_officer", "p_redo"),
+             ("share_with_selfloop_other_officer", "p_repeat"), ("share_with_pingpong", "p_pingpong")]
+    for seed in (21, 22, 23, 24):
+        log, truth = tm.synth.province(5000, seed=seed)
+        s = tm.rework(log, n_boot=20).summary.set_index(["scope", "metric"])
+        for proc, row in truth.loop_rates.set_index("procedure").iterrows():
+            if row["n_dossiers"] < 50:
+                continue
+            for metric, p in pairs:
+                if row[p] <= 0:
+                    continue
+                est = s.loc[(str(proc), metric)]
+                trials += 1
+                covered += int(est["ci_low"] <= row[p] <= est["ci_high"])
+    assert trials >= 40
+    assert covered / trials >= 0.85, (covered, trials)
