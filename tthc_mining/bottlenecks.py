@@ -41,16 +41,19 @@ Kind hint (data-driven; every rule has a threshold; ``kind_evidence`` spells out
 that fired, strongest first)
 --------------------------------------------------------------------------------------------
 * ``queue``: waiting grows with the backlog. Spearman correlation between an event's wait and the
-  number of dossiers already waiting at the same row when it arrived (work in progress at
-  arrival) is at least ``QUEUE_MIN_RHO`` with p < ``ALPHA`` (computed on at most
-  ``KIND_SAMPLE`` random events per row). Score = rho / QUEUE_MIN_RHO.
+  backlog it found when it arrived — the number of dossiers of the same row already waiting for
+  the same officer (same unit when the log has no officers): a dossier assigned to an officer
+  waits in that officer's queue — is at least ``QUEUE_MIN_RHO`` with p < ``ALPHA`` (computed on
+  at most ``KIND_SAMPLE`` random events per row and ``KIND_SAMPLE_TOTAL`` in all; the backlog
+  itself counts every event). Score = rho / QUEUE_MIN_RHO.
 * ``slow_work``: processing dominates: processing is more than half of held time (needs start
   times). Score = processing share / 0.5.
 * ``batching``: completions clumped at the same times: the share of the row's completions that
-  fall in a clock minute with at least two other completions of the row is at least
-  ``BATCH_MIN_SHARE`` and at least ``BATCH_MIN_RATIO`` times what independent (Poisson)
-  completions at the row's rate per working minute would give. Rows whose timestamps are dates
-  only (most at 00:00:00) are not assessed. Score = min(share / BATCH_MIN_SHARE,
+  fall in a clock minute with at least two other completions of the same row at the same unit is
+  at least ``BATCH_MIN_SHARE`` and at least ``BATCH_MIN_RATIO`` times the same share computed on
+  the row's *arrivals* (the ends of the previous events: same volume, same units, same daily
+  rhythm, so the same chance of coincidences when nothing is batched). Rows whose timestamps are
+  dates only (most at 00:00:00) are not assessed. Score = min(share / BATCH_MIN_SHARE,
   ratio / BATCH_MIN_RATIO).
 * ``handover``: most of the row's waiting (> ``HANDOVER_MIN_SHARE``) happens on segments that
   cross a unit boundary (``segments.handover``) and those boundary waits are long: their mean is
@@ -82,6 +85,7 @@ HANDOVER_MIN_RATIO = 2.0
 BATCH_MIN_SHARE = 0.3
 BATCH_MIN_RATIO = 3.0
 KIND_SAMPLE = 20_000
+KIND_SAMPLE_TOTAL = 1_000_000
 MIN_EVENTS_PER_MONTH = 5
 H = 3600.0
 
@@ -624,7 +628,7 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
     del inside
     with np.errstate(invalid="ignore", divide="ignore"):
         ho_ratio = ho_mean / ref_wait if ref_wait > 0 else np.where(ho_mean > 0, np.inf, np.nan)
-    rho, rho_p = _queue_evidence(seg, idx, key, R, seed)
+    rho, rho_p = _queue_evidence(log, seg, idx, key, R, seed)
     batch_share, batch_ratio, batch_ok = _batch_evidence(log, seg, idx, key, R)
     kind, evidence = _kind_hint(rho, rho_p, proc_share, handover_share, ho_ratio, batch_share,
                                 batch_ratio, batch_ok)
@@ -664,8 +668,22 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
     return out
 
 
-def _queue_evidence(seg, idx, key, R, seed):
-    """Spearman rho/p of wait vs work in progress at arrival, per row (sampled per row)."""
+def _sub_key(log, idx, key, column: str) -> np.ndarray:
+    """Codes of (row, value of ``column``) pairs for the events ``idx`` (the row alone when the
+    log has no such column)."""
+    if column not in log.events.columns:
+        return key
+    sub, _ = log.codes(column)
+    sub = sub[idx]
+    pair, _ = pd.factorize(key * (int(sub.max()) + 2) + (sub + 1))
+    return pair.astype(np.int64)
+
+
+def _queue_evidence(log, seg, idx, key, R, seed):
+    """Spearman rho/p per row of an event's wait vs the backlog it found when it arrived: the
+    number of dossiers of the same row waiting for the same officer (the same unit when the log
+    has no officers) — a dossier assigned to an officer waits in that officer's queue. Computed
+    on at most KIND_SAMPLE sampled events per row; the backlog counts every event."""
     arrive = seg.w_prev_end[idx]
     depart = seg.w_start[idx]
     nos = ~np.isfinite(depart)
@@ -676,50 +694,64 @@ def _queue_evidence(seg, idx, key, R, seed):
     p = np.full(R, np.nan)
     if not ok.any():
         return rho, p
+    column = S.RESOURCE if S.RESOURCE in log.events.columns else S.GROUP
+    qkey = _sub_key(log, idx, key, column)
     if not ok.all():
-        key, arrive, depart = key[ok], arrive[ok], depart[ok]
+        key, qkey, arrive, depart = key[ok], qkey[ok], arrive[ok], depart[ok]
     cnt = np.bincount(key, minlength=R)
-    if cnt.max() <= KIND_SAMPLE:
+    frac = np.minimum(1.0, KIND_SAMPLE / np.maximum(cnt, 1))
+    total = float((frac * cnt).sum())
+    if total > KIND_SAMPLE_TOTAL:       # many rows (officers): cap the total sample as well
+        frac *= KIND_SAMPLE_TOTAL / total
+    if (frac >= 1.0).all():
         take = np.arange(key.size)
     else:
         rng = np.random.default_rng(seed)
-        frac = np.minimum(1.0, KIND_SAMPLE / np.maximum(cnt, 1)).astype(np.float32)
-        take = np.flatnonzero(rng.random(key.size, dtype=np.float32) < frac[key])
-    wip = wip_at_arrival(key, arrive, depart, take)
+        take = np.flatnonzero(rng.random(key.size, dtype=np.float32) < frac.astype(np.float32)[key])
+    wip = wip_at_arrival(qkey, arrive, depart, take)
     wait = np.maximum(depart[take] - arrive[take], 0.0)
     return _spearman_by_group(wip.astype(np.float64), wait, key[take], R)
 
 
+def _clump_share(minute_ns: np.ndarray, ck: np.ndarray, key: np.ndarray, R: int) -> np.ndarray:
+    """Per row: share of the instants that fall in a clock minute holding at least 3 instants
+    of the same (row, unit) key."""
+    nat = minute_ns == np.iinfo(np.int64).min
+    minute = np.floor_divide(minute_ns, 60 * 1_000_000_000)
+    valid = ~nat
+    if not valid.any():
+        return np.zeros(R)
+    mmin = minute[valid].min()
+    span = minute[valid].max() - mmin + 1
+    minute -= mmin
+    minute += ck * span                                             # composite (key, minute)
+    inv, _ = pd.factorize(minute)                                   # hash-based: no sort
+    del minute
+    c = np.bincount(inv)
+    clumped = (c[inv] >= 3) & valid
+    cnt = np.bincount(key, minlength=R)
+    return np.bincount(key, weights=clumped.astype(np.float64), minlength=R) / np.maximum(cnt, 1)
+
+
 def _batch_evidence(log, seg, idx, key, R):
-    """Share of completions in clumps (>= 3 in one clock minute), its ratio to the Poisson
-    expectation at the row's completion rate per working minute, and whether the row's
-    timestamps are fine enough to tell (not dates only)."""
-    ns = local_ns(log)[idx]
+    """Share of a row's completions in clumps (>= 3 completions of the same step at the same
+    unit in one clock minute), its ratio to the same share for the row's *arrivals* (the end of
+    the previous event: same volume and daily rhythm, so the same chance of coincidences when
+    nothing is batched), and whether the row's timestamps are fine enough to tell (not dates
+    only)."""
+    ns_all = local_ns(log)
+    ns = ns_all[idx]
     nat = ns == np.iinfo(np.int64).min
     cnt = np.bincount(key, minlength=R).astype(np.float64)
     dates_only = (np.mod(ns, 86_400 * 1_000_000_000) == 0) | nat
     midnight = np.bincount(key, weights=dates_only.astype(np.float64), minlength=R)
     del dates_only
     fine = midnight <= 0.5 * cnt
-    minute = np.floor_divide(ns, 60 * 1_000_000_000, out=ns)      # reuse the buffer
-    valid = ~nat
-    mmin = minute[valid].min() if valid.any() else 0
-    span = (minute[valid].max() - mmin + 1) if valid.any() else 1
-    minute -= mmin
-    minute += key * span                                            # composite (row, minute) key
-    inv, _ = pd.factorize(minute)                                   # hash-based: no sort
-    del minute
-    c = np.bincount(inv)
-    clumped = (c[inv] >= 3) & valid
-    del inv
-    share = np.bincount(key, weights=clumped.astype(np.float64), minlength=R) / np.maximum(cnt, 1)
-    w = pd.Series(seg.w_end[idx]).groupby(key).agg(["min", "max"])
-    minutes = np.ones(R)
-    minutes[w.index.to_numpy()] = np.maximum((w["max"] - w["min"]).to_numpy() / 60.0, 1.0)
-    lam = cnt / minutes
-    expected = 1.0 - np.exp(-lam) * (1.0 + lam)
+    ck = _sub_key(log, idx, key, S.GROUP)
+    share = _clump_share(ns, ck, key, R)
+    share_arr = _clump_share(ns_all[idx - 1], ck, key, R)   # previous event = same dossier
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = share / np.maximum(expected, 1e-12)
+        ratio = share / np.maximum(share_arr, 1.0 / np.maximum(cnt, 1))
     return share, ratio, fine & (cnt >= 10)
 
 
