@@ -567,3 +567,17 @@ def test_synthetic_intervals_cover_planted_probabilities():
                 covered += int(est["ci_low"] <= row[p] <= est["ci_high"])
     assert trials >= 40
     assert covered / trials >= 0.85, (covered, trials)
+
+
+def test_filtered_categorical_log():
+    """A procedure filter on a log whose columns are categoricals (unused categories kept)."""
+    log, truth = tm.synth.province(1500, seed=5)
+    proc = str(truth.loop_rates.sort_values("supplement_rate").iloc[-1]["procedure"])
+    r = tm.rework(log, procedure=proc, n_boot=50)
+    tc = truth.cases.loc[truth.cases["procedure"] == proc].set_index(S.CASE)
+    bc = r.by_case.set_index(S.CASE)
+    assert set(bc.index) == set(tc.index)
+    bc = bc.reindex(tc.index)
+    assert (bc["n_supplement"].to_numpy() == tc["n_supplement"].to_numpy()).all()
+    assert (bc["n_loops"].to_numpy() == tc["n_loops"].to_numpy()).all()
+    assert set(r.summary["scope"]) == {"(all)", proc}

@@ -93,11 +93,15 @@ def segments(log) -> Segments:
         return cached
     ev = log.events
     n = len(ev)
-    case, case_ids = log.codes(S.CASE)
+    raw_case, raw_ids = log.codes(S.CASE)
     act, acts = log.codes(S.ACTIVITY)
     is_first = np.ones(n, dtype=bool)
     if n:
-        is_first[1:] = case[1:] != case[:-1]
+        is_first[1:] = raw_case[1:] != raw_case[:-1]
+    # contiguous dossier codes 0..n_cases-1 in block order: categorical codes may have gaps or
+    # another order (e.g. a filtered log keeps every category)
+    case = (np.cumsum(is_first) - 1).astype(np.int64)
+    case_ids = raw_ids.take(raw_case[is_first]) if n else raw_ids[:0]
     is_last = np.ones(n, dtype=bool)
     if n:
         is_last[:-1] = is_first[1:]

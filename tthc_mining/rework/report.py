@@ -810,6 +810,8 @@ def _summary(ctx: _Context, bc: pd.DataFrame, cc: pd.DataFrame) -> pd.DataFrame:
         part = np.where(ctx.proc_case < n_part, ctx.proc_case, -1).astype(np.int64)
         for i, name in enumerate(ctx.codes.procedures.astype(str)):
             scopes.append((name, part == i))
+    # report the procedures that have dossiers (a filtered log may keep unused categories)
+    shown = [si for si, (_, m) in enumerate(scopes) if si == 0 or m.any()]
     rows: list[dict] = []
 
     def add(metric, value, lo, hi, n, scope, note=""):
@@ -823,8 +825,8 @@ def _summary(ctx: _Context, bc: pd.DataFrame, cc: pd.DataFrame) -> pd.DataFrame:
         k = np.r_[(flag & known).sum(), np.bincount(part[(part >= 0) & flag & known], minlength=n_part)]
         n = np.r_[known.sum(), np.bincount(part[(part >= 0) & known], minlength=n_part)]
         p, lo, hi = ci.rate(k[: len(scopes)], n[: len(scopes)])
-        for si, (scope, _) in enumerate(scopes):
-            add(metric, float(p[si]), float(lo[si]), float(hi[si]), int(n[si]), scope, note)
+        for si in shown:
+            add(metric, float(p[si]), float(lo[si]), float(hi[si]), int(n[si]), scopes[si][0], note)
 
     rate_metric("share_with_loop", bc["n_loops"] > 0)
     rate_metric("share_with_supplement", bc["n_supplement"] > 0)
@@ -857,10 +859,11 @@ def _summary(ctx: _Context, bc: pd.DataFrame, cc: pd.DataFrame) -> pd.DataFrame:
     res = ci.dossier_means({k: np.asarray(v, dtype=np.float64) for k, v in means.items()}, part,
                            n_part, n_boot=ctx.n_boot, seed=ctx.seed)
     for metric, (e, lo, hi, n) in res.items():
-        for si, (scope, _) in enumerate(scopes):
-            add(metric, float(e[si]), float(lo[si]), float(hi[si]), int(n[si]), scope,
+        for si in shown:
+            add(metric, float(e[si]), float(lo[si]), float(hi[si]), int(n[si]), scopes[si][0],
                 "mean per dossier, dossier bootstrap")
-    for scope, mask in scopes:
+    shown_scopes = [scopes[si] for si in shown]
+    for scope, mask in shown_scopes:
         add("rework_agency_days_total", float(bc["rework_agency_h"].to_numpy()[mask].sum() * 3600.0 / L),
             np.nan, np.nan, int(mask.sum()), scope, "sum over dossiers")
         add("rework_citizen_days_total", float(bc["rework_citizen_h"].to_numpy()[mask].sum() * 3600.0 / L),
@@ -878,7 +881,7 @@ def _summary(ctx: _Context, bc: pd.DataFrame, cc: pd.DataFrame) -> pd.DataFrame:
                 note="overdue dossiers that would be on time without the agency time in loops")
     late = np.nan_to_num(cc["days_late_actual"].to_numpy(dtype=np.float64))
     expl_days = np.nan_to_num(cc["late_days_explained_by_loops"].to_numpy(dtype=np.float64))
-    for scope, mask in scopes:
+    for scope, mask in shown_scopes:
         m = mask & od_true
         tot = late[m].sum()
         val = expl_days[m].sum() / tot if tot > 0 else np.nan
