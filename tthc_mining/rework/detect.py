@@ -127,7 +127,6 @@ class Occurrences:
     pair: np.ndarray        # pair code per event (0..P-1)
     occ: np.ndarray         # 0-based occurrence index of the event's activity in its dossier
     prev_occ: np.ndarray    # row of the previous execution of the same activity, -1 for the first
-    last_occ: np.ndarray    # row of the last execution of the same activity in the dossier
     pair_count: np.ndarray  # executions per pair
     pair_case: np.ndarray   # dossier code per pair
     pair_act: np.ndarray    # activity code per pair
@@ -139,7 +138,7 @@ def occurrences(seg: Segments) -> Occurrences:
     n = seg.case.size
     if n == 0:
         z = np.zeros(0, np.int64)
-        return Occurrences(pair=z, occ=z, prev_occ=z, last_occ=z, pair_count=z, pair_case=z,
+        return Occurrences(pair=z, occ=z, prev_occ=z, pair_count=z, pair_case=z,
                            pair_act=z, order=z, gstart=z)
     A = max(len(seg.activities), 1)
     key = seg.case.astype(np.int64) * A + seg.activity
@@ -152,22 +151,18 @@ def occurrences(seg: Segments) -> Occurrences:
     gid_sorted = np.cumsum(new) - 1
     starts = np.flatnonzero(new)
     counts = np.diff(np.append(starts, n))
+    gstart = starts[gid_sorted]
     pair = np.empty(n, dtype=np.int64)
     pair[order] = gid_sorted
     occ = np.empty(n, dtype=np.int64)
-    occ[order] = np.arange(n) - starts[gid_sorted] if n else np.zeros(0, np.int64)
+    occ[order] = np.arange(n) - gstart
     prev_occ = np.full(n, -1, dtype=np.int64)
-    same = ~new
-    prev_occ[order[same]] = order[np.flatnonzero(same) - 1]
-    ends = np.append(starts[1:], n) - 1
-    last_occ = order[ends][gid_sorted]
-    last = np.empty(n, dtype=np.int64)
-    last[order] = last_occ
+    same = np.flatnonzero(~new)
+    prev_occ[order[same]] = order[same - 1]
     first_rows = order[starts]
-    return Occurrences(pair=pair, occ=occ, prev_occ=prev_occ, last_occ=last,
+    return Occurrences(pair=pair, occ=occ, prev_occ=prev_occ,
                        pair_count=counts.astype(np.int64), pair_case=seg.case[first_rows],
-                       pair_act=seg.activity[first_rows], order=order,
-                       gstart=starts[gid_sorted].astype(np.int64))
+                       pair_act=seg.activity[first_rows], order=order, gstart=gstart)
 
 
 # ---------------------------------------------------------------------------------- edeaR
@@ -307,30 +302,33 @@ def chronological_erasure(seg: Segments, occ: Occurrences) -> tuple[np.ndarray, 
     R = np.flatnonzero(occ.occ > 0)  # re-executions, in row order
     if R.size == 0:
         return z, z, eraser
-    srt, gst = occ.order, occ.gstart
-    pos = np.arange(n, dtype=np.int64)
+    # work on the events of repeated (dossier, activity) pairs only, in pair-sorted order
+    in_multi = occ.pair_count[occ.pair[occ.order]] > 1
+    srt = occ.order[in_multi]
+    gst = occ.gstart[in_multi]
+    m = srt.size
+    # group start as a position in the compressed order
+    full_to_comp = np.cumsum(in_multi) - 1
+    gst = full_to_comp[gst]
+    pos = np.arange(m, dtype=np.int64)
     closing = np.zeros(n, dtype=bool)
     closing[R] = True
     INF = _RangeMin.INF
-    anchor = None
+    anchor = np.full(n, -1, dtype=np.int64)
     for _ in range(n + 1):
         # latest non-closing execution of the same activity before each event
         cand = np.where(~closing[srt], pos, -1)
         runmax = np.maximum.accumulate(cand)
         prev_pos = np.r_[-1, runmax[:-1]]
         valid = prev_pos >= gst
-        anc_sorted = np.where(valid, srt[np.maximum(prev_pos, 0)], -1)
-        anc = np.empty(n, dtype=np.int64)
-        anc[srt] = anc_sorted
-        aR = anc[R]
+        anchor[srt] = np.where(valid, srt[np.maximum(prev_pos, 0)], -1)
+        aR = anchor[R]
         vals = np.where(closing[R], aR, INF)
         rmq = _RangeMin(vals)
         lo = np.searchsorted(R, aR, side="right")
         hi = np.arange(R.size) - 1
-        killed = rmq.query(lo, hi) < aR
-        new = ~killed
+        new = rmq.query(lo, hi) >= aR
         if np.array_equal(new, closing[R]):
-            anchor = anc
             break
         closing[R] = new
     else:  # pragma: no cover - cannot happen: the recursion is well founded
@@ -340,10 +338,14 @@ def chronological_erasure(seg: Segments, occ: Occurrences) -> tuple[np.ndarray, 
     # eraser of each non-closing event: the first closing after it whose anchor is before it
     cvals = canchor  # closings in row order
     rmq = _RangeMin(cvals)
-    has = np.zeros(seg.n_cases, dtype=bool)
-    has[seg.case[crow]] = True
-    in_case = has[seg.case] & ~closing
-    xs = np.flatnonzero(in_case)
+    # candidates: rows after the earliest anchor and before the last closing of their dossier
+    cc = seg.case[crow]
+    lo_row = np.full(seg.n_cases, n, dtype=np.int64)
+    hi_row = np.full(seg.n_cases, -1, dtype=np.int64)
+    np.minimum.at(lo_row, cc, canchor)
+    np.maximum.at(hi_row, cc, crow)
+    rows = np.arange(n)
+    xs = np.flatnonzero((rows > lo_row[seg.case]) & (rows < hi_row[seg.case]) & ~closing)
     if xs.size:
         lo = np.searchsorted(crow, xs, side="right")
         case_end_row = seg.case_start[1:][seg.case[xs]]
@@ -493,6 +495,27 @@ def pingpong(seg: Segments, unit: np.ndarray, supplement: np.ndarray | None = No
 
 
 # ---------------------------------------------------------------------------------- order
+def _median_mean_by_key(key: np.ndarray, pos: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Median (mean of the two middle values for even counts, as pandas) and mean of small
+    non-negative integer positions per key in ``0..K-1``, by counting (no sort): returns
+    (keys present, median, mean)."""
+    pos = pos.astype(np.int64)
+    P = int(pos.max()) + 1 if pos.size else 1
+    cnt = np.bincount(key, minlength=K).astype(np.int64)
+    present = np.flatnonzero(cnt)
+    mean = np.bincount(key, weights=pos.astype(np.float64), minlength=K)[present] / cnt[present]
+    if K * P <= 50_000_000:
+        hist = np.bincount(key * P + pos, minlength=K * P).reshape(K, P)[present]
+        cum = np.cumsum(hist, axis=1)
+        c = cnt[present]
+        v1 = (cum > ((c - 1) // 2)[:, None]).argmax(axis=1)  # the two middle values
+        v2 = (cum > (c // 2)[:, None]).argmax(axis=1)
+        med = (v1 + v2) / 2.0
+    else:  # very long dossiers: a grouped median instead of a histogram
+        med = pd.Series(pos.astype(np.float64)).groupby(key).median().reindex(present).to_numpy()
+    return present, med, mean
+
+
 def learned_order(seg: Segments, occ: Occurrences, procedure: np.ndarray, n_proc: int) -> np.ndarray:
     """Order key per (procedure, activity): median, then mean, first position in the dossiers.
 
@@ -502,17 +525,13 @@ def learned_order(seg: Segments, occ: Occurrences, procedure: np.ndarray, n_proc
     first = occ.occ == 0
     P = procedure[first].astype(np.int64)
     key = P * A + seg.activity[first]
-    posv = seg.pos[first].astype(np.float64)
     if key.size == 0:
         return np.full((n_proc, A), np.nan)
-    df = pd.DataFrame({"k": key, "p": posv})
-    g = df.groupby("k", sort=True)["p"]
-    med, mean = g.median(), g.mean()
-    ks = med.index.to_numpy()
+    ks, med, mean = _median_mean_by_key(key, seg.pos[first], n_proc * A)
     out = np.full((n_proc, A), np.nan)
     # dense rank within procedure by (median, mean)
     pr, ac = ks // A, ks % A
-    md, mn = med.to_numpy(), mean.to_numpy()
+    md, mn = med, mean
     o = np.lexsort((mn, md, pr))
     pr_o, md_o, mn_o = pr[o], md[o], mn[o]
     newp = np.r_[True, pr_o[1:] != pr_o[:-1]]

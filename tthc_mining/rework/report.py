@@ -487,7 +487,7 @@ def _loops_table(ctx: _Context) -> pd.DataFrame:
     ev = ctx.log.events
     trig = lp.trigger
     out = {
-        S.CASE: _cat(lp.case, seg.case_ids),
+        S.CASE: seg.case_ids.take(lp.case),
         "kind": pd.Categorical.from_codes(lp.kind, categories=list(LOOP_KINDS)),
         "closing_activity": _cat(lp.closing_activity, seg.activities),
         "trigger_activity": _cat(seg.activity[trig], seg.activities),
