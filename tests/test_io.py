@@ -631,3 +631,11 @@ def test_writer_errors(tmp_path):
         tm.write_log(_province(), tmp_path / "a.json")
     with pytest.raises(tm.ConfigError):
         tm.write_log([1, 2], tmp_path / "a.csv")
+
+
+def test_blank_lines_are_not_records(tmp_path):
+    p = _write_csv(tmp_path / "b.csv", "\n\nMã hồ sơ,Bước xử lý,Thời gian\nA,x,01/03/2024\n\n"
+                                       "A,y,02/03/2024\n")
+    log = tm.read_log(p)
+    assert list(log.events[S.ACTIVITY]) == ["x", "y"]
+    assert list(log.events[S.ROW]) == [1, 2] and log.quality.rows_read == 2
