@@ -171,21 +171,23 @@ def resolve_catalog(log, catalog):
     return catalog if catalog is not None else getattr(log, "catalog", None)
 
 
-def event_allotment_s(log, catalog) -> np.ndarray:
-    """Per event: the allotment (working seconds) of its step in the internal procedure of its
-    dossier's procedure (the catalogue version in force when the dossier was received); NaN when
-    the catalogue gives none (or there is no catalogue/procedure). See :func:`catalog_plan`."""
-    n = len(log.events)
+def event_allotment_s(log, catalog, idx: np.ndarray | None = None) -> np.ndarray:
+    """Per event (or per event of ``idx``): the allotment (working seconds) of its step in the
+    internal procedure of its dossier's procedure (the catalogue version in force when the
+    dossier was received); NaN when the catalogue gives none (or there is no
+    catalogue/procedure). See :func:`catalog_plan`."""
+    n = len(log.events) if idx is None else len(idx)
     plan = catalog_plan(log, catalog)
     if plan is None or n == 0:
         return np.full(n, np.nan)
     seg = segments(log)
-    v = plan["case_version"][seg.case]
+    case = seg.case if idx is None else seg.case[idx]
+    act = seg.activity if idx is None else seg.activity[idx]
     A = plan["lut_allot"].shape[1]
-    ok = (v >= 0) & (seg.activity >= 0)
-    out = np.full(n, np.nan)
-    out[ok] = plan["lut_allot"].ravel()[v[ok] * A + seg.activity[ok]] * log.calendar.seconds_per_day
-    return out
+    flat = np.append(plan["lut_allot"].ravel() * log.calendar.seconds_per_day, np.nan)
+    v = plan["case_version"][case]
+    pos = np.where((v >= 0) & (act >= 0), v * A + act, flat.size - 1)
+    return flat[pos]
 
 
 def case_received_day(log) -> np.ndarray:
@@ -195,7 +197,12 @@ def case_received_day(log) -> np.ndarray:
     first = seg.case_start[:-1]
     ns = local_ns(log, S.TIMESTAMP)[first]
     if S.RECEIVED in log.events.columns:
-        rec = local_ns(log, S.RECEIVED)[first]
+        rec = log.events[S.RECEIVED].iloc[first]          # one value per dossier only
+        if not pd.api.types.is_datetime64_any_dtype(rec.dtype):
+            rec = pd.to_datetime(rec)
+        if getattr(rec.dt, "tz", None) is not None:
+            rec = rec.dt.tz_convert(log.calendar.tz or "UTC").dt.tz_localize(None)
+        rec = rec.to_numpy(dtype="datetime64[ns]").view(np.int64)
         ns = np.where(rec != np.iinfo(np.int64).min, rec, ns)
     return np.floor_divide(ns, 86_400 * 1_000_000_000)
 
@@ -569,7 +576,7 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
         attrs["bootstrap_method"] = None
 
     # ------------------------------------------------------------ excess over allotment/median
-    allot = event_allotment_s(log, resolve_catalog(log, catalog))[idx] / H
+    allot = event_allotment_s(log, resolve_catalog(log, catalog), idx) / H
     has_allot = np.isfinite(allot)
     excess = np.where(has_allot, np.maximum(held - np.nan_to_num(allot), 0.0),
                       np.maximum(wait - q[key, 0], 0.0))

@@ -238,7 +238,7 @@ def overdue_attribution(log, *, catalog=None, procedure=None, ci: float = 0.95) 
     P = len(uniq_p) + 1
     proc = np.where(proc < 0, P - 1, proc)
     held = np.maximum(np.nan_to_num(seg.seg_s[idx], nan=0.0), 0.0)
-    allot = event_allotment_s(log, catalog)[idx]
+    allot = event_allotment_s(log, catalog, idx)
 
     # per (dossier, step, unit): time spent
     pair = (case * A + act) * U + unit
