@@ -500,3 +500,34 @@ def test_synthetic_province_by_unit_and_transition(province):
         assert b["count"].sum() == b.attrs["n_events"]
         assert b["share_of_agency_time"].sum() == pytest.approx(1.0)
         assert (b["wait_mean_ci_low"].dropna() <= b.loc[b["wait_mean_ci_low"].notna(), "wait_mean_h"] + 1e-9).all()
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("name", ["wabo_receipt_phase_coselog.xes.gz", "sepsis_cases.csv.gz",
+                                  "bpic2015_municipality1.csv.gz"])
+def test_real_logs_invariants(real_dir, name):
+    """On real public logs (no start times, dates or seconds, no catalogue): every available
+    grouping accounts for all agency segments, shares add up, intervals hold the mean."""
+    path = real_dir / name
+    if not path.exists():
+        pytest.skip(f"{name} not present")
+    log = tm.read_log(path)
+    seg = segments(log)
+    n_agency = int(((~seg.is_first) & (seg.owner == OWNER_AGENCY)).sum())
+    for by in ("activity", "transition", "unit", "resource"):
+        col = {"unit": S.GROUP, "resource": S.RESOURCE}.get(by)
+        if col and col not in log.events.columns:
+            with pytest.raises(ConfigError):
+                tm.bottlenecks(log, by=by)
+            continue
+        b = tm.bottlenecks(log, by=by, n_boot=200)
+        assert b["count"].sum() + b.attrs["events_without_key"] == n_agency
+        if b.attrs["events_without_key"] == 0:
+            assert b["share_of_agency_time"].sum() == pytest.approx(1.0, abs=1e-9)
+        else:
+            assert b["share_of_agency_time"].sum() <= 1.0 + 1e-9
+        ok = b["wait_mean_ci_low"].notna()
+        assert (b.loc[ok, "wait_mean_ci_low"] <= b.loc[ok, "wait_mean_h"] + 1e-9).all()
+        assert (b.loc[ok, "wait_mean_h"] <= b.loc[ok, "wait_mean_ci_high"] + 1e-9).all()
+        assert b["share_in_overdue"].isna().all()          # no due dates in these logs
+        assert set(b["kind"].dropna()) <= set(tm.bottlenecks.KINDS)
