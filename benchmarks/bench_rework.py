@@ -10,7 +10,9 @@ events (``log.to_pm4py()``; the conversion is not timed). Timings for tthc_minin
   axis): edeaR self-loops / repetitions, re-executions, loop erasure with the price of every loop,
   ping-pong, back-edges, by_case, by_activity, loops;
 * ``full`` — the same plus every lazy table (patterns, cycles, triggers with their bootstrap
-  intervals, the hidden clock including ``tm.timing`` and the summary with intervals).
+  intervals, the hidden clock and the summary with intervals). The hidden clock needs
+  ``tm.timing`` (budgets, due dates, on-time flags; issue 2, shared with other modules and cached
+  on the log): its time is printed separately and included in ``full``.
 
 The check at the end compares ``cases_with_repeat`` with pm4py's result.
 """
@@ -54,13 +56,14 @@ def main(n: int = 860_000, seed: int = 2025) -> None:
           f"{int((report.by_case['n_loops'] > 0).sum()):,} dossiers")
     t = time.perf_counter()
     parts = {}
-    for name in ("patterns", "cycles", "triggers", "clock", "summary"):
+    for name in ("patterns", "cycles", "triggers", "_timing", "clock", "summary"):
         t1 = time.perf_counter()
         getattr(report, name)
         parts[name] = time.perf_counter() - t1
     t_rest = time.perf_counter() - t
     t_full = t_detect + t_rest
-    print("  lazy tables: " + ", ".join(f"{k} {v:.2f} s" for k, v in parts.items()))
+    print("  lazy tables: " + ", ".join(f"{k.replace('_timing', 'tm.timing')} {v:.2f} s"
+                                         for k, v in parts.items()))
     print(f"tm.rework full report: {t_full:.2f} s")
 
     warm = time.perf_counter()

@@ -66,13 +66,13 @@ def rules_era_of(received: pd.Series, tz: str | None) -> np.ndarray:
 
 
 def _rule_array(era: np.ndarray, key: str, overrides: dict) -> np.ndarray:
+    """A rule's value per dossier (era labels -> one comparison per era, not per dossier)."""
     if key in overrides and overrides[key] is not None:
         return np.full(era.size, float(overrides[key]))
-    out = np.full(era.size, np.nan)
-    for name, rule in RULES.items():
-        out[era == name] = float(rule[key])
-    out[pd.isna(era)] = float(RULES["nd118"][key])
-    return out
+    codes, labels = pd.factorize(era)  # a couple of labels
+    per_label = np.array([float(RULES.get(lab, RULES["nd118"])[key]) for lab in labels]
+                         + [float(RULES["nd118"][key])])
+    return per_label[np.where(codes >= 0, codes, len(labels))]
 
 
 def case_first_rows(seg: Segments) -> np.ndarray:

@@ -83,8 +83,8 @@ def event_codes(log) -> EventCodes:
         ru = np.asarray(ru.astype(str))
 
         def is_role(name):
-            lut = np.r_[ru == name, False]  # code -1 (missing role) -> last entry
-            return lut[np.where(rc >= 0, rc, len(ru))]
+            hit = np.flatnonzero(ru == name)
+            return rc == int(hit[0]) if hit.size else np.zeros(n, dtype=bool)
 
         is_req, is_recv = is_role(S.ROLE_SUPPLEMENT_REQUEST), is_role(S.ROLE_SUPPLEMENT_RECEIVED)
         is_rcpt, is_reap = is_role(S.ROLE_RECEIPT), is_role(S.ROLE_REAPPOINTED)
@@ -95,17 +95,6 @@ def event_codes(log) -> EventCodes:
 
 
 # ---------------------------------------------------------------------------------- small tools
-def _n_distinct_per_group(group: np.ndarray, value: np.ndarray, n_groups: int) -> np.ndarray:
-    """Number of distinct ``value`` per ``group`` (missing value -1 counts as a value, as
-    dplyr's ``n_distinct`` counts NA)."""
-    if group.size == 0:
-        return np.zeros(n_groups, dtype=np.int64)
-    vmax = int(value.max()) + 2
-    key = group.astype(np.int64) * vmax + (value.astype(np.int64) + 1)
-    uk = pd.unique(key)
-    return np.bincount(uk // vmax, minlength=n_groups)
-
-
 def _next_true(mask: np.ndarray) -> np.ndarray:
     """For each index i the smallest j >= i with mask[j] (len(mask) when none)."""
     n = mask.size
@@ -181,6 +170,10 @@ class EdeaR:
 
 
 def edear(seg: Segments, occ: Occurrences, resource: np.ndarray) -> EdeaR:
+    """edeaR's counts. Whether a group of instances (a run, or all instances of an activity in
+    a dossier) had one resource or several only needs "does any instance differ from the one
+    before it in the group": the instances are contiguous (rows for runs, the pair-sorted order
+    for activities), so one comparison of neighbours replaces distinct counting."""
     n = seg.case.size
     C, A = seg.n_cases, len(seg.activities)
     run_start = seg.is_first | (seg.activity != seg.prev_activity)
@@ -189,23 +182,27 @@ def edear(seg: Segments, occ: Occurrences, resource: np.ndarray) -> EdeaR:
     run_len = np.bincount(run_id, minlength=n_runs)
     run_rows = np.flatnonzero(run_start)
     run_case, run_act = seg.case[run_rows], seg.activity[run_rows]
-    in_long = run_len[run_id] > 1
-    nres_run = np.zeros(n_runs, dtype=np.int64)
-    long_ids = np.flatnonzero(run_len > 1)
-    if long_ids.size:
-        nres_run = _n_distinct_per_group(run_id[in_long], resource[in_long], n_runs)
+    # a run has several resources iff some instance differs from its predecessor in the run
+    # (a missing resource, -1, is one value, as n_distinct / uniqueN count NA)
+    differs = np.zeros(n, dtype=bool)
+    if n:
+        differs[1:] = (resource[1:] != resource[:-1]) & ~run_start[1:]
+    several = np.bincount(run_id[differs], minlength=n_runs) > 0
     sl = run_len > 1
-    sl_rep, sl_redo = sl & (nres_run == 1), sl & (nres_run > 1)
+    sl_rep, sl_redo = sl & ~several, sl & several
 
-    # repetitions: runs per (case, activity) pair, distinct resources per pair
+    # repetitions: runs per (case, activity) pair; resources across the pair's instances
     P = occ.pair_count.size
     runs_per_pair = np.bincount(occ.pair[run_rows], minlength=P)
     multi = runs_per_pair > 1
-    in_multi = multi[occ.pair]
-    nres_pair = np.zeros(P, dtype=np.int64)
-    if in_multi.any():
-        nres_pair = _n_distinct_per_group(occ.pair[in_multi], resource[in_multi], P)
-    rp_rep, rp_redo = multi & (nres_pair == 1), multi & (nres_pair > 1)
+    srt = occ.order
+    r_s = resource[srt]
+    new_group = np.r_[True, occ.gstart[1:] != occ.gstart[:-1]] if n else np.zeros(0, bool)
+    d_s = np.zeros(n, dtype=bool)
+    if n:
+        d_s[1:] = (r_s[1:] != r_s[:-1]) & ~new_group[1:]
+    several_p = np.bincount(occ.pair[srt][d_s], minlength=P) > 0
+    rp_rep, rp_redo = multi & ~several_p, multi & several_p
 
     def cnt(idx, mask, m):
         return np.bincount(idx[mask], minlength=m)

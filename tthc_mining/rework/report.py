@@ -49,11 +49,53 @@ LABELS = {
     "clock_restarted": ("Tính lại hạn từ đầu khi bổ sung", "Clock restarted at the supplement"),
     "desk_entered_online": ("Hồ sơ trực tuyến do cán bộ nhập tại quầy", "Online dossier entered at the desk"),
     "on_time_reported": ("Đúng hạn (theo hệ thống)", "On time (as reported)"),
-    "on_time_actual": ("Đúng hạn (không tính lại hạn)", "On time (no clock restarts)"),
+    "on_time_actual": ("Đúng hạn (thời gian thực, dừng đồng hồ khi chờ bổ sung, không tính lại hạn)",
+                       "On time (agency time, clock paused, never restarted)"),
+    # summary metrics
+    "share_with_loop": ("Tỷ lệ hồ sơ có vòng lặp", "Dossiers with a loop"),
+    "share_with_supplement": ("Tỷ lệ hồ sơ phải bổ sung", "Dossiers with a supplement request"),
+    "share_with_selfloop": ("Tỷ lệ hồ sơ có bước làm lại ngay", "Dossiers with a self-loop (edeaR)"),
+    "share_with_repetition": ("Tỷ lệ hồ sơ có bước lặp lại", "Dossiers with a repetition (edeaR)"),
+    "share_with_repeat": ("Tỷ lệ hồ sơ lặp cùng cán bộ (repeat)", "Dossiers with an edeaR repeat (same resource)"),
+    "share_with_redo": ("Tỷ lệ hồ sơ lặp khác cán bộ (redo)", "Dossiers with an edeaR redo (another resource)"),
+    "share_with_reexec_same_officer": ("Tỷ lệ hồ sơ làm lại bởi cùng cán bộ",
+                                       "Dossiers with a re-execution by the same officer"),
+    "share_with_reexec_other_officer": ("Tỷ lệ hồ sơ làm lại bởi cán bộ khác",
+                                        "Dossiers with a re-execution by another officer"),
+    "share_with_selfloop_same_officer": ("Tỷ lệ hồ sơ làm lại ngay, cùng cán bộ",
+                                         "Dossiers with an immediate re-execution, same officer"),
+    "share_with_selfloop_other_officer": ("Tỷ lệ hồ sơ làm lại ngay, cán bộ khác",
+                                          "Dossiers with an immediate re-execution, another officer"),
+    "share_with_pingpong": ("Tỷ lệ hồ sơ chuyển qua lại giữa đơn vị", "Dossiers with a ping-pong between units"),
+    "share_with_back_edge": ("Tỷ lệ hồ sơ quay ngược quy trình", "Dossiers with a back-edge"),
+    "loops_per_dossier": ("Số vòng lặp bình quân mỗi hồ sơ", "Loops per dossier"),
+    "supplement_requests_per_dossier": ("Số lần yêu cầu bổ sung bình quân", "Supplement requests per dossier"),
+    "reexec_same_officer_per_dossier": ("Số lần làm lại (cùng cán bộ) bình quân",
+                                        "Re-executions by the same officer per dossier"),
+    "reexec_other_officer_per_dossier": ("Số lần làm lại (cán bộ khác) bình quân",
+                                         "Re-executions by another officer per dossier"),
+    "selfloop_same_officer_per_dossier": ("Số lần làm lại ngay (cùng cán bộ) bình quân",
+                                          "Immediate re-executions, same officer, per dossier"),
+    "selfloop_other_officer_per_dossier": ("Số lần làm lại ngay (cán bộ khác) bình quân",
+                                           "Immediate re-executions, another officer, per dossier"),
+    "pingpong_per_dossier": ("Số lần chuyển qua lại bình quân", "Ping-pongs per dossier"),
+    "extra_steps_per_dossier": ("Số bước phát sinh bình quân", "Extra steps per dossier"),
+    "extra_handovers_per_dossier": ("Số lần chuyển giao phát sinh bình quân", "Extra hand-overs per dossier"),
+    "rework_agency_days_per_dossier": ("Ngày làm việc cơ quan trong vòng lặp, bình quân",
+                                       "Agency working days in loops per dossier"),
+    "rework_citizen_days_per_dossier": ("Ngày chờ công dân trong vòng lặp, bình quân",
+                                        "Citizen working days in loops per dossier"),
+    "rework_agency_days_total": ("Tổng ngày làm việc cơ quan trong vòng lặp", "Agency working days in loops, total"),
+    "rework_citizen_days_total": ("Tổng ngày chờ công dân trong vòng lặp", "Citizen working days in loops, total"),
+    "loops_total": ("Tổng số vòng lặp", "Loops, total"),
+    "share_overdue_actual": ("Tỷ lệ hồ sơ quá hạn (thời gian thực)", "Overdue dossiers (agency time)"),
+    "share_of_overdue_explained_by_loops": ("Tỷ lệ hồ sơ quá hạn do vòng lặp",
+                                            "Overdue dossiers explained by loops"),
+    "share_of_overdue_days_explained_by_loops": ("Tỷ lệ ngày quá hạn do vòng lặp",
+                                                 "Overdue days explained by loops"),
 }
 
 KIND_COLUMNS = {0: "loops_supplement", 1: "loops_selfloop", 2: "loops_cross_unit", 3: "loops_same_unit"}
-DIMENSIONS = ("procedure", "unit", "officer", "step", "month", "reason")
 
 
 @dataclass
@@ -202,7 +244,9 @@ class ReworkReport:
 
     @cached_property
     def triggers(self) -> pd.DataFrame:
-        return _triggers(self._ctx, self._timing)
+        # the month of receipt is taken from tm.timing when it has run, else computed directly
+        t = self.__dict__.get("_timing")
+        return _triggers(self._ctx, t if t is not None else (pd.DataFrame(), None))
 
     @cached_property
     def summary(self) -> pd.DataFrame:
@@ -634,10 +678,10 @@ def _unit_code_of_case(ctx: _Context, tc: pd.DataFrame) -> np.ndarray:
     units = ctx.codes.units
     C = ctx.seg.n_cases
     if "unit" in tc.columns and len(units):
-        idx = pd.Index(units.astype(str))
-        vals = tc["unit"].astype("string").fillna("\x00missing").to_numpy(dtype=object)
-        code = idx.get_indexer(vals)
-        return np.asarray(code, dtype=np.int64)
+        uc, uu = pd.factorize(tc["unit"])  # map the distinct unit names, not every dossier
+        pos = pd.Index(units.astype(str)).get_indexer(pd.Index(uu).astype(str))
+        lut = np.r_[np.asarray(pos, dtype=np.int64), -1]
+        return lut[np.where(uc >= 0, uc, len(uu))]
     if len(units):
         return ctx.codes.unit[ctx.seg.case_start[:-1]] if C else np.zeros(0, np.int64)
     return np.full(C, -1, dtype=np.int64)
@@ -684,19 +728,36 @@ def _distinct_pairs(case: np.ndarray, key: np.ndarray, K: int) -> tuple[np.ndarr
     """Distinct (case, key) pairs of event-level keys (case-sorted input, so nearly sorted)."""
     ok = key >= 0
     pk = case[ok].astype(np.int64) * K + key[ok]
-    pk = np.sort(pk, kind="stable")
+    pk = np.sort(pk, kind="stable")  # nearly sorted already: fast
     u = pk[np.r_[True, pk[1:] != pk[:-1]]] if pk.size else pk
     return u // K, u % K
 
 
 def _month_codes(ctx: _Context, tc: pd.DataFrame) -> tuple[np.ndarray, pd.Index]:
-    """Month of receipt (local) per dossier as codes into 'YYYY-MM' labels."""
+    """Month of receipt (local) per dossier as codes into 'YYYY-MM' labels. Received as
+    tm.timing defines it: ``case:received``, else the first receipt event, else the first
+    event (computed here, so the triggers do not need the whole timing)."""
     seg = ctx.seg
     tz = ctx.log.calendar.tz
+    ev = ctx.log.events
+    first = seg.case_start[:-1]
     if "received" in tc.columns:
         r = pd.to_datetime(tc["received"]).reset_index(drop=True)
     else:
-        r = pd.to_datetime(ctx.log.events[S.TIMESTAMP].iloc[seg.case_start[:-1]]).reset_index(drop=True)
+        rows = first.copy()
+        rc = np.flatnonzero(ctx.codes.is_receipt)
+        if rc.size:
+            cc = seg.case[rc]
+            fr = np.r_[True, cc[1:] != cc[:-1]]
+            rows[cc[fr]] = rc[fr]
+        r = pd.to_datetime(ev[S.TIMESTAMP].iloc[rows]).reset_index(drop=True)
+        if S.RECEIVED in ev.columns:
+            rv = pd.to_datetime(ev[S.RECEIVED].iloc[first]).reset_index(drop=True)
+            if getattr(rv.dt, "tz", None) is None and getattr(r.dt, "tz", None) is not None:
+                rv = rv.dt.tz_localize(tz or "UTC", ambiguous="NaT", nonexistent="NaT")
+            elif getattr(rv.dt, "tz", None) is not None and getattr(r.dt, "tz", None) is None:
+                rv = rv.dt.tz_convert(tz or "UTC").dt.tz_localize(None)
+            r = rv.where(rv.notna(), r)
     if getattr(r.dt, "tz", None) is not None:
         r = r.dt.tz_convert(tz or "UTC").dt.tz_localize(None)
     m = r.to_numpy(dtype="datetime64[ns]").astype("datetime64[M]")
@@ -767,7 +828,7 @@ def _triggers(ctx: _Context, timing_out) -> pd.DataFrame:
     if len(codes.resources):
         dimension("officer", codes.resource, codes.resources)
     dimension("step", seg.activity, seg.activities)
-    mcodes, months = _month_codes(ctx, tc)
+    mcodes, months = _month_codes(ctx, tc if tc is not None else pd.DataFrame())
     dimension("month", None, months, per_case=mcodes)
     if S.REASON in ev.columns and lp.size:
         # reasons: among dossiers with a loop, how many cite the reason at a trigger
