@@ -501,7 +501,6 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
     if by not in BY:
         raise ConfigError(f"by must be one of {', '.join(BY)}; got {by!r}")
     seg = segments(log)
-    n = len(seg.case)
     pmask = procedure_mask(log, procedure)
     scope = ~seg.is_first if pmask is None else (~seg.is_first & pmask)
     agency = scope & (seg.owner == OWNER_AGENCY)

@@ -32,7 +32,6 @@ All counts are vectorised on integer codes; only the fitness goes through pm4py.
 """
 from __future__ import annotations
 
-import html
 import json
 
 import numpy as np

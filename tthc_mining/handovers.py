@@ -21,7 +21,6 @@ Rules
 """
 from __future__ import annotations
 
-import html
 import json
 from dataclasses import dataclass, field
 
