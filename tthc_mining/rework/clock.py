@@ -90,7 +90,7 @@ def clock_cases(log, seg: Segments, codes: EventCodes, tcases: pd.DataFrame, *,
     """
     overrides = overrides or {}
     ev = log.events
-    n, C = seg.case.size, seg.n_cases
+    C = seg.n_cases
     first = case_first_rows(seg)
     cal = log.calendar
     L = cal.seconds_per_day

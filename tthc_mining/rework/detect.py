@@ -15,15 +15,25 @@ Definitions (see ``ReworkReport`` for the user-facing description):
   *redo* when several did. Case-level counts are numbers of such activities (edeaR's ``absolute``).
 * **re-executions**: every execution of an activity after its first one in the dossier, split by
   whether the officer is the same as in the previous execution (``same``) or another (``other``).
-* **loops** (priced): the cycles erased by chronological loop erasure of the dossier's activity
-  sequence (the next kept event after a kept event ``k`` is the one after the *last* execution of
-  ``activity(k)``). Each erased cycle ``(k, e]`` starts after a first execution ``k`` and ends with
-  the last re-execution ``e`` of the same activity. Erased cycles are disjoint, so their costs add
-  up without double counting. A supplement request that is not inside such a cycle (e.g. requested
-  at the desk, no step repeated) forms its own loop from the request to the receipt of the
-  supplement.
+* **loops** (counted and priced): chronological loop erasure of the dossier's activity sequence.
+  Walking the events in order, a step already on the current path done again *closes* a loop
+  back to its earlier execution (the *anchor*); the loop's events are the closing event and the
+  events after the anchor still on the path, which are erased. Each erased event belongs to
+  exactly one loop, so the costs of the loops add up; what remains is the dossier's loop-free
+  path. A redo ``A A`` is one loop ``{A}``; a supplement ``Thẩm định, Yêu cầu bổ sung, Nhận bổ
+  sung, Thẩm định`` one loop of three events; two supplements two loops. A supplement request
+  that is not inside such a loop (asked for at the desk, no step done again) forms its own loop
+  from the request to the receipt of the supplement. The loop's *trigger* is its first
+  supplement request, else the event the dossier jumped back from (the one before the closing).
+* **self-loop events**: an activity executed right after itself, split by whether the officer is
+  the same as the one just before (``selfloop_same_officer``) or another
+  (``selfloop_other_officer``).
 * **ping-pong**: on the sequence of unit visits (consecutive events of one unit collapsed), a
-  visit to unit X that follows a visit to Y that followed a visit to X.
+  return to unit X right after a visit to Y that followed a visit to X, when the first event back
+  at X is rework (re-executes a step or goes back against the normal order) and the visit to Y
+  holds no supplement event (the citizen's resubmission at the desk is a supplement loop). An
+  alternation X, Y, X, Y, X counts its bounces without overlap (2). The forward path desk ->
+  department -> desk (the result goes back to the one-stop) is not a ping-pong.
 * **back-edges**: transitions whose target comes earlier than the source in the procedure's
   normal order (the catalogue's ``step_order`` when one is given, else the order learned from the
   log: median, then mean, of the activity's first position in the dossiers).

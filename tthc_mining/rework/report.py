@@ -12,7 +12,7 @@ import pandas as pd
 
 from .. import schema as S
 from ..errors import ConfigError, InputError
-from ..segments import OWNER_AGENCY, OWNER_CITIZEN, OWNER_THIRD, segments
+from ..segments import segments
 from . import ci
 from .clock import RULES, clock_by_unit, clock_cases
 from .detect import (LOOP_KINDS, BackEdges, EdeaR, EventCodes, Loops, Occurrences, PingPong,
