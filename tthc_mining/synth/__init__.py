@@ -16,7 +16,8 @@ and the procedure catalogue.
 For what-if studies (issue 5) use :class:`World` directly: ``World(params, seed, n)`` fixes the
 dossiers and every random number; ``world.simulate(params2)`` re-simulates them under changed
 parameters (common random numbers). See :mod:`tthc_mining.synth.build` for the exact
-definitions behind every truth column.
+definitions behind every truth column. ``tm.synth.true_effect(province, cut)`` applies a cut of
+:mod:`tthc_mining.cuts` to the world itself and re-simulates it (:mod:`tthc_mining.synth.cuts`).
 """
 from __future__ import annotations
 
@@ -40,13 +41,14 @@ from .export import ONESTOP_HEADERS, onestop_frame, write_onestop
 from .procedures import (BATCHING, HANDOVER, KINDS, QUEUE, SLOW_WORK, BatchSpec, Dist,
                          Geography, ProcedureDef, QueueSpec, StepDef, SynthParams, catalog_frame,
                          default_params, default_procedures, select_procedures)
-from .world import SimResult, World
+from .world import Changes, SimResult, World
+from .cuts import TrueEffect, true_effect, world_changes
 
 __all__ = ["province", "SynthProvince", "SynthTruth", "World", "SimResult", "SynthParams",
            "ProcedureDef", "StepDef", "Dist", "QueueSpec", "BatchSpec", "Geography",
            "default_params", "default_procedures", "catalog_frame", "build", "cli_synth",
            "write_onestop", "onestop_frame", "ONESTOP_HEADERS", "KINDS", "QUEUE", "SLOW_WORK",
-           "HANDOVER", "BATCHING"]
+           "HANDOVER", "BATCHING", "true_effect", "TrueEffect", "world_changes", "Changes"]
 
 TRUTH_FORMAT = "tthc_mining.synth.truth/1"
 _TIME_COLUMNS = ("submitted", "receipt_start", "received", "clock_start", "finished", "returned",

@@ -25,6 +25,7 @@ Time model (everything in whole working seconds on the axis of
 """
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import zlib
 from dataclasses import dataclass, field
@@ -92,6 +93,10 @@ class _Rec:
     owner: list = field(default_factory=list)
     reason: list = field(default_factory=list)
     allot: list = field(default_factory=list)
+    #: per dossier: unit / activity code of the last event emitted (-1 before any); events are
+    #: emitted in each dossier's time order, so during the walk this is the previous event
+    last_unit: np.ndarray | None = None
+    last_act: np.ndarray | None = None
 
     def emit(self, mask, order, act, unit, off, ws, we, kind, owner=OWNER_AGENCY, reason=-1,
              allot=np.nan):
@@ -115,6 +120,9 @@ class _Rec:
         self.owner.append(np.full(m, owner, dtype=np.int8))
         self.reason.append(take(reason, np.int64))
         self.allot.append(np.full(m, allot, dtype=np.float64))
+        if self.last_unit is not None:
+            self.last_unit[idx] = self.unit[-1]
+            self.last_act[idx] = act
 
     def arrays(self) -> dict[str, np.ndarray]:
         names = ("case", "order", "act", "unit", "off", "ws", "we", "kind", "owner", "reason",
@@ -131,6 +139,99 @@ class SimResult:
     cases: dict[str, np.ndarray]
     world: "World"
     params: SynthParams
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What-if changes that :class:`SynthParams` cannot express, for :meth:`World.simulate`.
+
+    Built from cut objects by :mod:`tthc_mining.synth.cuts` (``true_effect``); names are exact
+    (procedure codes, activity names, unit names as in the log). Every entry is a tuple so the
+    object is hashable. Empty (the default) = no change: the world behaves exactly as without.
+
+    - ``extra_officers``: ``(code, activity, unit, n)``: ``n`` more officers at a *queued* step
+      of a unit, each with an in-tray of its own (a new FIFO pool of one officer with the same
+      background work as the unit's pools); dossiers are assigned evenly over all pools.
+    - ``proc_factor`` / ``proc_cap``: ``(code, activity, x)``: every execution's processing time
+      (after the planted overdue extra) multiplied by ``x`` / capped at ``x`` working seconds.
+    - ``segment_factor`` / ``segment_cap``: the same on waiting + processing (waiting first),
+      for steps whose waiting is an iid delay (queue and batch waits are not scaled).
+    - ``handover_caps``: ``(code, from_unit, to_unit, seconds)``: the iid waiting of an agency
+      event at ``to_unit`` right after an event at ``from_unit`` is capped (electronic transfer).
+    - ``merge``: ``(code, a, b)``: the iid waiting of ``b`` right after ``a`` becomes 0.
+    - ``parallel``: ``(code, a, b)``: consecutive main steps ``a`` then ``b`` start together
+      (``b`` waits from ``a``'s arrival); the dossier moves on when both are done.
+    """
+
+    extra_officers: tuple = ()
+    proc_factor: tuple = ()
+    proc_cap: tuple = ()
+    segment_factor: tuple = ()
+    segment_cap: tuple = ()
+    handover_caps: tuple = ()
+    merge: tuple = ()
+    parallel: tuple = ()
+
+    def __bool__(self) -> bool:
+        return any(getattr(self, f.name) for f in dataclasses.fields(self))
+
+
+class _ProcChanges:
+    """:class:`Changes` resolved for one procedure (integer codes, per-activity lookups)."""
+
+    def __init__(self, world: "World", p: ProcedureDef, ch: "Changes | None"):
+        ch = ch or Changes()
+        code = p.code
+        self.active = bool(ch)
+        self.extra = {}
+        for c, a, u, n in ch.extra_officers:
+            if c == code and u in world.unit_index:
+                d = self.extra.setdefault(a, {})
+                k = world.unit_index[u]
+                d[k] = d.get(k, 0) + int(n)
+        self.pf, self.pc, self.sf, self.sc = {}, {}, {}, {}
+        for src, dst, combine in ((ch.proc_factor, self.pf, np.multiply),
+                                  (ch.proc_cap, self.pc, np.minimum),
+                                  (ch.segment_factor, self.sf, np.multiply),
+                                  (ch.segment_cap, self.sc, np.minimum)):
+            for c, a, x in src:  # several cuts on one step combine (factors multiply)
+                if c == code:
+                    dst[a] = float(combine(dst[a], x)) if a in dst else float(x)
+        self.caps = [(world.unit_index.get(f, -2), world.unit_index.get(t, -2), float(x))
+                     for c, f, t, x in ch.handover_caps if c == code]
+        self.merge = {b: world.activity_code(a) for c, a, b in ch.merge if c == code}
+        self.par = {b: a for c, a, b in ch.parallel if c == code}
+        self.par_first = {a: b for c, a, b in ch.parallel if c == code}
+
+    def proc(self, act: str, proc: np.ndarray) -> np.ndarray:
+        if act in self.pf:
+            proc = proc * self.pf[act]
+        if act in self.pc:
+            proc = np.minimum(proc, self.pc[act])
+        return proc
+
+    def handover(self, wait: np.ndarray, prev_unit: np.ndarray, unit: np.ndarray) -> np.ndarray:
+        for f, t, x in self.caps:
+            m = (prev_unit == f) & (unit == t)
+            if m.any():
+                wait = np.where(m, np.minimum(wait, x), wait)
+        return wait
+
+    def wait(self, act: str, wait: np.ndarray, proc: np.ndarray, rec: "_Rec", unit: np.ndarray,
+             first_pass: bool) -> tuple[np.ndarray, np.ndarray]:
+        if not self.active:
+            return wait, proc
+        wait = self.handover(wait, rec.last_unit, unit)
+        if first_pass and act in self.merge:
+            wait = np.where(rec.last_act == self.merge[act], 0.0, wait)
+        if act in self.sf:
+            wait, proc = wait * self.sf[act], proc * self.sf[act]
+        if act in self.sc:
+            tot = wait + proc
+            red = np.maximum(tot - self.sc[act], 0.0)
+            from_w = np.minimum(red, wait)
+            wait, proc = wait - from_w, proc - (red - from_w)
+        return wait, proc
 
 
 class World:
@@ -437,9 +538,10 @@ class World:
         return (k + nxt) * L + offsets[j]
 
     def _queue(self, pi: int, step: StepDef, arrival: np.ndarray, service: np.ndarray,
-               units: np.ndarray, upool: np.ndarray, servers: int
+               units: np.ndarray, upool: np.ndarray, servers: int, extra: dict | None = None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """FIFO multi-server queues: returns (start, end, server index within the unit)."""
+        """FIFO multi-server queues: returns (start, end, server index within the unit).
+        ``extra``: unit code -> officers added (each a pool of one, :class:`Changes`)."""
         info = self.queues.get((pi, step.activity))
         if info is None:  # a queue added by the parameters: calibrate it on this step
             info = self._calibrate_queue(pi, step)
@@ -455,9 +557,11 @@ class World:
             if uinfo is None:  # pragma: no cover - a unit not in the base world
                 uinfo = {"pools": 1, "lam_bg": 0.0}
             sel = np.flatnonzero(units == u)
-            pools = uinfo["pools"]
+            base_pools = uinfo["pools"]
+            pools = base_pools + (extra or {}).get(int(u), 0)
             pool_of = np.minimum((upool[sel] * pools).astype(np.int64), pools - 1)
             for pl in range(pools):
+                ns = servers if pl < base_pools else 1
                 ids = sel[pool_of == pl]
                 # invisible background work of the officers (fixed by the world, CRN)
                 rb = self.rng("background", self.params.procedures[pi].code, step.activity,
@@ -470,7 +574,7 @@ class World:
                 fg = np.concatenate([np.ones(len(ids), bool), np.zeros(nb, bool)])
                 pos = np.concatenate([ids, np.full(nb, -1)])
                 o = np.lexsort((~fg, a))
-                free = [(self.w0, j) for j in range(servers)]
+                free = [(self.w0, j) for j in range(ns)]
                 heapq.heapify(free)
                 a_l, s_l, f_l, p_l = a[o].tolist(), sv[o].tolist(), fg[o].tolist(), pos[o].tolist()
                 for ai, si, fi, pi_ in zip(a_l, s_l, f_l, p_l):
@@ -485,12 +589,15 @@ class World:
         return start, end, server
 
     # ------------------------------------------------------------------ simulation
-    def simulate(self, params: SynthParams | None = None) -> SimResult:
+    def simulate(self, params: SynthParams | None = None, changes: Changes | None = None
+                 ) -> SimResult:
         """Simulate every dossier under ``params`` (default: the world's own parameters).
 
         ``params`` must describe the same procedures (same codes, same order) and the same
         geography; step and loop parameters may differ (a what-if cut). Dossiers, arrivals,
-        applicants and every random number stay those of the world.
+        applicants and every random number stay those of the world. ``changes``
+        (:class:`Changes`) adds what parameters cannot say (officers added to a queue, caps on
+        hand-over waits, merged or parallel steps); see :func:`tthc_mining.synth.true_effect`.
         """
         P = self.params if params is None else params
         P.validate()
@@ -504,7 +611,7 @@ class World:
             g = self.groups[pi]
             if g.n == 0:
                 continue
-            ev, cs = self._simulate_procedure(pi, p, g)
+            ev, cs = self._simulate_procedure(pi, p, g, changes)
             ev["case"] = g.gidx[ev["case"]]
             ev_parts.append(ev)
             cs["gidx"] = g.gidx
@@ -531,13 +638,17 @@ class World:
             return self.cal.to_working(ts)
         return self.cal.to_working(self.cal.add_working_days(ts, 0, cutoff="15:00"))
 
-    def _simulate_procedure(self, pi: int, p: ProcedureDef, g: _Group
-                            ) -> tuple[dict, dict]:
+    def _simulate_procedure(self, pi: int, p: ProcedureDef, g: _Group,
+                            changes: Changes | None = None) -> tuple[dict, dict]:
         n, L, cal = g.n, self.L, self.cal
         for s in p.steps:
             self.activity_code(s.activity)
         A = self.act_index
         rec = _Rec()
+        ch = _ProcChanges(self, p, changes)
+        if ch.active:
+            rec.last_unit = np.full(n, -1, dtype=np.int64)
+            rec.last_act = np.full(n, -1, dtype=np.int64)
         D = lambda slot, purpose: self.draws(pi, slot, purpose)            # noqa: E731
         U = lambda slot, purpose: self.draws(pi, slot, purpose, "uniform")  # noqa: E731
         steps = p.steps
@@ -601,12 +712,15 @@ class World:
             proc = np.maximum(np.rint(step.proc.seconds(D(slot, "proc")) * proc_scale), 30.0)
             if extra_proc is not None:
                 proc = proc + extra_proc
+            if ch.active:
+                proc = ch.proc(step.activity, proc)
             srv_off = None
             if first_pass and step.queue is not None and active.any():
                 idx = np.flatnonzero(active)
                 st_q, en_q, srv = self._queue(pi, step, t[idx], proc[idx],
                                               step_units[step.activity][idx],
-                                              U(slot, "pool")[idx], step.queue.servers)
+                                              U(slot, "pool")[idx], step.queue.servers,
+                                              ch.extra.get(step.activity))
                 start = t.copy()
                 start[idx] = st_q
                 o, size = self.pool(step_units[step.activity], step.officer)
@@ -621,22 +735,39 @@ class World:
                 proc = end_b - start
             else:
                 wait = (step.wait if first_pass else p.rework_wait).seconds(D(slot, "wait"))
+                if ch.active:
+                    wait, proc = ch.wait(step.activity, wait, proc, rec,
+                                         step_units[step.activity], first_pass)
                 start = t + wait
             end = self._nudge(start + proc)
             if off is None:
                 off = srv_off if srv_off is not None else officers(step, slot)
             return start, end, off
 
+        par_from: dict = {}
         for k, step in enumerate(steps[1:-1], 1):
             base = 100.0 * k
             act = A[step.activity]
             units = step_units[step.activity]
             active = np.ones(n, bool) if step.p_active >= 1 else (U(step.activity, "active") < step.p_active)
             extra = np.where(od_plant, od_extra, 0.0) if step.activity == p.overdue_activity else None
-            ws, we, off = run_step(step, step.activity, active, t, first_pass=True, extra_proc=extra)
+            t_in = t
+            if step.activity in ch.par and step.activity in par_from:
+                # parallel with the previous main step: starts from that step's arrival and
+                # the dossier moves on when both are done
+                ws, we, off = run_step(step, step.activity, active, par_from.pop(step.activity),
+                                       first_pass=True, extra_proc=extra)
+                t_out = np.maximum(t, we)
+            else:
+                ws, we, off = run_step(step, step.activity, active, t, first_pass=True,
+                                       extra_proc=extra)
+                t_out = we
+            if step.activity in ch.par_first and k + 1 < len(steps) - 1 \
+                    and steps[k + 1].activity == ch.par_first[step.activity]:
+                par_from[steps[k + 1].activity] = t_in
             allot = step.allotment_days if step.allotment_days is not None else np.nan
             rec.emit(active, base, act, units, off, ws, we, K_MAIN, allot=allot)
-            t = np.where(active, we, t)
+            t = np.where(active, t_out, t)
             step_off[step.activity] = off
             # redo / repeat right after the step
             if step.activity == p.redo_activity:
@@ -705,7 +836,10 @@ class World:
                         continue
                     slot = f"pingpong{j}"
                     sb_off = officers(tgt, slot + "#back", t_units)
-                    sb_ws = t + Dist(max(0.5, 0.5 * tgt.wait.mean_h)).seconds(D(slot, "back_wait"))
+                    sb_wait = Dist(max(0.5, 0.5 * tgt.wait.mean_h)).seconds(D(slot, "back_wait"))
+                    if ch.active:
+                        sb_wait = ch.handover(sb_wait, rec.last_unit, t_units)
+                    sb_ws = t + sb_wait
                     sb_we = self._nudge(sb_ws + np.maximum(Dist(0.15, 0.5).seconds(D(slot, "back_proc")), 60.0))
                     rec.emit(on, base + 50 + 10 * j, A[SEND_BACK], t_units, sb_off, sb_ws, sb_we,
                              K_SEND_BACK, reason=self.reason_index[REASON_SEND_BACK])
