@@ -510,8 +510,9 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
     R = len(labels)
 
     wait_raw = seg.wait_s[idx]
-    neg = int(np.sum(wait_raw < 0))
+    neg = int(np.count_nonzero(wait_raw < 0))
     wait = np.maximum(np.nan_to_num(wait_raw, nan=0.0), 0.0) / H
+    del wait_raw
     proc = seg.proc_s[idx] / H
     held = np.maximum(np.nan_to_num(seg.seg_s[idx], nan=0.0), 0.0) / H
     key = keys_all[idx]
