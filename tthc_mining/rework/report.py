@@ -157,19 +157,27 @@ class ReworkReport:
     calendar):
 
     ``by_case``
-        One row per dossier: loop counts by type (edeaR ``selfloops_repeat/redo``,
-        ``repetitions_repeat/redo``; ``reexec_same_officer/other_officer``; ``n_supplement``,
-        ``n_pingpong``, ``n_back_edges``; priced ``n_loops`` split into ``loops_supplement``,
-        ``loops_selfloop``, ``loops_cross_unit``, ``loops_same_unit``), ``extra_steps``,
-        ``extra_handovers`` and ``rework_agency_h`` / ``rework_citizen_h`` /
-        ``rework_third_party_h`` (working time inside the loops by who held the dossier).
+        One row per dossier: ``n_loops`` (closings of the loop erasure plus supplements asked for
+        outside them, see :mod:`tthc_mining.rework.detect`) split by kind into
+        ``loops_supplement``, ``loops_selfloop``, ``loops_cross_unit``, ``loops_same_unit``;
+        edeaR's ``selfloops_repeat`` / ``selfloops_redo`` / ``repetitions_repeat`` /
+        ``repetitions_redo`` (edeaR: *repeat* = the same resource, *redo* = another one);
+        ``reexec_same_officer`` / ``reexec_other_officer`` (every execution after the first, vs
+        the previous execution's officer) and ``selfloop_same_officer`` /
+        ``selfloop_other_officer`` (immediate re-executions: what one-stop staff call doing a
+        step again right away, by the same or another officer); ``n_supplement`` (requests),
+        ``n_pingpong``, ``n_back_edges``; ``extra_steps``, ``extra_handovers`` and
+        ``rework_agency_h`` / ``rework_citizen_h`` / ``rework_third_party_h`` (working time of
+        the loops' events by who held the dossier: from the trigger to the end of the repeated
+        work).
     ``by_activity``
         One row per step: ``cases_with_repeat`` (equal to pm4py's
         ``get_rework_cases_per_activity``), edeaR counts, re-executions, loops closed at and
         triggered by the step with their time, back-edges in and out.
     ``loops``
-        One row per priced loop with its trigger (step, officer, unit, reason text when the log has
-        one), its fragment pattern, extra steps / hand-overs and time.
+        One row per loop: its kind, the re-executed (closing) step, its trigger (step, officer,
+        unit, reason text when the log has one), trigger and end times, its pattern id, extra
+        steps / hand-overs and agency / citizen / third-party hours.
     ``patterns``
         The most frequent loop fragments (activity sequences of the loops) with counts, dossiers
         and time cost (total and mean per loop).
