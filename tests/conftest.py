@@ -38,3 +38,38 @@ def real_dir() -> Path:
 @pytest.fixture(scope="session")
 def datasets_dir() -> Path:
     return ROOT / "datasets"
+
+
+# ---------------------------------------------------------------- one read per real file
+# The real logs are read by several test modules (reader counts, DFG equality, rework equality).
+# These per-process caches read each file once; the modules mark their tests with
+# ``pytest.mark.xdist_group("real")`` and `make test` runs ``--dist loadgroup``, so all of them
+# land on one worker and share the cache.
+_REAL_LOGS: dict = {}
+_PM4PY_LOGS: dict = {}
+
+
+def real_log(path, *, calendar: str = "24x7"):
+    """``tm.read_log`` of a real file, read once per process; ``calendar`` '24x7' or 'VN'
+    (both views share one events table: treat it as read-only)."""
+    import tthc_mining as tm
+    from tthc_mining.calendar import continuous
+
+    key = str(path)
+    if key not in _REAL_LOGS:
+        _REAL_LOGS[key] = tm.read_log(path)
+    base = _REAL_LOGS[key]
+    if calendar == "VN":
+        return base
+    return tm.DossierLog(events=base.events, quality=base.quality, calendar=continuous(),
+                         catalog=base.catalog, source=base.source)
+
+
+def pm4py_log(path):
+    """``pm4py.read_xes`` of a real XES file as a DataFrame (cached per process)."""
+    key = str(path)
+    if key not in _PM4PY_LOGS:
+        import pm4py
+
+        _PM4PY_LOGS[key] = pm4py.read_xes(str(path), show_progress_bar=False)
+    return _PM4PY_LOGS[key].copy()
