@@ -104,24 +104,10 @@ def event_codes(log) -> EventCodes:
                       has_roles)
 
 
-# ---------------------------------------------------------------------------------- small tools
-def _next_true(mask: np.ndarray) -> np.ndarray:
-    """For each index i the smallest j >= i with mask[j] (len(mask) when none)."""
-    n = mask.size
-    cand = np.where(mask, np.arange(n), n)
-    return np.minimum.accumulate(cand[::-1])[::-1] if n else cand
-
-
-def _prev_true(mask: np.ndarray) -> np.ndarray:
-    """For each index i the largest j <= i with mask[j] (-1 when none)."""
-    n = mask.size
-    cand = np.where(mask, np.arange(n), -1)
-    return np.maximum.accumulate(cand) if n else cand
-
-
+# ---------------------------------------------------------------------------------- occurrences
 @dataclass
 class Occurrences:
-    """(dossier, activity) pairs: occurrence index, previous / last execution of every event."""
+    """(dossier, activity) pairs: occurrence index and previous execution of every event."""
 
     pair: np.ndarray        # pair code per event (0..P-1)
     occ: np.ndarray         # 0-based occurrence index of the event's activity in its dossier
@@ -131,6 +117,7 @@ class Occurrences:
     pair_act: np.ndarray    # activity code per pair
     order: np.ndarray       # rows sorted by (dossier, activity, time)
     gstart: np.ndarray      # per sorted position: sorted position where its pair's group starts
+    multi_sorted: np.ndarray  # sorted positions (bool mask) of pairs executed more than once
 
 
 def occurrences(seg: Segments) -> Occurrences:
@@ -138,7 +125,7 @@ def occurrences(seg: Segments) -> Occurrences:
     if n == 0:
         z = np.zeros(0, np.int64)
         return Occurrences(pair=z, occ=z, prev_occ=z, pair_count=z, pair_case=z,
-                           pair_act=z, order=z, gstart=z)
+                           pair_act=z, order=z, gstart=z, multi_sorted=np.zeros(0, bool))
     A = max(len(seg.activities), 1)
     key = seg.case.astype(np.int64) * A + seg.activity
     # events are sorted by case, so the key is nearly sorted and a stable sort is cheap
@@ -161,7 +148,8 @@ def occurrences(seg: Segments) -> Occurrences:
     first_rows = order[starts]
     return Occurrences(pair=pair, occ=occ, prev_occ=prev_occ,
                        pair_count=counts.astype(np.int64), pair_case=seg.case[first_rows],
-                       pair_act=seg.activity[first_rows], order=order, gstart=gstart)
+                       pair_act=seg.activity[first_rows], order=order, gstart=gstart,
+                       multi_sorted=(counts > 1)[gid_sorted])
 
 
 # ---------------------------------------------------------------------------------- edeaR
@@ -189,29 +177,29 @@ def edear(seg: Segments, occ: Occurrences, resource: np.ndarray) -> EdeaR:
     run_start = seg.is_first | (seg.activity != seg.prev_activity)
     run_id = np.cumsum(run_start) - 1
     n_runs = int(run_id[-1]) + 1 if n else 0
-    run_len = np.bincount(run_id, minlength=n_runs)
     run_rows = np.flatnonzero(run_start)
     run_case, run_act = seg.case[run_rows], seg.activity[run_rows]
-    # a run has several resources iff some instance differs from its predecessor in the run
-    # (a missing resource, -1, is one value, as n_distinct / uniqueN count NA)
-    differs = np.zeros(n, dtype=bool)
-    if n:
-        differs[1:] = (resource[1:] != resource[:-1]) & ~run_start[1:]
-    several = np.bincount(run_id[differs], minlength=n_runs) > 0
-    sl = run_len > 1
+    # continuation rows (same activity as the event before): the runs longer than one; a run has
+    # several resources iff some continuation differs from its predecessor (a missing resource,
+    # -1, is one value, as n_distinct / uniqueN count NA)
+    cont = np.flatnonzero(~run_start)
+    cont_run = run_id[cont]
+    sl = np.bincount(cont_run, minlength=n_runs) > 0
+    several = np.bincount(cont_run[resource[cont] != resource[cont - 1]], minlength=n_runs) > 0
     sl_rep, sl_redo = sl & ~several, sl & several
 
-    # repetitions: runs per (case, activity) pair; resources across the pair's instances
+    # repetitions: runs per (case, activity) pair; resources across the pair's instances, which
+    # are contiguous in the pair-sorted order (only pairs executed more than once matter)
     P = occ.pair_count.size
     runs_per_pair = np.bincount(occ.pair[run_rows], minlength=P)
     multi = runs_per_pair > 1
-    srt = occ.order
+    srt = occ.order[occ.multi_sorted]
+    pr = occ.pair[srt]
     r_s = resource[srt]
-    new_group = np.r_[True, occ.gstart[1:] != occ.gstart[:-1]] if n else np.zeros(0, bool)
-    d_s = np.zeros(n, dtype=bool)
-    if n:
-        d_s[1:] = (r_s[1:] != r_s[:-1]) & ~new_group[1:]
-    several_p = np.bincount(occ.pair[srt][d_s], minlength=P) > 0
+    d_s = np.zeros(srt.size, dtype=bool)
+    if srt.size:
+        d_s[1:] = (r_s[1:] != r_s[:-1]) & (pr[1:] == pr[:-1])
+    several_p = np.bincount(pr[d_s], minlength=P) > 0
     rp_rep, rp_redo = multi & ~several_p, multi & several_p
 
     def cnt(idx, mask, m):
@@ -229,7 +217,7 @@ def edear(seg: Segments, occ: Occurrences, resource: np.ndarray) -> EdeaR:
 @dataclass
 class Loops:
     """Priced loops: one entry per loop (a closing of the loop erasure, or a supplement asked
-    for outside any erased loop); the loop's events are those with ``loop_of == index``."""
+    for outside any erased loop)."""
 
     case: np.ndarray
     anchor: np.ndarray      # row of the kept event the loop starts after (-1: none, desk request)
@@ -244,8 +232,6 @@ class Loops:
     agency_s: np.ndarray
     citizen_s: np.ndarray
     third_s: np.ndarray
-    covered: np.ndarray     # per event: belongs to some loop (extra work)
-    loop_of: np.ndarray     # per event: index of the loop it belongs to, -1 on the normal path
 
     @property
     def size(self) -> int:
@@ -310,7 +296,7 @@ def chronological_erasure(seg: Segments, occ: Occurrences) -> tuple[np.ndarray, 
     if R.size == 0:
         return z, z, eraser
     # work on the events of repeated (dossier, activity) pairs only, in pair-sorted order
-    in_multi = occ.pair_count[occ.pair[occ.order]] > 1
+    in_multi = occ.multi_sorted
     srt = occ.order[in_multi]
     gst = occ.gstart[in_multi]
     m = srt.size
@@ -372,22 +358,28 @@ def chronological_erasure(seg: Segments, occ: Occurrences) -> tuple[np.ndarray, 
 
 
 def price_loops(seg: Segments, occ: Occurrences, codes: EventCodes) -> Loops:
+    """The loops with their events, trigger, kind and price (work on the loops' rows only)."""
     n = seg.case.size
     crow, canchor, eraser = chronological_erasure(seg, occ)
-    seg_s = np.nan_to_num(seg.seg_s, nan=0.0)
-    covered = eraser >= 0
+    erased_rows = np.flatnonzero(eraser >= 0)
 
     # supplement requests outside every erased loop (e.g. asked for at the desk, no step done
     # again) -> their own loop: request .. receipt of the supplement (or the dossier's last
     # event), stopping before any erased event
-    req_rows = np.flatnonzero(codes.is_request & ~covered)
+    req_all = np.flatnonzero(codes.is_request)
+    req_rows = req_all[eraser[req_all] < 0]
     if req_rows.size:
-        nxt_recv = _next_true(codes.is_received)
-        nxt_cov = _next_true(covered)
+        recv_rows = np.flatnonzero(codes.is_received)
+
+        def next_row(rows_sorted, after):  # first row in rows_sorted >= after (n when none)
+            i = np.searchsorted(rows_sorted, after, side="left")
+            return np.where(i < rows_sorted.size, rows_sorted[np.minimum(i, max(rows_sorted.size - 1, 0))], n)
+
         case_last = seg.case_start[1:][seg.case[req_rows]] - 1
-        after = np.minimum(req_rows + 1, n - 1)
-        r_end = np.minimum(np.minimum(nxt_recv[after], case_last), nxt_cov[after] - 1)
-        r_end = np.where(req_rows >= case_last, req_rows, np.maximum(r_end, req_rows))
+        after = req_rows + 1
+        r_end = np.minimum(np.minimum(next_row(recv_rows, after), case_last),
+                           next_row(erased_rows, after) - 1)
+        r_end = np.maximum(r_end, req_rows)
         # a second request before the first one's supplement arrived belongs to the same loop
         prev_end = np.maximum.accumulate(np.r_[-1, r_end[:-1]])
         keep = req_rows > prev_end
@@ -395,34 +387,30 @@ def price_loops(seg: Segments, occ: Occurrences, codes: EventCodes) -> Loops:
     else:
         r_end = np.zeros(0, np.int64)
     K1 = crow.size
-    loop_of = eraser.copy()
-    if req_rows.size:
-        d = np.zeros(n + 1, dtype=np.int64)
-        np.add.at(d, req_rows, 1)
-        np.add.at(d, r_end + 1, -1)
-        in_desk = np.cumsum(d[:-1]) > 0
-        is_req_start = np.zeros(n, dtype=bool)
-        is_req_start[req_rows] = True
-        desk_id = np.cumsum(is_req_start) - 1
-        loop_of = np.where(in_desk, K1 + desk_id, loop_of)
     K = K1 + req_rows.size
-    member = loop_of >= 0
-    li = loop_of[member]
+    # member rows and their loop: erased rows, then the desk spans [request, end]
+    lengths = r_end - req_rows + 1
+    desk_rows = (np.repeat(req_rows - np.r_[0, np.cumsum(lengths)[:-1]], lengths)
+                 + np.arange(int(lengths.sum()))) if req_rows.size else np.zeros(0, np.int64)
+    rows = np.r_[erased_rows, desk_rows].astype(np.int64)
+    li = np.r_[eraser[erased_rows], K1 + np.repeat(np.arange(req_rows.size), lengths)].astype(np.int64)
 
-    def per_loop(values):
-        return np.bincount(li, weights=np.asarray(values, dtype=np.float64)[member], minlength=K)
+    seg_m = np.nan_to_num(seg.seg_s[rows], nan=0.0)
+    own_m = seg.owner[rows]
 
-    own = seg.owner
-    agency = per_loop(np.where(own == OWNER_AGENCY, seg_s, 0.0))
-    citizen = per_loop(np.where(own == OWNER_CITIZEN, seg_s, 0.0))
-    third = per_loop(np.where(own == OWNER_THIRD, seg_s, 0.0))
-    hand = per_loop(seg.handover).astype(np.int64)
+    def per_loop(w):
+        return np.bincount(li, weights=w, minlength=K)
+
+    agency = per_loop(np.where(own_m == OWNER_AGENCY, seg_m, 0.0))
+    citizen = per_loop(np.where(own_m == OWNER_CITIZEN, seg_m, 0.0))
+    third = per_loop(np.where(own_m == OWNER_THIRD, seg_m, 0.0))
+    hand = per_loop(seg.handover[rows].astype(np.float64)).astype(np.int64)
     n_ev = np.bincount(li, minlength=K).astype(np.int64)
     # first supplement request inside each loop
     first_req = np.full(K, n, dtype=np.int64)
-    rq = member & codes.is_request
+    rq = codes.is_request[rows]
     if rq.any():
-        np.minimum.at(first_req, loop_of[rq], np.flatnonzero(rq))
+        np.minimum.at(first_req, li[rq], rows[rq])
     has_req = first_req < n
     is_desk = np.r_[np.zeros(K1, bool), np.ones(req_rows.size, bool)]
     end = np.r_[crow, r_end].astype(np.int64)
@@ -438,13 +426,10 @@ def price_loops(seg: Segments, occ: Occurrences, codes: EventCodes) -> Loops:
     closing_act = np.where(is_desk, -1, seg.activity[np.maximum(end, 0)] if n else end)
     lcase = seg.case[end] if n else end
     o = np.lexsort((end, lcase))
-    rank = np.argsort(o)  # old loop index -> position in the sorted loops
-    loop_pos = np.where(member, rank[np.maximum(loop_of, 0)], -1) if K else np.full(n, -1, np.int64)
     return Loops(case=lcase[o], anchor=anchor[o], start=frag_first[o] + (~is_desk[o]).astype(np.int64),
                  frag_first=frag_first[o], end=end[o], trigger=trigger[o], kind=kind[o],
                  closing_activity=closing_act[o], n_events=n_ev[o], handovers=hand[o],
-                 agency_s=agency[o], citizen_s=citizen[o], third_s=third[o], covered=member,
-                 loop_of=loop_pos)
+                 agency_s=agency[o], citizen_s=citizen[o], third_s=third[o])
 
 
 # ---------------------------------------------------------------------------------- ping-pong
@@ -476,21 +461,25 @@ def pingpong(seg: Segments, unit: np.ndarray, supplement: np.ndarray | None = No
     z = np.zeros(0, np.int64)
     if n == 0 or (unit < 0).all():
         return PingPong(np.zeros(C, np.int64), z, z, z, (z, z), z)
-    prev_unit = np.r_[-2, unit[:-1]]
-    vstart = seg.is_first | (unit != prev_unit)
+    vstart = seg.is_first.copy()
+    vstart[1:] |= unit[1:] != unit[:-1]
     vrows = np.flatnonzero(vstart)
-    vend = np.r_[vrows[1:], n] - 1
     V, Vc = unit[vrows], seg.case[vrows]
     alt = np.zeros(vrows.size, dtype=bool)
     if vrows.size > 2:
-        m = np.arange(2, vrows.size)
-        alt[m] = (Vc[m] == Vc[m - 2]) & (V[m] == V[m - 2]) & (V[m] >= 0) & (V[m - 1] >= 0)
+        alt[2:] = (Vc[2:] == Vc[:-2]) & (V[2:] == V[:-2]) & (V[2:] >= 0) & (V[1:-1] >= 0)
+        m = np.flatnonzero(alt)  # candidate returns (few): check them only
+        ok = np.ones(m.size, dtype=bool)
         if rework is not None:
-            alt[m] &= rework[vrows[m]]
-        if supplement is not None:
-            cs = np.r_[0, np.cumsum(supplement.astype(np.int64))]
-            in_detour = cs[vend[m - 1] + 1] - cs[vrows[m - 1]] > 0
-            alt[m] &= ~in_detour
+            ok &= rework[vrows[m]]
+        if supplement is not None and m.size:
+            sup_rows = np.flatnonzero(supplement)
+            d0, d1 = vrows[m - 1], vrows[m] - 1  # the visit to Y
+            first_sup = np.searchsorted(sup_rows, d0, side="left")
+            has = first_sup < sup_rows.size
+            has[has] = sup_rows[first_sup[has]] <= d1[has]
+            ok &= ~has
+        alt[m[~ok]] = False
     # keep every other return inside an alternation run (non-overlapping bounces)
     run_start = alt & ~np.r_[False, alt[:-1]]
     start_idx = np.maximum.accumulate(np.where(run_start, np.arange(alt.size), 0))
