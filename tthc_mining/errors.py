@@ -41,6 +41,11 @@ class MissingColumnError(InputError):
             file=file)
 
 
+class ResourceLimitError(InputError):
+    """An input is beyond a configured resource limit (size, rows, decompression ratio); see
+    :mod:`tthc_mining.limits`."""
+
+
 class EncodingError(InputError):
     """The file's text encoding could not be determined or decoded."""
 

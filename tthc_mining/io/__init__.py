@@ -15,6 +15,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from .. import limits as _limits
 from .. import schema as S
 from ..calendar import resolve
 from ..errors import InputError
@@ -50,8 +51,7 @@ def _kind(path: Path) -> str:
     # unknown suffix: look at the content
     head = magic
     if magic[:2] == b"\x1f\x8b":
-        import gzip
-        with gzip.open(path, "rb") as fh:
+        with _limits.open_input(path) as fh:  # bounded, guarded decompression
             head = fh.read(512)
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if text.startswith(b"<"):
@@ -60,8 +60,11 @@ def _kind(path: Path) -> str:
 
 
 def load_raw(source: Any, *, sheet: str | int | None = None, encoding: str | None = None,
-             sep: str | None = None, progress: bool = False) -> RawTable:
-    """Read a source into a raw table (no column mapping or checks yet)."""
+             sep: str | None = None, progress: bool = False,
+             limits: "_limits.Limits | None" = None) -> RawTable:
+    """Read a source into a raw table (no column mapping or checks yet), within ``limits``
+    (:mod:`tthc_mining.limits`; default: the process-wide defaults)."""
+    lim = _limits.resolve(limits)
     if isinstance(source, pd.DataFrame):
         return from_frame(source)
     if not isinstance(source, (str, Path)):
@@ -73,20 +76,21 @@ def load_raw(source: Any, *, sheet: str | int | None = None, encoding: str | Non
         raise InputError("file not found", file=file)
     if path.is_dir():
         raise InputError("is a directory, not a file", file=file)
+    _limits.check_regular_file(path, file=file)
     if path.stat().st_size == 0:
         raise InputError("the file is empty", file=file)
     kind = _kind(path)
     if kind == "xes":
-        x = read_xes(path, progress=progress, file=file)
+        x = read_xes(path, progress=progress, file=file, limits=lim)
         raw = RawTable(x.frame, np.arange(1, len(x.frame) + 1, dtype=np.int64), file, "xes",
                        date_columns=list(x.date_columns))
         raw.meta.update({"traces": x.n_traces, "traces_without_events": x.empty_traces})
         return raw
     if kind == "excel":
-        return read_excel(path, sheet=sheet, file=file)
+        return read_excel(path, sheet=sheet, file=file, limits=lim)
     if kind == "parquet":
-        return read_parquet(path, file=file)
-    return read_csv(path, encoding=encoding, sep=sep, file=file)
+        return read_parquet(path, file=file, limits=lim)
+    return read_csv(path, encoding=encoding, sep=sep, file=file, limits=lim)
 
 
 def read_log(source: Any, *, schema: str = "auto", columns: Mapping[str, str] | None = None,
@@ -94,7 +98,9 @@ def read_log(source: Any, *, schema: str = "auto", columns: Mapping[str, str] | 
              tz: str | None = None, sheet: str | int | None = None,
              roles: Mapping[str, str] | None = None, encoding: str | None = None,
              sep: str | None = None, month_first: bool | None = None,
-             duplicates: str = "flag", progress: bool = False) -> DossierLog:
+             duplicates: str = "flag", progress: bool = False,
+             max_bytes: float | None = None, max_rows: float | None = None,
+             limits: "_limits.Limits | None" = None) -> DossierLog:
     """Read a dossier event log.
 
     Parameters
@@ -138,6 +144,12 @@ def read_log(source: Any, *, schema: str = "auto", columns: Mapping[str, str] | 
         checked).
     progress:
         Show a progress bar (tqdm) on long reads.
+    max_bytes, max_rows, limits:
+        Resource limits for untrusted input (see :mod:`tthc_mining.limits`): the largest
+        input in bytes *after decompression* (default 4 GiB; gzip bombs are stopped while
+        streaming) and the most data rows / XES events (default 50 million). A file beyond a
+        limit raises :class:`~tthc_mining.errors.ResourceLimitError`; ``math.inf`` lifts a
+        limit. ``limits`` gives all limits at once (a :class:`~tthc_mining.limits.Limits`).
 
     Row numbers in reports and errors count data rows after the header, from 1 (the event
     ordinal for XES, the position for DataFrames). A file with a header but no data rows raises
@@ -150,7 +162,9 @@ def read_log(source: Any, *, schema: str = "auto", columns: Mapping[str, str] | 
         from tqdm.auto import tqdm
         bar = tqdm(total=2, desc="read_log", unit=" step")
     try:
-        raw = load_raw(source, sheet=sheet, encoding=encoding, sep=sep, progress=progress)
+        lim = _limits.resolve(limits, max_bytes=max_bytes, max_rows=max_rows)
+        raw = load_raw(source, sheet=sheet, encoding=encoding, sep=sep, progress=progress,
+                       limits=lim)
         if bar is not None:
             bar.update(1)
         events, quality = canonicalize(raw, schema=schema, columns=columns, tz=tz,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import gzip
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from .. import limits as _limits
 from ..errors import EncodingError, InputError
 from .headers import score_header_row
 from .text import detect_encoding, detect_separator, first_record, unique_names
@@ -59,15 +59,15 @@ def _is_gzip(path: Path) -> bool:
         return fh.read(2) == b"\x1f\x8b"
 
 
-def _read_head(path: Path, gz: bool, n: int = _HEAD_BYTES) -> bytes:
-    opener = gzip.open if gz else open
-    with opener(path, "rb") as fh:
+def _read_head(path: Path, gz: bool, n: int = _HEAD_BYTES,
+               limits: _limits.Limits | None = None, file: str | None = None) -> bytes:
+    with _limits.open_input(path, limits, file=file) as fh:  # gzip: guarded decompression
         return fh.read(n)
 
 
-def _read_all(path: Path, gz: bool) -> bytes:
-    opener = gzip.open if gz else open
-    with opener(path, "rb") as fh:
+def _read_all(path: Path, gz: bool, limits: _limits.Limits | None = None,
+              file: str | None = None) -> bytes:
+    with _limits.open_input(path, limits, file=file) as fh:  # size-checked / guarded
         return fh.read()
 
 
@@ -105,8 +105,24 @@ def _arrow_csv(source: Any, names: list[str], sep: str, skip_rows: int) -> pa.Ta
     return table
 
 
-def _python_csv(text: str, names: list[str], sep: str, file: str) -> RawTable:
+def _python_csv(text: str, names: list[str], sep: str, file: str,
+                limits: _limits.Limits | None = None) -> RawTable:
     """Slow, exact path for files with malformed records (each one is reported)."""
+    lim = limits or _limits.get_defaults()
+    field_limit = int(min(lim.max_field_bytes, 2**31 - 1))
+    previous = csv.field_size_limit()
+    csv.field_size_limit(field_limit)  # the module default (128 KiB) would refuse long notes
+    try:
+        return _python_csv_records(text, names, sep, file, lim)
+    except csv.Error as exc:
+        raise InputError(f"cannot parse the CSV: {exc} (max_field_bytes="
+                         f"{_limits.format_bytes(field_limit)})", file=file) from None
+    finally:
+        csv.field_size_limit(previous)
+
+
+def _python_csv_records(text: str, names: list[str], sep: str, file: str,
+                        lim: _limits.Limits) -> RawTable:
     width = len(names)
     reader = csv.reader(io.StringIO(text), delimiter=sep, quotechar='"', doublequote=True)
     next(reader, None)  # header
@@ -133,6 +149,8 @@ def _python_csv(text: str, names: list[str], sep: str, file: str) -> RawTable:
             rec = rec + [""] * (width - len(rec))
         cells.append([None if c in nulls else c for c in rec])
         rows.append(k)
+        if k > lim.max_rows:
+            _limits.check_rows(k, lim, file=file)
     frame = pd.DataFrame(cells, columns=names, dtype=object) if cells else pd.DataFrame(
         {n: pd.Series(dtype=object) for n in names})
     frame = frame.astype("str")
@@ -149,13 +167,16 @@ def _python_csv(text: str, names: list[str], sep: str, file: str) -> RawTable:
 
 
 def read_csv(path: str | Path, *, encoding: str | None = None, sep: str | None = None,
-             file: str | None = None) -> RawTable:
+             file: str | None = None, limits: _limits.Limits | None = None) -> RawTable:
     path = Path(path)
     file = file or str(path)
+    lim = limits or _limits.get_defaults()
     if path.stat().st_size == 0:
         raise InputError("the file is empty", file=file)
     gz = _is_gzip(path)
-    head = _read_head(path, gz)
+    if not gz:
+        _limits.check_file_size(path.stat().st_size, lim, file=file)
+    head = _read_head(path, gz, limits=lim, file=file)
     if not head.strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe"):
         raise InputError("the file is empty", file=file)
     enc = encoding or detect_encoding(head, file=file)
@@ -165,6 +186,7 @@ def read_csv(path: str | Path, *, encoding: str | None = None, sep: str | None =
     header = first_record(head_text, sep)
     if not header or not any(h.strip() for h in header):
         raise InputError("the file has no header line", file=file)
+    _limits.check_columns(len(header), lim, file=file)
     names = unique_names(header)
     meta = {"encoding": enc, "separator": sep}
     # blank lines before the header
@@ -177,14 +199,20 @@ def read_csv(path: str | Path, *, encoding: str | None = None, sep: str | None =
     text: str | None = None
     if enc in ("utf-8", "utf-8-sig"):
         try:
-            table = _arrow_csv(str(path), names, sep, 1 + lead)
+            # gzip goes through the guarded stream (bounded output), plain files by path
+            source = _limits.open_input(path, lim, file=file) if gz else str(path)
+            try:
+                table = _arrow_csv(source, names, sep, 1 + lead)
+            finally:
+                if gz:
+                    source.close()
         except _Malformed:
             table = None
         except pa.ArrowInvalid as exc:
             if "UTF8" not in str(exc) and "utf8" not in str(exc).lower():
                 raise InputError(f"cannot parse the CSV: {exc}", file=file) from None
             # invalid UTF-8 after the first megabyte: decide on the whole file
-            data = _read_all(path, gz)
+            data = _read_all(path, gz, lim, file)
             try:
                 text = data.decode("utf-8")
             except UnicodeDecodeError:
@@ -193,12 +221,12 @@ def read_csv(path: str | Path, *, encoding: str | None = None, sep: str | None =
                 meta["encoding"] = enc
     if table is None:
         if text is None:
-            text = _decode(_read_all(path, gz), enc, file)
+            text = _decode(_read_all(path, gz, lim, file), enc, file)
         text = text.lstrip("\ufeff")
         try:
             table = _arrow_csv(pa.BufferReader(text.encode("utf-8")), names, sep, 1 + lead)
         except _Malformed:
-            raw = _python_csv(text, names, sep, file)
+            raw = _python_csv(text, names, sep, file, lim)
             raw.meta.update(meta)
             if len(raw.frame) == 0 and not raw.issues:
                 raise InputError("no data rows (the file has only a header)", file=file)
@@ -208,18 +236,22 @@ def read_csv(path: str | Path, *, encoding: str | None = None, sep: str | None =
     n = table.num_rows
     if n == 0:
         raise InputError("no data rows (the file has only a header)", file=file)
+    _limits.check_rows(n, lim, file=file)
     frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow", na_value=np.nan),
                                           pa.large_string(): pd.StringDtype("pyarrow", na_value=np.nan)}.get)
     frame.columns = names
     return RawTable(frame, np.arange(1, n + 1, dtype=np.int64), file, "csv", meta=meta)
 
 
-def read_excel(path: str | Path, *, sheet: str | int | None = None, file: str | None = None
-               ) -> RawTable:
+def read_excel(path: str | Path, *, sheet: str | int | None = None, file: str | None = None,
+               limits: _limits.Limits | None = None) -> RawTable:
     path = Path(path)
     file = file or str(path)
+    lim = limits or _limits.get_defaults()
     if path.stat().st_size == 0:
         raise InputError("the file is empty", file=file)
+    _limits.check_file_size(path.stat().st_size, lim, file=file)
+    _limits.check_zip(path, lim, file=file)  # declared member sizes: no zip bomb
     try:
         # dtype=str: pandas' openpyxl reader already turns whole floats into ints and datetime
         # cells into 'YYYY-MM-DD HH:MM:SS' text; serial numbers stay numbers-as-text
@@ -232,6 +264,8 @@ def read_excel(path: str | Path, *, sheet: str | int | None = None, file: str | 
                          file=file) from None
     if grid.empty:
         raise InputError("the sheet is empty", file=file)
+    _limits.check_rows(len(grid), lim, file=file, what="sheet rows")
+    _limits.check_columns(grid.shape[1], lim, file=file)
     # header row: the first of the first 10 rows with >= 3 recognised headers, else row 0
     hdr = 0
     for i in range(min(10, len(grid))):
@@ -252,9 +286,13 @@ def read_excel(path: str | Path, *, sheet: str | int | None = None, file: str | 
     return RawTable(frame, rows, file, "excel", meta=meta)
 
 
-def read_parquet(path: str | Path, *, file: str | None = None) -> RawTable:
+def read_parquet(path: str | Path, *, file: str | None = None,
+                 limits: _limits.Limits | None = None) -> RawTable:
     path = Path(path)
     file = file or str(path)
+    lim = limits or _limits.get_defaults()
+    _limits.check_file_size(path.stat().st_size, lim, file=file)
+    _limits.check_parquet(path, lim, file=file)  # rows and sizes from the footer first
     try:
         frame = pd.read_parquet(path)
     except Exception as exc:

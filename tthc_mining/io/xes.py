@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import codecs
 import gc
-import gzip
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -26,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .. import limits as _limits
 from ..errors import InputError
 
 _PROLOG_LIMIT = 1 << 24  # bytes of prolog (declaration, comments) we are willing to scan
@@ -40,20 +40,21 @@ class XesTable:
     empty_traces: int = 0
 
 
-def _open(path: Path) -> BinaryIO:
-    with open(path, "rb") as fh:
-        magic = fh.read(2)
-    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
+def _open(path: Path, limits: _limits.Limits | None = None, file: str | None = None
+          ) -> BinaryIO:
+    """The file's bytes: size-checked, or decompressed with bounded output when gzip."""
+    return _limits.open_input(path, limits, file=file)
 
 
-def check_prolog(path: Path, *, file: str | None = None) -> None:
+def check_prolog(path: Path, *, file: str | None = None,
+                 limits: _limits.Limits | None = None) -> None:
     """Refuse documents with a DOCTYPE (DTD, internal or external entities) and non-XML input.
 
     The prolog (XML declaration, comments, processing instructions) is scanned up to the first
     element; anything starting ``<!`` that is not a comment is refused.
     """
     file = file or str(path)
-    with _open(path) as fh:
+    with _open(path, limits, file) as fh:
         raw = fh.read(1 << 16)
         enc = "utf-8"
         for bom, name in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
@@ -138,7 +139,8 @@ class _Refused(Exception):
     pass
 
 
-def read_xes(path: str | Path, *, progress: bool = False, file: str | None = None) -> XesTable:
+def read_xes(path: str | Path, *, progress: bool = False, file: str | None = None,
+             limits: _limits.Limits | None = None) -> XesTable:
     """Read an XES file into a flat event table (see the module docstring).
 
     The parser is the standard library's expat driven by two small callbacks (faster than
@@ -148,7 +150,8 @@ def read_xes(path: str | Path, *, progress: bool = False, file: str | None = Non
 
     path = Path(path)
     file = file or str(path)
-    check_prolog(path, file=file)
+    lim = limits or _limits.get_defaults()
+    check_prolog(path, file=file, limits=lim)
     scalars = frozenset(_SCALARS)
     # element name -> local name (names are unprefixed in practice; prefixed ones are mapped)
     local: dict[str, str] = {n: n for n in (*_SCALARS, "event", "trace", "list", "container")}
@@ -231,9 +234,11 @@ def read_xes(path: str | Path, *, progress: bool = False, file: str | None = Non
     parser.EndElementHandler = end
     gc_was_enabled = gc.isenabled()
     gc.disable()  # millions of small allocations: the cyclic GC would only slow them down
+    parsed = False
     try:
-        with _open(path) as fh:
-            parser.ParseFile(fh)
+        with _open(path, lim, file) as fh:
+            _parse_limited(parser, fh, st, lim, file)
+        parsed = True
     except _Refused:
         raise InputError("XES documents with a DOCTYPE / entity declarations are refused",
                          file=file, row=parser.CurrentLineNumber) from None
@@ -242,11 +247,9 @@ def read_xes(path: str | Path, *, progress: bool = False, file: str | None = Non
                          file=file, row=exc.lineno, column=f"XML column {exc.offset}") from None
     except (OSError, EOFError) as exc:
         raise InputError(f"cannot read the XES file: {exc}", file=file) from None
-    except BaseException:
-        if gc_was_enabled:
-            gc.enable()
-        raise
     finally:
+        if not parsed and gc_was_enabled:  # every error path gives the GC back
+            gc.enable()
         if bar is not None:
             bar.update(st[3] % 1000)
             bar.close()
@@ -255,6 +258,19 @@ def read_xes(path: str | Path, *, progress: bool = False, file: str | None = Non
     finally:
         if gc_was_enabled:
             gc.enable()
+
+
+def _parse_limited(parser: Any, fh: BinaryIO, st: list, lim: _limits.Limits, file: str) -> None:
+    """Feed the parser 1 MiB at a time; stop as soon as more than ``max_rows`` events were
+    read (``st[2]`` counts events), so an oversized log is refused while streaming."""
+    max_rows = lim.max_rows
+    while True:
+        chunk = fh.read(1 << 20)
+        parser.Parse(chunk, not chunk)
+        if st[2] > max_rows:
+            _limits.check_rows(st[2], lim, file=file, what="XES events")
+        if not chunk:
+            return
 
 
 def _build(e_items: list, t_items: list, ev_trace: list, n_ev: int, n_tr: int, empty: int,
