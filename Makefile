@@ -24,7 +24,7 @@ demo: $(STAMP)
 	@echo "Report written to $(OUT)/summary.html"
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

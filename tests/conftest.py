@@ -55,14 +55,17 @@ def real_log(path, *, calendar: str = "24x7"):
     import tthc_mining as tm
     from tthc_mining.calendar import continuous
 
-    key = str(path)
+    key = (str(path), calendar)
     if key not in _REAL_LOGS:
-        _REAL_LOGS[key] = tm.read_log(path)
-    base = _REAL_LOGS[key]
-    if calendar == "VN":
-        return base
-    return tm.DossierLog(events=base.events, quality=base.quality, calendar=continuous(),
-                         catalog=base.catalog, source=base.source)
+        base_key = (str(path), "VN")
+        if base_key not in _REAL_LOGS:
+            _REAL_LOGS[base_key] = tm.read_log(path)
+        base = _REAL_LOGS[base_key]
+        if calendar != "VN":
+            _REAL_LOGS[key] = tm.DossierLog(events=base.events, quality=base.quality,
+                                            calendar=continuous(), catalog=base.catalog,
+                                            source=base.source)
+    return _REAL_LOGS[key]
 
 
 def pm4py_log(path):
@@ -73,3 +76,18 @@ def pm4py_log(path):
 
         _PM4PY_LOGS[key] = pm4py.read_xes(str(path), show_progress_bar=False)
     return _PM4PY_LOGS[key].copy()
+
+
+REAL_MODULES = {"test_real_logs.py", "test_discovery.py", "test_rework_real.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Schedule for ``--dist loadgroup``: each test module stays on one worker (as with
+    ``loadfile``, so module fixtures are built once) and the modules that read the real logs
+    share one worker, so each real file is read once."""
+    for item in items:
+        if item.get_closest_marker("xdist_group"):
+            continue
+        name = item.path.name
+        group = "real" if name in REAL_MODULES else name
+        item.add_marker(pytest.mark.xdist_group(group))

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tthc_mining as tm
+from conftest import real_log
 from tthc_mining import DossierLog
 from tthc_mining import discovery as D
 from tthc_mining import schema as S
@@ -455,16 +456,8 @@ def test_kernel_is_fast_on_a_large_log():
 
 # ====================================================================== real logs vs pm4py
 def load_real(path):
-    """A DossierLog of a real XES file on the 24x7 calendar: tm.read_log when the reader is
-    there, else pm4py's reader (already canonical XES keys)."""
-    try:
-        from tthc_mining.io import read_log  # noqa: F401
-        return tm.read_log(path, calendar=continuous())
-    except (ImportError, AttributeError):
-        import pm4py
-        df = pm4py.read_xes(str(path), variant="line_by_line")
-        return DossierLog(events=df.sort_values([S.CASE, S.TIMESTAMP], kind="stable")
-                          .reset_index(drop=True), calendar=continuous(), source=str(path))
+    """A DossierLog of a real XES file on the 24x7 calendar (read once per test process)."""
+    return real_log(path, calendar="24x7")
 
 
 REAL = {"road": "road_traffic_fine_management_process.xes.gz",

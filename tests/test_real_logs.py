@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 import tthc_mining as tm
+from conftest import pm4py_log, real_log
 from tthc_mining import schema as S
 
 pytestmark = pytest.mark.real
@@ -77,9 +78,7 @@ def n_variants(events: pd.DataFrame) -> int:
 
 def read(real_dir: Path, name: str) -> tm.DossierLog:
     """Each file is read once per test session."""
-    if name not in _CACHE:
-        _CACHE[name] = tm.read_log(real_dir / name, schema="auto")
-    return _CACHE[name]
+    return real_log(real_dir / name, calendar="VN")
 
 
 def test_readme_table_parsed(real_dir):
@@ -134,7 +133,7 @@ def test_dfg_equals_pm4py_on_xes(real_dir, name):
     pd.testing.assert_frame_equal(log.events, before)  # and the log itself is untouched
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ref = pm4py.discover_dfg(pm4py.read_xes(str(real_dir / name), show_progress_bar=False))
+        ref = pm4py.discover_dfg(pm4py_log(real_dir / name))
     _dfg_equal(ours, ref)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import tthc_mining as tm
+from conftest import real_log
 from tthc_mining import schema as S
 from tthc_mining.calendar import continuous
 
@@ -48,8 +49,7 @@ def load(real_dir, name):
         path = real_dir / FILES[name][0]
         if not path.exists():
             pytest.skip(f"{path} not found")
-        _CACHE.clear()  # keep one log in memory at a time
-        _CACHE[name] = tm.read_log(path, calendar=continuous())
+        _CACHE[name] = real_log(path, calendar="24x7")
     return _CACHE[name]
 
 
