@@ -248,19 +248,7 @@ def _era_key(value: Any) -> str:
 
 def _catalog_error(reason: str, *, file: str | None, row: int | None = None,
                    column: str | None = None, value: Any = None) -> CatalogError:
-    parts = []
-    if file is not None:
-        parts.append(f"file {file}")
-    if row is not None:
-        parts.append(f"row {row}")
-    if column is not None:
-        parts.append(f"column {column!r}")
-    if value is not None:
-        text = repr(value)
-        parts.append(f"value {text[:80] + '…' if len(text) > 80 else text}")
-    err = CatalogError((", ".join(parts) + ": " if parts else "") + reason)
-    err.file, err.row, err.column, err.value, err.reason = file, row, column, value, reason
-    return err
+    return CatalogError(reason, file=file, row=row, column=column, value=value)
 
 
 # ----------------------------------------------------------------------------- the catalogue

@@ -8,25 +8,35 @@ class TthcMiningError(Exception):
     """Base class of every error the library raises on purpose."""
 
 
-class InputError(TthcMiningError):
-    """Bad input data. The message names the file, row, column and value when known."""
+def describe_location(message: str, *, file: Any = None, row: int | None = None,
+                      column: str | None = None, value: Any = None) -> str:
+    """'file F, row R, column 'C', value 'V': message' (the parts that are known)."""
+    parts = []
+    if file is not None:
+        parts.append(f"file {file!s}")
+    if row is not None:
+        parts.append(f"row {row}")
+    if column is not None:
+        parts.append(f"column {column!r}")
+    if value is not None:
+        text = repr(value)
+        parts.append(f"value {text[:80] + '…' if len(text) > 80 else text}")
+    return (", ".join(parts) + ": " if parts else "") + message
+
+
+class _Located(TthcMiningError):
+    """An error about a place in an input: file, row, column and value when known."""
 
     def __init__(self, message: str, *, file: str | None = None, row: int | None = None,
                  column: str | None = None, value: Any = None):
         self.file, self.row, self.column, self.value = file, row, column, value
-        parts = []
-        if file is not None:
-            parts.append(f"file {file!s}")
-        if row is not None:
-            parts.append(f"row {row}")
-        if column is not None:
-            parts.append(f"column {column!r}")
-        if value is not None:
-            text = repr(value)
-            parts.append(f"value {text[:80] + '…' if len(text) > 80 else text}")
-        where = (", ".join(parts) + ": ") if parts else ""
-        super().__init__(where + message)
         self.reason = message
+        super().__init__(describe_location(message, file=file, row=row, column=column,
+                                           value=value))
+
+
+class InputError(_Located):
+    """Bad input data. The message names the file, row, column and value when known."""
 
 
 class MissingColumnError(InputError):
@@ -58,8 +68,8 @@ class CalendarError(TthcMiningError):
     """Invalid calendar configuration or a timestamp outside the calendar's range."""
 
 
-class CatalogError(TthcMiningError):
-    """Invalid procedure catalogue."""
+class CatalogError(_Located):
+    """Invalid procedure catalogue (the message names file, row, column and value when known)."""
 
 
 class ConfigError(TthcMiningError):
