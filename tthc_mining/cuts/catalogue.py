@@ -465,8 +465,9 @@ class RemoveLoop(Cut):
         if self.activity is not None:
             resolve_name(self.activity, _activities(log), "activity")
         if self.kind_ == "supplement" and S.ROLE in log.events.columns:
-            roles = set(map(str, pd.unique(log.events[S.ROLE].astype(object))))
-            if S.ROLE_SUPPLEMENT_REQUEST not in roles:
+            codes, uniq = log.codes(S.ROLE)
+            hit = np.flatnonzero(pd.Index(uniq.astype(str)) == S.ROLE_SUPPLEMENT_REQUEST)
+            if not hit.size or not np.any(codes == hit[0]):
                 raise ConfigError("the log has no supplement-request step (role 'supplement_request': "
                                   "Yêu cầu bổ sung hồ sơ), so there are no supplement loops to remove; "
                                   "map a step to that role (roles={...}) if the log names it differently")

@@ -155,8 +155,10 @@ def explain_cut(log, cut: Cut, *, procedure: str | None = None, ci: float = 0.95
     if not isinstance(cut, Cut):
         raise ConfigError(f"explain_cut takes a cut object (tm.cuts.RemoveStep(...), ...), got {cut!r}")
     cut.validate(log)
-    ctx = context(log, catalog=catalog)
-    out = replay(ctx, cut, seed=seed, draws=draws, validate=False, procedure=procedure)
+    from .replay import scope_cases
+    full = context(log, catalog=catalog)
+    ctx = full.restrict(scope_cases(full, procedure))
+    out = replay(ctx, cut, seed=seed, draws=draws, validate=False)
     cost = CostParams() if cost is None else cost
     summary = summarise(ctx, out, ci=ci, n_boot=n_boot, seed=seed, cost=cost)
     L = ctx.L

@@ -75,6 +75,8 @@ QUEUE_UTILISATION = 0.8
 #: Spearman rho of waiting vs work in progress from which a step is called a queue
 QUEUE_RHO = 0.3
 QUEUE_P = 0.01
+#: events sampled per (step, unit) for the wait-vs-backlog correlation
+QUEUE_SAMPLE = 5000
 #: number of random draws for cuts that remove loops at random
 DEFAULT_DRAWS = 20
 _EPS_S = 1e-3
@@ -160,30 +162,146 @@ class ReplayContext:
             last[:-1] = c[:-1] != c[1:]
             close_row[c[last]] = rows[last]
         self.close_row = close_row
-        ag0, ci0, _ = self.window_sums(np.zeros(n))
-        self.agency_window_s, self.citizen_window_s = ag0, ci0
+        self.own_agency = self.owner == OWNER_AGENCY
+        self.own_citizen = self.owner == OWNER_CITIZEN
+        if S.RESOURCE in log.events.columns:
+            self.res, self.resources = log.codes(S.RESOURCE)
+        else:
+            self.res, self.resources = np.full(n, -1, dtype=np.int64), pd.Index([])
+        self.cs_ev = self.cs[self.case] if n else np.zeros(0)
+        uc, ag0, ci0, piece0 = self.window_sums(np.zeros(n))
+        self.agency_window_s, self.citizen_window_s, self.piece0 = ag0, ci0, piece0
+        # the observation period (years between the first and the last receipt of a finished
+        # dossier), for annual volumes
+        r = self.received_ns[self.pop]
+        r = r[r != np.iinfo(np.int64).min]
+        span_days = (r.max() - r.min()) / 86_400e9 if r.size >= 2 else 0.0
+        self.span_years = span_days / 365.25 if span_days >= 1 else float("nan")
+        self._parent = None
 
-    def window_sums(self, red: np.ndarray):
-        """Per dossier: agency and citizen working seconds inside the clock window when every
-        segment ``j`` is shortened by ``red[j]`` (all later events of the dossier move earlier),
-        and the per-event pieces counted. With ``red == 0`` this is ``tm.timing``'s count."""
-        first_rows = self.seg.case_start[:-1]
-        cr = np.cumsum(red)
-        cumred = cr - (cr[first_rows] - red[first_rows])[self.case] if self.n else cr
-        E1 = self.E - cumred
+    _EVENT_ARRAYS = ("act", "prev_act", "first", "owner", "handover", "unit", "prev_unit",
+                     "has_start", "p0", "seg0", "w0", "counted", "E", "own_agency", "own_citizen",
+                     "piece0", "res", "cs_ev")
+    _CASE_ARRAYS = ("agency_s", "budget_s", "pop", "proc_case", "received_ns", "cs", "fin",
+                    "agency_window_s", "citizen_window_s")
+
+    def restrict(self, scope: np.ndarray) -> "ReplayContext":
+        """The same context restricted to the dossiers of ``scope`` (a boolean mask over
+        dossiers), with its own compact codes: every replay on it costs in proportion to those
+        dossiers only. Cached per scope; queue evidence is shared with the whole log."""
+        scope = np.asarray(scope, dtype=bool)
+        if self._parent is not None:
+            raise ConfigError("restrict() applies to the context of a whole log")  # pragma: no cover
+        if scope.all():
+            return self
+        cache = self.__dict__.setdefault("_restricted", {})
+        key = (hash(np.packbits(scope).tobytes()), int(scope.sum()))
+        sub = cache.get(key)
+        if sub is not None:
+            return sub
+        if len(cache) > 64:
+            cache.clear()
+        import types
+        cases = np.flatnonzero(scope)
+        rows = self.case_rows(cases)
+        newpos = np.full(self.n, -1, dtype=np.int64)
+        newpos[rows] = np.arange(rows.size)
+        newcase = np.full(self.C, -1, dtype=np.int64)
+        newcase[cases] = np.arange(cases.size)
+        sub = object.__new__(ReplayContext)
+        for name in ("log", "catalog", "timing", "L", "acts", "units", "procs", "resources",
+                     "span_years"):
+            setattr(sub, name, getattr(self, name))
+        sub._parent = self
+        sub.n, sub.C = int(rows.size), int(cases.size)
+        sub.case = newcase[self.case[rows]]
+        for name in self._EVENT_ARRAYS:
+            setattr(sub, name, getattr(self, name)[rows])
+        for name in self._CASE_ARRAYS:
+            setattr(sub, name, getattr(self, name)[cases])
+        sub.close_row = newpos[self.close_row[cases]]
+        sub.cases = self.cases.iloc[cases].reset_index(drop=True)
+        lengths = np.diff(self.seg.case_start)[cases]
+        sub.seg = types.SimpleNamespace(
+            case_start=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+            case_ids=self.seg.case_ids[cases], w_end=self.seg.w_end[rows],
+            w_start=self.seg.w_start[rows], w_prev_end=self.seg.w_prev_end[rows],
+            n_cases=int(cases.size))
+        if "loops" in self.__dict__:  # loops already detected on the whole log: remap them
+            sub.__dict__["loops"] = _restrict_loops(self.loops, scope, newcase, newpos, rows)
+        cache[key] = sub
+        return sub
+
+    def blocked_rows(self, scope: np.ndarray) -> np.ndarray:
+        """Per event: no segment to shorten (a dossier's first event, or a dossier out of
+        ``scope``); cached for the last few scopes."""
+        cache = self.__dict__.setdefault("_blocked", {})
+        key = (hash(np.packbits(scope).tobytes()), int(scope.sum()))
+        b = cache.get(key)
+        if b is None:
+            if len(cache) > 16:
+                cache.clear()
+            b = self.first | ~scope[self.case] if self.n else np.zeros(0, dtype=bool)
+            cache[key] = b
+        return b
+
+    def case_rows(self, cases: np.ndarray) -> np.ndarray:
+        """Event rows of the given (sorted, distinct) dossier codes, in log order."""
+        cs = self.seg.case_start
+        starts, lengths = cs[cases], cs[cases + 1] - cs[cases]
+        total = int(lengths.sum())
+        if total == 0:
+            return np.zeros(0, dtype=np.int64)
+        offs = np.cumsum(lengths) - lengths
+        return np.arange(total, dtype=np.int64) - np.repeat(offs - starts, lengths)
+
+    def window_sums(self, red: np.ndarray, rows: np.ndarray | None = None):
+        """Agency and citizen working seconds inside the counting window when every segment
+        ``j`` is shortened by ``red[j]`` (all later events of the dossier move earlier).
+
+        ``rows``: the event rows of whole dossiers to compute (default: all). Returns
+        ``(cases, agency_s, citizen_s, pieces)``: the dossier codes, their sums, and the piece of
+        every row counted. With ``red == 0`` this is ``tm.timing``'s count."""
+        if rows is None:
+            first_r = self.first
+            case_r = self.case
+            E = self.E
+            red_r = red
+            own_a, own_c = self.own_agency, self.own_citizen
+            cid = case_r
+            ucase = np.arange(self.C)
+            start_pos = self.seg.case_start[:-1]
+            cs_r = self.cs_ev
+        else:
+            first_r = self.first[rows]
+            case_r = self.case[rows]
+            E = self.E[rows]
+            red_r = red[rows]
+            own_a, own_c = self.own_agency[rows], self.own_citizen[rows]
+            cid = np.cumsum(first_r) - 1
+            start_pos = np.flatnonzero(first_r)
+            ucase = case_r[start_pos]
+            cs_r = self.cs_ev[rows]
+        m = len(ucase)
+        if red_r.size == 0:
+            z = np.zeros(m)
+            return ucase, z, z.copy(), np.zeros(0)
+        cumred = np.cumsum(red_r)
+        base = cumred[start_pos] - red_r[start_pos]
+        cumred -= base[cid]               # reduction accumulated within the dossier
+        E1 = E - cumred                   # new event ends
         Ep = np.empty_like(E1)
-        if self.n:
-            Ep[1:] = E1[:-1]
-        Ep[self.first] = -np.inf  # a dossier's first event counts from the clock start
-        fin1 = self.fin - (cumred[self.close_row] if self.n else 0.0)
-        lo = np.maximum(Ep, self.cs[self.case])
-        hi = np.minimum(E1, fin1[self.case])
-        piece = np.clip(hi - lo, 0.0, None)
-        ag = np.bincount(self.case, weights=np.where(self.owner == OWNER_AGENCY, piece, 0.0),
-                         minlength=self.C)
-        ci = np.bincount(self.case, weights=np.where(self.owner == OWNER_CITIZEN, piece, 0.0),
-                         minlength=self.C)
-        return ag, ci, piece
+        Ep[1:] = E1[:-1]
+        Ep[first_r] = -np.inf  # a dossier's first event counts from the start of the window
+        close_pos = start_pos + (self.close_row[ucase] - self.seg.case_start[ucase])
+        fin1 = self.fin[ucase] - cumred[close_pos]
+        np.maximum(Ep, cs_r, out=Ep)      # lo
+        np.minimum(E1, fin1[cid], out=E1)  # hi
+        piece = np.subtract(E1, Ep, out=E1)
+        np.maximum(piece, 0.0, out=piece)
+        ag = np.bincount(cid, weights=piece * own_a, minlength=m)
+        ci = np.bincount(cid, weights=piece * own_c, minlength=m)
+        return ucase, ag, ci, piece
 
     # ------------------------------------------------------------------ names
     def activity_code(self, name: str) -> int:
@@ -198,6 +316,17 @@ class ReplayContext:
     @cached_property
     def loops(self):
         """Priced loops of :func:`tthc_mining.rework` (its detection kernels, reused)."""
+        if self._parent is not None:
+            p = self._parent
+            scope = np.zeros(p.C, dtype=bool)
+            scope[np.asarray(self.seg.case_ids.map(_case_index(p)))] = True
+            newcase = np.full(p.C, -1, dtype=np.int64)
+            cases = np.flatnonzero(scope)
+            newcase[cases] = np.arange(cases.size)
+            rows = p.case_rows(cases)
+            newpos = np.full(p.n, -1, dtype=np.int64)
+            newpos[rows] = np.arange(rows.size)
+            return _restrict_loops(p.loops, scope, newcase, newpos, rows)
         from ..rework.detect import event_codes, occurrences, price_loops
         codes = event_codes(self.log)
         occ = occurrences(self.seg)
@@ -250,53 +379,96 @@ class ReplayContext:
             return float(np.median(self.w0[base])), int(base.sum()), "all internal transfers of the log"
         return 0.0, 0, "no internal transfers in the log (residual 0)"
 
-    @cached_property
-    def step_load(self) -> pd.DataFrame:
-        """Per (activity, unit) pair: the mean utilisation of its officers (busy union of
-        processing intervals / available time, :func:`tthc_mining.load.utilisation`; needs start
-        times), the Spearman correlation of waiting with the backlog at arrival
-        (:mod:`tthc_mining.bottlenecks`), and ``queue`` = the no-queue assumption is doubtful there
-        (utilisation >= QUEUE_UTILISATION, or rho >= QUEUE_RHO with p < QUEUE_P)."""
-        A, U = len(self.acts), len(self.units)
-        K = A * (U + 1)
-        m = (~self.first) & (self.owner == OWNER_AGENCY)
+    def pair_load(self, pairs: np.ndarray) -> pd.DataFrame:
+        """Queue evidence for (activity, unit) pairs (codes of :attr:`pair_key`), computed on
+        first request and cached: the mean utilisation of the pair's officers
+        (:func:`tthc_mining.load.utilisation` — busy union of processing intervals / available
+        time; needs start times and officers), the Spearman correlation of the waiting with the
+        backlog found at arrival (dossiers already waiting at the same step of the same unit,
+        :func:`tthc_mining.bottlenecks.wip_at_arrival`; at most ``QUEUE_SAMPLE`` sampled events
+        per pair), and ``queue`` = the no-queue assumption is doubtful there (utilisation >=
+        ``QUEUE_UTILISATION``, or rho >= ``QUEUE_RHO`` with p < ``QUEUE_P``)."""
+        if self._parent is not None:
+            return self._parent.pair_load(pairs)
+        cache = self.__dict__.setdefault("_pair_load", {})
+        pairs = np.unique(np.asarray(pairs, dtype=np.int64))
+        todo = pairs[[int(k) not in cache for k in pairs]] if pairs.size else pairs
+        if todo.size:
+            for k, row in self._compute_pair_load(todo).iterrows():  # one row per new pair
+                cache[int(k)] = row
+        cols = ["activity", "unit", "events", "utilisation", "queue_rho", "queue_p", "queue"]
+        if not pairs.size:
+            return pd.DataFrame(columns=cols)
+        return pd.DataFrame([cache[int(k)] for k in pairs], index=pairs)[cols]
+
+    def _compute_pair_load(self, pairs: np.ndarray) -> pd.DataFrame:
+        from scipy.special import stdtr  # Student t CDF (lighter than importing scipy.stats)
+        from ..bottlenecks import wip_at_arrival
+        U = len(self.units)
+        lut = np.zeros(int(max(self.pair_key.max(initial=0), pairs.max(initial=0))) + 1, dtype=bool)
+        lut[pairs] = True
+        m = (~self.first) & (self.owner == OWNER_AGENCY) & lut[self.pair_key]
         idx = np.flatnonzero(m)
-        key = self.pair_key[idx]
-        cnt = np.bincount(key, minlength=K).astype(np.float64)
+        K = len(pairs)
+        key = np.searchsorted(pairs, self.pair_key[idx])
+        cnt = np.bincount(key, minlength=K)
         util = np.full(K, np.nan)
-        if self.has_start[idx].any() and S.RESOURCE in self.log.events.columns:
-            try:
+        if S.RESOURCE in self.log.events.columns and self.has_start[idx].any():
+            res, rnames = self.log.codes(S.RESOURCE)
+            offs = np.unique(res[idx][res[idx] >= 0])
+            if offs.size:
                 from ..load import utilisation
-                ut = utilisation(self.log)
-                res, rnames = self.log.codes(S.RESOURCE)
-                per_off = np.full(len(rnames), np.nan)
-                pos = pd.Index(rnames.astype(str)).get_indexer(ut["resource"].astype(str))
-                ok = pos >= 0
-                per_off[pos[ok]] = ut["utilisation"].to_numpy(dtype=np.float64)[ok]
+                olut = np.zeros(len(rnames) + 1, dtype=bool)
+                olut[offs] = True
+                rows = np.flatnonzero(olut[res])
+                sub = self.log.with_events(self.log.events.iloc[rows].reset_index(drop=True))
+                ut = utilisation(sub)
+                per_off = pd.Series(ut["utilisation"].to_numpy(dtype=np.float64),
+                                    index=ut["resource"].astype(str))
                 r = res[idx]
-                u_ev = np.where(r >= 0, per_off[np.maximum(r, 0)], np.nan)
+                u_ev = np.full(idx.size, np.nan)
+                okr = r >= 0
+                u_ev[okr] = per_off.reindex(pd.Index(rnames.astype(str))[r[okr]]).to_numpy()
                 okv = np.isfinite(u_ev)
                 s_u = np.bincount(key[okv], weights=u_ev[okv], minlength=K)
                 n_u = np.bincount(key[okv], minlength=K)
                 with np.errstate(invalid="ignore", divide="ignore"):
                     util = np.where(n_u > 0, s_u / np.maximum(n_u, 1), np.nan)
-            except Exception:  # pragma: no cover - utilisation is optional evidence
-                pass
         rho = np.full(K, np.nan)
         pval = np.full(K, np.nan)
-        try:
-            from ..bottlenecks import _queue_evidence
-            rho, pval = _queue_evidence(self.seg, idx, key, K, 0)
-        except Exception:  # pragma: no cover - the evidence is optional
-            pass
+        arrive = self.seg.w_prev_end[idx]
+        depart = np.where(self.has_start[idx], self.seg.w_start[idx], self.seg.w_end[idx])
+        ok = np.isfinite(arrive) & np.isfinite(depart)
+        if ok.any():
+            rng = np.random.default_rng(12345)
+            frac = np.minimum(1.0, QUEUE_SAMPLE / np.maximum(cnt, 1))
+            take = np.flatnonzero(ok & (rng.random(idx.size) < frac[key]))
+            items = np.flatnonzero(ok)
+            pos = np.searchsorted(items, take)
+            wip = wip_at_arrival(key[items], arrive[items], depart[items], pos).astype(np.float64)
+            wait = np.maximum(depart[take] - arrive[take], 0.0)
+            g = key[take]
+            df = pd.DataFrame({"g": g, "x": wip, "y": wait})
+            rx = df.groupby("g")["x"].rank().to_numpy()
+            ry = df.groupby("g")["y"].rank().to_numpy()
+            nn = np.bincount(g, minlength=K).astype(np.float64)
+            sx, sy = np.bincount(g, rx, K), np.bincount(g, ry, K)
+            sxx, syy, sxy = np.bincount(g, rx * rx, K), np.bincount(g, ry * ry, K), np.bincount(g, rx * ry, K)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                vx, vy = sxx - sx * sx / nn, syy - sy * sy / nn
+                r = (sxy - sx * sy / nn) / np.sqrt(vx * vy)
+                dfree = nn - 2
+                t = r * np.sqrt(dfree / np.maximum((1 - r) * (1 + r), 1e-300))
+                pv = 2.0 * stdtr(np.maximum(dfree, 1), -np.abs(t))
+            good = (nn >= 10) & (vx > 0) & (vy > 0)
+            rho[good], pval[good] = r[good], pv[good]
         with np.errstate(invalid="ignore"):
             queue = (util >= QUEUE_UTILISATION) | ((rho >= QUEUE_RHO) & (pval < QUEUE_P))
         names = self.acts.to_numpy(dtype=object).astype(str)
         unames = np.append(self.units.to_numpy(dtype=object), None)
-        kk = np.arange(K)
-        return pd.DataFrame({"activity": names[kk // (U + 1)], "unit": unames[(kk % (U + 1)) - 1],
+        return pd.DataFrame({"activity": names[pairs // (U + 1)], "unit": unames[(pairs % (U + 1)) - 1],
                              "events": cnt.astype(np.int64), "utilisation": util,
-                             "queue_rho": rho, "queue_p": pval, "queue": queue})
+                             "queue_rho": rho, "queue_p": pval, "queue": queue}, index=pairs)
 
     @cached_property
     def pair_key(self) -> np.ndarray:
@@ -311,6 +483,37 @@ class ReplayContext:
         if cut.unit is not None:
             m &= self.unit == self.unit_code(cut.unit)
         return m
+
+
+def _case_index(ctx: ReplayContext) -> dict:
+    cache = ctx.__dict__.get("_case_index")
+    if cache is None:
+        cache = {c: i for i, c in enumerate(ctx.seg.case_ids)}
+        ctx.__dict__["_case_index"] = cache
+    return cache
+
+
+def _restrict_loops(loops, scope: np.ndarray, newcase: np.ndarray, newpos: np.ndarray,
+                    rows: np.ndarray):
+    """The priced loops of the dossiers in ``scope``, with rows and dossiers renumbered."""
+    import types
+    lp, codes = loops
+    keep = scope[lp.case] if lp.size else np.zeros(0, dtype=bool)
+
+    def rows_of(a):
+        a = a[keep]
+        return np.where(a >= 0, newpos[np.maximum(a, 0)], -1)
+
+    sub = types.SimpleNamespace(
+        case=newcase[lp.case[keep]], anchor=rows_of(lp.anchor), start=rows_of(lp.start),
+        frag_first=rows_of(lp.frag_first), end=rows_of(lp.end), trigger=rows_of(lp.trigger),
+        kind=lp.kind[keep], closing_activity=lp.closing_activity[keep],
+        n_events=lp.n_events[keep], handovers=lp.handovers[keep], agency_s=lp.agency_s[keep],
+        citizen_s=lp.citizen_s[keep], third_s=lp.third_s[keep], covered=lp.covered[rows],
+        size=int(keep.sum()))
+    sub_codes = types.SimpleNamespace(is_received=codes.is_received[rows],
+                                      is_request=codes.is_request[rows])
+    return sub, sub_codes
 
 
 def context(log, *, catalog: Any = None) -> ReplayContext:
@@ -483,9 +686,8 @@ def addstaff_ratio(ctx: ReplayContext, cut: AddStaff) -> tuple[float, dict]:
     lam = idx.size / span
     hs = ctx.has_start[idx]
     es = float(ctx.p0[idx][hs].mean())
-    res, _ = ctx.log.codes(S.RESOURCE)
     day = np.floor(w_end / ctx.L).astype(np.int64)
-    r = res[idx]
+    r = ctx.res[idx]
     ok = r >= 0
     pairs = pd.unique(day[ok] * (int(r.max()) + 2) + r[ok]) if ok.any() else np.zeros(0, np.int64)
     per_day = np.bincount(pd.factorize(pairs // (int(r.max()) + 2))[0]) if pairs.size else np.ones(1)
@@ -547,11 +749,13 @@ class ReplayOutcome:
     affected: np.ndarray            # per dossier: share of draws in which a segment changed
     on_time_after: np.ndarray       # per dossier: P(agency after <= budget) (NaN: no budget)
     reduction_s: np.ndarray         # per event: mean reduction of the segment (all owners)
-    counted_reduction_s: np.ndarray # per event: mean decrease of the piece counted in the window
+    counted_reduction_s: np.ndarray | None  # per event: mean decrease of the counted piece
+                                            # (only with replay(..., per_event=True))
     agency_after_s: np.ndarray      # per dossier: agency working seconds after the cut
     pop: np.ndarray                 # per dossier: scored (finished and in scope)
     draws: int
     notes: list
+    touched_pairs: np.ndarray | None = None  # (activity, unit) pair codes of changed segments
 
 
 def scope_cases(ctx: ReplayContext, procedure: Any = None) -> np.ndarray:
@@ -569,11 +773,12 @@ def scope_cases(ctx: ReplayContext, procedure: Any = None) -> np.ndarray:
 
 def replay(log_or_ctx, cut: Cut, *, seed: int = 0, draws: int | None = None,
            catalog: Any = None, validate: bool = True, cases: np.ndarray | None = None,
-           procedure: Any = None) -> ReplayOutcome:
+           procedure: Any = None, per_event: bool = False) -> ReplayOutcome:
     """Replay one cut on every dossier (see the module docstring for the rules).
 
     ``cases`` (a boolean mask over dossiers) or ``procedure`` limits the cut to some dossiers:
-    the others keep their timeline and are not scored."""
+    the others keep their timeline and are not scored. ``per_event=True`` also returns, per
+    event, how much of the counted time disappears from its piece of the window."""
     ctx = log_or_ctx if isinstance(log_or_ctx, ReplayContext) else context(log_or_ctx, catalog=catalog)
     if not isinstance(cut, Cut):
         raise ConfigError(f"expected a cut object (tm.cuts.RemoveStep(...), ...), got {cut!r}")
@@ -582,7 +787,7 @@ def replay(log_or_ctx, cut: Cut, *, seed: int = 0, draws: int | None = None,
     scope = scope_cases(ctx, procedure) if cases is None else np.asarray(cases, dtype=bool)
     if scope.shape != (ctx.C,):
         raise ConfigError(f"cases must be a boolean mask over the {ctx.C} dossiers")
-    in_scope_ev = scope[ctx.case] if ctx.n else np.zeros(0, dtype=bool)
+    blocked = ctx.blocked_rows(scope)
     random = _is_random(cut)
     R = (DEFAULT_DRAWS if draws is None else int(draws)) if random else 1
     if R < 1:
@@ -593,20 +798,35 @@ def replay(log_or_ctx, cut: Cut, *, seed: int = 0, draws: int | None = None,
     visits = np.zeros(C)
     affected = np.zeros(C)
     on_after = np.zeros(C)
-    red_ev = np.zeros(n)
-    cred_ev = np.zeros(n)
+    red_ev = np.zeros(n) if R > 1 else None
+    cred_ev = np.zeros(n) if per_event else None
+    pair_hits = np.zeros(int(ctx.pair_key.max(initial=-1)) + 1, dtype=np.int64)
     has_budget = np.isfinite(ctx.budget_s)
     notes: list[str] = []
-    _, _, piece0 = ctx.window_sums(np.zeros(n)) if n else (None, None, np.zeros(0))
     for d in range(R):  # loop over random draws (R = 1 for deterministic cuts)
         st = _State(w=ctx.w0.copy(), p=ctx.p0.copy(), visits=np.zeros(C))
         apply_cut(ctx, cut, st, seed, d)
-        red = np.clip(ctx.seg0 - (st.w + st.p), 0.0, None)
-        red[ctx.first | ~in_scope_ev] = 0.0
-        ag1, ci1, piece1 = ctx.window_sums(red)
-        s_ag = ctx.agency_window_s - ag1
-        s_ci = ctx.citizen_window_s - ci1
-        changed = np.bincount(ctx.case, weights=(red > _EPS_S).astype(np.float64), minlength=C) > 0
+        red = ctx.seg0 - st.w
+        red -= st.p
+        np.maximum(red, 0.0, out=red)
+        red[blocked] = 0.0
+        # only the dossiers with a shortened segment need their window recounted
+        ch_rows = np.flatnonzero(red > 0.0)
+        pair_hits += np.bincount(ctx.pair_key[ch_rows], minlength=pair_hits.size)
+        tc_all = ctx.case[ch_rows]
+        tc = tc_all[np.r_[True, tc_all[1:] != tc_all[:-1]]] if tc_all.size else tc_all
+        if tc.size > 0.6 * C:  # most dossiers change: the full pass is cheaper than gathers
+            rows = np.arange(n)
+            uc, ag1, ci1, piece1 = ctx.window_sums(red)
+        else:
+            rows = ctx.case_rows(tc)
+            uc, ag1, ci1, piece1 = ctx.window_sums(red, rows)
+        s_ag = np.zeros(C)
+        s_ci = np.zeros(C)
+        s_ag[uc] = ctx.agency_window_s[uc] - ag1
+        s_ci[uc] = ctx.citizen_window_s[uc] - ci1
+        changed = np.zeros(C)
+        changed[tc_all[red[ch_rows] > _EPS_S]] = 1.0
         after = ctx.agency_s - s_ag
         ok = np.where(has_budget, after <= ctx.budget_s + _EPS_S, False).astype(np.float64)
         saved += s_ag
@@ -614,15 +834,20 @@ def replay(log_or_ctx, cut: Cut, *, seed: int = 0, draws: int | None = None,
         visits += np.where(scope, st.visits, 0.0)
         affected += changed
         on_after += ok
-        red_ev += red
-        cred_ev += piece0 - piece1
+        if R > 1:
+            red_ev += red
+        else:
+            red_ev = red
+        if per_event and rows.size:
+            cred_ev[rows] += ctx.piece0[rows] - piece1
         if d == 0:
             notes.extend(dict.fromkeys(st.notes))
     inv = 1.0 / R
     out = ReplayOutcome(cut=cut, saved_s=saved * inv, citizen_saved_s=cit * inv,
                         visits_avoided=visits * inv, affected=affected * inv,
                         on_time_after=np.where(has_budget, on_after * inv, np.nan),
-                        reduction_s=red_ev * inv, counted_reduction_s=cred_ev * inv,
+                        reduction_s=red_ev * inv if R > 1 else red_ev,
+                        counted_reduction_s=(cred_ev * inv if R > 1 else cred_ev) if per_event else None,
                         agency_after_s=ctx.agency_s - saved * inv, pop=ctx.pop & scope, draws=R,
-                        notes=notes)
+                        notes=notes, touched_pairs=np.flatnonzero(pair_hits))
     return out

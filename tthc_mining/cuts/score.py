@@ -113,14 +113,6 @@ LABELS = {
 
 
 # ====================================================================== helpers
-def _years_span(received_ns: np.ndarray) -> float:
-    ok = received_ns != np.iinfo(np.int64).min
-    if ok.sum() < 2:
-        return float("nan")
-    span_days = (received_ns[ok].max() - received_ns[ok].min()) / 86_400e9
-    return span_days / 365.25 if span_days >= 1 else float("nan")
-
-
 def volumes(ctx: ReplayContext, cost: CostParams, pop: np.ndarray | None = None
             ) -> tuple[np.ndarray, float, str]:
     """Dossiers per year of each procedure (index = ``ctx.procs`` codes, last = unknown) and
@@ -134,7 +126,7 @@ def volumes(ctx: ReplayContext, cost: CostParams, pop: np.ndarray | None = None
     if cost.annual_volume is not None:
         share = n_p / n if n else n_p
         return share * cost.annual_volume, float(cost.annual_volume), "CostParams.annual_volume"
-    yrs = _years_span(ctx.received_ns[ctx.pop])  # the observation period of the whole log
+    yrs = ctx.span_years  # the observation period of the whole log
     if not np.isfinite(yrs):
         return np.full(P + 1, np.nan), float("nan"), "span of receipts under a day: volume unknown"
     return n_p / yrs, float(n / yrs), f"measured: {int(n):,} dossiers over {yrs:.2f} years"
@@ -165,8 +157,18 @@ def _allotment_days(ctx: ReplayContext, activity: str) -> np.ndarray:
 
 def _deadline_days(ctx: ReplayContext, pop: np.ndarray | None = None) -> np.ndarray:
     """Statutory deadline of each procedure in days (catalogue/timing's ``deadline_days``;
-    same-day or unknown: the median budget of its dossiers)."""
+    same-day or unknown: the median budget of its dossiers); cached per population."""
     pop = ctx.pop if pop is None else pop
+    cache = ctx.__dict__.setdefault("_deadline_cache", {})
+    key = (hash(np.packbits(pop).tobytes()), int(pop.sum()))
+    if key not in cache:
+        if len(cache) > 32:
+            cache.clear()
+        cache[key] = _deadline_days_uncached(ctx, pop)
+    return cache[key]
+
+
+def _deadline_days_uncached(ctx: ReplayContext, pop: np.ndarray) -> np.ndarray:
     P = len(ctx.procs)
     pc = np.where(ctx.proc_case >= 0, ctx.proc_case, P)
     dd = ctx.cases["deadline_days"].to_numpy(dtype=np.float64)
@@ -294,19 +296,29 @@ def _bootstrap(ctx: ReplayContext, pop: np.ndarray, n_boot: int, seed: int) -> D
     return b
 
 
-def _quantile(x: np.ndarray, q: float) -> float:
-    return float(np.quantile(x, q)) if x.size else float("nan")
+def _quantiles(x: np.ndarray, qs=(0.5, 0.9)) -> tuple[float, ...]:
+    if not x.size:
+        return tuple(float("nan") for _ in qs)
+    return tuple(float(v) for v in np.quantile(x, qs))
+
+
+def _before_quantiles(ctx: ReplayContext, pop: np.ndarray) -> tuple[float, float]:
+    cache = ctx.__dict__.setdefault("_before_q", {})
+    key = (hash(np.packbits(pop).tobytes()), int(pop.sum()))
+    if key not in cache:
+        cache[key] = _quantiles(ctx.agency_s[pop] / ctx.L)
+    return cache[key]
 
 
 def queue_check(ctx: ReplayContext, out: ReplayOutcome) -> tuple[bool, str]:
     """Does the cut change segments at a step (activity at a unit) where queues make the replay
     doubtful?"""
-    changed = out.reduction_s > 1e-3
-    if not changed.any():
+    pairs = out.touched_pairs if out.touched_pairs is not None else \
+        np.unique(ctx.pair_key[out.reduction_s > 0])
+    if not len(pairs):
         return False, ""
-    load = ctx.step_load
-    touched = np.bincount(ctx.pair_key[changed], minlength=len(load)) > 0
-    hit = load[touched & load["queue"].to_numpy()]
+    load = ctx.pair_load(pairs)
+    hit = load[load["queue"].to_numpy(dtype=bool)]
     if hit.empty:
         return False, ""
     parts = []
@@ -348,11 +360,10 @@ def summarise(ctx: ReplayContext, out: ReplayOutcome, *, ci: float = 0.95, n_boo
     row["saved_mean_days"], row["saved_ci_low"], row["saved_ci_high"] = m_mean, m_lo, m_hi
     gain = saved[aff > 0]
     gain = gain[gain > 0] if gain.size else gain
-    row["saved_median_days"] = _quantile(gain, 0.5)
-    row["saved_p90_days"] = _quantile(gain, 0.9)
+    row["saved_median_days"], row["saved_p90_days"] = _quantiles(gain)
     row["agency_mean_before_days"] = float(before.mean())
-    row["median_before_days"], row["median_after_days"] = _quantile(before, 0.5), _quantile(after, 0.5)
-    row["p90_before_days"], row["p90_after_days"] = _quantile(before, 0.9), _quantile(after, 0.9)
+    row["median_before_days"], row["p90_before_days"] = _before_quantiles(ctx, pop)
+    row["median_after_days"], row["p90_after_days"] = _quantiles(after)
     vol_p, vol, vol_basis = volumes(ctx, cost, pop)
     row["annual_volume"] = vol
     row["dossier_days_saved_per_year"] = m_mean * vol
@@ -497,22 +508,30 @@ def score_cuts(log, cuts=None, *, method: str = "auto", procedure: str | None = 
     if any(e == "replay" for e in engines):
         ctx = context(log, catalog=catalog)
         masks: dict = {}
+        outs: dict = {}
         for i, (c, e, pr) in enumerate(zip(cut_list, engines, procs)):
             if e != "replay":
                 continue
             key = str(pr) if pr is not None else None
             if key not in masks:
-                masks[key] = scope_cases(ctx, pr)
+                masks[key] = ctx.restrict(scope_cases(ctx, pr))
             extra = []
             if method == "auto" and c.queue_changing:
                 extra.append("auto: the simulation engine is not installed; replay approximation "
                              "used for a queue-changing or random cut")
-            out = replay(ctx, c, seed=seed, draws=draws, validate=False, cases=masks[key])
+            sub = masks[key]
+            out = replay(sub, c, seed=seed, draws=draws, validate=False)
+            outs[i] = (sub, out, extra)
+        # queue evidence for every (step, unit) any cut changed, computed in one pass
+        touched = [o.touched_pairs for _, o, _ in outs.values()]
+        if touched:
+            ctx.pair_load(np.unique(np.concatenate(touched)))
+        for i, (sub, out, extra) in outs.items():
             assumption = ASSUMPTION_REPLAY
-            if any(isinstance(p, AddStaff) for p in c.parts()):
+            if any(isinstance(p, AddStaff) for p in cut_list[i].parts()):
                 assumption = ("replay approximation: waits at the target scaled by the M/M/c ratio "
                               "of queue waits with and without the new officers; no knock-on effects")
-            rows[i] = summarise(ctx, out, ci=ci, n_boot=n_boot, seed=seed, cost=cost,
+            rows[i] = summarise(sub, out, ci=ci, n_boot=n_boot, seed=seed, cost=cost,
                                 assumption=assumption, extra_notes=extra)
     sim_idx = [i for i, e in enumerate(engines) if e == "simulate"]
     groups: dict = {}

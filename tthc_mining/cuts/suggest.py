@@ -153,7 +153,7 @@ def _suggest_scope(ctx, mask: np.ndarray, *, top: int, deps: set, min_dossiers: 
     agency = (~ctx.first) & (ctx.owner == OWNER_AGENCY)
     pop = ctx.pop & mask
     popev = pop[ctx.case]
-    _, _, piece = ctx.window_sums(np.zeros(ctx.n))
+    piece = ctx.piece0
     n_pop = int(pop.sum())
     if n_pop == 0:
         return rows
@@ -176,7 +176,6 @@ def _suggest_scope(ctx, mask: np.ndarray, *, top: int, deps: set, min_dossiers: 
     order_k = np.argsort(-counted_h, kind="stable")
     from ..bottlenecks import event_allotment_s
     allot_ev = event_allotment_s(ctx.log, ctx.catalog) if ctx.catalog is not None else np.full(ctx.n, np.nan)
-    load = ctx.step_load
     unit_names = ctx.units.to_numpy(dtype=object)
     picked = 0
     for k in order_k:  # walk the ranked steps until `top` are picked (a handful)
@@ -220,8 +219,7 @@ def _suggest_scope(ctx, mask: np.ndarray, *, top: int, deps: set, min_dossiers: 
                                  f"held {mean_h[k]:.1f} h on average (CI {lo_h[k]:.1f}-{hi_h[k]:.1f}), "
                                  f"median {med:.1f} h; {why_en}"))
         # queue evidence of the step at each of its units (in scope)
-        pairs = np.unique(ctx.pair_key[idx][sel])
-        lp_rows = load.iloc[pairs]
+        lp_rows = ctx.pair_load(np.unique(ctx.pair_key[idx][sel]))
         flagged = lp_rows[lp_rows["queue"].to_numpy(dtype=bool)]
         if len(flagged):
             best = flagged.sort_values(["queue_rho", "utilisation"], ascending=False,
