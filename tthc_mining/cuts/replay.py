@@ -369,7 +369,10 @@ class ReplayContext:
 
     def internal_wait(self, unit_code: int) -> tuple[float, int, str]:
         """Median waiting of agency segments that end at ``unit_code`` after an event of the
-        same unit (an internal transfer); falls back to all internal transfers of the log."""
+        same unit (an internal transfer), over the whole log (every procedure); falls back to
+        all internal transfers of the log."""
+        if self._parent is not None:
+            return self._parent.internal_wait(unit_code)
         base = (~self.first) & (self.owner == OWNER_AGENCY) & (self.unit >= 0) & \
                (self.prev_unit == self.unit) & (self.w0 >= 0)
         m = base & (self.unit == unit_code)
@@ -505,14 +508,10 @@ def _restrict_loops(loops, scope: np.ndarray, newcase: np.ndarray, newpos: np.nd
         return np.where(a >= 0, newpos[np.maximum(a, 0)], -1)
 
     sub = types.SimpleNamespace(
-        case=newcase[lp.case[keep]], anchor=rows_of(lp.anchor), start=rows_of(lp.start),
-        frag_first=rows_of(lp.frag_first), end=rows_of(lp.end), trigger=rows_of(lp.trigger),
+        case=newcase[lp.case[keep]], start=rows_of(lp.start), end=rows_of(lp.end),
         kind=lp.kind[keep], closing_activity=lp.closing_activity[keep],
-        n_events=lp.n_events[keep], handovers=lp.handovers[keep], agency_s=lp.agency_s[keep],
-        citizen_s=lp.citizen_s[keep], third_s=lp.third_s[keep], covered=lp.covered[rows],
-        size=int(keep.sum()))
-    sub_codes = types.SimpleNamespace(is_received=codes.is_received[rows],
-                                      is_request=codes.is_request[rows])
+        agency_s=lp.agency_s[keep], citizen_s=lp.citizen_s[keep], size=int(keep.sum()))
+    sub_codes = types.SimpleNamespace(is_received=codes.is_received[rows])
     return sub, sub_codes
 
 
@@ -756,6 +755,7 @@ class ReplayOutcome:
     draws: int
     notes: list
     touched_pairs: np.ndarray | None = None  # (activity, unit) pair codes of changed segments
+    downstream_pairs: np.ndarray | None = None  # pairs of later events that only move earlier
 
 
 def scope_cases(ctx: ReplayContext, procedure: Any = None) -> np.ndarray:
@@ -801,6 +801,7 @@ def replay(log_or_ctx, cut: Cut, *, seed: int = 0, draws: int | None = None,
     red_ev = np.zeros(n) if R > 1 else None
     cred_ev = np.zeros(n) if per_event else None
     pair_hits = np.zeros(int(ctx.pair_key.max(initial=-1)) + 1, dtype=np.int64)
+    down_hits = np.zeros_like(pair_hits)
     has_budget = np.isfinite(ctx.budget_s)
     notes: list[str] = []
     for d in range(R):  # loop over random draws (R = 1 for deterministic cuts)
@@ -840,6 +841,14 @@ def replay(log_or_ctx, cut: Cut, *, seed: int = 0, draws: int | None = None,
             red_ev = red
         if per_event and rows.size:
             cred_ev[rows] += ctx.piece0[rows] - piece1
+        if rows.size:  # events after a shortened segment of their dossier (they move earlier)
+            hit = (red[rows] > 0.0).astype(np.int64)
+            c = np.cumsum(hit)
+            fr = ctx.first[rows]
+            start = np.flatnonzero(fr)
+            base = (c[start] - hit[start])[np.cumsum(fr) - 1]
+            down = ((c - base) > 0) & (hit == 0)
+            down_hits += np.bincount(ctx.pair_key[rows[down]], minlength=down_hits.size)
         if d == 0:
             notes.extend(dict.fromkeys(st.notes))
     inv = 1.0 / R
@@ -849,5 +858,6 @@ def replay(log_or_ctx, cut: Cut, *, seed: int = 0, draws: int | None = None,
                         reduction_s=red_ev * inv if R > 1 else red_ev,
                         counted_reduction_s=(cred_ev * inv if R > 1 else cred_ev) if per_event else None,
                         agency_after_s=ctx.agency_s - saved * inv, pop=ctx.pop & scope, draws=R,
-                        notes=notes, touched_pairs=np.flatnonzero(pair_hits))
+                        notes=notes, touched_pairs=np.flatnonzero(pair_hits),
+                        downstream_pairs=np.flatnonzero(down_hits & ~(pair_hits > 0)))
     return out

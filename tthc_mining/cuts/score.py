@@ -37,10 +37,12 @@ Statutory days saved (how a province would rewrite its internal procedure), per 
   0,5 ngày), never more than the procedure's deadline.
 
 Method ``auto``: ``AddStaff`` and ``ReduceLoopRate`` (and bundles containing them) change queues
-or are random: they go to the simulation (:mod:`tthc_mining.simulation`, helper F2's engine,
-called as ``simulation.score(log, cuts, procedure=, ci=, replications=, seed=, cost=)``) when it
-is installed, else to the replay with a note; every other cut is replayed. The ``method`` column
-says which engine produced the row.
+or are random: they go to the simulation (:mod:`tthc_mining.simulation`, called as
+``simulation.score(log, cuts, procedure=, ci=, replications=, seed=, cost=)``) when it is
+installed, else to the replay with a note; every other cut is replayed first, and when the
+replay's queue check raises ``queue_flag`` (the cut shortens a step whose utilisation or
+wait-vs-backlog correlation says it is a queue) it is simulated instead, with a note saying why.
+The ``method`` column says which engine produced the row.
 """
 from __future__ import annotations
 
@@ -312,25 +314,34 @@ def _before_quantiles(ctx: ReplayContext, pop: np.ndarray) -> tuple[float, float
 
 def queue_check(ctx: ReplayContext, out: ReplayOutcome) -> tuple[bool, str]:
     """Does the cut change segments at a step (activity at a unit) where queues make the replay
-    doubtful?"""
+    doubtful? ``(flag, evidence)``: the flag is raised for the steps the cut shortens; queue
+    steps further down the dossiers' paths (their events only move earlier, so the dossiers
+    reach those queues sooner and may wait longer there) are named in the evidence without
+    raising the flag."""
     pairs = out.touched_pairs if out.touched_pairs is not None else \
         np.unique(ctx.pair_key[out.reduction_s > 0])
-    if not len(pairs):
+    down = out.downstream_pairs if out.downstream_pairs is not None else np.zeros(0, np.int64)
+    if not len(pairs) and not len(down):
         return False, ""
-    load = ctx.pair_load(pairs)
-    hit = load[load["queue"].to_numpy(dtype=bool)]
-    if hit.empty:
-        return False, ""
-    parts = []
-    for _, r in hit.iterrows():  # one row per flagged step (a handful)
-        ev = []
-        if np.isfinite(r["utilisation"]):
-            ev.append(f"utilisation {r['utilisation']:.2f}")
-        if np.isfinite(r["queue_rho"]):
-            ev.append(f"wait vs backlog rho {r['queue_rho']:.2f} (p {r['queue_p']:.2g})")
-        where = f"{r['activity']} @ {r['unit']}" if r["unit"] is not None else str(r["activity"])
-        parts.append(f"{where}: {', '.join(ev)}")
-    return True, "; ".join(parts)
+
+    def describe(load: pd.DataFrame) -> list[str]:
+        parts = []
+        for _, r in load[load["queue"].to_numpy(dtype=bool)].iterrows():  # flagged steps (few)
+            ev = []
+            if np.isfinite(r["utilisation"]):
+                ev.append(f"utilisation {r['utilisation']:.2f}")
+            if np.isfinite(r["queue_rho"]):
+                ev.append(f"wait vs backlog rho {r['queue_rho']:.2f} (p {r['queue_p']:.2g})")
+            where = f"{r['activity']} @ {r['unit']}" if r["unit"] is not None else str(r["activity"])
+            parts.append(f"{where}: {', '.join(ev)}")
+        return parts
+
+    direct = describe(ctx.pair_load(pairs)) if len(pairs) else []
+    later = describe(ctx.pair_load(down)) if len(down) else []
+    text = "; ".join(direct)
+    if later:
+        text = "; ".join(x for x in (text, "downstream (dossiers reach it sooner): " + "; ".join(later)) if x)
+    return bool(direct), text
 
 
 def summarise(ctx: ReplayContext, out: ReplayOutcome, *, ci: float = 0.95, n_boot: int = 1000,
@@ -505,6 +516,7 @@ def score_cuts(log, cuts=None, *, method: str = "auto", procedure: str | None = 
         else:
             engines.append("simulate" if (c.queue_changing and sim is not None) else "replay")
     rows: list[dict | None] = [None] * len(cut_list)
+    flagged: dict[int, str] = {}
     if any(e == "replay" for e in engines):
         ctx = context(log, catalog=catalog)
         masks: dict = {}
@@ -523,7 +535,7 @@ def score_cuts(log, cuts=None, *, method: str = "auto", procedure: str | None = 
             out = replay(sub, c, seed=seed, draws=draws, validate=False)
             outs[i] = (sub, out, extra)
         # queue evidence for every (step, unit) any cut changed, computed in one pass
-        touched = [o.touched_pairs for _, o, _ in outs.values()]
+        touched = [np.concatenate([o.touched_pairs, o.downstream_pairs]) for _, o, _ in outs.values()]
         if touched:
             ctx.pair_load(np.unique(np.concatenate(touched)))
         for i, (sub, out, extra) in outs.items():
@@ -533,6 +545,11 @@ def score_cuts(log, cuts=None, *, method: str = "auto", procedure: str | None = 
                               "of queue waits with and without the new officers; no knock-on effects")
             rows[i] = summarise(sub, out, ci=ci, n_boot=n_boot, seed=seed, cost=cost,
                                 assumption=assumption, extra_notes=extra)
+    if method == "auto" and sim is not None:
+        for i, r in enumerate(rows):
+            if r is not None and engines[i] == "replay" and bool(r.get("queue_flag")):
+                engines[i] = "simulate"  # the replay's no-queue assumption is doubtful there
+                flagged[i] = r["queue_evidence"]
     sim_idx = [i for i, e in enumerate(engines) if e == "simulate"]
     groups: dict = {}
     for i in sim_idx:
@@ -549,6 +566,10 @@ def score_cuts(log, cuts=None, *, method: str = "auto", procedure: str | None = 
             d["cut"] = cut_list[i]
             if not isinstance(d.get("method"), str):
                 d["method"] = "simulate"
+            if i in flagged:
+                d["notes"] = "; ".join(x for x in (
+                    f"auto: simulated because the replay's no-queue assumption is doubtful at "
+                    f"{flagged[i]}", d.get("notes") if isinstance(d.get("notes"), str) else "") if x)
             rows[i] = d
     for r, pr in zip(rows, procs):
         r["procedure"] = pr
