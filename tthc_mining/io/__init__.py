@@ -18,8 +18,9 @@ import pandas as pd
 from .. import limits as _limits
 from .. import schema as S
 from ..calendar import resolve
-from ..errors import InputError
+from ..errors import InputError, MissingColumnError
 from ..log import DossierLog
+from . import guards, legacy
 from .canonical import GENERIC_OFFICERS, canonicalize
 from .headers import ALIASES, PROCEDURE_NAME, header_key, resolve_columns
 from .tabular import RawTable, from_frame, read_csv, read_excel, read_parquet
@@ -66,7 +67,7 @@ def load_raw(source: Any, *, sheet: str | int | None = None, encoding: str | Non
     (:mod:`tthc_mining.limits`; default: the process-wide defaults)."""
     lim = _limits.resolve(limits)
     if isinstance(source, pd.DataFrame):
-        return from_frame(source)
+        return _checked(from_frame(source), None)
     if not isinstance(source, (str, Path)):
         raise InputError(f"cannot read a {type(source).__name__}: pass a file path or a "
                          "pandas DataFrame")
@@ -85,12 +86,20 @@ def load_raw(source: Any, *, sheet: str | int | None = None, encoding: str | Non
         raw = RawTable(x.frame, np.arange(1, len(x.frame) + 1, dtype=np.int64), file, "xes",
                        date_columns=list(x.date_columns))
         raw.meta.update({"traces": x.n_traces, "traces_without_events": x.empty_traces})
-        return raw
+        return _checked(raw, None)
     if kind == "excel":
-        return read_excel(path, sheet=sheet, file=file, limits=lim)
+        return _checked(read_excel(path, sheet=sheet, file=file, limits=lim), None)
     if kind == "parquet":
-        return read_parquet(path, file=file, limits=lim)
-    return read_csv(path, encoding=encoding, sep=sep, file=file, limits=lim)
+        return _checked(read_parquet(path, file=file, limits=lim), None)
+    return _checked(read_csv(path, encoding=encoding, sep=sep, file=file, limits=lim), encoding)
+
+
+def _checked(raw: RawTable, encoding: str | None) -> RawTable:
+    """Checks common to every source (see :mod:`tthc_mining.io.guards` and
+    :mod:`tthc_mining.io.legacy`): legacy TCVN3 text is refused, header copies are dropped."""
+    legacy.check_raw(raw.frame, file=raw.source, encoding=encoding)
+    guards.drop_repeated_headers(raw)
+    return raw
 
 
 def read_log(source: Any, *, schema: str = "auto", columns: Mapping[str, str] | None = None,
@@ -167,10 +176,19 @@ def read_log(source: Any, *, schema: str = "auto", columns: Mapping[str, str] | 
                        limits=lim)
         if bar is not None:
             bar.update(1)
-        events, quality = canonicalize(raw, schema=schema, columns=columns, tz=tz,
-                                       strict=strict, roles=roles, month_first=month_first,
-                                       duplicates=duplicates)
+        try:
+            events, quality = canonicalize(raw, schema=schema, columns=columns, tz=tz,
+                                           strict=strict, roles=roles, month_first=month_first,
+                                           duplicates=duplicates)
+        except MissingColumnError as exc:
+            others = raw.meta.get("other_sheets")
+            if others:  # the log is probably on another sheet: say which
+                exc.args = (f"{exc} The workbook's sheet(s) {', '.join(map(repr, others))} "
+                            "have recognised headers: pass sheet='...'.",)
+            raise
         quality.meta["tz"] = tz
+        guards.flag_implausible_times(events, quality)
+        guards.note_other_sheets(quality, quality.meta.get("other_sheets", []))
         if bar is not None:
             bar.update(1)
     finally:

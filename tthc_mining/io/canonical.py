@@ -253,6 +253,10 @@ def canonicalize(raw: RawTable, *, schema: str = "auto", columns: Mapping[str, s
                 fam_rows = other & ~pt.invalid
             ctx.report("mixed_time_formats", fam_rows, rows, pos, REPAIRED, canon=canon,
                        detail="formats: " + ", ".join(f"{k} {v}" for k, v in counts))
+        if pt.formats.get("dmy_yy"):  # dd/mm/yy: the century is a guess, say so
+            ctx.report("two_digit_year", _two_digit_year_rows(cols[canon], raw.frame[ctx.src(canon)]),
+                       rows, pos, REPAIRED, canon=canon,
+                       detail="dd/mm/yy read as 20yy (check rows before 2000)")
     for name in raw.date_columns:  # typed XES dates outside the canonical columns
         if name in cols and name not in S.TIME_COLUMNS:
             pt = parse_times(cols[name], tz)
@@ -419,6 +423,17 @@ def _other_format_rows(parsed: pd.Series, raw: pd.Series, dominant: str, tz: str
     text = pc.replace_substring_regex(text, r"\s*([AaPp]\.?[Mm]\.?|SA|CH|sa|ch)$", "")
     in_dom = np.asarray(pc.fill_null(pc.match_substring_regex(text, pattern), False))
     return parsed.notna().to_numpy() & ~in_dom
+
+
+def _two_digit_year_rows(parsed: pd.Series, raw: pd.Series) -> np.ndarray:
+    """Rows of a time column written dd/mm/yy and read (vectorised, pyarrow regex)."""
+    from .timeparse import _FAMILIES
+    text = pa.array(raw.astype("str").to_numpy(dtype=object, na_value=None), type=pa.string())
+    text = pc.replace_substring_regex(pc.utf8_trim_whitespace(text),
+                                      r"\s*([AaPp]\.?[Mm]\.?|SA|CH|sa|ch)$", "")
+    pattern = dict((f[0], f[1]) for f in _FAMILIES)["dmy_yy"]
+    hit = np.asarray(pc.fill_null(pc.match_substring_regex(text, pattern), False), dtype=bool)
+    return parsed.notna().to_numpy() & hit
 
 
 def _injected(ev: pd.DataFrame, role: np.ndarray, ts: np.ndarray) -> np.ndarray:

@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from .. import limits as _limits
 from ..errors import EncodingError, InputError
+from . import guards, legacy
 from .headers import score_header_row
 from .text import detect_encoding, detect_separator, first_record, unique_names
 
@@ -180,6 +181,9 @@ def read_csv(path: str | Path, *, encoding: str | None = None, sep: str | None =
     if not head.strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe"):
         raise InputError("the file is empty", file=file)
     enc = encoding or detect_encoding(head, file=file)
+    if encoding is None and enc == "cp1258" and legacy.has_utf8_sequences(head):
+        enc = "utf-8"  # UTF-8 with some lines in another encoding: repaired line by line below
+    bad_lines: list[int] = []
     head_text = codecs.getincrementaldecoder(enc)(errors="replace").decode(head, final=False)
     head_text = head_text.lstrip("\ufeff")
     sep = sep or detect_separator(head_text)
@@ -216,9 +220,14 @@ def read_csv(path: str | Path, *, encoding: str | None = None, sep: str | None =
             try:
                 text = data.decode("utf-8")
             except UnicodeDecodeError:
-                enc = encoding or "cp1258"
-                text = _decode(data, enc, file)
-                meta["encoding"] = enc
+                fixed = legacy.decode_mixed(data) if encoding is None else None
+                if fixed is not None:  # mostly UTF-8: only the bad lines are re-decoded
+                    text, bad_lines = fixed
+                    meta["mixed_encoding"] = "lines not valid UTF-8 read as windows-1258"
+                else:
+                    enc = encoding or "cp1258"
+                    text = _decode(data, enc, file)
+                    meta["encoding"] = enc
     if table is None:
         if text is None:
             text = _decode(_read_all(path, gz, lim, file), enc, file)
@@ -230,6 +239,7 @@ def read_csv(path: str | Path, *, encoding: str | None = None, sep: str | None =
             raw.meta.update(meta)
             if len(raw.frame) == 0 and not raw.issues:
                 raise InputError("no data rows (the file has only a header)", file=file)
+            _note_mixed(raw, bad_lines, lead)
             return raw
         except pa.ArrowInvalid as exc:
             raise InputError(f"cannot parse the CSV: {exc}", file=file) from None
@@ -240,7 +250,19 @@ def read_csv(path: str | Path, *, encoding: str | None = None, sep: str | None =
     frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow", na_value=np.nan),
                                           pa.large_string(): pd.StringDtype("pyarrow", na_value=np.nan)}.get)
     frame.columns = names
-    return RawTable(frame, np.arange(1, n + 1, dtype=np.int64), file, "csv", meta=meta)
+    raw = RawTable(frame, np.arange(1, n + 1, dtype=np.int64), file, "csv", meta=meta)
+    _note_mixed(raw, bad_lines, lead)
+    return raw
+
+
+def _note_mixed(raw: RawTable, bad_lines: list[int], lead: int) -> None:
+    """Count the lines of a mixed-encoding file that were decoded as Windows-1258 (0-based line
+    indices -> data-row numbers; exact unless a quoted field spans lines before them)."""
+    rows = np.asarray([i - lead for i in bad_lines if i > lead], dtype=np.int64)
+    if len(rows):
+        raw.issues.append(("mixed_encoding", "repaired", rows,
+                           "lines that are not valid UTF-8 in a UTF-8 file, decoded as "
+                           "Windows-1258"))
 
 
 def read_excel(path: str | Path, *, sheet: str | int | None = None, file: str | None = None,
@@ -252,10 +274,15 @@ def read_excel(path: str | Path, *, sheet: str | int | None = None, file: str | 
         raise InputError("the file is empty", file=file)
     _limits.check_file_size(path.stat().st_size, lim, file=file)
     _limits.check_zip(path, lim, file=file)  # declared member sizes: no zip bomb
+    sheets: list[str] = []
+    other_sheets: list[str] = []
     try:
+        chosen = 0 if sheet is None else sheet
+        if isinstance(chosen, int):  # several sheets: name the others that look like data
+            sheets, other_sheets = guards.other_data_sheets(path, score_header_row, chosen)
         # dtype=str: pandas' openpyxl reader already turns whole floats into ints and datetime
         # cells into 'YYYY-MM-DD HH:MM:SS' text; serial numbers stay numbers-as-text
-        grid = pd.read_excel(path, sheet_name=0 if sheet is None else sheet, header=None,
+        grid = pd.read_excel(path, sheet_name=chosen, header=None,
                              dtype=str, engine="openpyxl")
     except ValueError as exc:
         raise InputError(f"cannot read the workbook: {exc}", file=file) from None
@@ -266,6 +293,9 @@ def read_excel(path: str | Path, *, sheet: str | int | None = None, file: str | 
         raise InputError("the sheet is empty", file=file)
     _limits.check_rows(len(grid), lim, file=file, what="sheet rows")
     _limits.check_columns(grid.shape[1], lim, file=file)
+    # cells merged over several rows: the top-left value for every row of the range
+    grid, merged_sheet_rows = guards.fill_merged_cells(
+        grid, guards.excel_merged_ranges(path, chosen))
     # header row: the first of the first 10 rows with >= 3 recognised headers, else row 0
     hdr = 0
     for i in range(min(10, len(grid))):
@@ -282,8 +312,21 @@ def read_excel(path: str | Path, *, sheet: str | int | None = None, file: str | 
     if len(body) == 0:
         raise InputError("no data rows (the sheet has only a header)", file=file)
     frame = body.reset_index(drop=True).astype("str")
-    meta = {"sheet": sheet if sheet is not None else 0, "header_row": hdr + 1}
-    return RawTable(frame, rows, file, "excel", meta=meta)
+    meta = {"sheet": chosen, "header_row": hdr + 1}
+    if len(sheets) > 1:
+        meta["sheets"] = sheets
+    if other_sheets:
+        meta["other_sheets"] = other_sheets
+    raw = RawTable(frame, rows, file, "excel", meta=meta)
+    if len(merged_sheet_rows):
+        # sheet row r is grid row r - 1, i.e. data row r - 1 - hdr
+        filled = merged_sheet_rows - 1 - hdr
+        filled = filled[np.isin(filled, rows)]
+        if len(filled):
+            raw.issues.append(("merged_cells", "repaired", filled,
+                               "cells merged over several rows: the merged value is used for "
+                               "every row of the range"))
+    return raw
 
 
 def read_parquet(path: str | Path, *, file: str | None = None,

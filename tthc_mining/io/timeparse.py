@@ -4,6 +4,7 @@ Supported, detected per value but decided per column (no row-by-row Python):
 
 * ISO 8601 with or without a UTC offset (``2023-05-01T08:00:00``, ``2023-05-01 08:00:00+07:00``,
   ``...Z``, fractional seconds);
+* ``dd/mm/yy`` with a two-digit year (read as 20yy and counted as ``two_digit_year``);
 * ``dd/mm/yyyy[ HH:MM[:SS[.fff]]]`` (also with ``-`` or ``.`` between the date parts), the
   Vietnamese default; a column is read month-first (``mm/dd/yyyy``) only when that parses more of
   its values than day-first does (e.g. it contains ``12/25/2023``), or when asked;
@@ -45,6 +46,9 @@ _FAMILIES: list[tuple[str, str, tuple[str, str] | None]] = [
      (r"^(\d{4})[/.](\d{1,2})[/.](\d{1,2})", r"\1-\2-\3")),
     ("dmy", r"^\d{1,2}[/.-]\d{1,2}[/.-]\d{4}" + _TIME + _OFFSET + "$",
      (r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})", r"\3-\2-\1")),
+    # dd/mm/yy (two-digit year, read as 20yy; '-' is left out: 24-01-02 may be yy-mm-dd)
+    ("dmy_yy", r"^\d{1,2}[/.]\d{1,2}[/.]\d{2}" + _TIME + _OFFSET + "$",
+     (r"^(\d{1,2})[/.](\d{1,2})[/.](\d{2})", r"20\3-\2-\1")),
     ("yyyyMMddHHmmss", r"^\d{14}$",
      (r"^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$", r"\1-\2-\3 \4:\5:\6")),
     ("yyyyMMddHHmm", r"^\d{12}$", (r"^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})$", r"\1-\2-\3 \4:\5")),
@@ -201,6 +205,7 @@ def _candidates(u: pa.Array) -> dict[str, np.ndarray]:
         "iso": isin(c4, ["-"]),
         "ymd_slash": isin(c4, ["/", "."]),
         "dmy": isin(at(1), seps) | isin(at(2), seps),
+        "dmy_yy": isin(at(1), seps[:2]) | isin(at(2), seps[:2]),
         "yyyyMMddHHmmss": digits & (length == 14),
         "yyyyMMddHHmm": digits & (length == 12),
         "yyyyMMdd": digits & (length == 8),
