@@ -96,8 +96,9 @@ def _step_names(params: SynthParams, scope: list[int]) -> list[str]:
 
 
 def _activity(world: World, params: SynthParams, scope: list[int], name: str) -> str:
-    """Exact step name; loop/clock events (not steps) give a clear error."""
-    steps = _step_names(params, scope)
+    """Exact step name (among the steps of every procedure: a step of procedures out of scope
+    is a valid name that changes nothing); loop/clock events (not steps) give a clear error."""
+    steps = _step_names(params, list(range(len(params.procedures))))
     try:
         return _resolve(name, steps, "activity")
     except ConfigError:
