@@ -47,6 +47,7 @@ _LAZY = {
     "score_cuts": "tthc_mining.cuts",
     "explain_cut": "tthc_mining.cuts",
     "CostParams": "tthc_mining.cuts",
+    "simulation": "tthc_mining.simulation",
 }
 
 __all__ = ["schema", "VietnamCalendar", "WorkingCalendar", "DossierLog", "QualityReport",

@@ -5,7 +5,7 @@ arrivals, variant routes, empirical durations per station and time of day, offic
 queue steps with calibrated hidden work, citizen and third-party time), ``model.backtest()``
 compares its simulated baseline with the log (:mod:`~tthc_mining.simulation.backtest`), and
 ``tm.simulation.score(log, cuts)`` scores cuts with common random numbers in the columns of
-``tm.score_cuts`` (:mod:`~tthc_mining.simulation.score`), which calls it for
+``tm.score_cuts`` (:mod:`~tthc_mining.simulation.scoring`), which calls it for
 ``method="simulate"``. The event loop is :mod:`~tthc_mining.simulation.engine`.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from .backtest import TOLERANCES, Backtest, backtest_from_run, run_backtest
 from .engine import SimulationRun, run_events, run_passes, simulate
 from .model import SimulationModel, fit_model as fit
-from .score import score
+from .scoring import score
 
 __all__ = ["fit", "score", "SimulationModel", "Backtest", "SimulationRun", "simulate",
            "run_passes", "run_events", "backtest_from_run", "run_backtest", "TOLERANCES"]

@@ -543,11 +543,13 @@ class SimulationModel:
         from .backtest import run_backtest
         return run_backtest(self, replications=replications, seed=seed, **kw)
 
-    def simulate(self, cuts=(), *, replications: int = 30, seed: int = 0, n_jobs: int | None = None):
+    def simulate(self, cuts=(), *, replications: int = 30, seed: int = 0,
+                 n_jobs: int | None = None, engine: str = "passes"):
         """Baseline and ``cuts`` simulated with common random numbers
         (:class:`tthc_mining.simulation.engine.SimulationRun`)."""
         from .engine import simulate
-        return simulate(self, list(cuts), replications=replications, seed=seed, n_jobs=n_jobs)
+        return simulate(self, list(cuts), replications=replications, seed=seed, n_jobs=n_jobs,
+                        engine=engine)
 
     def to_frame(self) -> pd.DataFrame:
         return self.stations
