@@ -567,6 +567,7 @@ def score_cuts(log, cuts=None, *, method: str = "auto", procedure: str | None = 
             if not isinstance(d.get("method"), str):
                 d["method"] = "simulate"
             if i in flagged:
+                d["queue_flag"], d["queue_evidence"] = True, flagged[i]
                 d["notes"] = "; ".join(x for x in (
                     f"auto: simulated because the replay's no-queue assumption is doubtful at "
                     f"{flagged[i]}", d.get("notes") if isinstance(d.get("notes"), str) else "") if x)

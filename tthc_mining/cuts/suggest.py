@@ -211,7 +211,7 @@ def _suggest_scope(ctx, mask: np.ndarray, *, top: int, deps: set, min_dossiers: 
                 why_vi, why_en = "không có định mức: đề xuất giới hạn ở trung vị", \
                     "no allotment in a catalogue: cap at the median"
             pot = float(np.sum(np.minimum(np.maximum(hk / H - med, 0.0), pk)))
-            if med > 0 and pot > 0:
+            if med >= 1.0 / 60.0 and pot > 0:  # a cap under a minute is a removal (near_zero)
                 rows.append(_row(ShortenStep(name, to_hours=round(med, 3), part="segment"), "bottleneck",
                                  pot, ncases[k], "held_mean_h", mean_h[k], lo_h[k], hi_h[k],
                                  f"bước giữ hồ sơ trung bình {mean_h[k]:.1f} giờ (KTC {lo_h[k]:.1f}–"
