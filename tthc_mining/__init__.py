@@ -48,6 +48,8 @@ _LAZY = {
     "explain_cut": "tthc_mining.cuts",
     "CostParams": "tthc_mining.cuts",
     "simulation": "tthc_mining.simulation",
+    "report": "tthc_mining.report",
+    "Report": "tthc_mining.report",
 }
 
 __all__ = ["schema", "VietnamCalendar", "WorkingCalendar", "DossierLog", "QualityReport",
