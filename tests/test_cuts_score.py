@@ -275,3 +275,30 @@ def test_suggest_respects_declared_dependencies(log):
 def test_score_cuts_default_scores_the_suggestions(log):
     df = tm.score_cuts(log, n_boot=100, method="replay")
     assert len(df) == len(tm.suggest_cuts(log))
+
+
+@pytest.mark.real
+def test_suggest_and_score_on_a_real_log(real_dir):
+    """A real log without units, deadlines or supplement steps: candidates still come with
+    evidence and scores, and the cost columns that need deadlines stay empty."""
+    log = tm.read_log(real_dir / "helpdesk.xes.gz")
+    sug = tm.suggest_cuts(log)
+    assert len(sug) > 3 and (sug["potential_h"] > 0).all()
+    df = tm.score_cuts(log, sug, method="replay", n_boot=200)
+    assert (df["n_dossiers"] > 4000).all()
+    scored = df[df["saved_mean_days"].notna()]
+    assert (scored["saved_mean_days"] >= 0).all() and len(scored) >= len(df) - 2
+    # a queue found from the wait-vs-backlog correlation: without start times the replay cannot
+    # approximate added staff, the row says why instead of failing the whole call
+    for _, r in df[df["saved_mean_days"].isna()].iterrows():
+        assert r["notes"].startswith("not scored:") and "start times" in r["notes"]
+    assert scored["on_time_before"].isna().all()       # no deadlines in this log
+    assert scored["annual_volume"].notna().all()
+
+
+def test_a_cut_that_cannot_be_replayed_gets_a_row_saying_why():
+    log = hand_log(with_start=False)
+    df = tm.score_cuts(log, [AddStaff(step="Thẩm định hồ sơ"), RemoveStep("Chuyển hồ sơ")],
+                       method="replay", n_boot=50, sort_by=None)
+    assert np.isnan(df.iloc[0]["saved_mean_days"]) and df.iloc[0]["notes"].startswith("not scored:")
+    assert df.iloc[1]["saved_mean_days"] * 24 == pytest.approx(1.5)  # (2 h + 1 h) / 2 dossiers

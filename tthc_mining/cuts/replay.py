@@ -87,10 +87,15 @@ class ReplayContext:
     """Everything the replay needs from a log, computed once (cached on the log per catalogue).
 
     Per-event arrays (aligned with ``log.events``): ``case``, ``act``, ``prev_act``,
-    ``unit``/``prev_unit`` (-1 missing), ``owner``, ``handover``, ``first``, ``has_start``,
-    ``w0`` (waiting), ``p0`` (processing, 0 without a start), ``seg0 = w0 + p0``, ``counted``
-    (part of the segment inside the statutory-clock window). Per-dossier arrays: ``agency_s``,
-    ``budget_s``, ``pop`` (finished dossiers), ``proc_case`` (procedure code).
+    ``unit``/``prev_unit`` (-1 missing), ``res`` (officer code, -1 missing), ``owner``,
+    ``handover``, ``first``, ``has_start``, ``w0`` (waiting), ``p0`` (processing, 0 without a
+    start), ``seg0 = w0 + p0``, ``E`` (event end on the working axis), ``piece0`` / ``counted``
+    (the part of the segment inside the counting window). Per-dossier arrays: ``agency_s``,
+    ``budget_s`` (working seconds), ``pop`` (finished dossiers), ``proc_case`` (code into
+    ``procs``), ``received_ns``, ``cs`` / ``fin`` (the counting window on the working axis),
+    ``close_row`` (row of the closing event), ``agency_window_s`` / ``citizen_window_s``.
+    ``seg.case_start`` / ``seg.w_start`` / ``seg.case_ids`` come from the segments. These names
+    are also read by :mod:`tthc_mining.simulation` (keep them stable).
     """
 
     def __init__(self, log, *, catalog: Any = None):
@@ -125,7 +130,6 @@ class ReplayContext:
         self.p0 = np.where(self.has_start, np.nan_to_num(seg.proc_s, nan=0.0), 0.0)
         self.seg0 = seg0
         self.w0 = seg0 - self.p0
-        self.counted = np.nan_to_num(tim.events["counted_h"].to_numpy(dtype=np.float64), nan=0.0) * 3600.0
         cases = tim.cases
         self.cases = cases
         self.agency_s = cases["agency_days"].to_numpy(dtype=np.float64) * self.L
@@ -171,6 +175,7 @@ class ReplayContext:
         self.cs_ev = self.cs[self.case] if n else np.zeros(0)
         uc, ag0, ci0, piece0 = self.window_sums(np.zeros(n))
         self.agency_window_s, self.citizen_window_s, self.piece0 = ag0, ci0, piece0
+        self.counted = piece0  # the part of each segment counted (tm.timing's counted_h x 3600)
         # the observation period (years between the first and the last receipt of a finished
         # dossier), for annual volumes
         r = self.received_ns[self.pop]
@@ -180,7 +185,7 @@ class ReplayContext:
         self._parent = None
 
     _EVENT_ARRAYS = ("act", "prev_act", "first", "owner", "handover", "unit", "prev_unit",
-                     "has_start", "p0", "seg0", "w0", "counted", "E", "own_agency", "own_citizen",
+                     "has_start", "p0", "seg0", "w0", "E", "own_agency", "own_citizen",
                      "piece0", "res", "cs_ev")
     _CASE_ARRAYS = ("agency_s", "budget_s", "pop", "proc_case", "received_ns", "cs", "fin",
                     "agency_window_s", "citizen_window_s")

@@ -532,7 +532,16 @@ def score_cuts(log, cuts=None, *, method: str = "auto", procedure: str | None = 
                 extra.append("auto: the simulation engine is not installed; replay approximation "
                              "used for a queue-changing or random cut")
             sub = masks[key]
-            out = replay(sub, c, seed=seed, draws=draws, validate=False)
+            try:
+                out = replay(sub, c, seed=seed, draws=draws, validate=False)
+            except ConfigError as e:  # this cut cannot be replayed on this log: say so in its row
+                r = {col: np.nan for col in COLUMNS}
+                r.update({"cut": c, "label_vi": c.label_vi, "label_en": c.label_en, "method": "replay",
+                          "assumption": ASSUMPTION_REPLAY, "n_dossiers": int(sub.pop.sum()),
+                          "queue_flag": False, "queue_evidence": "",
+                          "notes": f"not scored: {e}"})
+                rows[i] = r
+                continue
             outs[i] = (sub, out, extra)
         # queue evidence for every (step, unit) any cut changed, computed in one pass
         touched = [np.concatenate([o.touched_pairs, o.downstream_pairs]) for _, o, _ in outs.values()]
