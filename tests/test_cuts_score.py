@@ -302,3 +302,42 @@ def test_a_cut_that_cannot_be_replayed_gets_a_row_saying_why():
                        method="replay", n_boot=50, sort_by=None)
     assert np.isnan(df.iloc[0]["saved_mean_days"]) and df.iloc[0]["notes"].startswith("not scored:")
     assert df.iloc[1]["saved_mean_days"] * 24 == pytest.approx(1.5)  # (2 h + 1 h) / 2 dossiers
+
+
+class _FakeSimulation:
+    """Stands in for tthc_mining.simulation to test how score_cuts uses the interface."""
+
+    def __init__(self, fail=False, passed=True):
+        self.calls, self.fail, self.passed = [], fail, passed
+
+    def score(self, log, cuts, *, procedure, ci, replications, seed, cost):
+        self.calls.append((list(cuts), procedure, replications))
+        if self.fail:
+            raise ConfigError("no model for this log")
+        return pd.DataFrame([{"saved_mean_days": 0.5, "saved_ci_low": 0.4, "saved_ci_high": 0.6,
+                              "method": "simulate", "notes": "simulated", "backtest_pass": self.passed,
+                              "backtest": "ok" if self.passed else "median off by 30%"}
+                             for _ in cuts])
+
+
+def test_simulation_interface(log, monkeypatch):
+    import tthc_mining.cuts.score as sc
+    fake = _FakeSimulation()
+    monkeypatch.setattr(sc, "_simulation", lambda: fake)
+    cuts = [AddStaff(step="Thẩm định hồ sơ"), RemoveStep("Chuyển hồ sơ"), ReduceLoopRate("supplement", 0.5)]
+    df = tm.score_cuts(log, cuts, sort_by=None, n_boot=50, replications=7, seed=3)
+    assert list(df["method"]) == ["simulate", "replay", "simulate"]
+    assert fake.calls == [([cuts[0], cuts[2]], None, 7)]
+    assert df.iloc[0]["saved_mean_days"] == 0.5 and df.iloc[0]["cut"] == cuts[0]
+    assert "backtest_pass" in df.columns and df.iloc[0]["backtest"] == "ok"
+    # a failed backtest is reported loudly
+    monkeypatch.setattr(sc, "_simulation", lambda: _FakeSimulation(passed=False))
+    with pytest.warns(RuntimeWarning, match="backtest FAILED"):
+        tm.score_cuts(log, cuts[:1], n_boot=50)
+    # the simulation cannot run: auto says so in the rows, simulate raises
+    monkeypatch.setattr(sc, "_simulation", lambda: _FakeSimulation(fail=True))
+    df = tm.score_cuts(log, cuts, sort_by=None, n_boot=50)
+    assert df.iloc[0]["notes"].startswith("not scored: the simulation could not run")
+    assert df.iloc[1]["method"] == "replay" and df.iloc[1]["saved_mean_days"] > 0
+    with pytest.raises(ConfigError, match="no model"):
+        tm.score_cuts(log, cuts, method="simulate", n_boot=50)

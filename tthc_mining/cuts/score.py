@@ -52,7 +52,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError
+from ..errors import ConfigError, TthcMiningError
 from ..stats import wilson
 from .catalogue import AddStaff, Cut, RemoveStep, ShortenStep
 from .cost import CostParams
@@ -565,8 +565,23 @@ def score_cuts(log, cuts=None, *, method: str = "auto", procedure: str | None = 
         groups.setdefault(procs[i], []).append(i)
     for pr, idxs in groups.items():  # one simulation call per procedure scope
         sim_cuts = [cut_list[i] for i in idxs]
-        sdf = sim.score(log, sim_cuts, procedure=pr, ci=ci, replications=replications,
-                        seed=seed, cost=cost)
+        try:
+            sdf = sim.score(log, sim_cuts, procedure=pr, ci=ci, replications=replications,
+                            seed=seed, cost=cost)
+        except TthcMiningError as e:
+            if method == "simulate":
+                raise
+            for i in idxs:  # auto: keep the replay row when there is one, else say why
+                if rows[i] is not None:
+                    rows[i]["notes"] = f"{rows[i]['notes']}; the simulation could not run: {e}"
+                else:
+                    c = cut_list[i]
+                    rows[i] = {col: np.nan for col in COLUMNS}
+                    rows[i].update({"cut": c, "label_vi": c.label_vi, "label_en": c.label_en,
+                                    "method": "simulate", "queue_flag": False, "queue_evidence": "",
+                                    "notes": f"not scored: the simulation could not run: {e}"})
+                engines[i] = rows[i]["method"]
+            continue
         if len(sdf) != len(sim_cuts):
             raise ConfigError(f"the simulation returned {len(sdf)} rows for {len(sim_cuts)} cuts")
         for i, rec in zip(idxs, sdf.to_dict("records")):
