@@ -76,9 +76,6 @@ class CutExplanation:
     def plot(self, path: Any = None, *, lang: str = "vi+en", bins: int = 40):
         """Histograms of agency working days before and after the cut, and of the savings of the
         dossiers that gain. Returns the matplotlib figure (saved to ``path`` when given)."""
-        import matplotlib
-        if path is not None:
-            matplotlib.use(matplotlib.get_backend())
         import matplotlib.pyplot as plt
 
         def lab(k):

@@ -41,14 +41,24 @@ Rules of each cut (``r`` = reduction of a segment, never negative, never more th
 * ``Bundle([...])``: the parts are applied in order, each to the result of the previous ones.
 
 Per dossier: the new timeline moves every event earlier by the reductions of the segments
-before it (``E'_j = E_j - sum of r_k for k <= j``); the statutory-clock window keeps its start
-(``tm.timing``'s clock start) and its end moves with the closing event. The agency (citizen)
-working time is the sum of the agency-owned (citizen-owned) pieces of the new segments inside
-the window, exactly as ``tm.timing`` counts it, so a cut whose removed time lies before the
-window (steps logged before the receipt) still moves the finish earlier. Saving = old count
-- new count (never negative: every piece can only shrink); new agency time = ``agency_days -
-saving``; on time after = new agency days ``<= budget_days``. The population scored is the
-*finished* dossiers (``tm.timing(...).cases.outcome == "finished"``).
+before it (``E'_j = E_j - sum of r_k for k <= j``); the window in which ``tm.timing`` counts
+agency time keeps its start (the receipt) and its end moves with the closing event (processing
+finished / withdrawn / refused). The agency (citizen) working time is the sum of the
+agency-owned (citizen-owned) pieces of the new segments inside the window, exactly as
+``tm.timing`` counts it, so a cut whose removed time lies before the window (steps logged
+before the receipt) still moves the finish earlier, and time after the close (waiting for the
+citizen to collect the result) saves nothing. Saving = old count - new count (never negative:
+every piece can only shrink); new agency time = ``agency_days - saving``; on time after = new
+agency days ``<= budget_days``. The population scored is the *finished* dossiers
+(``tm.timing(...).cases.outcome == "finished"``). Only the dossiers with a shortened segment are
+recounted, and :meth:`ReplayContext.restrict` gives a context limited to one procedure's
+dossiers, so a cut costs in proportion to the dossiers it can touch.
+
+Queue check (:meth:`ReplayContext.pair_load`): for every (step, unit) whose segments a cut
+shortens, the mean utilisation of its officers (:func:`tthc_mining.load.utilisation`) and the
+Spearman correlation of the waiting with the backlog found at arrival; at ``QUEUE_UTILISATION``
+or more, or a correlation of at least ``QUEUE_RHO`` (p < ``QUEUE_P``), the no-queue assumption
+is doubtful and ``tm.score_cuts`` raises ``queue_flag`` (``auto`` then simulates the cut).
 """
 from __future__ import annotations
 
@@ -70,7 +80,7 @@ __all__ = ["ReplayContext", "ReplayOutcome", "context", "replay", "NO_START_PROC
 
 #: without start times, the quantile of a step's segments taken as its pure processing time
 NO_START_PROCESSING_QUANTILE = 0.05
-#: utilisation (lambda * E[S] / c) from which the no-queue assumption is called doubtful
+#: officers' utilisation (busy / available time) from which the no-queue assumption is doubtful
 QUEUE_UTILISATION = 0.8
 #: Spearman rho of waiting vs work in progress from which a step is called a queue
 QUEUE_RHO = 0.3
