@@ -283,3 +283,16 @@ def test_errors(prov, model):
         sim.score(prov.log, [Bundle([])], replications=2, ci=95)
     with pytest.raises(ConfigError, match="unknown procedure"):
         sim.fit(prov.log, procedure="0.000")
+
+
+def test_queue_exposure(prov, model):
+    """Cuts that reach the planted queue (at it, before it, or adding officers) are named; cuts
+    after it or elsewhere are not."""
+    q = f"{LAND} {APPRAISE} @ {QUEUE_UNIT}"
+    for cut in (RemoveStep("Phân công thụ lý"), AddStaff(step=APPRAISE),
+                ShortenStep(APPRAISE, factor=0.5), Bundle([RemoveStep("Kiểm tra thực địa"),
+                                                           RemoveStep("Phân công thụ lý")])):
+        assert sim.queue_exposure(prov.log, cut) == q, cut
+    for cut in (RemoveStep("Kiểm tra thực địa"), RemoveLoop("supplement"), Bundle([]),
+                RemoveStep("Văn thư phát hành"), AddStaff(step="Phê duyệt")):
+        assert sim.queue_exposure(prov.log, cut) == "", cut

@@ -12,8 +12,18 @@ from __future__ import annotations
 
 from .backtest import TOLERANCES, Backtest, backtest_from_run, run_backtest
 from .engine import SimulationRun, run_events, run_passes, simulate
+from .engine import queue_exposure as _queue_exposure
 from .model import SimulationModel, fit_model as fit
 from .scoring import score
 
-__all__ = ["fit", "score", "SimulationModel", "Backtest", "SimulationRun", "simulate",
+def queue_exposure(log, cut, *, procedure=None, catalog=None) -> str:
+    """The officer queues (found by :func:`fit`) that ``cut`` reaches: it changes a visit at a
+    queue or before one on some route, or adds officers there. Empty string when none. For
+    ``tm.score_cuts(method="auto")``: a cut that reaches a queue is better simulated even when
+    the step it changes is not itself a queue (removing a step just before a queue moves the
+    queue's arrivals)."""
+    return _queue_exposure(fit(log, procedure=procedure, catalog=catalog), cut)
+
+
+__all__ = ["fit", "score", "queue_exposure", "SimulationModel", "Backtest", "SimulationRun", "simulate",
            "run_passes", "run_events", "backtest_from_run", "run_backtest", "TOLERANCES"]

@@ -48,6 +48,7 @@ from ..segments import OWNER_AGENCY, OWNER_CITIZEN
 from .model import KIND_QUEUE, TOD_NEIGHBOURS, ProcModel, SimulationModel, fifo_single_server
 
 __all__ = ["Draws", "Scenario", "scenario", "make_draws", "trace_draws", "run_passes", "run_events",
+           "queue_exposure",
            "simulate", "SimulationRun", "MAX_PASSES"]
 
 MAX_PASSES = 25
@@ -771,3 +772,34 @@ def simulate(model: SimulationModel, cuts: list, *, replications: int = 30, seed
         wait_sum=np.stack([o["wait_sum"] for o in outs]),
         wait_n=np.stack([o["wait_n"] for o in outs]),
         passes=np.array([o["passes"] for o in outs]), notes=notes)
+
+
+# ====================================================================== queue exposure
+def queue_exposure(model: SimulationModel, cut) -> str:
+    """Which officer queues of the model a cut reaches: the cut changes a visit *at* a queue
+    station or *before* one on some route (arrivals to the queue move, so the replay's
+    no-queue assumption does not hold there even when the changed step is not a queue), or
+    adds officers to one. Returns a short description (empty when none): ``score_cuts`` with
+    ``method="auto"`` can send such cuts to the simulation."""
+    hits = []
+    for pm in model.procs:
+        qs = np.flatnonzero(pm.st_kind == KIND_QUEUE)
+        if not qs.size:
+            continue
+        sc = scenario(pm, model, cut)
+        if sc.identity:
+            continue
+        changed = (sc.thr > 0) | (sc.pf != 1) | np.isfinite(sc.pcap) | np.isfinite(sc.wcap) \
+            | sc.merged | sc.parallel
+        T = pm.n_templates
+        st = pm.stations
+        for s in qs:  # queue stations (a few)
+            # per template: the position of its visit to this queue; a change at or before it
+            # moves the queue's arrivals
+            at = pm.station == s
+            qpos = np.full(T, -1, dtype=np.int64)
+            np.maximum.at(qpos, pm.tmpl[at], pm.pos[at])
+            if sc.extra[s] or (changed & (pm.pos <= qpos[pm.tmpl])).any():
+                r = st.iloc[s]
+                hits.append(f"{pm.code} {r['activity']} @ {r['unit']}")
+    return "; ".join(dict.fromkeys(hits))
