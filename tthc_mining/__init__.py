@@ -14,7 +14,8 @@ from typing import Any
 from . import schema
 from .calendar import VietnamCalendar, WorkingCalendar
 from .errors import (CalendarError, CatalogError, ConfigError, EncodingError, InputError,
-                     MissingColumnError, MissingProgramError, TimestampError, TthcMiningError)
+                     MissingColumnError, MissingProgramError, ResourceLimitError, TimestampError,
+                     TthcMiningError)
 from .log import DossierLog
 from .quality import QualityReport
 
@@ -50,12 +51,15 @@ _LAZY = {
     "simulation": "tthc_mining.simulation",
     "report": "tthc_mining.report",
     "Report": "tthc_mining.report",
+    "pseudonymize": "tthc_mining.privacy",
+    "privacy": "tthc_mining.privacy",
+    "limits": "tthc_mining.limits",
 }
 
 __all__ = ["schema", "VietnamCalendar", "WorkingCalendar", "DossierLog", "QualityReport",
            "TthcMiningError", "InputError", "MissingColumnError", "EncodingError",
            "TimestampError", "CalendarError", "CatalogError", "ConfigError",
-           "MissingProgramError", *_LAZY]
+           "MissingProgramError", "ResourceLimitError", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

@@ -217,6 +217,8 @@ def canonicalize(raw: RawTable, *, schema: str = "auto", columns: Mapping[str, s
     # ---------------------------------------------------------------- text: NFC + trim
     nfc_rows = np.zeros(n, dtype=bool)
     nfc_cols = []
+    ctrl_rows = np.zeros(n, dtype=bool)
+    ctrl_cols = []
     for name in list(cols):
         s = cols[name]
         is_text = (name in TEXT_COLUMNS or s.dtype == object or pd.api.types.is_string_dtype(s.dtype))
@@ -227,7 +229,11 @@ def canonicalize(raw: RawTable, *, schema: str = "auto", columns: Mapping[str, s
         if s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) not in ("string", "empty"):
             if name not in TEXT_COLUMNS:
                 continue  # mixed Python objects in an extra column: leave them alone
-        cols[name], changed = normalize_text(s)
+        ctrl: list = []
+        cols[name], changed = normalize_text(s, controls=ctrl)
+        if ctrl and ctrl[0].any():
+            ctrl_rows |= ctrl[0]
+            ctrl_cols.append(name)
         if changed.any():
             nfc_rows |= changed
             nfc_cols.append(name)
@@ -253,6 +259,11 @@ def canonicalize(raw: RawTable, *, schema: str = "auto", columns: Mapping[str, s
                 fam_rows = other & ~pt.invalid
             ctx.report("mixed_time_formats", fam_rows, rows, pos, REPAIRED, canon=canon,
                        detail="formats: " + ", ".join(f"{k} {v}" for k, v in counts))
+        if pt.formats.get("mdy") and not pt.month_first:  # mm/dd values in a dd/mm column
+            ctx.report("day_month_order", _month_first_rows(cols[canon], raw.frame[ctx.src(canon)]),
+                       rows, pos, REPAIRED, canon=canon,
+                       detail="read as mm/dd/yyyy because the second number is above 12, in a "
+                              "column read dd/mm/yyyy (ambiguous dates stay dd/mm)")
         if pt.formats.get("dmy_yy"):  # dd/mm/yy: the century is a guess, say so
             ctx.report("two_digit_year", _two_digit_year_rows(cols[canon], raw.frame[ctx.src(canon)]),
                        rows, pos, REPAIRED, canon=canon,
@@ -291,6 +302,10 @@ def canonicalize(raw: RawTable, *, schema: str = "auto", columns: Mapping[str, s
     ctx.report("non_nfc_text", nfc_rows & ~drop, rows, pos, REPAIRED,
                detail="text re-composed to Unicode NFC in " + ", ".join(map(str, nfc_cols))
                if nfc_cols else None)
+
+    ctx.report("control_characters", ctrl_rows & ~drop, rows, pos, REPAIRED,
+               detail="control, bidirectional-override or zero-width characters removed in "
+                      + ", ".join(map(str, ctrl_cols)) if ctrl_cols else None)
 
     ctx.raise_pending()
     ev = pd.DataFrame(cols)
@@ -423,6 +438,16 @@ def _other_format_rows(parsed: pd.Series, raw: pd.Series, dominant: str, tz: str
     text = pc.replace_substring_regex(text, r"\s*([AaPp]\.?[Mm]\.?|SA|CH|sa|ch)$", "")
     in_dom = np.asarray(pc.fill_null(pc.match_substring_regex(text, pattern), False))
     return parsed.notna().to_numpy() & ~in_dom
+
+
+def _month_first_rows(parsed: pd.Series, raw: pd.Series) -> np.ndarray:
+    """Rows written n/m/yyyy with n <= 12 < m (only readable month-first), vectorised."""
+    text = pa.array(raw.astype("str").to_numpy(dtype=object, na_value=None), type=pa.string())
+    ext = pc.extract_regex(pc.utf8_trim_whitespace(text), r"^(?P<a>\d{1,2})[/.-](?P<b>\d{1,2})[/.-]\d{4}")
+    a = pc.cast(pc.struct_field(ext, [0]), pa.int64(), safe=False)
+    b = pc.cast(pc.struct_field(ext, [1]), pa.int64(), safe=False)
+    hit = pc.fill_null(pc.and_(pc.less_equal(a, 12), pc.greater(b, 12)), False)
+    return parsed.notna().to_numpy() & np.asarray(hit, dtype=bool)
 
 
 def _two_digit_year_rows(parsed: pd.Series, raw: pd.Series) -> np.ndarray:

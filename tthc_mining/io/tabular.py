@@ -125,7 +125,8 @@ def _python_csv(text: str, names: list[str], sep: str, file: str,
 def _python_csv_records(text: str, names: list[str], sep: str, file: str,
                         lim: _limits.Limits) -> RawTable:
     width = len(names)
-    reader = csv.reader(io.StringIO(text), delimiter=sep, quotechar='"', doublequote=True)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, quotechar='"',
+                        doublequote=True)
     next(reader, None)  # header
     cells: list[list[Any]] = []
     rows: list[int] = []
@@ -180,14 +181,15 @@ def read_csv(path: str | Path, *, encoding: str | None = None, sep: str | None =
     head = _read_head(path, gz, limits=lim, file=file)
     if not head.strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe"):
         raise InputError("the file is empty", file=file)
-    enc = encoding or detect_encoding(head, file=file)
-    if encoding is None and enc == "cp1258" and legacy.has_utf8_sequences(head):
-        enc = "utf-8"  # UTF-8 with some lines in another encoding: repaired line by line below
+    enc = encoding or _detect_encoding(head, file)
     bad_lines: list[int] = []
     head_text = codecs.getincrementaldecoder(enc)(errors="replace").decode(head, final=False)
     head_text = head_text.lstrip("\ufeff")
     sep = sep or detect_separator(head_text)
-    header = first_record(head_text, sep)
+    try:
+        header = first_record(head_text, sep)
+    except csv.Error as exc:
+        raise InputError(f"cannot read the header line: {exc}", file=file) from None
     if not header or not any(h.strip() for h in header):
         raise InputError("the file has no header line", file=file)
     _limits.check_columns(len(header), lim, file=file)
@@ -253,6 +255,21 @@ def read_csv(path: str | Path, *, encoding: str | None = None, sep: str | None =
     raw = RawTable(frame, np.arange(1, n + 1, dtype=np.int64), file, "csv", meta=meta)
     _note_mixed(raw, bad_lines, lead)
     return raw
+
+
+def _detect_encoding(head: bytes, file: str) -> str:
+    """:func:`detect_encoding`, except that text which is not valid UTF-8 but holds well-formed
+    UTF-8 sequences is read as UTF-8 with its bad lines repaired (see :mod:`.legacy`)."""
+    try:
+        enc = detect_encoding(head, file=file)
+    except EncodingError:
+        if b"\x00" not in head and legacy.has_utf8_sequences(head):
+            return "utf-8"
+        raise
+    if enc not in ("utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32") \
+            and b"\x00" not in head and legacy.has_utf8_sequences(head):
+        return "utf-8"
+    return enc
 
 
 def _note_mixed(raw: RawTable, bad_lines: list[int], lead: int) -> None:

@@ -71,7 +71,8 @@ def detect_encoding(head: bytes, *, file: str | None = None) -> str:
 
 def first_record(text: str, sep: str | None = None) -> list[str]:
     """The first CSV record (the header) of ``text``, honouring quotes."""
-    reader = csv.reader(io.StringIO(text), delimiter=sep or ",")
+    # newline="": a lone CR (classic Mac files) ends a record too, instead of raising
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep or ",")
     for row in reader:
         if any(cell.strip() for cell in row):
             return row
@@ -137,16 +138,31 @@ def to_arrow_strings(values: pd.Series) -> pa.Array:
     return arr
 
 
-def normalize_text(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    """NFC-normalise and trim a text column; empty cells become missing.
+#: control characters removed from text cells (tab, LF and CR are kept): C0/C1 controls, DEL,
+#: bidirectional overrides/isolates ("Trojan source") and zero-width characters; vertical tab,
+#: form feed and NEL become a space
+CONTROL_CHARS = r"[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\x{200b}-\x{200d}\x{2060}\x{feff}\x{202a}-\x{202e}\x{2066}-\x{2069}]"
+LINE_LIKE = r"[\x0b\x0c\x85]"
+
+
+def normalize_text(values: pd.Series, controls: list | None = None) -> tuple[pd.Series, np.ndarray]:
+    """NFC-normalise and trim a text column; empty cells become missing; control characters
+    (:data:`CONTROL_CHARS`) are removed.
 
     Works on the column's distinct values (pyarrow dictionary encoding), so a million rows of a
     few hundred officers cost a few hundred normalisations. Returns ``(normalised column of
-    pandas 'str' dtype, mask of cells whose text was not NFC)``.
+    pandas 'str' dtype, mask of cells whose text was not NFC)``; when ``controls`` is a list,
+    the mask of cells that held control characters is appended to it.
     """
     arr = to_arrow_strings(values)
     enc = arr.dictionary_encode()
     dic, ind = enc.dictionary, enc.indices
+    ctrl_d = pc.fill_null(pc.match_substring_regex(dic, CONTROL_CHARS + "|" + LINE_LIKE), False)
+    if pc.any(ctrl_d).as_py():
+        dic = pc.replace_substring_regex(pc.replace_substring_regex(dic, LINE_LIKE, " "),
+                                         CONTROL_CHARS, "")
+    if controls is not None:
+        controls.append(np.asarray(pc.fill_null(pc.take(ctrl_d, ind), False), dtype=bool))
     nfc = pc.utf8_normalize(dic, form="NFC")
     changed_d = pc.fill_null(pc.not_equal(dic, nfc), False)
     trimmed = pc.utf8_trim_whitespace(nfc)
