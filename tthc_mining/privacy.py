@@ -340,8 +340,8 @@ def pseudonymize(log: DossierLog | pd.DataFrame, key: Any = None, *,
         kinds = dict(columns)
     else:
         cols = [columns] if isinstance(columns, str) else list(columns)
-        kinds = {c: (_header_kind(c) or _content_kind(events[c]) or "other") for c in cols
-                 if c in events.columns}
+        kinds = {c: (_header_kind(c) or (_content_kind(events[c]) if c in events.columns
+                                         else None) or "other") for c in cols}
     missing = [c for c in kinds if c not in events.columns]
     if missing:
         raise ConfigError(f"column(s) not in the log: {missing}; columns: {list(events.columns)}")
