@@ -439,14 +439,18 @@ class ReplayContext:
                 olut = np.zeros(len(rnames) + 1, dtype=bool)
                 olut[offs] = True
                 rows = np.flatnonzero(olut[res])
-                sub = self.log.with_events(self.log.events.iloc[rows].reset_index(drop=True))
-                ut = utilisation(sub)
+                if rows.size > 0.5 * self.n:  # most officers: the whole log (segments cached)
+                    ut = utilisation(self.log)
+                else:  # the log of these officers' events only (their utilisation is exact)
+                    ut = utilisation(self.log.with_events(self.log.events.iloc[rows].reset_index(drop=True)))
                 per_off = pd.Series(ut["utilisation"].to_numpy(dtype=np.float64),
                                     index=ut["resource"].astype(str))
+                per_off = per_off[~per_off.index.duplicated()]
+                per_code = per_off.reindex(pd.Index(rnames.astype(str))).to_numpy(dtype=np.float64)
                 r = res[idx]
                 u_ev = np.full(idx.size, np.nan)
                 okr = r >= 0
-                u_ev[okr] = per_off.reindex(pd.Index(rnames.astype(str))[r[okr]]).to_numpy()
+                u_ev[okr] = per_code[r[okr]]
                 okv = np.isfinite(u_ev)
                 s_u = np.bincount(key[okv], weights=u_ev[okv], minlength=K)
                 n_u = np.bincount(key[okv], minlength=K)
