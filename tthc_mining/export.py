@@ -5,7 +5,10 @@ A text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
 """
 from __future__ import annotations
 
+import re
+import unicodedata
 from pathlib import Path
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
@@ -66,9 +69,65 @@ def write_table(df: pd.DataFrame, path: str | Path, *, sheet_name: str = "data",
 
 
 def write_workbook(tables: dict[str, pd.DataFrame], path: str | Path) -> Path:
-    """Several tables, one sheet each, formula-injection safe."""
+    """Several tables, one sheet each, formula-injection safe; sheet names made valid and
+    unique (:func:`safe_sheet_name`)."""
     path = Path(path)
+    used: list[str] = []
     with pd.ExcelWriter(path, engine="openpyxl") as xw:
         for name, df in tables.items():
-            _excel_ready(neutralise_formulas(df)).to_excel(xw, sheet_name=str(name)[:31], index=False)
+            sheet = safe_sheet_name(name, used)
+            used.append(sheet)
+            _excel_ready(neutralise_formulas(df)).to_excel(xw, sheet_name=sheet, index=False)
     return path
+
+
+# --------------------------------------------------------------------------- names from data
+_UNSAFE_FILE_CHARS = re.compile(r'[\x00-\x1f\x7f-\x9f<>:"/\\|?*\u200b-\u200f\u202a-\u202e'
+                                r'\u2066-\u2069\ufeff]')
+_WINDOWS_DEVICES = frozenset({"con", "prn", "aux", "nul", "conin$", "conout$",
+                              *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))})
+
+
+def safe_filename(text: Any, *, default: str = "output", max_bytes: int = 120) -> str:
+    """A file name built from a value of the data (a procedure code, a unit's name) that cannot
+    leave the output folder or break a file system.
+
+    NFC; path separators, ``..``, control, bidirectional and zero-width characters and the
+    characters Windows reserves (``< > : " / \\ | ? *``) become ``_``; no leading dot, dash or
+    space (no hidden files, no option-like names) and no trailing dot or space; Windows device
+    names (``CON``, ``NUL``, ``COM1`` ...) get a ``_`` prefix; at most ``max_bytes`` bytes of
+    UTF-8 (cut at a character boundary); an empty result is ``default``. Add the extension
+    after calling it.
+    """
+    name = unicodedata.normalize("NFC", "" if text is None else str(text))
+    name = _UNSAFE_FILE_CHARS.sub("_", name)
+    name = re.sub(r"\.{2,}", "_", name)
+    name = re.sub(r"\s+", " ", name).strip(" .")
+    name = name.lstrip("-_ ") or name
+    if name.startswith("."):
+        name = "_" + name.lstrip(".")
+    if name.split(".")[0].strip().casefold() in _WINDOWS_DEVICES:
+        name = "_" + name
+    encoded = name.encode("utf-8")[:max_bytes]
+    name = encoded.decode("utf-8", errors="ignore").rstrip(" .")
+    return name or default
+
+
+_SHEET_BAD = re.compile(r"[\[\]:*?/\\\x00-\x1f]")
+
+
+def safe_sheet_name(text: Any, existing: Iterable[str] = (), *, default: str = "Sheet") -> str:
+    """A valid, unique Excel sheet name from a value of the data: no ``[ ] : * ? / \\`` or
+    control characters, not starting or ending with ``'``, not ``History``, at most 31
+    characters, different (case-insensitively) from ``existing`` (``name (2)`` ...)."""
+    name = unicodedata.normalize("NFC", "" if text is None else str(text))
+    name = _SHEET_BAD.sub("_", name).strip().strip("'").strip() or default
+    if name.casefold() == "history":
+        name = "History_"
+    taken = {e.casefold() for e in existing}
+    base, k, cand = name[:31], 1, name[:31]
+    while cand.casefold() in taken:
+        k += 1
+        suffix = f" ({k})"
+        cand = base[:31 - len(suffix)] + suffix
+    return cand
