@@ -165,17 +165,23 @@ def main(argv=None) -> pd.DataFrame:
     ap.add_argument("--doc", default=str(Path(__file__).resolve().parents[1] / "docs" / "accuracy.md"))
     ap.add_argument("--csv", default=None, help="also write every trial to this CSV")
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--from-csv", default=None, help="rebuild the table from a saved --csv run")
     a = ap.parse_args(argv)
     import os
     t0 = time.perf_counter()
-    t = trials(range(a.seeds), a.n, a.replications)
-    meta = {"seeds": a.seeds, "n_dossiers": a.n, "replications": a.replications,
-            "seconds": time.perf_counter() - t0, "cpus": os.cpu_count()}
+    if a.from_csv:
+        t = pd.read_csv(a.from_csv)
+        meta = json.loads(Path(a.from_csv + ".json").read_text())
+    else:
+        t = trials(range(a.seeds), a.n, a.replications)
+        meta = {"seeds": a.seeds, "n_dossiers": a.n, "replications": a.replications,
+                "seconds": time.perf_counter() - t0, "cpus": os.cpu_count()}
     table = markdown(t, meta)
     print(table)
     print(json.dumps(meta))
     if a.csv:
         t.to_csv(a.csv, index=False)
+        Path(a.csv + ".json").write_text(json.dumps(meta))
     if not a.no_write:
         write_doc(Path(a.doc), table)
     return t
