@@ -234,7 +234,8 @@ def report(log, *, procedure: str | None = None, catalog: Any = None, lang: str 
            sections: Iterable[str] | None = None, cuts: Any = None, cost: Any = None,
            cuts_method: str = "auto", top: int = 15, ci: float = 0.95, n_boot: int | None = None,
            seed: int = 0, on_error: str = "note", progress: Any = False,
-           map_max_edges: int = 80, bottlenecks_by: Iterable[str] = ("activity", "unit")) -> Report:
+           map_max_edges: int = 80, bottlenecks_by: Iterable[str] = ("activity", "unit"),
+           max_cuts: int | None = 20) -> Report:
     """Build the report of a :class:`~tthc_mining.DossierLog` (see the module docstring).
 
     Parameters
@@ -262,6 +263,10 @@ def report(log, *, procedure: str | None = None, catalog: Any = None, lang: str 
         đ/giờ, 8 h/day).
     cuts_method:
         ``"auto"``, ``"replay"`` or ``"simulate"`` (passed to :func:`tthc_mining.score_cuts`).
+    max_cuts:
+        With suggested cuts, score only the ``max_cuts`` suggestions with the largest potential
+        (``None``: all; the section says how many were left unscored). Cuts you give are all
+        scored.
     top:
         Rows shown per table in the page (the Excel/JSON forms have every row).
     ci, n_boot, seed:
@@ -278,6 +283,8 @@ def report(log, *, procedure: str | None = None, catalog: Any = None, lang: str 
         The bottleneck rankings to compute (``"activity"``, ``"transition"``, ``"unit"``,
         ``"resource"``); the first is drawn and shown first.
 
+    Notes
+    -----
     Each section keeps the analyses' own result objects in ``section.objects`` (e.g.
     ``rep.sections["process_map"].objects["map"]`` is the :class:`~tthc_mining.ProcessMap`).
     """
@@ -299,6 +306,8 @@ def report(log, *, procedure: str | None = None, catalog: Any = None, lang: str 
     bad = [b for b in bottlenecks_by if b not in ("activity", "transition", "unit", "resource")]
     if bad or not bottlenecks_by:
         raise ConfigError(f"bottlenecks_by takes 'activity', 'transition', 'unit', 'resource'; got {bad or '()'}")
+    if max_cuts is not None and (not isinstance(max_cuts, int) or isinstance(max_cuts, bool) or max_cuts < 1):
+        raise ConfigError(f"max_cuts must be a positive integer or None, not {max_cuts!r}")
     if format is not None and format not in FORMATS:
         raise ConfigError(f"format must be one of {', '.join(FORMATS)}, not {format!r}")
     if sections is None:
@@ -328,7 +337,8 @@ def report(log, *, procedure: str | None = None, catalog: Any = None, lang: str 
     t0 = time.perf_counter()
     opt = {"lang": lang, "as_of": as_of, "ci": float(ci), "n_boot": n_boot, "seed": int(seed),
            "top": top, "cuts": cut_obj, "cost": cost, "cuts_method": cuts_method,
-           "map_max_edges": int(map_max_edges), "bottlenecks_by": tuple(bottlenecks_by)}
+           "map_max_edges": int(map_max_edges), "bottlenecks_by": tuple(bottlenecks_by),
+           "max_cuts": max_cuts}
     ev = log.events
     from .. import schema as S
     first = ev[S.TIMESTAMP].min() if len(ev) else None

@@ -354,9 +354,14 @@ def _cuts(log, sec: Section, opt: dict) -> None:
     given = opt.get("cuts")
     suggested = None
     cut_input: Any
+    left_out = 0
     if given is None:
         suggested = tm.suggest_cuts(log, ci=opt["ci"], seed=opt["seed"])
         cut_input = suggested
+        cap = opt.get("max_cuts")
+        if cap is not None and len(suggested) > cap:  # sorted by potential, largest first
+            cut_input = suggested.sort_values("potential_h", ascending=False, kind="stable").head(cap)
+            left_out = len(suggested) - cap
     else:
         cut_input = given
     caught: list[str] = []
@@ -375,13 +380,15 @@ def _cuts(log, sec: Section, opt: dict) -> None:
     if suggested is not None:
         sec.tables["cuts_suggested"] = suggested
     sec.data = {"available": True, "source": "suggested" if given is None else "given",
-                "cost": jsonable(cost.to_dict()), "warnings": caught,
+                "cost": jsonable(cost.to_dict()), "warnings": caught, "not_scored": left_out,
                 "ranked": _ranked_records(ranked)}
     if suggested is not None:
         sec.data["suggested"] = records(suggested)
     if ranked.empty:
         sec.note = t("cuts_none", lang)
-    sec.texts = caught
+    sec.texts = list(caught)
+    if left_out:
+        sec.texts.append(t("cuts_capped", lang).format(k=len(ranked), n=len(suggested)))
     lab = "label_vi" if lang == "vi" else "label_en"
     view_df = ranked.copy()
     if len(view_df):

@@ -46,6 +46,8 @@ TEXT: dict[str, dict[str, str]] = {
         "cuts_missing": "Chức năng cắt giảm (tm.cuts, tm.suggest_cuts, tm.score_cuts) chưa có trong "
                         "phiên bản này của thư viện: mục này để trống.",
         "cuts_none": "Không đề xuất được phương án cắt giảm nào từ dữ liệu.",
+        "cuts_capped": "Đã chấm điểm {k} phương án có tiềm năng lớn nhất trong {n} phương án được đề "
+                       "xuất; danh sách đầy đủ các đề xuất có trong tệp Excel/JSON.",
         "no_dot": "Chưa cài chương trình Graphviz 'dot': bản đồ được thay bằng bảng số liệu.",
         "no_units": "Nhật ký không có cột đơn vị xử lý (org:group): không phân tích được chuyển giao.",
         "ranked_by": "Xếp hạng theo tổng số giờ chờ (hồ sơ × giờ làm việc).",
@@ -99,6 +101,8 @@ TEXT: dict[str, dict[str, str]] = {
         "cuts_missing": "The cut engines (tm.cuts, tm.suggest_cuts, tm.score_cuts) are not available "
                         "in this version of the library: this section is empty.",
         "cuts_none": "No candidate cut could be derived from the data.",
+        "cuts_capped": "Scored the {k} suggestions with the largest potential out of {n}; every "
+                       "suggestion is listed in the Excel/JSON files.",
         "no_dot": "Graphviz 'dot' is not installed: the map is shown as a table.",
         "no_units": "The log has no unit column (org:group): hand-overs cannot be analysed.",
         "ranked_by": "Ranked by total waiting (dossier × working hours).",
