@@ -93,24 +93,22 @@ def safe_filename(text: Any, *, default: str = "output", max_bytes: int = 120) -
     leave the output folder or break a file system.
 
     NFC; path separators, ``..``, control, bidirectional and zero-width characters and the
-    characters Windows reserves (``< > : " / \\ | ? *``) become ``_``; no leading dot, dash or
-    space (no hidden files, no option-like names) and no trailing dot or space; Windows device
-    names (``CON``, ``NUL``, ``COM1`` ...) get a ``_`` prefix; at most ``max_bytes`` bytes of
-    UTF-8 (cut at a character boundary); an empty result is ``default``. Add the extension
-    after calling it.
+    characters Windows reserves (``< > : " / \\ | ? *``) become ``_`` (a run of ``_`` becomes
+    one); no leading dot, dash, underscore or space (no hidden files, no option-like names) and
+    no trailing dot or space; Windows device names (``CON``, ``NUL``, ``COM1`` ...) get a ``_``
+    prefix; at most ``max_bytes`` bytes of UTF-8 (cut at a character boundary); a result without
+    a letter or digit is ``default``. Add the extension after calling it.
     """
     name = unicodedata.normalize("NFC", "" if text is None else str(text))
     name = _UNSAFE_FILE_CHARS.sub("_", name)
     name = re.sub(r"\.{2,}", "_", name)
     name = re.sub(r"\s+", " ", name).strip(" .")
-    name = name.lstrip("-_ ") or name
-    if name.startswith("."):
-        name = "_" + name.lstrip(".")
+    name = re.sub(r"_{2,}", "_", name).lstrip("-_. ")  # no hidden or option-like names
     if name.split(".")[0].strip().casefold() in _WINDOWS_DEVICES:
         name = "_" + name
     encoded = name.encode("utf-8")[:max_bytes]
     name = encoded.decode("utf-8", errors="ignore").rstrip(" .")
-    return name or default
+    return name if any(ch.isalnum() for ch in name) else default
 
 
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\\x00-\x1f]")
