@@ -296,3 +296,14 @@ def test_queue_exposure(prov, model):
     for cut in (RemoveStep("Kiểm tra thực địa"), RemoveLoop("supplement"), Bundle([]),
                 RemoveStep("Văn thư phát hành"), AddStaff(step="Phê duyệt")):
         assert sim.queue_exposure(prov.log, cut) == "", cut
+
+
+def test_exposure_names_queues_and_time_of_day_stations(prov):
+    """Cuts whose changed visits come before a bulk signing reach a time-of-day station; a
+    cut after it, or in a procedure without one, does not."""
+    e = sim.exposure(prov.log, RemoveLoop("supplement"))
+    assert "time of day: 2.001610 Phê duyệt" in e and "queue:" not in e
+    e = sim.exposure(prov.log, RemoveStep("Phân công thụ lý"))
+    assert f"queue: {LAND} {APPRAISE} @ {QUEUE_UNIT}" in e
+    assert sim.exposure(prov.log, RemoveStep("Văn thư phát hành"), procedure="2.000815") == ""
+    assert sim.exposure(prov.log, ShortenStep("Ghi sổ hộ tịch, in Giấy khai sinh", factor=0.5)) == ""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from .backtest import TOLERANCES, Backtest, backtest_from_run, run_backtest
 from .engine import SimulationRun, run_events, run_passes, simulate
+from .engine import exposure as _exposure
 from .engine import queue_exposure as _queue_exposure
 from .model import SimulationModel, fit_model as fit
 from .scoring import score
@@ -25,5 +26,17 @@ def queue_exposure(log, cut, *, procedure=None, catalog=None) -> str:
     return _queue_exposure(fit(log, procedure=procedure, catalog=catalog), cut)
 
 
-__all__ = ["fit", "score", "queue_exposure", "SimulationModel", "Backtest", "SimulationRun", "simulate",
+def exposure(log, cut, *, procedure=None, catalog=None) -> str:
+    """What a cut reaches beyond its own segments in the fitted model (:func:`fit`): officer
+    queues at or after the visits it changes (or where it adds officers) and time-of-day
+    stations (bulk signing at fixed times) after them. Empty string when none. For
+    ``tm.score_cuts(method="auto")``: such a cut is better simulated, because the replay keeps
+    every other segment as observed (in the accuracy study, removing the step just before the
+    planted queue or the supplements before a daily signing: the replay's point estimate is
+    close but its interval misses the truth in 20-55 % of the trials, the simulation's
+    does not)."""
+    return _exposure(fit(log, procedure=procedure, catalog=catalog), cut)
+
+
+__all__ = ["fit", "score", "queue_exposure", "exposure", "SimulationModel", "Backtest", "SimulationRun", "simulate",
            "run_passes", "run_events", "backtest_from_run", "run_backtest", "TOLERANCES"]

@@ -48,7 +48,7 @@ from ..segments import OWNER_AGENCY, OWNER_CITIZEN
 from .model import KIND_QUEUE, TOD_NEIGHBOURS, ProcModel, SimulationModel, fifo_single_server
 
 __all__ = ["Draws", "Scenario", "scenario", "make_draws", "trace_draws", "run_passes", "run_events",
-           "queue_exposure",
+           "queue_exposure", "exposure",
            "simulate", "SimulationRun", "MAX_PASSES"]
 
 MAX_PASSES = 25
@@ -774,17 +774,23 @@ def simulate(model: SimulationModel, cuts: list, *, replications: int = 30, seed
         passes=np.array([o["passes"] for o in outs]), notes=notes)
 
 
-# ====================================================================== queue exposure
-def queue_exposure(model: SimulationModel, cut) -> str:
-    """Which officer queues of the model a cut reaches: the cut changes a visit *at* a queue
-    station or *before* one on some route (arrivals to the queue move, so the replay's
-    no-queue assumption does not hold there even when the changed step is not a queue), or
-    adds officers to one. Returns a short description (empty when none): ``score_cuts`` with
-    ``method="auto"`` can send such cuts to the simulation."""
+# ====================================================================== exposure
+def exposure(model: SimulationModel, cut, kinds: tuple = ("queue", "time_of_day")) -> str:
+    """The stations of the model whose behaviour a cut reaches beyond its own segments:
+    ``queue`` stations (the cut changes a visit at an officer queue or before one on some
+    route, so the queue's arrivals move, or it adds officers) and ``time_of_day`` stations
+    (the cut changes a visit before a station whose duration depends on the time of day, e.g.
+    a bulk signing at fixed times, so the dossiers reach it at another time of day). Returns a
+    short description (empty when none): ``score_cuts(method="auto")`` can send such cuts to
+    the simulation, because the replay keeps every other segment as observed."""
     hits = []
     for pm in model.procs:
-        qs = np.flatnonzero(pm.st_kind == KIND_QUEUE)
-        if not qs.size:
+        targets = []
+        if "queue" in kinds:
+            targets += [("queue", s) for s in np.flatnonzero(pm.st_kind == KIND_QUEUE)]
+        if "time_of_day" in kinds:
+            targets += [("time of day", s) for s in np.flatnonzero(pm.st_cond & (pm.st_kind != KIND_QUEUE))]
+        if not targets:
             continue
         sc = scenario(pm, model, cut)
         if sc.identity:
@@ -793,13 +799,19 @@ def queue_exposure(model: SimulationModel, cut) -> str:
             | sc.merged | sc.parallel
         T = pm.n_templates
         st = pm.stations
-        for s in qs:  # queue stations (a few)
-            # per template: the position of its visit to this queue; a change at or before it
-            # moves the queue's arrivals
+        for kind, s in targets:  # a few stations per procedure
             at = pm.station == s
-            qpos = np.full(T, -1, dtype=np.int64)
-            np.maximum.at(qpos, pm.tmpl[at], pm.pos[at])
-            if sc.extra[s] or (changed & (pm.pos <= qpos[pm.tmpl])).any():
+            pos = np.full(T, -1, dtype=np.int64)
+            np.maximum.at(pos, pm.tmpl[at], pm.pos[at])
+            # a queue is reached by a change at or before its visit; a time-of-day station by a
+            # change strictly before it (its own shortening is the replay's business)
+            lim = pos[pm.tmpl] if kind == "queue" else pos[pm.tmpl] - 1
+            if (kind == "queue" and sc.extra[s]) or (changed & (pm.pos <= lim)).any():
                 r = st.iloc[s]
-                hits.append(f"{pm.code} {r['activity']} @ {r['unit']}")
+                hits.append(f"{kind}: {pm.code} {r['activity']} @ {r['unit']}")
     return "; ".join(dict.fromkeys(hits))
+
+
+def queue_exposure(model: SimulationModel, cut) -> str:
+    """:func:`exposure` restricted to officer queues (without the ``queue: `` prefix)."""
+    return "; ".join(h.split(": ", 1)[1] for h in exposure(model, cut, ("queue",)).split("; ") if h)
