@@ -183,7 +183,7 @@ class ReplayContext:
         else:
             self.res, self.resources = np.full(n, -1, dtype=np.int64), pd.Index([])
         self.cs_ev = self.cs[self.case] if n else np.zeros(0)
-        uc, ag0, ci0, piece0 = self.window_sums(np.zeros(n))
+        uc, ag0, ci0, piece0, _ = self.window_sums(np.zeros(n))
         self.agency_window_s, self.citizen_window_s, self.piece0 = ag0, ci0, piece0
         self.counted = piece0  # the part of each segment counted (tm.timing's counted_h x 3600)
         # the observation period (years between the first and the last receipt of a finished
@@ -275,8 +275,9 @@ class ReplayContext:
         ``j`` is shortened by ``red[j]`` (all later events of the dossier move earlier).
 
         ``rows``: the event rows of whole dossiers to compute (default: all). Returns
-        ``(cases, agency_s, citizen_s, pieces)``: the dossier codes, their sums, and the piece of
-        every row counted. With ``red == 0`` this is ``tm.timing``'s count."""
+        ``(cases, agency_s, citizen_s, pieces, shift)``: the dossier codes, their sums, the piece
+        of every row counted and how far every row's end moved. With ``red == 0`` this is
+        ``tm.timing``'s count."""
         if rows is None:
             first_r = self.first
             case_r = self.case
@@ -300,7 +301,7 @@ class ReplayContext:
         m = len(ucase)
         if red_r.size == 0:
             z = np.zeros(m)
-            return ucase, z, z.copy(), np.zeros(0)
+            return ucase, z, z.copy(), np.zeros(0), np.zeros(0)
         cumred = np.cumsum(red_r)
         base = cumred[start_pos] - red_r[start_pos]
         cumred -= base[cid]               # reduction accumulated within the dossier
@@ -316,7 +317,7 @@ class ReplayContext:
         np.maximum(piece, 0.0, out=piece)
         ag = np.bincount(cid, weights=piece * own_a, minlength=m)
         ci = np.bincount(cid, weights=piece * own_c, minlength=m)
-        return ucase, ag, ci, piece
+        return ucase, ag, ci, piece, cumred
 
     # ------------------------------------------------------------------ names
     def activity_code(self, name: str) -> int:
@@ -491,6 +492,11 @@ class ReplayContext:
         return pd.DataFrame({"activity": names[pairs // (U + 1)], "unit": unames[(pairs % (U + 1)) - 1],
                              "events": cnt.astype(np.int64), "utilisation": util,
                              "queue_rho": rho, "queue_p": pval, "queue": queue}, index=pairs)
+
+    @cached_property
+    def n_pairs(self) -> int:
+        """Number of (activity, unit) pair codes (``pair_key < n_pairs``)."""
+        return len(self.acts) * (len(self.units) + 1)
 
     @cached_property
     def pair_key(self) -> np.ndarray:
@@ -806,7 +812,9 @@ def replay(log_or_ctx, cut: Cut, *, seed: int = 0, draws: int | None = None,
     scope = scope_cases(ctx, procedure) if cases is None else np.asarray(cases, dtype=bool)
     if scope.shape != (ctx.C,):
         raise ConfigError(f"cases must be a boolean mask over the {ctx.C} dossiers")
-    blocked = ctx.blocked_rows(scope)
+    # first events have no segment and no cut touches them; other dossiers are blocked only
+    # when the scope leaves some out
+    blocked = None if scope.all() else ctx.blocked_rows(scope)
     random = _is_random(cut)
     R = (DEFAULT_DRAWS if draws is None else int(draws)) if random else 1
     if R < 1:
@@ -819,7 +827,7 @@ def replay(log_or_ctx, cut: Cut, *, seed: int = 0, draws: int | None = None,
     on_after = np.zeros(C)
     red_ev = np.zeros(n) if R > 1 else None
     cred_ev = np.zeros(n) if per_event else None
-    pair_hits = np.zeros(int(ctx.pair_key.max(initial=-1)) + 1, dtype=np.int64)
+    pair_hits = np.zeros(ctx.n_pairs, dtype=np.int64)
     down_hits = np.zeros_like(pair_hits)
     has_budget = np.isfinite(ctx.budget_s)
     notes: list[str] = []
@@ -829,18 +837,21 @@ def replay(log_or_ctx, cut: Cut, *, seed: int = 0, draws: int | None = None,
         red = ctx.seg0 - st.w
         red -= st.p
         np.maximum(red, 0.0, out=red)
-        red[blocked] = 0.0
+        if blocked is not None:
+            red[blocked] = 0.0
         # only the dossiers with a shortened segment need their window recounted
         ch_rows = np.flatnonzero(red > 0.0)
         pair_hits += np.bincount(ctx.pair_key[ch_rows], minlength=pair_hits.size)
         tc_all = ctx.case[ch_rows]
         tc = tc_all[np.r_[True, tc_all[1:] != tc_all[:-1]]] if tc_all.size else tc_all
         if tc.size > 0.6 * C:  # most dossiers change: the full pass is cheaper than gathers
-            rows = np.arange(n)
-            uc, ag1, ci1, piece1 = ctx.window_sums(red)
+            rows = None
+            uc, ag1, ci1, piece1, shift = ctx.window_sums(red)
+            red_r, pk_r = red, ctx.pair_key
         else:
             rows = ctx.case_rows(tc)
-            uc, ag1, ci1, piece1 = ctx.window_sums(red, rows)
+            uc, ag1, ci1, piece1, shift = ctx.window_sums(red, rows)
+            red_r, pk_r = red[rows], ctx.pair_key[rows]
         s_ag = np.zeros(C)
         s_ci = np.zeros(C)
         s_ag[uc] = ctx.agency_window_s[uc] - ag1
@@ -858,16 +869,14 @@ def replay(log_or_ctx, cut: Cut, *, seed: int = 0, draws: int | None = None,
             red_ev += red
         else:
             red_ev = red
-        if per_event and rows.size:
-            cred_ev[rows] += ctx.piece0[rows] - piece1
-        if rows.size:  # events after a shortened segment of their dossier (they move earlier)
-            hit = (red[rows] > 0.0).astype(np.int64)
-            c = np.cumsum(hit)
-            fr = ctx.first[rows]
-            start = np.flatnonzero(fr)
-            base = (c[start] - hit[start])[np.cumsum(fr) - 1]
-            down = ((c - base) > 0) & (hit == 0)
-            down_hits += np.bincount(ctx.pair_key[rows[down]], minlength=down_hits.size)
+        if per_event:
+            if rows is None:
+                cred_ev += ctx.piece0 - piece1
+            elif rows.size:
+                cred_ev[rows] += ctx.piece0[rows] - piece1
+        if shift.size:  # events after a shortened segment of their dossier (they move earlier)
+            down = (shift > 0.0) & (red_r <= 0.0)
+            down_hits += np.bincount(pk_r[down], minlength=down_hits.size)
         if d == 0:
             notes.extend(dict.fromkeys(st.notes))
     inv = 1.0 / R
