@@ -209,6 +209,11 @@ def test_report_formats(capsys, small, tmp_path):
     assert doc["lang"] == "en" and "cuts" not in doc and len(doc["sections"]) == 8
     code, _, _ = run(capsys, "report", small, "--no-cuts", "-o", tmp_path / "r.xlsx", "-q")
     assert code == EXIT_OK and (tmp_path / "r.xlsx").stat().st_size > 0
+    code, out, _ = run(capsys, "report", small, "--no-cuts", "-o", tmp_path / "a.html", "-o",
+                       tmp_path / "a.json", "-o", tmp_path / "a.xlsx")
+    assert code == EXIT_OK and out.count("→") == 3
+    assert json.loads((tmp_path / "a.json").read_text(encoding="utf-8"))["log"]["n_dossiers"] == 300
+    assert (tmp_path / "a.html").is_file() and (tmp_path / "a.xlsx").is_file()
     code, _, err = run(capsys, "report", small)
     assert code == EXIT_USAGE and "-o" in err
     code, _, err = run(capsys, "report", small, "-o", tmp_path / "r.csv")

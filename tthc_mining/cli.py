@@ -60,7 +60,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _log_args(p: argparse.ArgumentParser, *, formats: Sequence[str] = TEXT_FORMATS,
-              analysis: bool = True) -> None:
+              analysis: bool = True, multi_output: bool = False) -> None:
     p.add_argument("log", help="event log: .csv, .xlsx, .xes, .xes.gz or .parquet")
     p.add_argument("--catalog", help="procedure catalogue (CSV/YAML: deadlines, step allotments)")
     p.add_argument("--schema", default="auto", choices=["auto", "xes", "onestop"],
@@ -74,8 +74,10 @@ def _log_args(p: argparse.ArgumentParser, *, formats: Sequence[str] = TEXT_FORMA
     p.add_argument("--procedure", metavar="CODE", help="analyse only this procedure (Mã TTHC)")
     p.add_argument("--as-of", help="status date (default: the last timestamp in the log)")
     p.add_argument("--lang", default="vi", choices=["vi", "en"], help="language of the text (default vi)")
-    p.add_argument("-o", "--output", help="write to a file; the format follows the suffix "
-                   f"({', '.join('.' + f for f in formats if f != 'text')})")
+    p.add_argument("-o", "--output", action="append" if multi_output else "store",
+                   help="write to a file; the format follows the suffix "
+                        f"({', '.join('.' + f for f in formats if f != 'text')})"
+                        + ("; repeatable" if multi_output else ""))
     p.add_argument("--format", choices=list(formats), dest="fmt",
                    help="output format (default: from the -o suffix, else text on stdout; "
                         "json without -o prints the JSON document)")
@@ -154,8 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("report", "the full report: one self-contained HTML file (or JSON / Excel)",
             "KPIs as reported and recomputed, process map, bottlenecks, hand-overs, overdue "
-            "attribution, rework and the hidden clock, ranked cuts, data quality and methods.")
-    _log_args(p, formats=("html", "json", "xlsx"))
+            "attribution, rework and the hidden clock, ranked cuts, data quality and methods. "
+            "Repeat -o to write several forms from one computation "
+            "(-o report.html -o report.xlsx -o report.json).")
+    _log_args(p, formats=("html", "json", "xlsx"), multi_output=True)
     p.add_argument("--cuts", metavar="FILE",
                    help="YAML/JSON file of candidate cuts (default: suggested from the log)")
     p.add_argument("--no-cuts", action="store_true", help="leave the cuts section out")
@@ -256,7 +260,8 @@ def _build(args, sections, log=None, **extra):
     return log, tm.report(log, sections=sections, **kw)
 
 
-def _write(args, rep, fmt: str, main_table: str | None = None, text: str | None = None) -> int:
+def _write(args, rep, fmt: str, main_table: str | None = None, text: str | None = None,
+           report_errors: bool = True) -> int:
     """Write a report in the chosen format; ``text`` goes to stdout for ``fmt == "text"``."""
     out = Path(args.output) if args.output else None
     if fmt == "text":
@@ -283,7 +288,7 @@ def _write(args, rep, fmt: str, main_table: str | None = None, text: str | None 
             write_table(df, out)
     if out is not None and fmt != "text":
         _say(args, f"→ {out}")
-    return _section_status(args, rep)
+    return _section_status(args, rep) if report_errors else EXIT_OK
 
 
 def _section_status(args, rep) -> int:
@@ -425,9 +430,15 @@ def cmd_cuts(args) -> int:
 
 
 def cmd_report(args) -> int:
-    if not args.output:
+    outputs = list(args.output or [])
+    if not outputs:
         raise UsageError("report needs -o FILE (.html, .json or .xlsx)")
-    fmt = _fmt(args, ("html", "json", "xlsx"))
+    if args.fmt and len(outputs) > 1:
+        raise UsageError("--format applies to one output; with several -o the suffixes decide")
+    fmts = []
+    for o in outputs:
+        args.output = o
+        fmts.append(_fmt(args, ("html", "json", "xlsx")))
     t0 = time.perf_counter()
     cuts: Any = None
     cost = _cost(args) if any(v is not None for v in (args.hourly_income, args.annual_volume,
@@ -437,7 +448,10 @@ def cmd_report(args) -> int:
     elif args.cuts:
         cuts = args.cuts
     log, rep = _build(args, None, cuts=cuts, cost=cost, cuts_method=args.method)
-    code = _write(args, rep, fmt)
+    for o, fmt in zip(outputs, fmts):
+        args.output = o
+        _write(args, rep, fmt, report_errors=False)
+    code = _section_status(args, rep)
     _say(args, f"{rep.meta['n_dossiers']:,} dossiers, {len(rep.sections)} sections "
                f"({time.perf_counter() - t0:.1f} s)")
     return code

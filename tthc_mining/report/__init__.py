@@ -235,7 +235,7 @@ def report(log, *, procedure: str | None = None, catalog: Any = None, lang: str 
            cuts_method: str = "auto", top: int = 15, ci: float = 0.95, n_boot: int | None = None,
            seed: int = 0, on_error: str = "note", progress: Any = False,
            map_max_edges: int = 80, bottlenecks_by: Iterable[str] = ("activity", "unit"),
-           max_cuts: int | None = 20) -> Report:
+           max_cuts: int | None = 12) -> Report:
     """Build the report of a :class:`~tthc_mining.DossierLog` (see the module docstring).
 
     Parameters
@@ -264,7 +264,7 @@ def report(log, *, procedure: str | None = None, catalog: Any = None, lang: str 
     cuts_method:
         ``"auto"``, ``"replay"`` or ``"simulate"`` (passed to :func:`tthc_mining.score_cuts`).
     max_cuts:
-        With suggested cuts, score only the ``max_cuts`` suggestions with the largest potential
+        With suggested cuts, score only the ``max_cuts`` (12) suggestions with the largest potential
         (``None``: all; the section says how many were left unscored). Cuts you give are all
         scored.
     top:

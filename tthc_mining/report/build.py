@@ -21,7 +21,12 @@ from . import charts
 from .text import SECTIONS, fmt_ci, fmt_num, fmt_pct, t
 from .views import Col, TableView, jsonable, records, view
 
-__all__ = ["Section", "compute", "cuts_available"]
+__all__ = ["Section", "compute", "cuts_available", "SUGGEST_N_BOOT"]
+
+#: bootstrap replicates of the intervals in suggest_cuts' evidence (the scored cuts use n_boot)
+SUGGEST_N_BOOT = 200
+#: with cuts_method="auto", logs with more dossiers than this are scored by the replay engine
+AUTO_REPLAY_ABOVE = 200_000
 
 
 @dataclass
@@ -356,7 +361,9 @@ def _cuts(log, sec: Section, opt: dict) -> None:
     cut_input: Any
     left_out = 0
     if given is None:
-        suggested = tm.suggest_cuts(log, ci=opt["ci"], seed=opt["seed"])
+        # the suggestions' own intervals are evidence for choosing what to score, not results:
+        # SUGGEST_N_BOOT replicates keep them quick on large logs (scores use n_boot)
+        suggested = tm.suggest_cuts(log, ci=opt["ci"], seed=opt["seed"], n_boot=SUGGEST_N_BOOT)
         cut_input = suggested
         cap = opt.get("max_cuts")
         if cap is not None and len(suggested) > cap:  # sorted by potential, largest first
@@ -364,6 +371,12 @@ def _cuts(log, sec: Section, opt: dict) -> None:
             left_out = len(suggested) - cap
     else:
         cut_input = given
+    method = opt.get("cuts_method", "auto")
+    method_note = None
+    if method == "auto" and log.n_cases > AUTO_REPLAY_ABOVE:
+        # a province-year: the queue simulation (minutes per procedure) is left to a targeted run
+        method = "replay"
+        method_note = t("cuts_large", lang).format(n=fmt_num(AUTO_REPLAY_ABOVE, 0, lang))
     caught: list[str] = []
     if cut_input is None or (isinstance(cut_input, pd.DataFrame) and cut_input.empty) or (
             isinstance(cut_input, list) and not cut_input):
@@ -372,7 +385,7 @@ def _cuts(log, sec: Section, opt: dict) -> None:
         with warnings.catch_warnings(record=True) as w:
             warnings.simplefilter("always")
             scores = tm.score_cuts(log, cut_input, ci=opt["ci"], n_boot=opt["n_boot"] or 1000,
-                                   seed=opt["seed"], cost=cost, method=opt.get("cuts_method", "auto"))
+                                   seed=opt["seed"], cost=cost, method=method)
         caught = sorted({str(x.message) for x in w if issubclass(x.category, (RuntimeWarning, UserWarning))})
     ranked = _ranked_cuts(scores)
     sec.objects["scores"] = scores
@@ -381,6 +394,7 @@ def _cuts(log, sec: Section, opt: dict) -> None:
         sec.tables["cuts_suggested"] = suggested
     sec.data = {"available": True, "source": "suggested" if given is None else "given",
                 "cost": jsonable(cost.to_dict()), "warnings": caught, "not_scored": left_out,
+                "method": method,
                 "ranked": _ranked_records(ranked)}
     if suggested is not None:
         sec.data["suggested"] = records(suggested)
@@ -389,6 +403,8 @@ def _cuts(log, sec: Section, opt: dict) -> None:
     sec.texts = list(caught)
     if left_out:
         sec.texts.append(t("cuts_capped", lang).format(k=len(ranked), n=len(suggested)))
+    if method_note:
+        sec.texts.append(method_note)
     lab = "label_vi" if lang == "vi" else "label_en"
     view_df = ranked.copy()
     if len(view_df):

@@ -46,6 +46,9 @@ TEXT: dict[str, dict[str, str]] = {
         "cuts_missing": "Chức năng cắt giảm (tm.cuts, tm.suggest_cuts, tm.score_cuts) chưa có trong "
                         "phiên bản này của thư viện: mục này để trống.",
         "cuts_none": "Không đề xuất được phương án cắt giảm nào từ dữ liệu.",
+        "cuts_large": "Nhật ký có hơn {n} hồ sơ: các phương án được chấm điểm bằng phát lại (replay), "
+                      "không mô phỏng hàng đợi; phương án có cảnh báo hàng đợi nên được kiểm tra bằng "
+                      "mô phỏng cho từng thủ tục (tthc-mining cuts LOG --procedure MÃ --method simulate).",
         "cuts_capped": "Đã chấm điểm {k} phương án có tiềm năng lớn nhất trong {n} phương án được đề "
                        "xuất; danh sách đầy đủ các đề xuất có trong tệp Excel/JSON.",
         "no_dot": "Chưa cài chương trình Graphviz 'dot': bản đồ được thay bằng bảng số liệu.",
@@ -101,6 +104,9 @@ TEXT: dict[str, dict[str, str]] = {
         "cuts_missing": "The cut engines (tm.cuts, tm.suggest_cuts, tm.score_cuts) are not available "
                         "in this version of the library: this section is empty.",
         "cuts_none": "No candidate cut could be derived from the data.",
+        "cuts_large": "The log has more than {n} dossiers: cuts are scored by the replay engine, "
+                      "without the queue simulation; check cuts with a queue warning by simulation, "
+                      "procedure by procedure (tthc-mining cuts LOG --procedure CODE --method simulate).",
         "cuts_capped": "Scored the {k} suggestions with the largest potential out of {n}; every "
                        "suggestion is listed in the Excel/JSON files.",
         "no_dot": "Graphviz 'dot' is not installed: the map is shown as a table.",
