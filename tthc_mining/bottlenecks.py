@@ -150,9 +150,11 @@ def local_ns(log, column: str = S.TIMESTAMP) -> np.ndarray:
         s = log.events[column]
         if not pd.api.types.is_datetime64_any_dtype(s.dtype):
             s = pd.to_datetime(s)
-        if getattr(s.dt, "tz", None) is not None:
-            s = s.dt.tz_convert(log.calendar.tz or "UTC").dt.tz_localize(None)
-        log._cache[key] = s.to_numpy(dtype="datetime64[ns]").view(np.int64)
+        if isinstance(s.dtype, pd.DatetimeTZDtype):
+            from .calendar import utc_to_local_ns
+            log._cache[key] = utc_to_local_ns(s.array.as_unit("ns").asi8, log.calendar.tz or "UTC")
+        else:
+            log._cache[key] = s.to_numpy(dtype="datetime64[ns]").view(np.int64)
     return log._cache[key]
 
 
@@ -162,8 +164,21 @@ def month_index(log, column: str = S.TIMESTAMP) -> np.ndarray:
     if key not in log._cache:
         ns = local_ns(log, column)
         nat = ns == np.iinfo(np.int64).min
-        m = ns.view("datetime64[ns]").astype("datetime64[M]").astype(np.int64)
-        log._cache[key] = np.where(nat, -1, m)
+        day = np.floor_divide(ns, 86_400 * 1_000_000_000)
+        out = np.full(len(ns), -1, dtype=np.int64)
+        if (~nat).any():
+            # month of each distinct day, looked up (a log spans a few hundred days)
+            d0 = int(day.min(initial=np.iinfo(np.int64).max, where=~nat))
+            d1 = int(day.max(initial=np.iinfo(np.int64).min, where=~nat))
+            if d1 - d0 < 1_000_000:
+                lut = np.arange(d0, d1 + 1, dtype=np.int64).view("datetime64[D]").astype(
+                    "datetime64[M]").astype(np.int64)
+                ok = ~nat
+                out[ok] = lut[day[ok] - d0]
+            else:
+                m = ns.view("datetime64[ns]").astype("datetime64[M]").astype(np.int64)
+                out = np.where(nat, -1, m)
+        log._cache[key] = out
     return log._cache[key]
 
 
@@ -316,27 +331,45 @@ def n_distinct_sorted(codes: np.ndarray) -> int:
 
 def group_quantiles(values: np.ndarray, groups: np.ndarray, n_groups: int,
                     qs: tuple[float, ...]) -> np.ndarray:
-    """Quantiles (linear interpolation, as numpy) of ``values`` within integer ``groups``, by one
-    sort. ``values`` must be finite. Returns an ``(n_groups, len(qs))`` array (NaN for empty)."""
+    """Quantiles (linear interpolation, as numpy) of ``values`` within integer ``groups``,
+    exact. ``values`` must be finite. Returns an ``(n_groups, len(qs))`` array (NaN for empty).
+
+    The values are grouped by one sort of 64-bit keys ``group | row`` (a stable argsort by
+    group without ``argsort``), then each group's order statistics are read with
+    ``np.partition`` (a loop over the groups, not over rows)."""
+    qs = tuple(qs)
     out = np.full((n_groups, len(qs)), np.nan)
+    values = np.asarray(values, dtype=np.float64)
     if values.size == 0:
         return out
-    vmin, vmax = float(values.min()), float(values.max())
-    span = (vmax - vmin) + 1.0
-    if groups.max() * span < 2 ** 50:   # one float sort on a composite key
-        order = np.argsort(groups * span + (values - vmin))
-    else:
-        order = np.lexsort((values, groups))
-    v = values[order]
-    counts = np.bincount(groups, minlength=n_groups)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    has = counts > 0
-    for j, q in enumerate(qs):
-        pos = starts[has] + q * (counts[has] - 1)
+    groups = np.asarray(groups, dtype=np.int64)
+    counts = np.bincount(groups, minlength=n_groups)[:n_groups]
+    m = values.size
+    ib = max(int(m - 1).bit_length(), 1)
+    gb = max(int(n_groups - 1).bit_length(), 1)
+    if n_groups == 1:
+        vg = values
+    elif gb + ib <= 64:
+        key = groups.astype(np.uint64)
+        key <<= np.uint64(ib)
+        key |= np.arange(m, dtype=np.uint64)
+        key.sort()
+        key &= np.uint64((1 << ib) - 1)
+        vg = values[key.astype(np.int64)]
+        del key
+    else:  # pragma: no cover - more than 2**40 rows
+        vg = values[np.argsort(groups, kind="stable")]
+    starts = np.zeros(n_groups, dtype=np.int64)
+    if n_groups > 1:
+        starts[1:] = np.cumsum(counts)[:-1]
+    for gi in np.flatnonzero(counts):                # loop over groups (rows of the result)
+        c = int(counts[gi])
+        pos = np.array([q * (c - 1) for q in qs], dtype=np.float64)
         lo = np.floor(pos).astype(np.int64)
-        hi = np.ceil(pos).astype(np.int64)
-        frac = pos - lo
-        out[has, j] = v[lo] * (1.0 - frac) + v[hi] * frac
+        hi = np.minimum(lo + 1, c - 1)
+        part = np.partition(vg[starts[gi]:starts[gi] + c], np.unique(np.concatenate([lo, hi])))
+        a, b = part[lo], part[hi]
+        out[gi] = a * (1.0 - (pos - lo)) + b * (pos - lo)
     return out
 
 
@@ -509,12 +542,15 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
     idx = np.flatnonzero(sel)
     R = len(labels)
 
-    wait_raw = seg.wait_s[idx]
-    neg = int(np.count_nonzero(wait_raw < 0))
-    wait = np.maximum(np.nan_to_num(wait_raw, nan=0.0), 0.0) / H
-    del wait_raw
-    proc = seg.proc_s[idx] / H
-    held = np.maximum(np.nan_to_num(seg.seg_s[idx], nan=0.0), 0.0) / H
+    wait = seg.wait_s[idx]                      # a copy (fancy index): clipped in place
+    neg = int(np.count_nonzero(wait < 0))
+    np.fmax(wait, 0.0, out=wait)                 # NaN -> 0, negative -> 0
+    wait /= H
+    proc = seg.proc_s[idx]
+    proc /= H
+    held = seg.seg_s[idx]
+    np.fmax(held, 0.0, out=held)
+    held /= H
     key = keys_all[idx]
     case = seg.case[idx]
 
@@ -551,10 +587,12 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
     sum_wait = np.bincount(key, weights=wait, minlength=R)
     sum_held = np.bincount(key, weights=held, minlength=R)
     has_proc = np.isfinite(proc)
-    proc_c = np.maximum(np.nan_to_num(proc, nan=0.0), 0.0)
-    n_proc = np.bincount(key, weights=has_proc.astype(np.float64), minlength=R)
-    sum_proc = np.bincount(key, weights=proc_c, minlength=R)
-    wait_with_proc = np.bincount(key, weights=np.where(has_proc, wait, 0.0), minlength=R)
+    if has_proc.any():
+        n_proc = np.bincount(key, weights=has_proc.astype(np.float64), minlength=R)
+        sum_proc = np.bincount(key, weights=np.fmax(proc, 0.0), minlength=R)
+        wait_with_proc = np.bincount(key, weights=np.where(has_proc, wait, 0.0), minlength=R)
+    else:
+        n_proc = sum_proc = wait_with_proc = np.zeros(R)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_wait = sum_wait / count
         proc_mean = np.where(n_proc > 0, sum_proc / np.maximum(n_proc, 1), np.nan)
@@ -578,14 +616,17 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
     # ------------------------------------------------------------ excess over allotment/median
     allot = event_allotment_s(log, resolve_catalog(log, catalog), idx) / H
     has_allot = np.isfinite(allot)
-    excess = np.where(has_allot, np.maximum(held - np.nan_to_num(allot), 0.0),
-                      np.maximum(wait - q[key, 0], 0.0))
+    excess = wait - q[key, 0]
+    np.maximum(excess, 0.0, out=excess)
+    if has_allot.any():
+        excess = np.where(has_allot, np.maximum(held - np.nan_to_num(allot), 0.0), excess)
     excess_sum = np.bincount(key, weights=excess, minlength=R)
     n_allot = np.bincount(key, weights=has_allot.astype(np.float64), minlength=R)
     basis = np.where(n_allot == count, "allotment", np.where(n_allot == 0, "median", "mixed"))
 
     # ------------------------------------------------------------ shares
-    agency_all = np.maximum(np.nan_to_num(seg.seg_s[agency], nan=0.0), 0.0)
+    agency_all = seg.seg_s[agency]
+    np.fmax(agency_all, 0.0, out=agency_all)
     agency_all /= H
     total_agency = agency_all.sum()
     share_agency = sum_held / total_agency if total_agency > 0 else np.full(R, np.nan)
@@ -722,22 +763,30 @@ def _queue_evidence(log, seg, idx, key, R, seed):
 
 def _clump_share(minute_ns: np.ndarray, ck: np.ndarray, key: np.ndarray, R: int) -> np.ndarray:
     """Per row: share of the instants that fall in a clock minute holding at least 3 instants
-    of the same (row, unit) key."""
-    nat = minute_ns == np.iinfo(np.int64).min
-    minute = np.floor_divide(minute_ns, 60 * 1_000_000_000)
-    valid = ~nat
+    of the same (row, unit) key. One sort of the composite (key, minute) codes: runs of equal
+    codes are the clock minutes, and a run's row is read from its code (no per-event inverse)."""
+    nat_val = np.iinfo(np.int64).min
+    valid = minute_ns != nat_val
+    cnt = np.bincount(key, minlength=R)
     if not valid.any():
         return np.zeros(R)
-    mmin = minute[valid].min()
-    span = minute[valid].max() - mmin + 1
+    all_valid = bool(valid.all())
+    minute = np.floor_divide(minute_ns if all_valid else minute_ns[valid], 60 * 1_000_000_000)
+    ckv = ck if all_valid else ck[valid]
+    mmin = int(minute.min())
+    span = int(minute.max()) - mmin + 1
     minute -= mmin
-    minute += ck * span                                             # composite (key, minute)
-    inv, _ = pd.factorize(minute)                                   # hash-based: no sort
-    del minute
-    c = np.bincount(inv)
-    clumped = (c[inv] >= 3) & valid
-    cnt = np.bincount(key, minlength=R)
-    return np.bincount(key, weights=clumped.astype(np.float64), minlength=R) / np.maximum(cnt, 1)
+    minute += ckv * span                                          # composite (key, minute)
+    minute.sort()
+    n = minute.size
+    starts = np.flatnonzero(np.concatenate(([True], minute[1:] != minute[:-1])))
+    length = np.diff(np.append(starts, n))
+    big = length >= 3
+    row_of_ck = np.zeros(int(ck.max()) + 1, dtype=np.int64)
+    row_of_ck[ck] = key                                           # (row, unit) code -> row
+    rows = row_of_ck[minute[starts[big]] // span]
+    clumped = np.bincount(rows, weights=length[big].astype(np.float64), minlength=R)
+    return clumped / np.maximum(cnt, 1)
 
 
 def _batch_evidence(log, seg, idx, key, R):

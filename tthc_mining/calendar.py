@@ -35,6 +35,38 @@ _REF_DAY = int(REFERENCE.value // NS_PER_DAY)  # day number since 1970-01-01
 _MIN_YEAR, _MAX_YEAR = 1900, 2200
 
 DEFAULT_OFFICE_HOURS = (("07:00", "11:30"), ("13:30", "17:00"))
+_FAST_LOCAL_MIN = 10_000  # inputs at least this long take the constant-offset path
+
+
+def utc_to_local_ns(utc_ns: np.ndarray, tz: str) -> np.ndarray:
+    """UTC int64 ns -> wall-clock int64 ns in ``tz`` (NaT = int64 min kept).
+
+    When the zone's UTC offset is the same over the whole span of the data (checked by pandas'
+    own conversion at every hour of the span and at its ends: zones change offset at most a few
+    times a year, never twice within an hour), the local time is one addition; otherwise (a DST
+    change inside the span, or a span of more than 200,000 hours) pandas converts every value.
+    """
+    nat_val = np.iinfo(np.int64).min
+    utc_ns = np.asarray(utc_ns, dtype=np.int64)
+    nat = utc_ns == nat_val
+    any_nat = bool(nat.any())
+    if utc_ns.size == 0 or (any_nat and nat.all()):
+        return utc_ns.copy()
+    lo = int(np.min(utc_ns, initial=np.iinfo(np.int64).max, where=~nat)) if any_nat else int(utc_ns.min())
+    hi = int(utc_ns.max())
+    hour = 3_600 * NS_PER_S
+    if (hi - lo) // hour <= 200_000:
+        grid = np.append(np.arange(lo, hi, hour, dtype=np.int64), hi)
+        local = pd.DatetimeIndex(grid.view("datetime64[ns]")).tz_localize("UTC").tz_convert(
+            tz).tz_localize(None).as_unit("ns").asi8
+        off = local - grid
+        if (off == off[0]).all():
+            out = utc_ns + off[0]
+            if any_nat:
+                out[nat] = nat_val
+            return out
+    idx = pd.DatetimeIndex(utc_ns.view("datetime64[ns]")).tz_localize("UTC").tz_convert(tz)
+    return idx.tz_localize(None).as_unit("ns").asi8
 
 
 def _parse_clock(value: Any) -> float:
@@ -199,6 +231,8 @@ class WorkingCalendar:
             s = ts
             if not pd.api.types.is_datetime64_any_dtype(s.dtype):
                 s = pd.to_datetime(s)
+            if isinstance(s.dtype, pd.DatetimeTZDtype) and len(s) >= _FAST_LOCAL_MIN:
+                return utc_to_local_ns(s.array.as_unit("ns").asi8, self.tz or "UTC")
             if getattr(s.dt, "tz", None) is not None:
                 s = s.dt.tz_convert(self.tz or "UTC").dt.tz_localize(None)
             return s.to_numpy(dtype="datetime64[ns]").view(np.int64)
@@ -282,6 +316,57 @@ class WorkingCalendar:
             days[nat] = np.nan
             intra_f[nat] = np.nan
         return days, intra_f
+
+    def to_working_ns(self, ts: Any) -> np.ndarray:
+        """The working-time axis in integer nanoseconds: ``days * L + intra`` of
+        :meth:`to_working_parts` as one exact int64 (``L`` = office nanoseconds of a day;
+        int64 min for missing timestamps). A duration is a subtraction of two such values,
+        exact to the nanosecond; ``to_working_ns(ts) / 1e9`` is the axis of :meth:`to_working`.
+
+        Same arithmetic as :meth:`to_working_parts`, done in cache-sized blocks.
+        """
+        ns = np.atleast_1d(self._local_ns(ts))
+        n = len(ns)
+        out = np.empty(n, dtype=np.int64)
+        if n == 0:
+            return out
+        nat_val = np.iinfo(np.int64).min
+        nat = ns == nat_val
+        any_nat = bool(nat.any())
+        if any_nat and not (~nat).any():
+            out.fill(nat_val)
+            return out
+        lo = int(np.min(ns, initial=np.iinfo(np.int64).max, where=~nat)) if any_nat else int(ns.min())
+        hi = int(ns.max())
+        self._ensure(lo // NS_PER_DAY, hi // NS_PER_DAY)
+        L_ns = int(round(self.seconds_per_day * NS_PER_S))
+        base = self._cum * L_ns                     # working ns before each day of the table
+        working = self._working
+        slots = [(int(round(a * NS_PER_S)), int(round(ln * NS_PER_S)))
+                 for a, ln in zip(self._a, self._len)]
+        d0 = self._d0
+        block = 1 << 15
+        for b0 in range(0, n, block):               # blocks of 32k stay in the CPU cache
+            x = ns[b0:b0 + block]
+            if any_nat:
+                x = np.where(x == nat_val, lo, x)
+            day = np.floor_divide(x, NS_PER_DAY)
+            nid = x - day * NS_PER_DAY
+            day -= d0
+            intra = np.zeros(len(x), dtype=np.int64)
+            tmp = np.empty(len(x), dtype=np.int64)
+            for a_ns, ln_ns in slots:
+                if a_ns == 0 and ln_ns == NS_PER_DAY:   # a 24-hour slot: the time of day
+                    intra += nid
+                else:
+                    np.subtract(nid, a_ns, out=tmp)
+                    np.clip(tmp, 0, ln_ns, out=tmp)
+                    intra += tmp
+            intra *= working[day]
+            np.add(base[day], intra, out=out[b0:b0 + block])
+        if any_nat:
+            out[nat] = nat_val
+        return out
 
     def from_working(self, w: Any, *, side: str = "next", tz_aware: bool = False):
         """Inverse of :meth:`to_working`: axis values -> local timestamps.

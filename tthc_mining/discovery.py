@@ -58,7 +58,8 @@ from . import schema as S
 from .errors import ConfigError
 from .segments import OWNER_AGENCY, Segments, case_sums, segments
 
-__all__ = ["discover", "variants", "ProcessMap", "group_stats", "variant_index"]
+__all__ = ["discover", "variants", "ProcessMap", "group_stats", "sorted_group_quantiles",
+           "variant_index"]
 
 HOUR = 3600.0
 #: group_stats packs the group code into the top bits of a 64-bit sort key up to this many bits
@@ -73,9 +74,12 @@ _BASES = ((911_382_323, 972_663_749), (1_000_000_007 % _M1, 998_244_353),
 
 # ====================================================================== small vectorised helpers
 def _sortable(values: np.ndarray) -> np.ndarray:
-    """Float64 -> uint64 keys with the same order (IEEE-754 bits, sign handled)."""
+    """Float64 -> uint64 keys with the same order (IEEE-754 bits, sign handled); a new array."""
     if values.size and values.min() >= 0:  # durations: the bits of x >= 0 already sort
-        return (values + 0.0).view(np.uint64) | np.uint64(1 << 63)  # (-0.0 + 0.0 = +0.0)
+        out = values + 0.0                  # (-0.0 + 0.0 = +0.0)
+        out = out.view(np.uint64)
+        out |= np.uint64(1 << 63)
+        return out
     bits = values.view(np.int64)
     return (bits ^ ((bits >> 63) & np.int64(0x7FFFFFFFFFFFFFFF))).view(np.uint64) \
         ^ np.uint64(1 << 63)
@@ -103,11 +107,13 @@ def group_stats(group: np.ndarray, values: np.ndarray, n_groups: int,
     """
     group = np.asarray(group, dtype=np.int64)
     values = np.asarray(values, dtype=np.float64)
-    use = (group >= 0) & ~np.isnan(values)
+    use = group >= 0
+    use &= ~np.isnan(values)
     if use.all():
         g_use, v_use = group, values
     else:
         g_use, v_use = group[use], values[use]
+    del use
     if n_groups:
         n = np.bincount(g_use, minlength=n_groups)[:n_groups].astype(np.int64)
         s = np.bincount(g_use, weights=v_use, minlength=n_groups)[:n_groups]
@@ -119,37 +125,53 @@ def group_stats(group: np.ndarray, values: np.ndarray, n_groups: int,
     out: dict[str, np.ndarray] = {"n": n, "sum": s, "mean": mean}
     if not quantiles:
         return out
-    idx = np.flatnonzero(has)
+    qv = sorted_group_quantiles(g_use, v_use, n, quantiles)
+    for j, q in enumerate(quantiles):
+        out[f"q{int(round(q * 100))}"] = qv[:, j]
+    return out
+
+
+def sorted_group_quantiles(group: np.ndarray, values: np.ndarray, counts: np.ndarray,
+                           quantiles: tuple[float, ...]) -> np.ndarray:
+    """Linear-interpolated quantiles of finite ``values`` within integer ``group`` codes in
+    ``[0, len(counts))`` (``counts`` = the number of values of each group), by one sort of
+    packed 64-bit keys (see :func:`group_stats` for the precision). Returns an array
+    ``(len(counts), len(quantiles))``, NaN for empty groups."""
+    n_groups = len(counts)
+    n = counts
+    res = np.full((n_groups, len(quantiles)), np.nan)
+    idx = np.flatnonzero(n > 0)
+    if idx.size == 0:
+        return res
     bits = max(int(n_groups - 1).bit_length(), 1)
     if bits <= _KEY_BITS_MAX:
         shift = np.uint64(bits)
-        keys = (g_use.astype(np.uint64) << np.uint64(64 - bits)) | (_sortable(v_use) >> shift)
+        keys = _sortable(values)
+        keys >>= shift
+        keys |= group.astype(np.uint64) << np.uint64(64 - bits)
         keys.sort()
         mask = np.uint64((1 << (64 - bits)) - 1)
 
         def at(pos: np.ndarray) -> np.ndarray:
             return _unsortable((keys[pos] & mask) << shift)
     else:  # very many groups: exact two-pass sort
-        order = np.argsort(v_use)
-        order = order[np.argsort(g_use[order], kind="stable")]
-        sorted_v = v_use[order]
+        order = np.argsort(values)
+        order = order[np.argsort(group[order], kind="stable")]
+        sorted_v = values[order]
 
         def at(pos: np.ndarray) -> np.ndarray:
             return sorted_v[pos]
     starts = np.zeros(n_groups, dtype=np.int64)
     if n_groups > 1:
         starts[1:] = np.cumsum(n)[:-1]
-    for q in quantiles:
-        res = np.full(n_groups, np.nan)
-        if idx.size:
-            pos = q * (n[idx] - 1).astype(np.float64)
-            lo = np.floor(pos).astype(np.int64)
-            hi = np.minimum(lo + 1, n[idx] - 1)
-            frac = pos - lo
-            a, b = at(starts[idx] + lo), at(starts[idx] + hi)
-            res[idx] = a + (b - a) * frac
-        out[f"q{int(round(q * 100))}"] = res
-    return out
+    for j, q in enumerate(quantiles):
+        pos = q * (n[idx] - 1).astype(np.float64)
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, n[idx] - 1)
+        frac = pos - lo
+        a, b = at(starts[idx] + lo), at(starts[idx] + hi)
+        res[idx, j] = a + (b - a) * frac
+    return res
 
 
 def _compact(keys: np.ndarray, space: int) -> tuple[np.ndarray, np.ndarray]:

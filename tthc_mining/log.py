@@ -71,11 +71,34 @@ class DossierLog:
         """A timestamp column on the working-time axis (seconds), cached."""
         key = ("working", column)
         if key not in self._cache:
-            if hasattr(self.calendar, "to_working_parts"):  # one calendar pass for both views
+            if hasattr(self.calendar, "to_working_ns"):  # one calendar pass for both views
+                w_ns = self.working_ns(column)
+                L = self.calendar.seconds_per_day
+                L_ns = int(round(L * 1e9))
+                # days * L + intra_ns / 1e9 (the parts of to_working_parts), NaN for NaT
+                days, intra = np.divmod(w_ns, L_ns)
+                out = days.astype(np.float64)
+                del days
+                out *= L
+                out += intra / 1e9
+                del intra
+                nat = w_ns == np.iinfo(np.int64).min
+                if nat.any():
+                    out[nat] = np.nan
+                self._cache[key] = out
+            elif hasattr(self.calendar, "to_working_parts"):
                 days, intra_ns = self.working_parts(column)
                 self._cache[key] = days * self.calendar.seconds_per_day + intra_ns / 1e9
             else:
                 self._cache[key] = self.calendar.to_working(self.events[column])
+        return self._cache[key]
+
+    def working_ns(self, column: str = S.TIMESTAMP) -> np.ndarray:
+        """A timestamp column on the exact int64 working-ns axis (int64 min for NaT), cached;
+        see :meth:`WorkingCalendar.to_working_ns`. Differences are exact durations."""
+        key = ("working_ns", column)
+        if key not in self._cache:
+            self._cache[key] = self.calendar.to_working_ns(self.events[column])
         return self._cache[key]
 
     def working_parts(self, column: str = S.TIMESTAMP) -> tuple[np.ndarray, np.ndarray]:

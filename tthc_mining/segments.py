@@ -13,8 +13,6 @@ they are computed once here, vectorised on integer codes, and cached on the log.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
@@ -24,35 +22,113 @@ OWNER_AGENCY, OWNER_CITIZEN, OWNER_THIRD = 0, 1, 2
 OWNER_NAMES = np.array(["agency", "citizen", "third_party"], dtype=object)
 
 
-@dataclass
 class Segments:
     """Per-event arrays aligned with ``log.events`` rows (which are sorted by case, then time).
 
     Times are on the working-time axis (seconds); durations are working seconds. For a dossier's
     first event the segment fields are NaN and ``is_first`` is True.
+
+    Arrays that follow from others (``prev_activity``, ``pos``, ``is_last``, ``w_prev_end``)
+    are built on first access and then kept, so a module that does not need them does not pay
+    for them (48 MB each on 6 million events).
+
+    case: int64 case code (0..n_cases-1, contiguous blocks)
+    activity: int64 activity code
+    prev_activity: int64 activity code of the previous event in the dossier, -1 first
+    pos: 0-based position of the event within its dossier
+    is_first, is_last: bool
+    w_end: working-axis time of the event's end (time:timestamp)
+    w_start: working-axis start time (NaN without start_timestamp)
+    w_prev_end: working-axis end of the previous event (NaN for the first)
+    seg_s: w_end - w_prev_end: working time since the previous event
+    wait_s: w_start - w_prev_end when a start exists, else seg_s
+    proc_s: w_end - w_start (NaN without start)
+    owner: int8: OWNER_AGENCY / OWNER_CITIZEN / OWNER_THIRD
+    handover: bool: the unit differs from the previous event's unit
+    activities: activity names for the codes
+    case_ids: case ids for the codes
+    case_start: row index of each case's first event (len n_cases + 1, last = n)
     """
 
-    case: np.ndarray          # int64 case code (0..n_cases-1, contiguous blocks)
-    activity: np.ndarray      # int64 activity code
-    prev_activity: np.ndarray # int64 activity code of the previous event in the dossier, -1 first
-    pos: np.ndarray           # 0-based position of the event within its dossier
-    is_first: np.ndarray      # bool
-    is_last: np.ndarray       # bool
-    w_end: np.ndarray         # working-axis time of the event's end (time:timestamp)
-    w_start: np.ndarray       # working-axis start time (NaN without start_timestamp)
-    w_prev_end: np.ndarray    # working-axis end of the previous event (NaN for the first)
-    seg_s: np.ndarray         # w_end - w_prev_end: working time since the previous event
-    wait_s: np.ndarray        # w_start - w_prev_end when a start exists, else seg_s
-    proc_s: np.ndarray        # w_end - w_start (NaN without start)
-    owner: np.ndarray         # int8: OWNER_AGENCY / OWNER_CITIZEN / OWNER_THIRD
-    handover: np.ndarray      # bool: the unit differs from the previous event's unit
-    activities: pd.Index      # activity names for the codes
-    case_ids: pd.Index        # case ids for the codes
-    case_start: np.ndarray    # row index of each case's first event (len n_cases + 1, last = n)
+    _LAZY = ("prev_activity", "pos", "is_last", "w_prev_end")
+
+    def __init__(self, *, case: np.ndarray, activity: np.ndarray, is_first: np.ndarray,
+                 w_end: np.ndarray, w_start: np.ndarray, seg_s: np.ndarray, wait_s: np.ndarray,
+                 proc_s: np.ndarray, owner: np.ndarray, handover: np.ndarray,
+                 activities: pd.Index, case_ids: pd.Index, case_start: np.ndarray,
+                 prev_activity: np.ndarray | None = None, pos: np.ndarray | None = None,
+                 is_last: np.ndarray | None = None, w_prev_end: np.ndarray | None = None):
+        self.case = case
+        self.activity = activity
+        self.is_first = is_first
+        self.w_end = w_end
+        self.w_start = w_start
+        self.seg_s = seg_s
+        self.wait_s = wait_s
+        self.proc_s = proc_s
+        self.owner = owner
+        self.handover = handover
+        self.activities = activities
+        self.case_ids = case_ids
+        self.case_start = case_start
+        self._prev_activity = prev_activity
+        self._pos = pos
+        self._is_last = is_last
+        self._w_prev_end = w_prev_end
+
+    # ------------------------------------------------------------------ derived, on demand
+    @property
+    def prev_activity(self) -> np.ndarray:
+        if self._prev_activity is None:
+            n = len(self.activity)
+            prev = np.empty(n, dtype=np.int64)
+            if n:
+                prev[0] = -1
+                prev[1:] = self.activity[:-1]
+                prev[self.is_first] = -1
+            self._prev_activity = prev
+        return self._prev_activity
+
+    @property
+    def pos(self) -> np.ndarray:
+        if self._pos is None:
+            n = len(self.case)
+            if n:
+                starts = self.case_start[:-1]
+                self._pos = np.arange(n, dtype=np.int64) - starts[self.case]
+            else:
+                self._pos = np.zeros(0, np.int64)
+        return self._pos
+
+    @property
+    def is_last(self) -> np.ndarray:
+        if self._is_last is None:
+            n = len(self.is_first)
+            last = np.ones(n, dtype=bool)
+            if n:
+                last[:-1] = self.is_first[1:]
+            self._is_last = last
+        return self._is_last
+
+    @property
+    def w_prev_end(self) -> np.ndarray:
+        if self._w_prev_end is None:
+            n = len(self.w_end)
+            prev = np.empty(n, dtype=np.float64)
+            if n:
+                prev[0] = np.nan
+                prev[1:] = self.w_end[:-1]
+                prev[self.is_first] = np.nan
+            self._w_prev_end = prev
+        return self._w_prev_end
 
     @property
     def n_cases(self) -> int:
         return len(self.case_ids)
+
+    def __repr__(self) -> str:
+        return (f"Segments({len(self.case):,} events, {self.n_cases:,} dossiers, "
+                f"{len(self.activities):,} activities)")
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame({
@@ -65,25 +141,64 @@ class Segments:
         })
 
 
+def _role_index(events: pd.DataFrame) -> np.ndarray:
+    """Index into ``schema.ROLES`` of every event's role (-1 for missing/unknown), from the
+    categorical codes when the column is categorical (no per-row strings)."""
+    col = events[S.ROLE]
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        cats = [str(c) for c in col.cat.categories]
+        lut = np.array([S.ROLES.index(c) if c in S.ROLES else -1 for c in cats] + [-1],
+                       dtype=np.int8)
+        codes = col.cat.codes.to_numpy()
+        return lut[np.where(codes < 0, len(cats), codes)]
+    return pd.Categorical(col.astype(object), categories=list(S.ROLES)).codes.astype(np.int8)
+
+
 def _owner_states(events: pd.DataFrame, case: np.ndarray, is_first: np.ndarray) -> np.ndarray:
     """Owner of the segment that ends at each event = clock state after the previous event."""
     n = len(events)
     if S.ROLE not in events.columns or n == 0:
         return np.zeros(n, dtype=np.int8)
-    role = events[S.ROLE].astype(object).to_numpy()
+    role = _role_index(events)
     # clock-changing events set a state; others carry the last state forward within the case
-    state = np.full(n, np.nan)
-    state[role == S.ROLE_SUPPLEMENT_REQUEST] = OWNER_CITIZEN
-    state[role == S.ROLE_SUSPENDED] = OWNER_THIRD
-    state[(role == S.ROLE_SUPPLEMENT_RECEIVED) | (role == S.ROLE_RESUMED)] = OWNER_AGENCY
+    lut = np.full(len(S.ROLES) + 1, -1, dtype=np.int8)        # role index -> state set (-1 none)
+    lut[S.ROLES.index(S.ROLE_SUPPLEMENT_REQUEST)] = OWNER_CITIZEN
+    lut[S.ROLES.index(S.ROLE_SUSPENDED)] = OWNER_THIRD
+    lut[S.ROLES.index(S.ROLE_SUPPLEMENT_RECEIVED)] = OWNER_AGENCY
+    lut[S.ROLES.index(S.ROLE_RESUMED)] = OWNER_AGENCY
+    state = lut[role]                                          # (-1 of an unknown role -> lut[-1])
     # a new dossier starts with the agency
-    state[is_first & np.isnan(state)] = OWNER_AGENCY
-    after = pd.Series(state).ffill().to_numpy()  # state after event i (cases start with a value)
+    state[is_first & (state < 0)] = OWNER_AGENCY
+    # forward fill: index of the last event at or before i that set a state (every dossier's
+    # first event sets one, so the fill never crosses into another dossier)
+    src = np.where(state >= 0, np.arange(n, dtype=np.int64), 0)
+    np.maximum.accumulate(src, out=src)
     owner = np.empty(n, dtype=np.int8)
     owner[0] = OWNER_AGENCY
-    owner[1:] = after[:-1].astype(np.int8)
+    owner[1:] = state[src[:-1]]
     owner[is_first] = OWNER_AGENCY
     return owner
+
+
+def _diff_seconds(end_ns: np.ndarray, start_ns: np.ndarray, *, shift: bool) -> np.ndarray:
+    """Working seconds ``end - start`` of two int64 working-ns arrays (NaN where either is
+    missing); with ``shift`` the start is the previous row's value (element 0 gets NaN)."""
+    nat = np.iinfo(np.int64).min
+    n = len(end_ns)
+    out = np.empty(n, dtype=np.float64)
+    if n == 0:
+        return out
+    if shift:
+        e, s0, o = end_ns[1:], start_ns[:-1], out[1:]
+        out[0] = np.nan
+    else:
+        e, s0, o = end_ns, start_ns, out
+    np.subtract(e, s0, out=o, casting="unsafe")       # exact int64 difference -> float64
+    o /= 1e9
+    missing = (e == nat) | (s0 == nat)
+    if missing.any():
+        o[missing] = np.nan
+    return out
 
 
 def segments(log) -> Segments:
@@ -97,67 +212,65 @@ def segments(log) -> Segments:
     act, acts = log.codes(S.ACTIVITY)
     is_first = np.ones(n, dtype=bool)
     if n:
-        is_first[1:] = raw_case[1:] != raw_case[:-1]
+        np.not_equal(raw_case[1:], raw_case[:-1], out=is_first[1:])
+    starts = np.flatnonzero(is_first)
+    n_cases = len(starts)
+    case_start = np.append(starts, n).astype(np.int64)
     # contiguous dossier codes 0..n_cases-1 in block order: categorical codes may have gaps or
     # another order (e.g. a filtered log keeps every category)
-    case = (np.cumsum(is_first) - 1).astype(np.int64)
-    case_ids = raw_ids.take(raw_case[is_first]) if n else raw_ids[:0]
-    is_last = np.ones(n, dtype=bool)
-    if n:
-        is_last[:-1] = is_first[1:]
-    starts = np.flatnonzero(is_first)
-    case_start = np.append(starts, n).astype(np.int64)
-    pos = np.arange(n, dtype=np.int64) - np.repeat(starts, np.diff(case_start)) if n else np.zeros(0, np.int64)
-    w_end = log.working(S.TIMESTAMP)
-    if S.START in ev.columns:
-        w_start = log.working(S.START)
+    first_codes = raw_case[starts]
+    if n_cases == len(raw_ids) and np.array_equal(first_codes, np.arange(n_cases)):
+        case = raw_case                 # already contiguous in block order: share the array
+        case_ids = raw_ids
     else:
-        w_start = np.full(n, np.nan)
-    w_prev_end = np.full(n, np.nan)
-    prev_act = np.full(n, -1, dtype=np.int64)
-    if n:
-        w_prev_end[1:] = w_end[:-1]
-        prev_act[1:] = act[:-1]
-    w_prev_end[is_first] = np.nan
-    prev_act[is_first] = -1
-    if n and hasattr(log, "working_parts") and hasattr(log.calendar, "to_working_parts"):
-        # durations from (working days, office ns within the day): the axis values are ~1e9 s
-        # (ulp ~1e-7 s), the parts are exact integers, so durations are exact to the ns. The
-        # parts are dropped from the log's cache afterwards (log.working keeps the axis).
-        L = log.calendar.seconds_per_day
-        d_end, i_end = log.working_parts(S.TIMESTAMP)
-        seg = np.full(n, np.nan)
-        seg[1:] = (d_end[1:] - d_end[:-1]) * L + (i_end[1:] - i_end[:-1]) / 1e9
+        case = np.cumsum(is_first, dtype=np.int64)
+        case -= 1
+        case_ids = raw_ids.take(first_codes) if n else raw_ids[:0]
+    has_start = S.START in ev.columns
+    exact = n and hasattr(log, "working_ns") and hasattr(log.calendar, "to_working_ns")
+    if exact:
+        # durations from the exact int64 working-ns axis (the float axis values are ~1e9 s
+        # with an ulp of ~1e-7 s, their differences would not be exact): one calendar pass per
+        # column gives both; the int64 arrays are dropped from the cache afterwards
+        e_ns = log.working_ns(S.TIMESTAMP)
+        w_end = log.working(S.TIMESTAMP)
+        seg = _diff_seconds(e_ns, e_ns, shift=True)
         seg[is_first] = np.nan
-        if S.START in ev.columns:
-            d_st, i_st = log.working_parts(S.START)
-            wait = np.full(n, np.nan)
-            wait[1:] = (d_st[1:] - d_end[:-1]) * L + (i_st[1:] - i_end[:-1]) / 1e9
+        if has_start:
+            s_ns = log.working_ns(S.START)
+            w_start = log.working(S.START)
+            wait = _diff_seconds(s_ns, e_ns, shift=True)
             wait[is_first] = np.nan
-            wait = np.where(np.isnan(w_start), seg, wait)
-            proc = (d_end - d_st) * L + (i_end - i_st) / 1e9
-            del d_st, i_st
-            log._cache.pop(("working_parts", S.START), None)
+            no_start = s_ns == np.iinfo(np.int64).min
+            if no_start.any():
+                wait[no_start] = seg[no_start]
+            proc = _diff_seconds(e_ns, s_ns, shift=False)
+            del s_ns, no_start
+            log._cache.pop(("working_ns", S.START), None)
         else:
+            w_start = np.full(n, np.nan)
             wait = seg.copy()
             proc = np.full(n, np.nan)
-        del d_end, i_end
-        log._cache.pop(("working_parts", S.TIMESTAMP), None)
+        del e_ns
+        log._cache.pop(("working_ns", S.TIMESTAMP), None)
     else:
-        seg = w_end - w_prev_end
-        wait = np.where(np.isnan(w_start), seg, w_start - w_prev_end)
+        w_end = log.working(S.TIMESTAMP)
+        w_start = log.working(S.START) if has_start else np.full(n, np.nan)
+        w_prev = np.full(n, np.nan)
+        if n:
+            w_prev[1:] = w_end[:-1]
+        w_prev[is_first] = np.nan
+        seg = w_end - w_prev
+        wait = np.where(np.isnan(w_start), seg, w_start - w_prev)
         proc = w_end - w_start
     owner = _owner_states(ev, case, is_first)
-    if S.GROUP in ev.columns:
+    handover = np.zeros(n, dtype=bool)
+    if S.GROUP in ev.columns and n:
         g, _ = log.codes(S.GROUP)
-        handover = np.zeros(n, dtype=bool)
-        if n:
-            handover[1:] = (g[1:] != g[:-1]) & (g[1:] >= 0) & (g[:-1] >= 0)
+        np.not_equal(g[1:], g[:-1], out=handover[1:])
+        handover[1:] &= (g[1:] >= 0) & (g[:-1] >= 0)
         handover[is_first] = False
-    else:
-        handover = np.zeros(n, dtype=bool)
-    out = Segments(case=case, activity=act, prev_activity=prev_act, pos=pos, is_first=is_first,
-                   is_last=is_last, w_end=w_end, w_start=w_start, w_prev_end=w_prev_end,
+    out = Segments(case=case, activity=act, is_first=is_first, w_end=w_end, w_start=w_start,
                    seg_s=seg, wait_s=wait, proc_s=proc, owner=owner, handover=handover,
                    activities=acts, case_ids=case_ids, case_start=case_start)
     log._cache["segments"] = out

@@ -105,6 +105,21 @@ def _codes(labels: Any, n: int, what: str) -> tuple[np.ndarray, pd.Index | None]
     return codes, uniques
 
 
+def _dense_ranks(codes: np.ndarray) -> tuple[np.ndarray, int]:
+    """Ranks of the values among the distinct values (``np.unique(codes, return_inverse=True)``
+    without the sort when the codes are small non-negative integers: a presence table)."""
+    if codes.size == 0:
+        return codes.astype(np.int64), 0
+    lo, hi = int(codes.min()), int(codes.max())
+    if lo >= 0 and hi < max(4 * codes.size, 1 << 20):
+        present = np.bincount(codes, minlength=hi + 1) > 0
+        lut = np.cumsum(present, dtype=np.int64)
+        lut -= 1
+        return lut[codes], int(lut[-1]) + 1
+    uniq, inv = np.unique(codes, return_inverse=True)
+    return inv.astype(np.int64), len(uniq)
+
+
 def bootstrap_mean_ci(values: Any, groups: Any = None, *, by: Any = None, n_boot: int = 1000,
                       ci: float = 0.95, seed: int | None = 0, method: str = "auto",
                       n_groups: int = 2000, budget: float = _EXACT_BUDGET) -> MeanCI | pd.DataFrame:
@@ -145,45 +160,70 @@ def bootstrap_mean_ci(values: Any, groups: Any = None, *, by: Any = None, n_boot
     n_boot = int(n_boot)
     if n_boot < 1:
         raise ConfigError("n_boot must be at least 1")
-    keep = np.isfinite(v) & (g >= 0) & (p >= 0)
-    v, g, p = v[keep], g[keep], p[keep]
+    keep = np.isfinite(v)
+    keep &= g >= 0
+    keep &= p >= 0
+    if not keep.all():
+        v, g, p = v[keep], g[keep], p[keep]
+    del keep
     n_strata = (len(p_uniques) if p_uniques is not None else 1)
     if by is not None and p_uniques is None:
         n_strata = int(p.max()) + 1 if p.size else 0
 
-    # per (stratum, unit) pair: sum and count
-    gu, g = np.unique(g, return_inverse=True) if g.size else (np.zeros(0, np.int64), g)
-    n_units = len(gu)
-    key = p * max(n_units, 1) + g
-    ukey, inv = np.unique(key, return_inverse=True)
-    pair_s = np.bincount(inv, weights=v, minlength=len(ukey))
-    pair_c = np.bincount(inv, minlength=len(ukey)).astype(np.float64)
-    pair_p = ukey // max(n_units, 1)
-    pair_g = ukey % max(n_units, 1)
-    tot_s = np.bincount(pair_p, weights=pair_s, minlength=n_strata)
-    tot_c = np.bincount(pair_p, weights=pair_c, minlength=n_strata)
-    units_per = np.bincount(pair_p, minlength=n_strata)
+    # resampling units as dense ranks 0..n_units-1 (sorted order, as np.unique gives)
+    g, n_units = _dense_ranks(g)
+    rng = np.random.default_rng(seed)
+    key = p * max(n_units, 1)
+    key += g
+    # distinct (stratum, unit) pairs: one sort of the composite keys (no argsort)
+    skey = np.sort(key)
+    firsts = np.ones(skey.size, dtype=bool)
+    if skey.size:
+        np.not_equal(skey[1:], skey[:-1], out=firsts[1:])
+    ukey = skey[firsts]
+    del skey, firsts
+    n_pairs = len(ukey)
+    units_per = np.bincount(ukey // max(n_units, 1), minlength=n_strata)[:max(n_strata, 0)]
+    tot_s = np.bincount(p, weights=v, minlength=n_strata)[:max(n_strata, 0)]
+    tot_c = np.bincount(p, minlength=n_strata)[:max(n_strata, 0)].astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(tot_c > 0, tot_s / np.where(tot_c > 0, tot_c, 1), np.nan)
 
-    rng = np.random.default_rng(seed)
-    n_pairs = len(ukey)
     if method == "auto":
         method = "exact" if n_pairs * n_boot <= budget else "groups"
     if method == "groups" and n_units > n_groups:
+        # random groups of dossiers: (stratum, bucket) sums straight from the observations
         bucket = rng.integers(0, n_groups, size=n_units)
-        pg = bucket[pair_g]
-        k2 = pair_p * n_groups + pg
-        uk2, inv2 = np.unique(k2, return_inverse=True)
-        pair_s = np.bincount(inv2, weights=pair_s, minlength=len(uk2))
-        pair_c = np.bincount(inv2, weights=pair_c, minlength=len(uk2))
+        k2 = bucket[g]
+        del bucket
+        k2 += p * n_groups
+        cells = n_strata * n_groups
+        if cells <= max(4 * k2.size, 1 << 22):
+            cs = np.bincount(k2, weights=v, minlength=cells)
+            cc = np.bincount(k2, minlength=cells)
+            uk2 = np.flatnonzero(cc)
+            pair_s, pair_c = cs[uk2], cc[uk2].astype(np.float64)
+            del cs, cc
+        else:
+            uk2, inv2 = np.unique(k2, return_inverse=True)
+            pair_s = np.bincount(inv2, weights=v, minlength=len(uk2))
+            pair_c = np.bincount(inv2, minlength=len(uk2)).astype(np.float64)
+            del inv2
+        del k2
         pair_p = uk2 // n_groups
         pair_g = uk2 % n_groups
         n_res = n_groups
     else:
         if method == "groups":
             method = "exact"  # fewer units than buckets: the exact bootstrap is cheaper
+        inv = np.searchsorted(ukey, key)
+        pair_s = np.bincount(inv, weights=v, minlength=n_pairs)
+        pair_c = np.bincount(inv, minlength=n_pairs).astype(np.float64)
+        del inv
+        pair_p = ukey // max(n_units, 1)
+        pair_g = ukey % max(n_units, 1)
         n_res = n_units
+    del key
 
     low = np.full(n_strata, np.nan)
     high = np.full(n_strata, np.nan)

@@ -77,6 +77,8 @@ from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import schema as S
 from .catalog import ERAS, ProcedureCatalog
@@ -190,9 +192,13 @@ def _local_day(idx: pd.DatetimeIndex) -> np.ndarray:
     return np.where(ns == _NAT, _NAT, out)
 
 
-def _first_where(mask: np.ndarray, case: np.ndarray, n_cases: int) -> np.ndarray:
+def _first_where(mask: np.ndarray, case: np.ndarray, n_cases: int,
+                 case_start: np.ndarray | None = None) -> np.ndarray:
     """Row index of the first event of each case where ``mask`` holds (-1 when none).
-    Rows are sorted by case, so the first hit per case is the first occurrence."""
+    Rows are sorted by case, so the first hit per case is the first occurrence.
+    ``case_start`` (first row of every case, plus n) makes an all-true mask free."""
+    if case_start is not None and len(case_start) == n_cases + 1 and mask.all():
+        return case_start[:-1].astype(np.int64, copy=True)
     idx = np.flatnonzero(mask)
     out = np.full(n_cases, -1, dtype=np.int64)
     if idx.size:
@@ -203,7 +209,10 @@ def _first_where(mask: np.ndarray, case: np.ndarray, n_cases: int) -> np.ndarray
     return out
 
 
-def _last_where(mask: np.ndarray, case: np.ndarray, n_cases: int) -> np.ndarray:
+def _last_where(mask: np.ndarray, case: np.ndarray, n_cases: int,
+                case_start: np.ndarray | None = None) -> np.ndarray:
+    if case_start is not None and len(case_start) == n_cases + 1 and mask.all():
+        return case_start[1:] - 1
     idx = np.flatnonzero(mask)
     out = np.full(n_cases, -1, dtype=np.int64)
     if idx.size:
@@ -216,6 +225,90 @@ def _last_where(mask: np.ndarray, case: np.ndarray, n_cases: int) -> np.ndarray:
 
 def _take_ns(ns: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return np.where(idx >= 0, ns[np.maximum(idx, 0)], _NAT)
+
+
+def _codes_of(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``(int64 codes with -1 for missing, object array of the distinct values)`` of a column
+    (the categorical codes when it is categorical: no per-row strings)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return (values.cat.codes.to_numpy(np.int64),
+                np.asarray(values.cat.categories.astype(object), dtype=object))
+    codes, uniq = pd.factorize(values, sort=False)
+    return codes.astype(np.int64), np.asarray(uniq, dtype=object)
+
+
+def _text_col(codes: np.ndarray, uniques: Any) -> Any:
+    """A text column of the cases table from integer codes (-1 = missing).
+
+    What pandas makes of an object array of strings and None (its ``str`` dtype, NaN for
+    missing), built by one pyarrow ``take`` over the distinct values instead of per-row Python
+    strings; the object array itself when the values are not all text or all are missing (then
+    pandas infers another dtype)."""
+    codes = np.asarray(codes, dtype=np.int64)
+    uniq = np.asarray(uniques, dtype=object)
+    valid = codes >= 0
+    if len(uniq) == 0 or not valid.any() or not all(isinstance(u, str) for u in uniq):
+        out = np.full(len(codes), None, dtype=object)
+        if valid.any():
+            out[valid] = uniq[codes[valid]]
+        return out
+    arr = pc.take(pa.array(list(uniq), type=pa.string()),
+                  pa.array(codes, mask=~valid) if not valid.all() else pa.array(codes))
+    return pd.array(arr, dtype="str")
+
+
+def _text_col_obj(values: np.ndarray) -> Any:
+    """:func:`_text_col` for an object array (factorised on its few distinct values)."""
+    codes, uniq = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
+    if not all(isinstance(u, str) for u in uniq):
+        return values
+    return _text_col(codes, uniq)
+
+
+def _best_unit(case: np.ndarray, gcode: np.ndarray, val: np.ndarray, n_cases: int, G: int
+               ) -> np.ndarray | None:
+    """Per case: the unit with the largest total ``val`` over the case's events with a unit
+    (ties: the smaller unit code), -1 for cases without such events; ``None`` when the packed
+    key does not fit 64 bits. One sort of 64-bit keys ``case | unit | row`` (the row bits make it
+    an argsort without ``argsort``); the sums run in row order, as ``np.bincount`` does."""
+    ok = gcode >= 0
+    if ok.all():
+        rows = None
+        c, g, v = case, gcode, val
+    else:
+        rows = np.flatnonzero(ok)
+        c, g, v = case[rows], gcode[rows], val[rows]
+    m = len(c)
+    best = np.full(n_cases, -1, dtype=np.int64)
+    if m == 0:
+        return best
+    gb = max(int(G - 1).bit_length(), 1)
+    ib = max(int(m - 1).bit_length(), 1)
+    cb = max(int(n_cases - 1).bit_length(), 1)
+    if cb + gb + ib > 64:
+        return None
+    key = c.astype(np.uint64)
+    key <<= np.uint64(gb)
+    key |= g.astype(np.uint64)
+    key <<= np.uint64(ib)
+    key |= np.arange(m, dtype=np.uint64)
+    key.sort()
+    perm = (key & np.uint64((1 << ib) - 1)).astype(np.int64)
+    key >>= np.uint64(ib)                                      # (case, unit), sorted
+    starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+    sums = np.add.reduceat(v[perm], starts)
+    pair = key[starts]
+    del key, perm
+    pc_ = (pair >> np.uint64(gb)).astype(np.int64)
+    pg = (pair & np.uint64((1 << gb) - 1)).astype(np.int64)
+    cst = np.flatnonzero(np.concatenate(([True], pc_[1:] != pc_[:-1])))
+    mx = np.maximum.reduceat(sums, cst)
+    grp = np.cumsum(np.concatenate(([True], pc_[1:] != pc_[:-1]))) - 1
+    cand = np.flatnonzero(sums == mx[grp])                     # units at the case's maximum
+    first = np.concatenate(([True], pc_[cand][1:] != pc_[cand][:-1]))
+    sel = cand[first]                                          # smallest unit code among them
+    best[pc_[sel]] = pg[sel]
+    return best
 
 
 def _idx_from_ns(ns: np.ndarray, tz: str | None) -> pd.DatetimeIndex:
@@ -283,7 +376,7 @@ def _ensure_roles(log, overrides: Mapping[str, str] | None) -> None:
     mapped = np.array([overrides.get(str(a), folded.get(fold(a))) for a in acts], dtype=object)
     if not any(m is not None for m in mapped):
         return
-    cur = pd.Categorical(ev[S.ROLE].astype(object), categories=list(S.ROLES)).codes.astype(np.int64)
+    cur = _role_codes(ev)
     new_per_act = np.array([S.ROLES.index(m) if m is not None else -1 for m in mapped], dtype=np.int64)
     new = np.where(act >= 0, new_per_act[np.maximum(act, 0)], -1)
     new = np.where(new >= 0, new, cur)
@@ -527,7 +620,7 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
     fin_row = np.where(use_res, res_idx, fin_row)
     fin_ns = np.where(use_res, _take_ns(ts_ns, res_idx), fin_ns)
     if roleless:
-        last_known_row = _last_where(in_asof, case, n_cases)
+        last_known_row = _last_where(in_asof, case, n_cases, seg.case_start)
         done = (last_known_row == last_row) & (last_known_row >= 0)
         fin_row = np.where(done, last_row, -1)
         fin_ns = _take_ns(ts_ns, fin_row)
@@ -645,7 +738,7 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
     set_state[(role == R[S.ROLE_SUPPLEMENT_RECEIVED]) | (role == R[S.ROLE_RESUMED])] = OWNER_AGENCY
     state_after = np.where(set_state >= 0, set_state, owner).astype(np.int8)
     # open tail after the last event known by as_of (or after the last event before the close)
-    last_known = _last_where(in_asof, case, n_cases)
+    last_known = _last_where(in_asof, case, n_cases, seg.case_start)
     has_last = last_known >= 0
     lk = np.maximum(last_known, 0)
     tail = np.where(has_last, np.clip(win_end - np.maximum(w_end[lk], win_start), 0.0, None), 0.0)
@@ -682,12 +775,15 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
             val = val + np.bincount(lk[tmask], weights=tail[tmask], minlength=n)
         G = max(len(gnames), 1)
         ok = gcode >= 0
-        best = np.full(n_cases, -1, dtype=np.int64)
-        if n_cases * G <= _DENSE_LIMIT:  # dense (case, unit) table
+        best = _best_unit(case, gcode, val, n_cases, G)
+        if best is not None:
+            pass
+        elif n_cases * G <= _DENSE_LIMIT:  # dense (case, unit) table
             tot = np.bincount(case[ok] * G + gcode[ok], weights=val[ok],
                               minlength=n_cases * G).reshape(n_cases, G)
             best = np.argmax(tot, axis=1)  # ties: the smaller unit code
         else:  # hashed (case, unit) pairs, then the largest per case
+            best = np.full(n_cases, -1, dtype=np.int64)
             pairs = pd.DataFrame({"c": case[ok], "g": gcode[ok], "v": val[ok]})
             tot = pairs.groupby(["c", "g"], sort=False)["v"].sum()
             tot = tot.reset_index().sort_values(["c", "v", "g"], ascending=[True, False, True],
@@ -695,15 +791,15 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
             firsts = tot.drop_duplicates("c", keep="first")
             best[firsts["c"].to_numpy()] = firsts["g"].to_numpy()
         # dossiers with no agency time: the unit of their last event with a unit
-        last_g = _last_where(ok & in_asof, case, n_cases)
-        last_g = np.where(last_g >= 0, last_g, _last_where(ok, case, n_cases))
+        last_g = _last_where(ok & in_asof, case, n_cases, seg.case_start)
+        last_g = np.where(last_g >= 0, last_g, _last_where(ok, case, n_cases, seg.case_start))
         zero = np.bincount(case, weights=val, minlength=n_cases) <= 0
         fallback = np.where(last_g >= 0, gcode[np.maximum(last_g, 0)], -1)
         best = np.where(zero, fallback, best)
-        unit = np.where(best >= 0, gnames_arr[np.maximum(best, 0)], None)
-        rec_g = np.where(rec_idx >= 0, rec_idx, _first_where(ok, case, n_cases))
+        unit = _text_col(best, gnames_arr)
+        rec_g = np.where(rec_idx >= 0, rec_idx, _first_where(ok, case, n_cases, seg.case_start))
         rg = np.where(rec_g >= 0, gcode[np.maximum(rec_g, 0)], -1)
-        receiving_unit = np.where(rg >= 0, gnames_arr[np.maximum(rg, 0)], None)
+        receiving_unit = _text_col(rg, gnames_arr)
 
     # counts (events known by as_of)
     def count(mask: np.ndarray) -> np.ndarray:
@@ -778,22 +874,31 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
     not_fin = ~fin
     elapsed = np.where(fin, (closed_w - recv_w) / L, np.nan)
     outcome_name = np.array(["finished", "withdrawn", "refused"], dtype=object)
+    def text(col: pd.Series | None) -> Any:
+        if col is None:
+            return np.full(n_cases, None, object)
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            return _text_col(*_codes_of(col))
+        return col.to_numpy(dtype=object)
+
+    ids = seg.case_ids
+    str_dtype = pd.Series([], dtype="str").dtype
     cases = pd.DataFrame({
-        S.CASE: seg.case_ids.to_numpy(),
-        "procedure": procedure.to_numpy(dtype=object) if procedure is not None else np.full(n_cases, None, object),
-        "procedure_name": proc_name,
+        S.CASE: ids.array if ids.dtype == str_dtype else ids.to_numpy(),
+        "procedure": text(procedure),
+        "procedure_name": _text_col_obj(proc_name),
         "unit": unit, "receiving_unit": receiving_unit,
-        "channel": channel.to_numpy(dtype=object) if channel is not None else np.full(n_cases, None, object),
+        "channel": text(channel),
         "received": dt(recv_ns),
         "clock_start": pd.Series(cal.from_working(np.where(has_deadline, clock_w, np.nan), side="next",
                                                   tz_aware=True) if n_cases else pd.DatetimeIndex([], tz=tz)),
         "finished": dt(np.where(not_fin, _NAT, closed_ns)),
         "closed": dt(closed_ns),
-        "outcome": np.where(outcome >= 0, outcome_name[np.maximum(outcome, 0)], None),
+        "outcome": _text_col(outcome, outcome_name),
         "statutory_due": dt(stat_ns), "reported_due": dt(rep_ns),
         "actual_due": pd.Series(actual_due),
-        "due_source": due_source,
-        "deadline_days": dl_days, "deadline_unit": dl_unit,
+        "due_source": _text_col_obj(due_source),
+        "deadline_days": dl_days, "deadline_unit": _text_col_obj(dl_unit),
         "budget_days": budget_days,
         "agency_days": agency_s / L, "citizen_days": citizen_s / L, "third_party_days": third_s / L,
         "elapsed_working_days": elapsed,
