@@ -395,3 +395,35 @@ def test_cuts_file(tmp_path, sample_log):
             load_cuts(p)
     with pytest.raises(tm.ConfigError, match="not found"):
         load_cuts(tmp_path / "missing.yaml")
+
+
+def test_parallel_cuts_equal_serial(sample_log):
+    """parallel=True computes the cuts in a forked process: same tables as in-process."""
+    from tthc_mining.report.build import parallel_ok
+    if not parallel_ok(sample_log, ["summary", "cuts"], True):
+        pytest.skip("no fork start method or a single core")
+    cuts = [tm.cuts.RemoveLoop(kind="supplement"), tm.cuts.ShortenStep("Thẩm định hồ sơ", factor=0.5)]
+    kw = dict(sections=["summary", "cuts", "overdue"], cuts=cuts, cuts_method="replay", n_boot=200)
+    a = tm.report(sample_log, parallel=True, **kw)
+    b = tm.report(sample_log, parallel=False, **kw)
+    assert list(a.sections) == list(b.sections) == ["summary", "overdue", "cuts", "methods"]
+    assert a.sections["cuts"].status == "ok"
+    pd.testing.assert_frame_equal(a.tables["cuts_ranked"], b.tables["cuts_ranked"])
+    assert a.sections["cuts"].objects == {}  # objects stay in the child
+    assert a.sections["cuts"].charts.keys() == b.sections["cuts"].charts.keys()
+
+
+def test_parallel_child_failure_is_reported(sample_log, monkeypatch):
+    from tthc_mining.report import build
+    from tthc_mining.report.build import parallel_ok
+    if not parallel_ok(sample_log, ["summary", "cuts"], True):
+        pytest.skip("no fork start method or a single core")
+
+    def boom(log, sec, opt):
+        raise ValueError("cut engine exploded")
+
+    monkeypatch.setitem(build.RUNNERS, "cuts", boom)  # inherited by the forked child
+    r = tm.report(sample_log, sections=["summary", "cuts"], parallel=True)
+    assert r.sections["cuts"].status == "error" and "cut engine exploded" in r.errors["cuts"]
+    with pytest.raises(RuntimeError, match="cut engine exploded"):
+        tm.report(sample_log, sections=["summary", "cuts"], parallel=True, on_error="raise")

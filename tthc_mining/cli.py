@@ -24,7 +24,6 @@ Errors print as one line on stderr (``tthc-mining: error: ...``); ``--debug`` sh
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path

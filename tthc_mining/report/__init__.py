@@ -235,7 +235,7 @@ def report(log, *, procedure: str | None = None, catalog: Any = None, lang: str 
            cuts_method: str = "auto", top: int = 15, ci: float = 0.95, n_boot: int | None = None,
            seed: int = 0, on_error: str = "note", progress: Any = False,
            map_max_edges: int = 80, bottlenecks_by: Iterable[str] = ("activity", "unit"),
-           max_cuts: int | None = 12) -> Report:
+           max_cuts: int | None = 12, parallel: Any = "auto") -> Report:
     """Build the report of a :class:`~tthc_mining.DossierLog` (see the module docstring).
 
     Parameters
@@ -352,7 +352,10 @@ def report(log, *, procedure: str | None = None, catalog: Any = None, lang: str 
     else:
         as_of_ts = last
     opt["_as_of_text"] = _fmt_time(as_of_ts, lang) if as_of_ts is not None else None
-    secs = compute(log, wanted - {"methods"}, opt, on_error=on_error, progress=progress)
+    if parallel not in ("auto", True, False):
+        raise ConfigError(f"parallel must be 'auto', True or False, not {parallel!r}")
+    secs = compute(log, wanted - {"methods"}, opt, on_error=on_error, progress=progress,
+                   parallel=parallel)
     if "summary" in secs and secs["summary"].status == "ok":
         as_of_ts = pd.Timestamp(secs["summary"].data.get("as_of")) if secs["summary"].data.get("as_of") else as_of_ts
     opt["_as_of_text"] = _fmt_time(as_of_ts, lang) if as_of_ts is not None else None

@@ -518,38 +518,154 @@ RUNNERS: dict[str, Callable] = {"summary": _summary, "process_map": _process_map
                                 "quality": _quality, "methods": _methods}
 
 
-def compute(log, sections, opt: dict, *, on_error: str = "note",
-            progress: Any = False) -> dict[str, Section]:
+def _run(sid: str, log, opt: dict, on_error: str) -> Section:
+    """One section in this process."""
+    sec = Section(sid)
+    t0 = time.perf_counter()
+    try:
+        RUNNERS[sid](log, sec, opt)
+    except Exception as exc:
+        if on_error == "raise":
+            raise
+        _failed(sec, f"{type(exc).__name__}: {exc}", opt)
+    sec.seconds = time.perf_counter() - t0
+    return sec
+
+
+def _failed(sec: Section, error: str, opt: dict) -> None:
+    sec.status = "error"
+    sec.error = error
+    sec.note = f"{t('error', opt['lang'])}: {error}"
+    sec.views, sec.charts, sec.tables, sec.data = {}, {}, {}, {}
+
+
+class _Forked:
+    """A section computed in a forked child process (the log is shared copy-on-write, nothing
+    is pickled on the way in); the finished :class:`Section` comes back through a pipe."""
+
+    def __init__(self, sid: str, log, opt: dict):
+        import multiprocessing as mp
+        self.sid = sid
+        ctx = mp.get_context("fork")
+        self.recv, send = ctx.Pipe(duplex=False)
+        self.proc = ctx.Process(target=_child, args=(send, sid, log, opt), daemon=True,
+                                name=f"tthc-report-{sid}")
+        self.proc.start()
+        send.close()
+
+    def result(self) -> tuple[str, Any] | None:
+        """``("ok", Section)``, ``("error", message, traceback)`` or None if the child died."""
+        try:
+            msg = self.recv.recv()
+        except (EOFError, OSError):
+            msg = None
+        finally:
+            self.recv.close()
+            self.proc.join(timeout=30)
+            if self.proc.is_alive():  # pragma: no cover - it has answered already
+                self.proc.kill()
+                self.proc.join()
+        return msg
+
+
+def _child(conn, sid: str, log, opt: dict) -> None:  # runs in the forked process
+    sec = Section(sid)
+    t0 = time.perf_counter()
+    try:
+        RUNNERS[sid](log, sec, opt)
+        sec.objects = {}  # the analyses' objects may hold models and logs: not sent back
+        sec.seconds = time.perf_counter() - t0
+        conn.send(("ok", sec))
+    except Exception as exc:
+        import traceback
+        conn.send(("error", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+    finally:
+        conn.close()
+
+
+#: sections worth a second process on large logs (the slowest, independent of the others)
+PARALLEL_SECTIONS = ("cuts",)
+#: logs with at least this many dossiers use ``parallel="auto"``
+PARALLEL_MIN_DOSSIERS = 100_000
+
+
+def parallel_ok(log, sections, parallel: Any) -> bool:
+    """Whether to compute :data:`PARALLEL_SECTIONS` in a forked process."""
+    import multiprocessing as mp
+    import os
+    if parallel is False or parallel is None:
+        return False
+    if not any(s in sections for s in PARALLEL_SECTIONS) or len(set(sections)) < 2:
+        return False
+    if "fork" not in mp.get_all_start_methods() or (os.cpu_count() or 1) < 2:
+        return False
+    return parallel is True or log.n_cases >= PARALLEL_MIN_DOSSIERS
+
+
+def compute(log, sections, opt: dict, *, on_error: str = "note", progress: Any = False,
+            parallel: Any = False) -> dict[str, Section]:
     """Run the requested sections in report order. ``progress``: ``True`` for a tqdm bar on
-    stderr, or a callable ``f(section_id, index, total)``."""
+    stderr, or a callable ``f(section_id, index, total)``. ``parallel``: compute the cuts in a
+    forked process while this one computes the other sections (``"auto"``: on large logs, where
+    fork is available and there are two cores); the KPI summary runs first so that the child
+    inherits the working-time computations (``tm.timing``) already cached on the log."""
     todo = [s for s in SECTIONS if s in sections]
     out: dict[str, Section] = {}
+    forked: dict[str, _Forked] = {}
     bar = None
     if progress is True:
         from tqdm.auto import tqdm
         bar = tqdm(total=len(todo), desc="report", unit=" section", leave=False)
+    use_fork = parallel_ok(log, todo, parallel)
+    order = list(todo)
+    if use_fork and "summary" in order:
+        order.remove("summary")
+        order.insert(0, "summary")
+
+    def start_children() -> None:
+        for ps in PARALLEL_SECTIONS:
+            if ps in todo and ps not in forked:
+                forked[ps] = _Forked(ps, log, opt)
+
     try:
-        for i, sid in enumerate(todo):
+        if use_fork and "summary" not in todo:
+            start_children()
+        for i, sid in enumerate(order):
+            if use_fork and sid in PARALLEL_SECTIONS:
+                continue  # computed by its own process (started after the summary)
             if bar is not None:
                 bar.set_postfix_str(sid)
             elif callable(progress):
                 progress(sid, i, len(todo))
-            sec = Section(sid)
+            out[sid] = _run(sid, log, opt, on_error)
+            if bar is not None:
+                bar.update(1)
+            if use_fork and sid == "summary":
+                start_children()
+        for sid, job in forked.items():
+            if bar is not None:
+                bar.set_postfix_str(sid)
+            elif callable(progress):
+                progress(sid, len(out), len(todo))
             t0 = time.perf_counter()
-            try:
-                RUNNERS[sid](log, sec, opt)
-            except Exception as exc:
+            msg = job.result()
+            if msg is not None and msg[0] == "ok":
+                out[sid] = msg[1]
+            elif msg is not None:
                 if on_error == "raise":
-                    raise
-                sec.status = "error"
-                sec.error = f"{type(exc).__name__}: {exc}"
-                sec.note = f"{t('error', opt['lang'])}: {sec.error}"
-                sec.views, sec.charts = {}, {}
-            sec.seconds = time.perf_counter() - t0
-            out[sid] = sec
+                    raise RuntimeError(f"section {sid!r} failed in its process:\n{msg[2]}")
+                sec = Section(sid)
+                _failed(sec, msg[1], opt)
+                sec.seconds = time.perf_counter() - t0
+                out[sid] = sec
+            else:  # the child died (e.g. out of memory): compute it here instead
+                out[sid] = _run(sid, log, opt, on_error)
             if bar is not None:
                 bar.update(1)
     finally:
+        for job in forked.values():
+            if job.proc.is_alive():
+                job.proc.kill()
         if bar is not None:
             bar.close()
-    return out
+    return {sid: out[sid] for sid in todo}

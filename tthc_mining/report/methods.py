@@ -6,7 +6,6 @@ what was computed. The same items go to the JSON document (``methods``) and the 
 """
 from __future__ import annotations
 
-from typing import Any
 
 from .text import fmt_num
 
