@@ -93,7 +93,12 @@ def test_tcvn3_codec_matches_the_standard_table():
     from tthc_mining.io.legacy import from_tcvn3_text, looks_tcvn3
     assert from_tcvn3_text("Tr¶ kÕt qu¶") == "Trả kết quả"
     assert looks_tcvn3("M· hå s¬ B­íc xö lý")
-    assert not looks_tcvn3("Mã hồ sơ, Bước xử lý, 25°C, «Thẩm định», µm, a·b")
+    assert looks_tcvn3("TiÕp nhËn hå s¬ Tr¶ kÕt qu¶")            # one column of steps
+    assert looks_tcvn3("NguyÔn ThÞ Hång TrÇn V¨n §øc")           # one column of officers
+    for fine in ("Mã hồ sơ, Bước xử lý, 25°C, «Thẩm định», µm, a·b",
+                 "Nguyễn Thị Hồng Trần Văn Đức", "Công ty ABC® XYZ© Q© R®",
+                 "Ålesund Øresund Ärger Straße", "naïve café ¡olé! ¿qué?"):
+        assert not looks_tcvn3(fine), fine
 
 
 def test_mixed_encoding_beyond_the_first_megabyte(tmp_path):

@@ -12,9 +12,9 @@ cells typed in .VnTime) is converted by :func:`from_tcvn3_text`.
 
 Detection: TCVN3 puts the most frequent Vietnamese letters (ă â ê ô ơ ư đ à ả ã á ạ ...) at
 0xA1-0xAF and 0xB5-0xBF, which every other encoding shows as symbols (``¡ ¨ © ª « ¬ ® µ ¶ · ¸
-¹``). A symbol of that range *inside a word* (a letter before it, a letter or the end of the
-word after it) essentially never occurs in real text; at least three such places with two
-different symbols mark the text as TCVN3.
+¹``). Such symbols next to letters, and Latin-1 letters Vietnamese never uses (``Ë å Ç Þ ø``,
+TCVN3's ``ậ ồ ầ ị ứ``), essentially never occur in real Unicode Vietnamese; see
+:func:`looks_tcvn3` for the exact rule.
 
 Mixed encodings: a CSV that is UTF-8 except for some lines written by an older program in
 Windows-1258 is repaired line by line by :func:`decode_mixed` (those lines are decoded as
@@ -84,21 +84,55 @@ def _search(name: str) -> codecs.CodecInfo | None:
 
 codecs.register(_search)
 
-# symbols that are frequent Vietnamese letters in TCVN3, inside a word
+# symbols that are frequent Vietnamese letters in TCVN3 (ă â ê ô ơ ư đ à ả ã á ạ ...)
 _MARKERS = "\u00a1-\u00aa\u00ac-\u00af\u00b5-\u00ba\u00bc-\u00bf"
-_TELL = re.compile(rf"(?<=[^\W\d_])([{_MARKERS}])(?=[^\W\d_]|[\s,;.:)\"']|$)")
-MIN_HITS = 3
+_L = r"[^\W\d_]"
+_TELL = re.compile(rf"(?<={_L})[{_MARKERS}]|[{_MARKERS}](?={_L})")
+_INTERIOR = re.compile(rf"(?<={_L})[{_MARKERS}](?={_L})")
+#: Vietnamese letters outside ASCII (both cases), to judge a conversion
+VIETNAMESE_LETTERS = frozenset(
+    "àáảãạăằắẳẵặâầấẩẫậèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵđ"
+    "ÀÁẢÃẠĂẰẮẲẴẶÂẦẤẨẪẬÈÉẺẼẸÊỀẾỂỄỆÌÍỈĨỊÒÓỎÕỌÔỒỐỔỖỘƠỜỚỞỠỢÙÚỦŨỤƯỪỨỬỮỰỲÝỶỸỴĐ")
+#: Latin-1 letters that Vietnamese never uses (TCVN3 shows ậ ồ ầ ị ứ ... as Ë å Ç Þ ø ...)
+_FOREIGN = "".join(c for c in map(chr, range(0xC0, 0x100))
+                   if c.isalpha() and c not in VIETNAMESE_LETTERS)
+_FOREIGN_RX = re.compile(rf"(?<={_L})[{_FOREIGN}]|[{_FOREIGN}](?={_L})")
+MIN_EVIDENCE = 4
 
 
 def tcvn3_evidence(text: str) -> tuple[int, int]:
-    """``(places, distinct symbols)`` of TCVN3 letters shown as symbols inside words."""
+    """``(places, distinct symbols)`` where a TCVN3 letter shows as a symbol next to a letter."""
     hits = _TELL.findall(text)
     return len(hits), len(set(hits))
 
 
+_MARKER_CHARS = frozenset(c for c in map(chr, range(0xA1, 0xC0)) if re.fullmatch(f"[{_MARKERS}]", c))
+
+
+def _vietnamese_share(text: str) -> float:
+    """Share of Vietnamese letters among the non-ASCII letters and TCVN3 marker symbols."""
+    non_ascii = [c for c in text if ord(c) > 0x7F and (c.isalpha() or c in _MARKER_CHARS)]
+    if not non_ascii:
+        return 0.0
+    return sum(c in VIETNAMESE_LETTERS for c in non_ascii) / len(non_ascii)
+
+
 def looks_tcvn3(text: str) -> bool:
+    """Does ``text`` look like TCVN3 bytes shown in another encoding (``"Tr¶ kÕt qu¶"``)?
+
+    All of: at least two places, with two different symbols, where a TCVN3 letter shows as a
+    Latin-1 symbol next to a letter; one of them inside a word (``"B­íc"``) or a Latin-1
+    letter that Vietnamese never uses next to a letter (``"nhËn"``); at least four such places
+    in all; less than 60 % of the non-ASCII letters are Vietnamese as the text stands, and at
+    least 80 % once read as TCVN3. Real Unicode Vietnamese fails the fourth condition, a
+    trademark sign after a name (``"ABC®"``) the second, text in another script the fifth."""
     n, distinct = tcvn3_evidence(text)
-    return n >= MIN_HITS and distinct >= 2
+    if n < 2 or distinct < 2:
+        return False
+    foreign = len(_FOREIGN_RX.findall(text))
+    if not (foreign or _INTERIOR.search(text)) or n + foreign < MIN_EVIDENCE:
+        return False
+    return _vietnamese_share(text) < 0.6 and _vietnamese_share(from_tcvn3_text(text)) >= 0.8
 
 
 def from_tcvn3_text(text: str) -> str:
@@ -118,34 +152,37 @@ def from_tcvn3_text(text: str) -> str:
     return "".join(out)
 
 
-def _sample_text(frame: pd.DataFrame, rows: int = 2000) -> Iterable[str]:
-    yield " ".join(map(str, frame.columns))
+def _samples(frame: pd.DataFrame, rows: int = 2000) -> Iterable[tuple[str | None, str]]:
+    """``(column or None for the header line, sample text)``: judged one by one, so a column of
+    TCVN3 text is found even when the headers and other columns are proper Unicode."""
+    yield None, " ".join(map(str, frame.columns))
     head = frame.head(rows)
     for c in head.columns:
         s = head[c]
         if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
             vals = s.dropna().astype(str).unique()[:500]
-            yield " ".join(vals)
+            yield str(c), " ".join(vals)
 
 
 def check_raw(frame: pd.DataFrame, *, file: str, encoding: str | None = None) -> None:
-    """Refuse a table whose headers or text look like TCVN3 shown in another encoding."""
+    """Refuse a table whose headers or a text column look like TCVN3 shown in another
+    encoding (see :func:`looks_tcvn3`)."""
     if encoding is not None and _search(encoding) is not None:
         return  # already decoded as TCVN3
-    text = "\n".join(_sample_text(frame))
-    n, distinct = tcvn3_evidence(text)
-    if n >= MIN_HITS and distinct >= 2:
-        example = ""
-        m = _TELL.search(text)
-        if m:
-            lo = text.rfind(" ", 0, max(m.start() - 1, 0)) + 1
-            hi = text.find(" ", m.end())
-            example = text[lo: hi if hi > 0 else m.end() + 20][:40]
+    for column, text in _samples(frame):
+        if not looks_tcvn3(text):
+            continue
+        n, _ = tcvn3_evidence(text)
+        m = _INTERIOR.search(text) or _TELL.search(text)
+        lo = text.rfind(" ", 0, m.start()) + 1
+        hi = text.find(" ", m.end())
+        example = text[lo: hi if hi > 0 else m.end() + 20][:40]
+        where = "the header line" if column is None else f"column {column!r}"
         raise EncodingError(
-            "the text looks like the legacy TCVN3 (ABC, .VnTime fonts) Vietnamese encoding "
-            f"({n} letters shown as symbols, e.g. {example!r}); convert the file to Unicode "
-            "(e.g. Unikey's 'Chuyển mã' tool) or, for a CSV, pass encoding='tcvn3'",
-            file=file)
+            f"the text of {where} looks like the legacy TCVN3 (ABC, .VnTime fonts) Vietnamese "
+            f"encoding ({n} letters shown as symbols, e.g. {example!r} = "
+            f"{from_tcvn3_text(example)!r}); convert the file to Unicode (e.g. Unikey's "
+            "'Chuyển mã' tool) or, for a CSV, pass encoding='tcvn3'", file=file)
 
 
 # --------------------------------------------------------------------------- mixed encodings
