@@ -54,19 +54,48 @@ def utc_to_local_ns(utc_ns: np.ndarray, tz: str) -> np.ndarray:
         return utc_ns.copy()
     lo = int(np.min(utc_ns, initial=np.iinfo(np.int64).max, where=~nat)) if any_nat else int(utc_ns.min())
     hi = int(utc_ns.max())
-    hour = 3_600 * NS_PER_S
-    if (hi - lo) // hour <= 200_000:
-        grid = np.append(np.arange(lo, hi, hour, dtype=np.int64), hi)
-        local = pd.DatetimeIndex(grid.view("datetime64[ns]")).tz_localize("UTC").tz_convert(
-            tz).tz_localize(None).as_unit("ns").asi8
-        off = local - grid
-        if (off == off[0]).all():
-            out = utc_ns + off[0]
-            if any_nat:
-                out[nat] = nat_val
-            return out
+    off = _constant_offset(lo, hi, tz)
+    if off is not None:
+        out = utc_ns + off
+        if any_nat:
+            out[nat] = nat_val
+        return out
     idx = pd.DatetimeIndex(utc_ns.view("datetime64[ns]")).tz_localize("UTC").tz_convert(tz)
     return idx.tz_localize(None).as_unit("ns").asi8
+
+
+def _constant_offset(lo: int, hi: int, tz: str) -> int | None:
+    """The UTC offset (ns) of ``tz`` when it is the same at every hour of the UTC span
+    [lo, hi] and at its ends, else None."""
+    hour = 3_600 * NS_PER_S
+    if (hi - lo) // hour > 200_000:
+        return None
+    grid = np.append(np.arange(lo, hi, hour, dtype=np.int64), hi)
+    local = pd.DatetimeIndex(grid.view("datetime64[ns]")).tz_localize("UTC").tz_convert(
+        tz).tz_localize(None).as_unit("ns").asi8
+    off = local - grid
+    return int(off[0]) if (off == off[0]).all() else None
+
+
+def localize_ns(local_ns: np.ndarray, tz: str) -> pd.DatetimeIndex:
+    """Wall-clock int64 ns in ``tz`` (NaT = int64 min) -> aware DatetimeIndex, as
+    ``DatetimeIndex(local).tz_localize(tz)`` (ambiguous/non-existent times raise), with one
+    subtraction when the zone's offset is the same around the whole span (no DST change)."""
+    nat_val = np.iinfo(np.int64).min
+    local_ns = np.asarray(local_ns, dtype=np.int64)
+    nat = local_ns == nat_val
+    any_nat = bool(nat.any())
+    if local_ns.size >= _FAST_LOCAL_MIN and not nat.all():
+        lo = int(np.min(local_ns, initial=np.iinfo(np.int64).max, where=~nat)) if any_nat else int(local_ns.min())
+        hi = int(local_ns.max())
+        day = S_PER_DAY * NS_PER_S
+        off = _constant_offset(lo - 2 * day, hi + 2 * day, tz)
+        if off is not None:
+            utc = local_ns - off
+            if any_nat:
+                utc[nat] = nat_val
+            return pd.DatetimeIndex(utc.view("datetime64[ns]")).tz_localize("UTC").tz_convert(tz)
+    return pd.DatetimeIndex(local_ns.view("datetime64[ns]")).tz_localize(tz)
 
 
 def _parse_clock(value: Any) -> float:
@@ -245,6 +274,8 @@ class WorkingCalendar:
         else:
             idx = pd.DatetimeIndex(pd.to_datetime(list(ts) if not isinstance(ts, np.ndarray) else ts))
         if idx.tz is not None:
+            if len(idx) >= _FAST_LOCAL_MIN:
+                return utc_to_local_ns(idx.as_unit("ns").asi8, self.tz or "UTC")
             idx = idx.tz_convert(self.tz or "UTC").tz_localize(None)
         return idx.as_unit("ns").asi8
 
@@ -412,9 +443,10 @@ class WorkingCalendar:
         sec = self._a[slot] + (r - self._cumlen[slot])
         ns = day * NS_PER_DAY + np.round(sec * NS_PER_S).astype(np.int64)
         ns = np.where(nan, np.iinfo(np.int64).min, ns)
-        out = pd.DatetimeIndex(ns.view("datetime64[ns]"))
         if tz_aware and self.tz:
-            out = out.tz_localize(self.tz)
+            out = localize_ns(ns, self.tz)
+        else:
+            out = pd.DatetimeIndex(ns.view("datetime64[ns]"))
         return out[0] if scalar else out
 
     def working_seconds_between(self, a: Any, b: Any) -> np.ndarray:

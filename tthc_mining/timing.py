@@ -192,6 +192,15 @@ def _local_day(idx: pd.DatetimeIndex) -> np.ndarray:
     return np.where(ns == _NAT, _NAT, out)
 
 
+def _local_day_ns(utc_ns: np.ndarray, tz: str | None) -> np.ndarray:
+    """:func:`_local_day` of UTC int64 ns (``calendar.utc_to_local_ns``: one addition when the
+    zone's offset does not change over the data)."""
+    from .calendar import utc_to_local_ns
+    utc_ns = np.asarray(utc_ns, dtype=np.int64)
+    out = np.floor_divide(utc_to_local_ns(utc_ns, tz or "UTC"), NS_PER_DAY)
+    return np.where(utc_ns == _NAT, _NAT, out)
+
+
 def _first_where(mask: np.ndarray, case: np.ndarray, n_cases: int,
                  case_start: np.ndarray | None = None) -> np.ndarray:
     """Row index of the first event of each case where ``mask`` holds (-1 when none).
@@ -225,6 +234,25 @@ def _last_where(mask: np.ndarray, case: np.ndarray, n_cases: int,
 
 def _take_ns(ns: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return np.where(idx >= 0, ns[np.maximum(idx, 0)], _NAT)
+
+
+DUE_SOURCES = np.array(["catalog", "case:due_before", "case:due"], dtype=object)
+
+
+def _catalog_rows(catalog, codes: np.ndarray, uniq: np.ndarray, recv_day: np.ndarray) -> np.ndarray:
+    """``catalog.lookup`` for every dossier, asked once per distinct (procedure, day of receipt)."""
+    day = np.where(recv_day == _NAT, -1, recv_day)
+    if len(codes) == 0:
+        return np.zeros(0, dtype=np.int64)
+    d0 = int(day.min())
+    combo = (codes + 1) * (int(day.max()) - d0 + 1) + (day - d0)
+    inv, first = pd.factorize(combo, sort=False)
+    rep = np.empty(len(first), dtype=np.int64)
+    rep[inv[::-1]] = np.arange(len(inv) - 1, -1, -1)          # a dossier of every combination
+    rc = codes[rep]
+    ucodes = np.where(rc >= 0, uniq[np.maximum(rc, 0)] if len(uniq) else None, None)
+    udays = np.where(recv_day[rep] == _NAT, np.nan, recv_day[rep])
+    return np.asarray(catalog.lookup(ucodes, udays), dtype=np.int64)[inv]
 
 
 def _codes_of(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -285,22 +313,20 @@ def _best_unit(case: np.ndarray, gcode: np.ndarray, val: np.ndarray, n_cases: in
     gb = max(int(G - 1).bit_length(), 1)
     ib = max(int(m - 1).bit_length(), 1)
     cb = max(int(n_cases - 1).bit_length(), 1)
-    if cb + gb + ib > 64:
+    if cb + gb + ib > 63:
         return None
-    key = c.astype(np.uint64)
-    key <<= np.uint64(gb)
-    key |= g.astype(np.uint64)
-    key <<= np.uint64(ib)
-    key |= np.arange(m, dtype=np.uint64)
+    key = np.left_shift(c, gb + ib)                            # int64, non-negative
+    key |= np.left_shift(g, ib)
+    key |= np.arange(m, dtype=np.int64)
     key.sort()
-    perm = (key & np.uint64((1 << ib) - 1)).astype(np.int64)
-    key >>= np.uint64(ib)                                      # (case, unit), sorted
+    perm = key & ((1 << ib) - 1)
+    key >>= ib                                                 # (case, unit), sorted
     starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
     sums = np.add.reduceat(v[perm], starts)
     pair = key[starts]
     del key, perm
-    pc_ = (pair >> np.uint64(gb)).astype(np.int64)
-    pg = (pair & np.uint64((1 << gb) - 1)).astype(np.int64)
+    pc_ = pair >> gb
+    pg = pair & ((1 << gb) - 1)
     cst = np.flatnonzero(np.concatenate(([True], pc_[1:] != pc_[:-1])))
     mx = np.maximum.reduceat(sums, cst)
     grp = np.cumsum(np.concatenate(([True], pc_[1:] != pc_[:-1]))) - 1
@@ -325,15 +351,17 @@ def _case_first(ev: pd.DataFrame, col: str, case: np.ndarray, n_cases: int,
     s = ev[col]
     if first_row is None or len(first_row) != n_cases:
         return s.groupby(case, sort=True).first().reindex(pd.RangeIndex(n_cases))
-    out = s.iloc[first_row].reset_index(drop=True)
+    out = pd.Series(s.array.take(first_row), name=s.name)
     miss = out.isna().to_numpy()
     if miss.any():
-        rows = miss[case]
-        if rows.any() and s[rows].notna().any():
-            fill = s[rows].groupby(case[rows], sort=True).first()
+        # rows of those cases that hold a value: the first of them per case (rows are in case
+        # order, so the first hit of a case is its first non-empty value)
+        rows = np.flatnonzero(miss[case] & s.notna().to_numpy())
+        if rows.size:
+            c = case[rows]
+            first = np.concatenate(([True], c[1:] != c[:-1]))
             out = out.copy()
-            idx = fill.index.to_numpy()
-            out.iloc[idx] = fill.to_numpy()
+            out.iloc[c[first]] = s.array.take(rows[first])
     return out
 
 
@@ -402,7 +430,8 @@ def _deadlines(cal, start: pd.DatetimeIndex, days: np.ndarray, calendar_unit: np
     working axis)``.
 
     ``start`` aware timestamps, ``days`` float (NaN = no deadline), ``calendar_unit`` bool,
-    ``cutoffs`` object array of 'HH:MM' or None. Loops over the few distinct cut-off values only.
+    ``cutoffs`` object array of 'HH:MM' or None, or ``(codes, values)`` of such cut-offs. Loops
+    over the few distinct cut-off values only.
 
     Working-day and same-day deadlines: the clock start is ``calendar.add_working_days(start,
     0, cutoff)`` (the cut-off rule) and the due instant is exactly what the calendar's deadline
@@ -422,7 +451,15 @@ def _deadlines(cal, start: pd.DatetimeIndex, days: np.ndarray, calendar_unit: np
     if not has.any():
         return due_ns, due_w, clock_w
     L = cal.seconds_per_day
-    kcodes, kvalues = pd.factorize(pd.Series(cutoffs, dtype=object), use_na_sentinel=True)
+    if isinstance(cutoffs, tuple):
+        kcodes, kvalues = np.asarray(cutoffs[0], dtype=np.int64), np.asarray(cutoffs[1], dtype=object)
+        missing_k = np.array([v is None or (isinstance(v, float) and np.isnan(v)) for v in kvalues],
+                             dtype=bool)
+        if missing_k.any():
+            kcodes = np.where(np.append(missing_k, True)[np.where(kcodes < 0, len(kvalues), kcodes)],
+                              -1, kcodes)
+    else:
+        kcodes, kvalues = pd.factorize(pd.Series(cutoffs, dtype=object), use_na_sentinel=True)
     for k in np.unique(kcodes[has]):
         sel = np.flatnonzero(has & (kcodes == k))
         cut = None if k < 0 else str(kvalues[k])
@@ -596,7 +633,7 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
             recv_w = recv_w.copy()
             recv_w[given] = cal.to_working(_idx_from_ns(r_ns[given], tz))
     received = _idx_from_ns(recv_ns, tz)
-    recv_day = _local_day(received)
+    recv_day = _local_day_ns(recv_ns, tz)
 
     # closing events (known by as_of)
     # a generic log (no closing and no clock roles at all, e.g. road fines): dossiers end at
@@ -642,31 +679,36 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
     is_received = recv_ns <= as_of_t.value
 
     # ---------------------------------------------------------------- deadlines
+    # per-dossier text values are kept as (codes, distinct values): no per-dossier strings
     dl_days = np.full(n_cases, np.nan)
     dl_calendar = np.zeros(n_cases, dtype=bool)
-    dl_cutoff = np.full(n_cases, cutoff, dtype=object)
-    dl_unit = np.full(n_cases, None, dtype=object)
-    proc_name = first_attr("case:procedure_name")
-    proc_name = proc_name.to_numpy(dtype=object) if proc_name is not None else np.full(n_cases, None, dtype=object)
+    dl_cutoff = (np.zeros(n_cases, dtype=np.int64), np.array([cutoff], dtype=object))
+    dl_unit = (np.full(n_cases, -1, dtype=np.int64), np.zeros(0, dtype=object))
+    pn = first_attr("case:procedure_name")
+    pn_codes, pn_uniq = _codes_of(pn) if pn is not None else (
+        np.full(n_cases, -1, dtype=np.int64), np.zeros(0, dtype=object))
     in_cat = np.zeros(n_cases, dtype=bool)
     if catalog is not None and procedure is not None and n_cases:
-        row = catalog.lookup(procedure.to_numpy(dtype=object), np.where(recv_day == _NAT, np.nan, recv_day))
+        row = _catalog_rows(catalog, *_codes_of(procedure), recv_day)
         in_cat = row >= 0
         pr = catalog.procedures
         take = np.maximum(row, 0)
         dl_days = np.where(in_cat, pr["deadline_days"].to_numpy(np.float64)[take], np.nan)
-        units = pr["deadline_unit"].to_numpy(dtype=object)[take]
-        dl_calendar = in_cat & (units == "calendar")
-        dl_unit = np.where(in_cat, units, None)
-        dl_cutoff = np.where(in_cat, pr["cutoff"].to_numpy(dtype=object)[take], dl_cutoff)
-        names = pr["name"].to_numpy(dtype=object)[take]
-        proc_name = np.where(in_cat & pd.notna(names), names, proc_name)
+        pr_units = pr["deadline_unit"].to_numpy(dtype=object)
+        dl_calendar = in_cat & (pr_units == "calendar")[take]
+        dl_unit = (np.where(in_cat, take, -1), pr_units)
+        dl_cutoff = (np.where(in_cat, take + 1, 0),
+                     np.concatenate([[cutoff], pr["cutoff"].to_numpy(dtype=object)]))
+        pr_names = pr["name"].to_numpy(dtype=object)
+        over = in_cat & pd.notna(pr_names)[take]
+        pn_codes = np.where(over, len(pn_uniq) + take, pn_codes)
+        pn_uniq = np.concatenate([pn_uniq, pr_names])
         missing = int((~in_cat & procedure.notna().to_numpy()).sum())
         if missing:
             notes.append(f"{missing:,} dossiers have a procedure code that is not in the catalogue "
                          "(deadline taken from the exported due date when there is one).")
     stat_ns, stat_w, clock_w = _deadlines(cal, received, dl_days, dl_calendar, dl_cutoff)
-    due_source = np.where(in_cat, "catalog", None).astype(object)
+    due_source = np.where(in_cat, 0, -1)           # codes into DUE_SOURCES
 
     def exported(col: str) -> np.ndarray:
         if col not in ev.columns:
@@ -681,12 +723,12 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
     if from_export.any():
         exp_ns = np.where(due_before_ns != _NAT, due_before_ns, due_ns)
         stat_ns = np.where(from_export, exp_ns, stat_ns)
-        due_source = np.where(from_export & (due_before_ns != _NAT), "case:due_before",
-                              np.where(from_export, "case:due", due_source)).astype(object)
+        due_source = np.where(from_export & (due_before_ns != _NAT), 1,
+                              np.where(from_export, 2, due_source))
         # the clock start of those dossiers: received with the default cut-off
         sel = np.flatnonzero(from_export)
         _, _, cw = _deadlines(cal, received[sel], np.ones(len(sel)), np.zeros(len(sel), bool),
-                              np.full(len(sel), cutoff, dtype=object))
+                              (np.zeros(len(sel), dtype=np.int64), np.array([cutoff], dtype=object)))
         clock_w[sel] = cw
         stat_w[sel] = cal.to_working(_idx_from_ns(stat_ns[sel], tz))
     has_deadline = stat_ns != _NAT
@@ -703,7 +745,7 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
     redo = np.flatnonzero(in_cat & (last_sup_idx >= 0) & (due_ns == _NAT) & (due_after_ns == _NAT))
     if redo.size:
         r_ns, r_w, _ = _deadlines(cal, _idx_from_ns(restart_ns[redo], tz), dl_days[redo],
-                                  dl_calendar[redo], dl_cutoff[redo])
+                                  dl_calendar[redo], (dl_cutoff[0][redo], dl_cutoff[1]))
         rep_calc_ns[redo], rep_calc_w[redo] = r_ns, r_w
     rep_ns = np.where(due_ns != _NAT, due_ns,
                       np.where(due_after_ns != _NAT, due_after_ns,
@@ -726,37 +768,53 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
         closed_w[other] = cal.to_working(_idx_from_ns(closed_ns[other], tz))
     win_end = np.where(cl, closed_w, w_asof)
     win_end = np.where(is_received, win_end, win_start)  # not received yet: empty window
-    prev = np.where(seg.is_first, -np.inf, seg.w_prev_end)
-    lo = np.maximum(prev, win_start[case])
-    hi = np.minimum(w_end, win_end[case])
-    counted = np.clip(np.nan_to_num(hi - lo, nan=0.0), 0.0, None)
+    # counted = the part of each segment [previous end, end] inside [win_start, win_end]
+    lo = win_start[case]
+    if n > 1:
+        np.maximum(w_end[:-1], lo[1:], out=lo[1:])
+    lo[first_row] = win_start                      # a first event: the window's start
+    counted = win_end[case]
+    np.minimum(w_end, counted, out=counted)
+    counted -= lo                                  # hi - lo
+    del lo
+    np.fmax(counted, 0.0, out=counted)             # NaN and negative -> 0
     owner = seg.owner
-    # state after each event (who holds the dossier once the event is done)
-    set_state = np.full(n, -1, dtype=np.int8)
-    set_state[role == R[S.ROLE_SUPPLEMENT_REQUEST]] = OWNER_CITIZEN
-    set_state[role == R[S.ROLE_SUSPENDED]] = OWNER_THIRD
-    set_state[(role == R[S.ROLE_SUPPLEMENT_RECEIVED]) | (role == R[S.ROLE_RESUMED])] = OWNER_AGENCY
-    state_after = np.where(set_state >= 0, set_state, owner).astype(np.int8)
     # open tail after the last event known by as_of (or after the last event before the close)
     last_known = _last_where(in_asof, case, n_cases, seg.case_start)
     has_last = last_known >= 0
     lk = np.maximum(last_known, 0)
+    # state after each event (who holds the dossier once the event is done): needed at lk only
+    state_lut = np.full(len(S.ROLES) + 1, -1, dtype=np.int8)
+    state_lut[R[S.ROLE_SUPPLEMENT_REQUEST]] = OWNER_CITIZEN
+    state_lut[R[S.ROLE_SUSPENDED]] = OWNER_THIRD
+    state_lut[R[S.ROLE_SUPPLEMENT_RECEIVED]] = OWNER_AGENCY
+    state_lut[R[S.ROLE_RESUMED]] = OWNER_AGENCY
+    if n:
+        set_lk = state_lut[np.where(role[lk] < 0, len(S.ROLES), role[lk])]
+        state_after_lk = np.where(set_lk >= 0, set_lk, owner[lk]).astype(np.int8)
+    else:
+        state_after_lk = np.zeros(n_cases, dtype=np.int8)
     tail = np.where(has_last, np.clip(win_end - np.maximum(w_end[lk], win_start), 0.0, None), 0.0)
     # events after the last known one already cover [its end, win_end] through their segment
     after = np.zeros(n_cases, dtype=bool)
     nxt = lk + 1
     after[has_last] = (nxt[has_last] < n) & (case[np.minimum(nxt[has_last], n - 1)] == np.arange(n_cases)[has_last])
     tail = np.where(after, 0.0, tail)
-    tail_owner = np.where(has_last, state_after[lk], OWNER_AGENCY)
+    tail_owner = np.where(has_last, state_after_lk, OWNER_AGENCY)
     if n_cases:
-        holder = np.where(has_last, state_after[lk], OWNER_AGENCY).astype(np.int8)
+        holder = np.where(has_last, state_after_lk, OWNER_AGENCY).astype(np.int8)
     else:
         holder = np.zeros(0, np.int8)
+    if n:  # sums per (case, owner) in one pass
+        k3 = case * 3
+        k3 += owner
+        by_owner = np.bincount(k3, weights=counted, minlength=3 * n_cases).reshape(n_cases, 3)
+        del k3
+    else:
+        by_owner = np.zeros((n_cases, 3))
 
     def owner_sum(o: int) -> np.ndarray:
-        s = np.bincount(case, weights=np.where(owner == o, counted, 0.0), minlength=n_cases) if n else \
-            np.zeros(n_cases)
-        return s + np.where(tail_owner == o, tail, 0.0)
+        return by_owner[:, o] + np.where(tail_owner == o, tail, 0.0)
 
     agency_s, citizen_s, third_s = owner_sum(OWNER_AGENCY), owner_sum(OWNER_CITIZEN), owner_sum(OWNER_THIRD)
     charged_s = agency_s + (0.0 if third_party_paused else third_s)
@@ -815,8 +873,8 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
     withdrawn = outcome == 1
     refused = outcome == 2
     open_ = (outcome < 0) & is_received
-    close_day = _local_day(_idx_from_ns(closed_ns, tz))
-    rep_day = _local_day(_idx_from_ns(rep_ns, tz))
+    close_day = _local_day_ns(closed_ns, tz)
+    rep_day = _local_day_ns(rep_ns, tz)
     has_rep = rep_ns != _NAT
     on_time_rep = np.where(has_rep, close_day <= rep_day, True)
     early_rep = has_rep & (close_day < rep_day)
@@ -837,7 +895,7 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
     actual_due = cal.from_working(np.where(has_deadline, actual_due_w, np.nan), side="prev",
                                   tz_aware=True) if n_cases else pd.DatetimeIndex([], tz=tz)
     actual_due = _aware(actual_due, tz)
-    actual_day = _local_day(actual_due)
+    actual_day = _local_day_ns(actual_due.asi8, tz)
 
     # ---------------------------------------------------------------- statuses
     asof_day = int(_local_day(pd.DatetimeIndex([as_of_t]))[0])
@@ -886,7 +944,7 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
     cases = pd.DataFrame({
         S.CASE: ids.array if ids.dtype == str_dtype else ids.to_numpy(),
         "procedure": text(procedure),
-        "procedure_name": _text_col_obj(proc_name),
+        "procedure_name": _text_col(pn_codes, pn_uniq),
         "unit": unit, "receiving_unit": receiving_unit,
         "channel": text(channel),
         "received": dt(recv_ns),
@@ -897,8 +955,8 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
         "outcome": _text_col(outcome, outcome_name),
         "statutory_due": dt(stat_ns), "reported_due": dt(rep_ns),
         "actual_due": pd.Series(actual_due),
-        "due_source": _text_col_obj(due_source),
-        "deadline_days": dl_days, "deadline_unit": _text_col_obj(dl_unit),
+        "due_source": _text_col(due_source, DUE_SOURCES),
+        "deadline_days": dl_days, "deadline_unit": _text_col(*dl_unit),
         "budget_days": budget_days,
         "agency_days": agency_s / L, "citizen_days": citizen_s / L, "third_party_days": third_s / L,
         "elapsed_working_days": elapsed,
