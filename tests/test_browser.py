@@ -26,6 +26,7 @@ from test_report import (CATALOG, HOSTILE_OFFICER, HOSTILE_STEP, VI_HEADINGS,
 
 pytestmark = pytest.mark.slow
 
+_CACHE: dict = {}
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 
 
@@ -118,11 +119,14 @@ def chromium():
 def report_html(tmp_path_factory):
     """The report as `make demo` writes it (the CLI), from the sample with hostile names."""
     from tthc_mining.cli import main
+    if "html" in _CACHE and _CACHE["html"].is_file():  # xdist may tear module fixtures down
+        return _CACHE["html"]
     d = tmp_path_factory.mktemp("browser")
     csv = write_hostile_sample(d / "hostile.csv", n_dossiers=500)
     out = d / "report.html"
     code = main(["report", str(csv), "--catalog", str(CATALOG), "-o", str(out), "-q"])
     assert code == 0 and out.is_file()
+    _CACHE["html"] = out
     return out
 
 

@@ -46,15 +46,22 @@ def write_hostile_sample(path: Path, n_dossiers: int | None = None) -> Path:
     return path
 
 
+_CACHE: dict = {}  # per process: xdist may tear module fixtures down between tests
+
+
 @pytest.fixture(scope="module")
 def hostile_log(tmp_path_factory):
-    p = write_hostile_sample(tmp_path_factory.mktemp("hostile") / "hostile.csv")
-    return tm.read_log(p, catalog=tm.ProcedureCatalog.load(CATALOG))
+    if "log" not in _CACHE:
+        p = write_hostile_sample(tmp_path_factory.mktemp("hostile") / "hostile.csv")
+        _CACHE["log"] = tm.read_log(p, catalog=tm.ProcedureCatalog.load(CATALOG))
+    return _CACHE["log"]
 
 
 @pytest.fixture(scope="module")
 def rep(hostile_log):
-    return tm.report(hostile_log)
+    if "rep" not in _CACHE:
+        _CACHE["rep"] = tm.report(hostile_log)
+    return _CACHE["rep"]
 
 
 @pytest.fixture(scope="module")
