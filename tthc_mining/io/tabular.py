@@ -99,10 +99,34 @@ def _arrow_csv(source: Any, names: list[str], sep: str, skip_rows: int) -> pa.Ta
     conv_opts = pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
                                      null_values=NULL_VALUES, strings_can_be_null=True,
                                      quoted_strings_can_be_null=True, check_utf8=True)
-    table = pacsv.read_csv(source, read_options=read_opts, parse_options=parse_opts,
-                           convert_options=conv_opts)
+    table = _quiet_read(pacsv.read_csv, source, read_options=read_opts,
+                        parse_options=parse_opts, convert_options=conv_opts)
     if invalid:
         raise _Malformed()
+    return table
+
+
+def _quiet_read(read: Any, *args: Any, **kw: Any) -> Any:
+    """Call pyarrow's CSV reader without letting it print to stderr.
+
+    pyarrow decodes an invalid row as UTF-8 *before* calling ``invalid_row_handler``; when the
+    row is not valid UTF-8 the error goes to ``sys.unraisablehook`` (printed: "Exception ignored
+    in ..."). Such errors are caught here and reported as invalid UTF-8, which the callers handle
+    (mixed-encoding repair or a clear EncodingError)."""
+    import sys
+    caught: list = []
+    previous = sys.unraisablehook
+    sys.unraisablehook = caught.append
+    try:
+        table = read(*args, **kw)
+    except pa.ArrowInvalid:
+        if any(isinstance(u.exc_value, UnicodeDecodeError) for u in caught):
+            raise pa.ArrowInvalid("CSV: invalid UTF8 data in a malformed row") from None
+        raise
+    finally:
+        sys.unraisablehook = previous
+    if any(isinstance(u.exc_value, UnicodeDecodeError) for u in caught):
+        raise pa.ArrowInvalid("CSV: invalid UTF8 data in a malformed row")
     return table
 
 
@@ -205,13 +229,15 @@ def read_csv(path: str | Path, *, encoding: str | None = None, sep: str | None =
     text: str | None = None
     if enc in ("utf-8", "utf-8-sig"):
         try:
-            # gzip goes through the guarded stream (bounded output), plain files by path
-            source = _limits.open_input(path, lim, file=file) if gz else str(path)
+            # gzip goes through the guarded stream (bounded output), plain files through a
+            # native stream that never guesses a compression from the name (x.csv.gz that is
+            # not gzip is read as it is)
+            source = (_limits.open_input(path, lim, file=file) if gz
+                      else pa.input_stream(str(path), compression=None))
             try:
                 table = _arrow_csv(source, names, sep, 1 + lead)
             finally:
-                if gz:
-                    source.close()
+                source.close()
         except _Malformed:
             table = None
         except pa.ArrowInvalid as exc:

@@ -17,7 +17,8 @@ Supported, detected per value but decided per column (no row-by-row Python):
 Every shape is rewritten with a vectorised regular expression (pyarrow) to ISO 8601 and parsed by
 pandas' ISO parser, which rejects impossible dates such as 31/02. Parsing runs over the distinct
 values of a column only. Naive values are wall-clock time in ``tz``; values with an offset are
-converted to ``tz``. Results outside 1900-2200 count as unparsable.
+converted to ``tz``. Results outside 1901-2199 (the range the working calendar covers with its
+margin) count as unparsable, typed datetimes included.
 """
 from __future__ import annotations
 
@@ -29,8 +30,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 NAT = np.iinfo(np.int64).min
-_MIN_NS = pd.Timestamp("1900-01-01").value
-_MAX_NS = pd.Timestamp("2200-12-31 23:59:59").value
+# the working calendar covers 1900-2200 with a year of margin around the dates it is asked
+# for, so the reader accepts 1901-2199: every time it returns can be put on the working axis
+_MIN_TS, _MAX_TS = pd.Timestamp("1901-01-01"), pd.Timestamp("2199-12-31 23:59:59")
+_MIN_NS = _MIN_TS.value
+_MAX_NS = _MAX_TS.value
 _EXCEL_EPOCH_DAYS = 25569  # 1899-12-30 -> 1970-01-01
 _SERIAL_MIN, _SERIAL_MAX = 18264, 73051  # 1950-01-01 .. 2100-01-01
 
@@ -144,8 +148,7 @@ def _naive_iso_ns(arr: pa.Array) -> np.ndarray:
         idx = np.flatnonzero(todo)
         strings = np.asarray(arr.take(pa.array(idx)).to_numpy(zero_copy_only=False), dtype=object)
         dt = pd.to_datetime(pd.Series(strings, dtype=object), format="ISO8601", errors="coerce")
-        ok = (dt.notna() & (dt >= pd.Timestamp("1900-01-01"))
-              & (dt <= pd.Timestamp("2200-12-31 23:59:59"))).to_numpy()
+        ok = (dt.notna() & (dt >= _MIN_TS) & (dt <= _MAX_TS)).to_numpy()
         if ok.any():
             out[idx[ok]] = dt[ok].dt.as_unit("ns").to_numpy().view(np.int64)
     out[~_in_range(out)] = NAT
@@ -180,8 +183,7 @@ def _iso_to_utc(arr: pa.Array, tz: str) -> np.ndarray:
                                 errors="coerce", utc=True).dt.tz_localize(None)
         except (ValueError, OverflowError):  # pragma: no cover - defensive
             dt = pd.Series(pd.NaT, index=range(len(idx)), dtype="datetime64[ns]")
-        ok = (dt.notna() & (dt >= pd.Timestamp("1900-01-01"))
-              & (dt <= pd.Timestamp("2200-12-31 23:59:59"))).to_numpy()
+        ok = (dt.notna() & (dt >= _MIN_TS) & (dt <= _MAX_TS)).to_numpy()
         vals = np.full(len(idx), NAT, dtype=np.int64)
         if ok.any():
             vals[ok] = dt[ok].dt.as_unit("ns").to_numpy().view(np.int64)
@@ -314,6 +316,11 @@ def _strings_to_utc(u: pa.Array, tz: str, month_first: bool | None
     return out, fam, mf_used
 
 
+def _typed_in_range(values: pd.Series) -> pd.Series:
+    """Naive datetimes (any unit) outside 1901-2199 -> NaT (counted as unparsable)."""
+    return values.where((values >= _MIN_TS) & (values <= _MAX_TS))
+
+
 def parse_times(values: pd.Series, tz: str, *, month_first: bool | None = None) -> ParsedTimes:
     """Parse one column of timestamps (see the module docstring).
 
@@ -324,12 +331,16 @@ def parse_times(values: pd.Series, tz: str, *, month_first: bool | None = None) 
     n = len(values)
     dtype = values.dtype
     if isinstance(dtype, pd.DatetimeTZDtype):
-        s = values.dt.tz_convert(tz).dt.as_unit("ns")
-        return ParsedTimes(s, np.zeros(n, dtype=bool), {"datetime": int(s.notna().sum())})
+        s = _typed_in_range(values.dt.tz_convert("UTC").dt.tz_localize(None))
+        bad = s.isna().to_numpy() & values.notna().to_numpy()
+        s = s.dt.tz_localize("UTC").dt.tz_convert(tz).dt.as_unit("ns")
+        return ParsedTimes(s, bad, {"datetime": int(s.notna().sum())})
     if pd.api.types.is_datetime64_dtype(dtype):
-        ns = values.dt.as_unit("ns").to_numpy().view(np.int64).copy()
+        s = _typed_in_range(values)
+        bad = s.isna().to_numpy() & values.notna().to_numpy()
+        ns = s.dt.as_unit("ns").to_numpy().view(np.int64).copy()
         utc = _localize(ns, tz)
-        return ParsedTimes(_utc_series(utc, index, tz), np.zeros(n, dtype=bool),
+        return ParsedTimes(_utc_series(utc, index, tz), bad,
                            {"datetime": int((ns != NAT).sum())})
     if pd.api.types.is_bool_dtype(dtype):
         values = values.astype(object)

@@ -1,0 +1,15 @@
+"""atheris fuzz target of the excel reader (see docs/fuzzing.md).
+
+    python fuzz/fuzz_excel.py fuzz/corpus/excel -max_total_time=600
+
+or ``make fuzz`` (all readers, ``FUZZ_SECONDS`` each).
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import atheris_main  # noqa: E402
+
+if __name__ == "__main__":
+    atheris_main("excel")
