@@ -678,10 +678,22 @@ class SimulationRun:
 
 
 _WORK: dict = {}
+#: how worker processes start ("fork": instant, no re-import of the caller's script; the
+#: parent's objects are frozen out of the garbage collector first so that the children do
+#: not copy the shared heap page by page)
+START_METHOD = "fork"
+
+
+def _init_worker(procs, scenarios, seed, engine) -> None:
+    """Worker set-up: only the procedure models and scenarios travel (pickled once per
+    worker), not the log behind them."""
+    _WORK.clear()
+    _WORK.update(procs=procs, scenarios=scenarios, seed=seed,
+                 engine=run_passes if engine == "passes" else run_events)
 
 
 def _replicate(r: int) -> dict:
-    model: SimulationModel = _WORK["model"]
+    procs: list[ProcModel] = _WORK["procs"]
     scen: list[list[Scenario]] = _WORK["scenarios"]
     seed: int = _WORK["seed"]
     engine = _WORK.get("engine", run_passes)
@@ -689,7 +701,7 @@ def _replicate(r: int) -> dict:
     parts = {k: [[] for _ in range(C)] for k in ("agency", "citizen", "visits", "changed")}
     ws, wn = [], []
     passes = 0
-    for pi, pm in enumerate(model.procs):
+    for pi, pm in enumerate(procs):
         D = make_draws(pm, seed, r)
         base = None
         for c in range(C):
@@ -741,21 +753,20 @@ def simulate(model: SimulationModel, cuts: list, *, replications: int = 30, seed
     n_events = sum(int(pm.row.size) for pm in model.procs)
     work = n_events * replications * (1 + sum(1 for row in scen[1:] if not all(s.identity for s in row)))
     jobs = default_jobs(work) if n_jobs is None else max(1, int(n_jobs))
-    _WORK.clear()
-    _WORK.update(model=model, scenarios=scen, seed=int(seed),
-                 engine=run_passes if engine == "passes" else run_events)
+    init = (model.procs, scen, int(seed), engine)
+    _init_worker(*init)
     try:
         if jobs > 1 and replications > 1:
+            import gc
             import multiprocessing as mp
+            ctx = mp.get_context(START_METHOD)
+            gc.freeze()
             try:
-                ctx = mp.get_context("fork")
-            except ValueError:  # pragma: no cover - platforms without fork
-                ctx = None
-            if ctx is not None:
-                with ctx.Pool(min(jobs, replications)) as pool:
+                with ctx.Pool(min(jobs, replications), initializer=_init_worker,
+                              initargs=init) as pool:
                     outs = pool.map(_replicate, range(replications), chunksize=1)
-            else:  # pragma: no cover
-                outs = [_replicate(r) for r in range(replications)]
+            finally:
+                gc.unfreeze()
         else:
             outs = [_replicate(r) for r in range(replications)]
     finally:
