@@ -434,3 +434,20 @@ def test_parallel_child_failure_is_reported(sample_log, monkeypatch):
     assert r.sections["cuts"].status == "error" and "cut engine exploded" in r.errors["cuts"]
     with pytest.raises(RuntimeError, match="cut engine exploded"):
         tm.report(sample_log, sections=["summary", "cuts"], parallel=True, on_error="raise")
+
+
+def test_quality_section_counts_dropped_rows(tmp_path):
+    df = pd.read_csv(SAMPLE, dtype=str, encoding="utf-8-sig", keep_default_na=False)
+    keep = df["Mã hồ sơ"].drop_duplicates().iloc[:80]
+    df = df[df["Mã hồ sơ"].isin(keep)].reset_index(drop=True)
+    df.loc[[3, 10, 20], "Mã hồ sơ"] = ""
+    p = tmp_path / "dropped.csv"
+    df.to_csv(p, index=False, encoding="utf-8-sig")
+    log = tm.read_log(p)
+    r = tm.report(log, sections=["quality"])
+    q = r.to_dict()["quality"]
+    assert q["rows_dropped"] == 3 and q["rows_read"] == len(df) == q["rows_used"] + 3
+    issue = next(i for i in q["issues"] if i["action"] == "dropped")
+    assert issue["count"] == 3 and issue["examples"] == [4, 11, 21]   # 1-based data rows
+    assert issue["reason"] in r.html and "4, 11, 21" in r.html
+    r.validate()
