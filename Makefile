@@ -41,3 +41,12 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache
+
+# fuzz every reader (CSV, XES, Excel, Parquet) for FUZZ_SECONDS each: atheris (coverage-guided)
+# when it installs, otherwise a hypothesis random search; a crash fails the run and is kept
+# under fuzz/crashes/ (see docs/fuzzing.md). e.g. make fuzz FUZZ_SECONDS=600
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz: $(STAMP)
+	-$(PY) -c "import atheris" 2>/dev/null || $(PY) -m pip install -q -e ".[fuzz]"
+	$(PY) fuzz/run.py --seconds $(FUZZ_SECONDS)

@@ -219,7 +219,7 @@ def check_zip(path: Path, limits: Limits, *, file: str) -> None:
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    except Exception as exc:  # BadZipFile, NotImplementedError (zip version), OSError, ...
         raise InputError(f"not a readable .xlsx workbook ({type(exc).__name__}: {exc})",
                          file=file) from None
     if len(infos) > 100_000:

@@ -146,12 +146,8 @@ def excel_merged_ranges(path: str | Path, sheet: str | int | None) -> list[tuple
             return []
         part = match[0]
     found: set[tuple[int, int, int, int]] = set()
-    with zipfile.ZipFile(path) as zf:
-        try:
-            fh = zf.open(part)
-        except KeyError:
-            return []
-        with fh:
+    try:
+        with zipfile.ZipFile(path) as zf, zf.open(part) as fh:
             tail = b""
             while True:
                 chunk = fh.read(1 << 20)
@@ -162,6 +158,8 @@ def excel_merged_ranges(path: str | Path, sheet: str | int | None) -> list[tuple
                     c1, r1, c2, r2 = m.groups()
                     found.add((int(r1), _col_number(c1.decode()), int(r2), _col_number(c2.decode())))
                 tail = buf[-256:]
+    except Exception:  # an odd archive openpyxl could still read: no merged cells to repair
+        return []      # (their empty cells are then counted like any other empty cell)
     return sorted(found)
 
 
