@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import json
-import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import tthc_mining as tm

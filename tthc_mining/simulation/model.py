@@ -57,7 +57,6 @@ score says so).
 """
 from __future__ import annotations
 
-import html
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,7 +66,7 @@ import pandas as pd
 
 from .. import schema as S
 from ..errors import ConfigError
-from ..segments import OWNER_AGENCY, OWNER_CITIZEN, OWNER_NAMES
+from ..segments import OWNER_AGENCY, OWNER_NAMES
 
 __all__ = ["SimulationModel", "ProcModel", "fit_model", "MIN_QUEUE_OBS", "TOD_BINS"]
 

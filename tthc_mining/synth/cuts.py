@@ -63,7 +63,7 @@ import pandas as pd
 from .. import schema as S
 from ..errors import ConfigError
 from .build import case_ids
-from .procedures import RESULT, SynthParams
+from .procedures import SynthParams
 from .world import OWNER_AGENCY, Changes, SimResult, World
 
 __all__ = ["true_effect", "TrueEffect", "world_changes"]
@@ -174,7 +174,7 @@ def world_changes(world: World, cut, *, procedure: Any = None, params: SynthPara
                   base: SimResult | None = None) -> tuple[SynthParams, Changes, list[str]]:
     """Translate a cut into the world's terms: ``(params, changes, notes)`` for
     :meth:`World.simulate` (see the module docstring for the rules)."""
-    from ..cuts.catalogue import (AddStaff, Bundle, Cut, MergeSteps, Parallelize,
+    from ..cuts.catalogue import (AddStaff, Cut, MergeSteps, Parallelize,
                                   ReduceLoopRate, RemoveHandover, RemoveLoop, RemoveStep,
                                   ShortenStep)
     if not isinstance(cut, Cut):
