@@ -454,7 +454,10 @@ def fit_procedure(ctx, cases: np.ndarray, code: str, arrays: dict, is_received: 
             notes.append(f"queue {code} / station {s}: the visible work alone gives longer waits "
                          f"({w_vis / 3600:.2f} h) than observed ({target / 3600:.2f} h)")
     # ---------------------------------------------------------------- sampling orders
-    o_tod = np.lexsort((seg, tod, station))
+    # ties in time of day (date-only timestamps, batches) are broken at random, so that the
+    # neighbours of a query are a random subset of the tie, not its shortest segments
+    tie = np.random.default_rng([int(seed), 4243, tot]).random(tot)
+    o_tod = np.lexsort((tie, tod, station))
     key_tod = station[o_tod] * (L + 1.0) + tod[o_tod]
     o_all = np.lexsort((seg, station))
     all_lo, all_hi = _grouped_ranges(station[o_all], Sn)
