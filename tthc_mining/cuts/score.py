@@ -41,7 +41,9 @@ or are random: they go to the simulation (:mod:`tthc_mining.simulation`, called 
 ``simulation.score(log, cuts, procedure=, ci=, replications=, seed=, cost=)``) when it is
 installed, else to the replay with a note; every other cut is replayed first, and when the
 replay's queue check raises ``queue_flag`` (the cut shortens a step whose utilisation or
-wait-vs-backlog correlation says it is a queue) it is simulated instead, with a note saying why.
+wait-vs-backlog correlation says it is a queue), or when the fitted simulation model says the cut
+reaches an officer queue or a time-of-day station (bulk signing) downstream
+(:func:`tthc_mining.simulation.exposure`), it is simulated instead, with a note saying why.
 The ``method`` column says which engine produced the row.
 """
 from __future__ import annotations
@@ -556,9 +558,23 @@ def score_cuts(log, cuts=None, *, method: str = "auto", procedure: str | None = 
                                 assumption=assumption, extra_notes=extra)
     if method == "auto" and sim is not None:
         for i, r in enumerate(rows):
-            if r is not None and engines[i] == "replay" and bool(r.get("queue_flag")):
+            if r is None or engines[i] != "replay":
+                continue
+            if bool(r.get("queue_flag")):
                 engines[i] = "simulate"  # the replay's no-queue assumption is doubtful there
                 flagged[i] = r["queue_evidence"]
+                continue
+            # a cut before an officer queue or a bulk signing at fixed times moves their
+            # arrivals: the replay keeps every other segment as observed, so its interval is too
+            # narrow there (docs/accuracy.md); the fitted model says which cuts reach one
+            exposure = getattr(sim, "exposure", None)
+            try:
+                reach = exposure(log, cut_list[i], procedure=procs[i], catalog=catalog) if exposure else ""
+            except TthcMiningError:
+                reach = ""
+            if reach:
+                engines[i] = "simulate"
+                flagged[i] = reach
     sim_idx = [i for i, e in enumerate(engines) if e == "simulate"]
     groups: dict = {}
     for i in sim_idx:
