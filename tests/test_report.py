@@ -451,3 +451,13 @@ def test_quality_section_counts_dropped_rows(tmp_path):
     assert issue["count"] == 3 and issue["examples"] == [4, 11, 21]   # 1-based data rows
     assert issue["reason"] in r.html and "4, 11, 21" in r.html
     r.validate()
+
+
+def test_large_logs_score_cuts_by_replay(sample_log, monkeypatch):
+    from tthc_mining.report import build
+    monkeypatch.setattr(build, "AUTO_REPLAY_ABOVE", 1000)  # the sample has 1,650 dossiers
+    r = tm.report(sample_log, sections=["cuts"], cuts=[tm.cuts.RemoveLoop(kind="supplement")])
+    assert r.to_dict()["cuts"]["method"] == "replay"
+    assert set(r.tables["cuts_ranked"]["method"]) == {"replay"}
+    assert "phát lại (replay)" in r.html
+    r.validate()

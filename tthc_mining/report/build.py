@@ -26,7 +26,7 @@ __all__ = ["Section", "compute", "cuts_available", "SUGGEST_N_BOOT"]
 #: bootstrap replicates of the intervals in suggest_cuts' evidence (the scored cuts use n_boot)
 SUGGEST_N_BOOT = 200
 #: with cuts_method="auto", logs with more dossiers than this are scored by the replay engine
-AUTO_REPLAY_ABOVE = 200_000
+AUTO_REPLAY_ABOVE = 50_000
 
 
 @dataclass
