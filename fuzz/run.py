@@ -44,7 +44,7 @@ def run_atheris(kind: str, seconds: int, rss_mb: int) -> dict:
     before = set(crashes.iterdir())
     cmd = [sys.executable, str(HERE / f"fuzz_{kind}.py"), str(corpus),
            f"-max_total_time={seconds}", "-timeout=60", f"-rss_limit_mb={rss_mb}",
-           "-max_len=262144", f"-artifact_prefix={crashes}/", "-print_final_stats=1"]
+           "-max_len=65536", f"-artifact_prefix={crashes}/", "-print_final_stats=1"]
     t = time.time()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
