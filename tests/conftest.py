@@ -81,6 +81,7 @@ def pm4py_log(path):
 REAL_MODULES = {"test_real_logs.py", "test_discovery.py", "test_rework_real.py"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker hook reads the groups
 def pytest_collection_modifyitems(config, items):
     """Schedule for ``--dist loadgroup``: each test module stays on one worker (as with
     ``loadfile``, so module fixtures are built once) and the modules that read the real logs

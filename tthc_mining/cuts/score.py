@@ -600,7 +600,10 @@ def score_cuts(log, cuts=None, *, method: str = "auto", procedure: str | None = 
             continue
         if len(sdf) != len(sim_cuts):
             raise ConfigError(f"the simulation returned {len(sdf)} rows for {len(sim_cuts)} cuts")
-        for i, rec in zip(idxs, sdf.to_dict("records")):
+        sim_attrs, sdf.attrs = sdf.attrs, {}  # the fitted model lives in attrs: pandas would
+        records = sdf.to_dict("records")       # deep-copy it once per column in to_dict
+        sdf.attrs = sim_attrs
+        for i, rec in zip(idxs, records):
             d = {col: np.nan for col in COLUMNS}
             d.update(rec)
             d["cut"] = cut_list[i]
