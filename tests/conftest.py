@@ -42,9 +42,8 @@ def datasets_dir() -> Path:
 
 # ---------------------------------------------------------------- one read per real file
 # The real logs are read by several test modules (reader counts, DFG equality, rework equality).
-# These per-process caches read each file once; the modules mark their tests with
-# ``pytest.mark.xdist_group("real")`` and `make test` runs ``--dist loadgroup``, so all of them
-# land on one worker and share the cache.
+# These per-process caches read each file once per test worker (`make test` runs
+# ``--dist loadfile``: modules on the same worker share the cache).
 _REAL_LOGS: dict = {}
 _PM4PY_LOGS: dict = {}
 
@@ -77,18 +76,3 @@ def pm4py_log(path):
         _PM4PY_LOGS[key] = pm4py.read_xes(str(path), show_progress_bar=False)
     return _PM4PY_LOGS[key].copy()
 
-
-REAL_MODULES = {"test_real_logs.py", "test_discovery.py", "test_rework_real.py"}
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's worker hook reads the groups
-def pytest_collection_modifyitems(config, items):
-    """Schedule for ``--dist loadgroup``: each test module stays on one worker (as with
-    ``loadfile``, so module fixtures are built once) and the modules that read the real logs
-    share one worker, so each real file is read once."""
-    for item in items:
-        if item.get_closest_marker("xdist_group"):
-            continue
-        name = item.path.name
-        group = "real" if name in REAL_MODULES else name
-        item.add_marker(pytest.mark.xdist_group(group))
