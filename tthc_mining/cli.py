@@ -70,6 +70,16 @@ def _log_args(p: argparse.ArgumentParser, *, formats: Sequence[str] = TEXT_FORMA
                    help="stop at the first bad row instead of counting it")
     p.add_argument("--calendar", default="VN", choices=["VN", "24x7"],
                    help="working calendar: Vietnamese official (default) or 24x7")
+    p.add_argument("--pseudonymize", action="store_true",
+                   help="replace citizens' names, ID numbers, phone numbers and e-mails (detected "
+                        "by column name and by pattern) with keyed pseudonyms before anything is "
+                        "computed or written; the key comes from --pseudonym-key or the "
+                        "environment variable TTHC_MINING_PSEUDONYM_KEY")
+    p.add_argument("--pseudonym-key", metavar="KEY",
+                   help="secret key for --pseudonymize (at least 16 characters; the same key "
+                        "gives the same pseudonyms)")
+    p.add_argument("--pseudonymize-officers", action="store_true",
+                   help="with --pseudonymize, also replace officers' names")
     p.add_argument("--procedure", metavar="CODE", help="analyse only this procedure (Mã TTHC)")
     p.add_argument("--as-of", help="status date (default: the last timestamp in the log)")
     p.add_argument("--lang", default="vi", choices=["vi", "en"], help="language of the text (default vi)")
@@ -196,9 +206,13 @@ def _read(args) -> Any:
     from .calendar import continuous
     catalog = tm.ProcedureCatalog.load(args.catalog) if getattr(args, "catalog", None) else None
     calendar = continuous() if args.calendar == "24x7" else None
-    return tm.read_log(args.log, schema=args.schema, columns=_columns(args.column),
-                       calendar=calendar, catalog=catalog, strict=args.strict,
-                       progress=_progress(args))
+    log = tm.read_log(args.log, schema=args.schema, columns=_columns(args.column),
+                      calendar=calendar, catalog=catalog, strict=args.strict,
+                      progress=_progress(args))
+    if getattr(args, "pseudonymize", False):
+        log = tm.pseudonymize(log, key=args.pseudonym_key,
+                              officers=bool(getattr(args, "pseudonymize_officers", False)))
+    return log
 
 
 def _say(args, text: str) -> None:
