@@ -240,7 +240,7 @@ def check_parquet(path: Path, limits: Limits, *, file: str) -> None:
     """Rows and uncompressed bytes from the Parquet footer, before any data is read."""
     import pyarrow.parquet as pq
     try:
-        meta = pq.ParquetFile(path).metadata
+        meta = pq.read_metadata(path)  # the footer only; the file is closed again
     except Exception as exc:
         raise InputError(f"not a readable Parquet file ({type(exc).__name__}: {exc})",
                          file=file) from None
