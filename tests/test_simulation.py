@@ -243,9 +243,13 @@ def test_score_columns_and_values(prov, model):
 
 
 def test_score_cuts_auto_sends_queue_cuts_to_the_simulation(prov):
-    df = tm.score_cuts(prov.log, [AddStaff(step=APPRAISE), RemoveStep("Phân công thụ lý")],
+    df = tm.score_cuts(prov.log, [AddStaff(step=APPRAISE), RemoveStep("Phân công thụ lý"),
+                                  ShortenStep("Ghi sổ hộ tịch, in Giấy khai sinh", factor=0.5)],
                        replications=4, n_boot=100, sort_by=None)
-    assert list(df["method"]) == ["simulate", "replay"]
+    # AddStaff changes a queue; removing the step just before the queue moves the queue's
+    # arrivals (simulation.exposure); shortening a commune step far from any queue is replayed
+    assert list(df["method"]) == ["simulate", "simulate", "replay"]
+    assert "simulated" in df.iloc[1]["notes"] and bool(df.iloc[1]["queue_flag"])
     assert df.iloc[0]["saved_mean_days"] > 0 and bool(df.iloc[0]["backtest_pass"])
     one = tm.score_cuts(prov.log, [AddStaff(step=APPRAISE)], procedure=LAND, replications=4,
                         n_boot=100)
