@@ -70,6 +70,7 @@ import pandas as pd
 
 from . import schema as S
 from .errors import ConfigError
+from .memory import releases_memory
 from .segments import OWNER_AGENCY, segments
 
 __all__ = ["bottlenecks", "LABELS_VI", "BY", "KINDS"]
@@ -511,6 +512,7 @@ def _modal(keys: np.ndarray, vals: np.ndarray, n_keys: int, labels: pd.Index) ->
     return out
 
 
+@releases_memory
 def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
                 n_boot: int = 1000, seed: int | None = 0, catalog=None,
                 sort_by: str = "total_wait_h", ascending: bool = False) -> pd.DataFrame:

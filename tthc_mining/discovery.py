@@ -56,6 +56,7 @@ import pandas as pd
 
 from . import schema as S
 from .errors import ConfigError
+from .memory import releases_memory
 from .segments import OWNER_AGENCY, Segments, case_sums, segments
 
 __all__ = ["discover", "variants", "ProcessMap", "group_stats", "sorted_group_quantiles",
@@ -489,6 +490,7 @@ def _json_default(o: Any) -> Any:
     return str(o)
 
 
+@releases_memory
 def discover(log, *, procedure: str | None = None, min_share: float = 0.0,
              top_variants: int | None = None) -> ProcessMap:
     """Directly-follows process map of a :class:`~tthc_mining.DossierLog` (own vectorised

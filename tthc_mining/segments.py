@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from . import schema as S
+from .memory import releases_memory
 
 OWNER_AGENCY, OWNER_CITIZEN, OWNER_THIRD = 0, 1, 2
 OWNER_NAMES = np.array(["agency", "citizen", "third_party"], dtype=object)
@@ -206,6 +207,11 @@ def segments(log) -> Segments:
     cached = log._cache.get("segments")
     if cached is not None:
         return cached
+    return _build(log)
+
+
+@releases_memory
+def _build(log) -> Segments:
     ev = log.events
     n = len(ev)
     raw_case, raw_ids = log.codes(S.CASE)

@@ -20,6 +20,7 @@ from .. import schema as S
 from ..calendar import resolve
 from ..errors import InputError, MissingColumnError
 from ..log import DossierLog
+from ..memory import release_memory
 from . import guards, legacy
 from .canonical import GENERIC_OFFICERS, canonicalize
 from .headers import ALIASES, PROCEDURE_NAME, header_key, resolve_columns
@@ -194,5 +195,8 @@ def read_log(source: Any, *, schema: str = "auto", columns: Mapping[str, str] | 
     finally:
         if bar is not None:
             bar.close()
+    source_name = raw.source
+    del raw                      # the source table: its freed memory goes back to the system
+    release_memory()
     return DossierLog(events=events, quality=quality, calendar=cal, catalog=catalog,
-                      source=raw.source)
+                      source=source_name)

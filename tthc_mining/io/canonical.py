@@ -44,15 +44,22 @@ import pyarrow.compute as pc
 from .. import schema as S
 from ..errors import ConfigError, InputError, TimestampError
 from ..quality import DROPPED, FLAGGED, REPAIRED, QualityIssue, QualityReport
+from ..memory import release_memory
 from ..roles import add_role_column, fold
+from ..segments import _role_index
 from .headers import PROCEDURE_NAME, resolve_columns
 from .tabular import RawTable
-from .text import normalize_text
+from .text import make_categorical, normalize_categorical, normalize_text
 from .timeparse import NAT, parse_times
 
 TEXT_COLUMNS = (S.CASE, S.ACTIVITY, S.RESOURCE, S.GROUP, S.PROCEDURE, PROCEDURE_NAME, S.CHANNEL,
                 S.STATUS, S.REASON, S.LIFECYCLE)
 CASE_LEVEL = (*S.CASE_ATTRIBUTES, PROCEDURE_NAME)
+#: canonical text columns stored as pandas categoricals (integer codes into the distinct values;
+#: the case id's categories sorted as text, the others in order of first appearance in the
+#: sorted table, i.e. the codes ``pd.factorize`` gives): a repeated value is stored once
+CATEGORICAL_COLUMNS = (S.CASE, S.ACTIVITY, S.RESOURCE, S.GROUP, S.PROCEDURE, PROCEDURE_NAME,
+                       S.CHANNEL, S.STATUS, S.LIFECYCLE)
 DERIVED = (S.ROLE, S.ROW, S.INJECTED)  # recomputed on every read
 
 #: folded officer names that a sync job writes instead of a person
@@ -165,6 +172,8 @@ def _channel_key(value: Any) -> str:
 def _channel(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """Map channel labels/codes to direct/online/post; unknown values are kept as written.
     Runs once per distinct value."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return _channel_categorical(values)
     codes, uniques = pd.factorize(values)
     mapped = np.array([CHANNELS.get(_channel_key(u)) for u in uniques], dtype=object)
     known = np.array([m is not None for m in mapped], dtype=bool)
@@ -174,8 +183,55 @@ def _channel(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     return pd.Series(pd.array(pa.array(res, type=pa.string()), dtype="str"), index=values.index), unknown
 
 
+def _channel_categorical(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """:func:`_channel` on a categorical column: the mapping runs on its categories and the
+    result is categorical (canonical channel names, unknown values as written)."""
+    cats = values.cat.categories.to_numpy(dtype=object)
+    codes = values.cat.codes.to_numpy(dtype=np.int64)
+    mapped = np.array([CHANNELS.get(_channel_key(u)) for u in cats], dtype=object)
+    known = np.array([m is not None for m in mapped], dtype=bool)
+    out_u = np.where(known, mapped, cats) if len(cats) else mapped
+    new_codes, new_cats = pd.factorize(out_u) if len(cats) else (np.zeros(0, np.int64), [])
+    lut = np.append(np.asarray(new_codes, dtype=np.int64), -1)
+    res = lut[np.where(codes < 0, len(cats), codes)]
+    unknown = np.append(~known, False)[np.where(codes < 0, len(cats), codes)]
+    categories = pd.Index(pd.array(pa.array(list(new_cats), type=pa.string()), dtype="str"))
+    return make_categorical(res, categories, index=values.index, name=values.name), unknown
+
+
+def _key_repeats(ev: pd.DataFrame, key: list[str]) -> np.ndarray:
+    """A superset of the rows whose ``key`` values occur on another row too (what
+    ``ev.duplicated(subset=key, keep=False)`` marks): rows whose 64-bit polynomial hash of the
+    key's integer values (categorical codes, UTC ns) occurs twice. Hash collisions only add
+    candidates, which the exact comparison on every column then discards."""
+    n = len(ev)
+    h = np.zeros(n, dtype=np.uint64)
+    mult = np.uint64(0x9E3779B97F4A7C15)
+    for c in key:
+        vals = _int_values(ev[c])
+        if vals is None:
+            v, _ = pd.factorize(ev[c])
+            v = v.astype(np.int64)
+        else:
+            v = vals[0]
+        h *= mult
+        h += v.view(np.uint64) if v.dtype == np.int64 else v.astype(np.int64).view(np.uint64)
+    srt = np.sort(h)
+    rep = srt[1:] == srt[:-1]
+    if not rep.any():
+        return np.zeros(n, dtype=bool)
+    dup_vals = np.unique(srt[1:][rep])
+    pos = np.minimum(np.searchsorted(dup_vals, h), len(dup_vals) - 1)
+    return dup_vals[pos] == h
+
+
 def _ns(values: pd.Series) -> np.ndarray:
-    """UTC int64 ns of a tz-aware column (NaT = int64 min)."""
+    """UTC int64 ns of a tz-aware column (NaT = int64 min); a read-only view when possible."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        arr = values.array
+        out = (arr if arr.unit == "ns" else arr.as_unit("ns")).asi8.view()
+        out.flags.writeable = False
+        return out
     return values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(
         dtype="datetime64[ns]").view(np.int64)
 
@@ -230,7 +286,10 @@ def canonicalize(raw: RawTable, *, schema: str = "auto", columns: Mapping[str, s
             if name not in TEXT_COLUMNS:
                 continue  # mixed Python objects in an extra column: leave them alone
         ctrl: list = []
-        cols[name], changed = normalize_text(s, controls=ctrl)
+        if name in CATEGORICAL_COLUMNS:
+            cols[name], changed = normalize_categorical(s, sort=(name == S.CASE), controls=ctrl)
+        else:
+            cols[name], changed = normalize_text(s, controls=ctrl)
         if ctrl and ctrl[0].any():
             ctrl_rows |= ctrl[0]
             ctrl_cols.append(name)
@@ -238,6 +297,7 @@ def canonicalize(raw: RawTable, *, schema: str = "auto", columns: Mapping[str, s
             nfc_rows |= changed
             nfc_cols.append(name)
 
+    release_memory()  # freed temporaries back to the system (memory.py)
     # ---------------------------------------------------------------- times
     time_invalid: dict[str, np.ndarray] = {}
     formats: dict[str, dict[str, int]] = {}
@@ -308,7 +368,7 @@ def canonicalize(raw: RawTable, *, schema: str = "auto", columns: Mapping[str, s
                       + ", ".join(map(str, ctrl_cols)) if ctrl_cols else None)
 
     ctx.raise_pending()
-    ev = pd.DataFrame(cols)
+    ev = pd.DataFrame(cols, copy=False)
     keep = ~drop
     if not keep.all():
         ev = ev.loc[keep].reset_index(drop=True)
@@ -316,11 +376,12 @@ def canonicalize(raw: RawTable, *, schema: str = "auto", columns: Mapping[str, s
     else:
         rows_k, pos_k = rows, pos
 
+    release_memory()  # freed temporaries back to the system (memory.py)
     # exact duplicates: candidates on the event key, confirmed on every column
     key = [c for c in (S.CASE, S.ACTIVITY, S.TIMESTAMP, S.RESOURCE, S.START, S.LIFECYCLE,
                        S.GROUP) if c in ev.columns]
     if len(ev) and duplicates != "keep":
-        cand = ev.duplicated(subset=key, keep=False).to_numpy()
+        cand = _key_repeats(ev, key)
         if cand.any():
             sub = ev.loc[cand]
             hashable = sub.astype({c: "str" for c in sub.columns
@@ -359,38 +420,79 @@ def canonicalize(raw: RawTable, *, schema: str = "auto", columns: Mapping[str, s
                           "direct/online/post")
 
     # out of order (in source order) and the sort
-    case_codes, case_uniques = pd.factorize(ev[S.CASE], sort=True)
-    tser = pd.Series(ts)
-    running = tser.groupby(case_codes).cummax()
-    prev = running.groupby(case_codes).shift(1)
-    ooo = (tser < prev).to_numpy()
-    ctx.report("out_of_order", ooo, rows_k, pos_k, REPAIRED,
-               detail="earlier than a previous row of the same dossier; sorted by time")
-    order = np.lexsort((ts, case_codes))
-    if not np.array_equal(order, np.arange(len(order))):
-        ev = ev.take(order).reset_index(drop=True)
-        rows_k, pos_k, ts, case_codes = rows_k[order], pos_k[order], ts[order], case_codes[order]
+    case_col = ev[S.CASE]
+    if isinstance(case_col.dtype, pd.CategoricalDtype) and _sorted_text(case_col.cat.categories):
+        case_codes = case_col.cat.codes.to_numpy(dtype=np.int64)   # categories sorted as text
+    else:
+        case_codes, _ = pd.factorize(case_col, sort=True)
+        case_codes = case_codes.astype(np.int64)
+    if _sorted_by_case_time(case_codes, ts):
+        pass  # nothing out of order, nothing to sort (the usual export order)
+    else:
+        tser = pd.Series(ts)
+        running = tser.groupby(case_codes).cummax()
+        prev = running.groupby(case_codes).shift(1)
+        ooo = (tser < prev).to_numpy()
+        ctx.report("out_of_order", ooo, rows_k, pos_k, REPAIRED,
+                   detail="earlier than a previous row of the same dossier; sorted by time")
+        order = np.lexsort((ts, case_codes))
+        if not np.array_equal(order, np.arange(len(order))):
+            ev = ev.take(order).reset_index(drop=True)
+            rows_k, pos_k, ts, case_codes = rows_k[order], pos_k[order], ts[order], case_codes[order]
+    n_ev = len(ev)
+    is_first = np.ones(n_ev, dtype=bool)
+    np.not_equal(case_codes[1:], case_codes[:-1], out=is_first[1:])
+    case_start = np.flatnonzero(is_first)
+    case_of = np.cumsum(is_first, dtype=np.int32 if n_ev < 2**31 else np.int64)
+    case_of -= 1                                  # 0..n_cases-1 per row (rows in case order)
 
     # case attributes: the first non-empty value (in time order) for all rows of the dossier
     for canon in CASE_LEVEL:
         if canon not in ev.columns:
             continue
         col = ev[canon]
-        first = col.groupby(case_codes).first()
-        full = first.reindex(case_codes)
-        full.index = col.index
-        if isinstance(col.dtype, pd.DatetimeTZDtype):
-            a, b = _ns(col), _ns(full)
-            differs = (a != NAT) & (a != b)
-        else:
-            differs = (col.notna() & (col != full)).to_numpy(dtype=bool, na_value=False)
+        vals = _int_values(col)
+        if vals is None:  # another dtype: the general (groupby) path
+            first = col.groupby(case_codes).first()
+            full = first.reindex(case_codes)
+            full.index = col.index
+            if isinstance(col.dtype, pd.DatetimeTZDtype):
+                a, b = _ns(col), _ns(full)
+                differs = (a != NAT) & (a != b)
+            else:
+                differs = (col.notna() & (col != full)).to_numpy(dtype=bool, na_value=False)
+            ctx.report("inconsistent_case_attribute", differs, rows_k, pos_k, REPAIRED,
+                       canon=canon,
+                       message="the rows of one dossier disagree on a dossier attribute",
+                       detail="rows of one dossier disagree; the first value in time order is used")
+            ev[canon] = full.astype(col.dtype) if not isinstance(col.dtype, pd.DatetimeTZDtype) else full
+            continue
+        v, missing_v = vals
+        # rows that differ from the previous row of the same dossier (empty counts as a value)
+        step = np.zeros(n_ev, dtype=bool)
+        np.not_equal(v[1:], v[:-1], out=step[1:])
+        step[is_first] = False
+        if not step.any():
+            continue                              # every dossier holds one value (or none)
+        # the first non-empty row of every dossier (-1: none), then that value on every row
+        nn = np.flatnonzero(~missing_v)
+        src = np.full(len(case_start), -1, dtype=np.int64)
+        if nn.size:
+            c = case_of[nn]
+            f = np.concatenate(([True], c[1:] != c[:-1]))
+            src[c[f]] = nn[f]
+        src_row = src[case_of]
+        differs = ~missing_v & (v != v[np.maximum(src_row, 0)])
         ctx.report("inconsistent_case_attribute", differs, rows_k, pos_k, REPAIRED, canon=canon,
                    message="the rows of one dossier disagree on a dossier attribute",
                    detail="rows of one dossier disagree; the first value in time order is used")
-        ev[canon] = full.astype(col.dtype) if not isinstance(col.dtype, pd.DatetimeTZDtype) else full
+        if differs.any() or (missing_v & (src_row >= 0)).any():
+            ev[canon] = pd.Series(col.array.take(src_row, allow_fill=True), index=col.index,
+                                  name=col.name)
 
     ctx.raise_pending()
 
+    release_memory()  # freed temporaries back to the system (memory.py)
     # ---------------------------------------------------------------- roles and flags
     add_role_column(ev, roles)
     if roles:
@@ -402,11 +504,11 @@ def canonicalize(raw: RawTable, *, schema: str = "auto", columns: Mapping[str, s
             q.issues.append(QualityIssue("unknown_activity_in_role_mapping", FLAGGED, 0, [],
                                          S.ACTIVITY, "not in the log: " + ", ".join(
                                              map(repr, missing[:10]))))
-    role = ev[S.ROLE].to_numpy(dtype=object)
-    closing = np.isin(role, _CLOSING)
+    role = _role_index(ev)
+    closing = np.isin(role, [S.ROLES.index(r) for r in _CLOSING])
     if closing.any():
-        close_t = pd.Series(np.where(closing, ts, np.iinfo(np.int64).max)).groupby(
-            case_codes).transform("min").to_numpy()
+        close_t = np.minimum.reduceat(np.where(closing, ts, np.iinfo(np.int64).max),
+                                      case_start)[case_of]
         after = ts > close_t
         ctx.report("event_after_close", after, rows_k, pos_k, FLAGGED, canon=S.ACTIVITY,
                    detail="after the result was returned / the dossier was withdrawn or refused")
@@ -416,6 +518,25 @@ def canonicalize(raw: RawTable, *, schema: str = "auto", columns: Mapping[str, s
                detail="receipt / finish row stamped exactly at the dossier's reported date by a "
                       "generic officer name (sync job, domain notes 2.3)")
     ev[S.ROW] = rows_k
+
+    release_memory()  # freed temporaries back to the system (memory.py)
+    # ---------------------------------------------------------------- categorical codes
+    for name in CATEGORICAL_COLUMNS:
+        if name not in ev.columns or not isinstance(ev[name].dtype, pd.CategoricalDtype):
+            continue
+        col = ev[name]
+        if name == S.CASE and _sorted_text(col.cat.categories):
+            # sorted categories and rows in case order: the codes are the dossier ranks once
+            # the unused categories (ids of dropped rows only) are removed
+            cc = col.cat.codes.to_numpy(dtype=np.int64)
+            if len(case_start) != len(col.cat.categories) or (cc < 0).any():
+                if not (cc < 0).any():
+                    cats = col.cat.categories.take(cc[case_start])
+                    ev[name] = make_categorical(case_of, cats, index=col.index, name=name)
+                else:
+                    ev[name] = _first_appearance(col)
+        else:
+            ev[name] = _first_appearance(col)
 
     # ---------------------------------------------------------------- column order
     first_cols = [c for c in (S.CASE, S.ACTIVITY, S.TIMESTAMP, S.START, S.RESOURCE, S.GROUP,
@@ -462,9 +583,15 @@ def _two_digit_year_rows(parsed: pd.Series, raw: pd.Series) -> np.ndarray:
 
 
 def _injected(ev: pd.DataFrame, role: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """Sync-job rows (see the module docstring); ``role`` = index into ``schema.ROLES``."""
     out = np.zeros(len(ev), dtype=bool)
     if S.RESOURCE in ev.columns:
-        codes, uniques = pd.factorize(ev[S.RESOURCE])
+        res = ev[S.RESOURCE]
+        if isinstance(res.dtype, pd.CategoricalDtype):
+            codes = res.cat.codes.to_numpy(dtype=np.int64)
+            uniques = res.cat.categories.to_numpy(dtype=object)
+        else:
+            codes, uniques = pd.factorize(res)
         generic_u = np.array([fold(u) in GENERIC_OFFICERS for u in uniques], dtype=bool)
         generic = np.append(generic_u, True)[codes]  # empty officer counts as generic
     else:
@@ -474,13 +601,77 @@ def _injected(ev: pd.DataFrame, role: np.ndarray, ts: np.ndarray) -> np.ndarray:
         if col not in ev.columns:
             continue
         ref = _ns(ev[col])
-        cand = (role == r) & generic & (ref != NAT)
+        cand = (role == S.ROLES.index(r)) & generic & (ref != NAT)
         if not cand.any():
             continue
+        idx = np.flatnonzero(cand)
         # "00:00 of that date" on the local wall clock
-        local = ev[S.TIMESTAMP].dt.tz_localize(None).to_numpy(dtype="datetime64[ns]").view(np.int64)
-        ref_local = ev[col].dt.tz_localize(None).to_numpy(dtype="datetime64[ns]").view(np.int64)
-        same = ts // 10**9 == ref // 10**9  # equal to the second
+        local = _local(ev[S.TIMESTAMP].iloc[idx])
+        ref_local = _local(ev[col].iloc[idx])
+        same = ts[idx] // 10**9 == ref[idx] // 10**9  # equal to the second
         midnight = (local % day == 0) & (local // day == ref_local // day)
-        out |= cand & (same | midnight)
+        out[idx[same | midnight]] = True
     return out
+
+
+def _local(values: pd.Series) -> np.ndarray:
+    """Wall-clock int64 ns of a tz-aware column in its own zone."""
+    from ..calendar import utc_to_local_ns
+    return utc_to_local_ns(values.array.as_unit("ns").asi8, str(values.dt.tz))
+
+
+def _int_values(col: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(int64 values, missing mask)`` of a categorical (codes) or tz-aware datetime (UTC ns)
+    column, for exact comparisons without per-row objects; None for other dtypes."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        v = col.cat.codes.to_numpy()               # int8/16/32: exact, no widening copy
+        return v, v < 0
+    if isinstance(col.dtype, pd.DatetimeTZDtype):
+        v = _ns(col)
+        return v, v == NAT
+    return None
+
+
+def _sorted_by_case_time(case_codes: np.ndarray, ts: np.ndarray) -> bool:
+    """Rows already in (case, time) order: cases in blocks of non-decreasing codes and times
+    non-decreasing within each block (then nothing is out of order and no sort is needed)."""
+    if len(case_codes) < 2:
+        return True
+    dc = case_codes[1:] - case_codes[:-1]
+    if (dc < 0).any():
+        return False
+    same = dc == 0
+    return not (same & (ts[1:] < ts[:-1])).any()
+
+
+def _sorted_text(categories: pd.Index) -> bool:
+    """Categories in increasing text order (checked by pyarrow on arrow-backed text, so that
+    pandas does not build and cache a hash table of the values)."""
+    if len(categories) < 2:
+        return True
+    if pd.api.types.is_string_dtype(categories.dtype) and categories.dtype != object:
+        arr = pa.array(categories.array)
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        return bool(pc.all(pc.less(arr[:-1], arr[1:])).as_py())
+    return bool(categories.is_monotonic_increasing)
+
+
+def _first_appearance(col: pd.Series) -> pd.Series:
+    """A categorical column with its categories in order of first appearance and the unused
+    ones removed: the codes and uniques ``pd.factorize`` gives on the same values."""
+    codes = col.cat.codes.to_numpy()
+    k = len(col.cat.categories)
+    valid = codes >= 0
+    if not valid.any():
+        return col.cat.remove_unused_categories() if k else col
+    u = pd.unique(codes)                            # codes in order of first appearance
+    order = u[u >= 0].astype(np.int64)
+    if len(order) == k and np.array_equal(order, np.arange(k)):
+        return col                                  # already: first appearances are 0, 1, 2 ...
+    lut = np.full(k + 1, -1, dtype=np.int32)
+    lut[order] = np.arange(len(order))
+    new = lut[codes]                                # code -1 reads lut[-1] = -1 (missing)
+    cats = col.cat.categories.take(order)
+    return make_categorical(new, cats, ordered=bool(col.cat.ordered), index=col.index,
+                            name=col.name)

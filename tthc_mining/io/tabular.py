@@ -379,8 +379,9 @@ def read_parquet(path: str | Path, *, file: str | None = None,
     lim = limits or _limits.get_defaults()
     _limits.check_file_size(path.stat().st_size, lim, file=file)
     _limits.check_parquet(path, lim, file=file)  # rows and sizes from the footer first
+    from .arrowio import read_parquet_frame
     try:
-        frame = pd.read_parquet(path)
+        frame = read_parquet_frame(path)  # pd.read_parquet, one column at a time
     except Exception as exc:
         raise InputError(f"not a readable Parquet file ({type(exc).__name__}: {exc})",
                          file=file) from None

@@ -331,6 +331,13 @@ def parse_times(values: pd.Series, tz: str, *, month_first: bool | None = None) 
     n = len(values)
     dtype = values.dtype
     if isinstance(dtype, pd.DatetimeTZDtype):
+        arr = values.array
+        if arr.unit == "ns":  # the usual case: checked on the int64 view, no copies
+            ns = arr.asi8
+            nat = ns == NAT
+            if (nat | ((ns >= _MIN_NS) & (ns <= _MAX_NS))).all():
+                s = values.dt.tz_convert(tz)
+                return ParsedTimes(s, np.zeros(n, dtype=bool), {"datetime": int(n - nat.sum())})
         s = _typed_in_range(values.dt.tz_convert("UTC").dt.tz_localize(None))
         bad = s.isna().to_numpy() & values.notna().to_numpy()
         s = s.dt.tz_localize("UTC").dt.tz_convert(tz).dt.as_unit("ns")
