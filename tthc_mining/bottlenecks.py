@@ -183,6 +183,26 @@ def month_index(log, column: str = S.TIMESTAMP) -> np.ndarray:
     return log._cache[key]
 
 
+def overdue_flags(log) -> dict | None:
+    """Which dossiers are overdue, for ``share_in_overdue``: ``{"overdue", "basis"}`` as
+    :func:`tthc_mining.overdue.case_overdue` gives them, read from ``tm.timing``'s per-dossier
+    arrays (``Timing.case_arrays``, aligned with the segment case codes) without building its
+    table; the other rules (exported due dates) through ``case_overdue`` itself."""
+    try:
+        from .timing import timing
+        tim = timing(log, catalog=resolve_catalog(log, None))
+    except (ImportError, ConfigError):
+        tim = None
+    arrays = getattr(tim, "case_arrays", None) or {}
+    budget = arrays.get("budget_days")
+    if budget is not None and len(budget) == segments(log).n_cases and len(budget) \
+            and np.isfinite(budget).any():
+        return {"overdue": np.asarray(arrays["overdue_actual"], dtype=bool),
+                "basis": "timing: agency working days over the statutory budget"}
+    from .overdue import case_overdue
+    return case_overdue(log)
+
+
 def resolve_catalog(log, catalog):
     return catalog if catalog is not None else getattr(log, "catalog", None)
 
@@ -633,8 +653,7 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
     total_agency = agency_all.sum()
     share_agency = sum_held / total_agency if total_agency > 0 else np.full(R, np.nan)
     share_overdue = np.full(R, np.nan)
-    from .overdue import case_overdue
-    od = case_overdue(log)
+    od = overdue_flags(log)
     if od is not None:
         od_case = od["overdue"]
         ev_od = od_case[seg.case[agency]]

@@ -198,13 +198,17 @@ def _distinct_pairs_count(seg: Segments, key: np.ndarray, n_keys: int) -> np.nda
     if n_keys == 0 or not use.any():
         return np.zeros(n_keys, dtype=np.int64)
     if n_keys <= 64:
-        one = np.where(use, np.left_shift(np.uint64(1), np.maximum(key, 0).astype(np.uint64)),
-                       np.uint64(0))
+        one = np.left_shift(np.uint64(1), np.maximum(key, 0).astype(np.uint64))
+        if not use.all():
+            one[~use] = 0
         per_case = np.bitwise_or.reduceat(one, seg.case_start[:-1])
-        bitmat = np.unpackbits(per_case.view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")
-        if np.little_endian:
-            return bitmat.sum(axis=0, dtype=np.int64)[:n_keys]
-        return bitmat.reshape(-1, 8, 8)[:, ::-1, :].reshape(-1, 64).sum(axis=0, dtype=np.int64)[:n_keys]
+        del one
+        out = np.empty(n_keys, dtype=np.int64)
+        bit = np.empty_like(per_case)
+        for k in range(n_keys):                # one pass over the dossiers per key (<= 64)
+            np.bitwise_and(per_case, np.uint64(1 << k), out=bit)
+            out[k] = np.count_nonzero(bit)
+        return out
     pair = np.sort(seg.case[use].astype(np.int64) * np.int64(n_keys) + key[use])
     first = np.ones(pair.size, dtype=bool)
     first[1:] = pair[1:] != pair[:-1]

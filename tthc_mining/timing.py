@@ -419,10 +419,57 @@ def _ensure_roles(log, overrides: Mapping[str, str] | None) -> None:
 
 
 def _role_codes(ev: pd.DataFrame) -> np.ndarray:
+    """Index into ``schema.ROLES`` of every event's role (int8, -1 unknown)."""
     col = ev[S.ROLE]
     if isinstance(col.dtype, pd.CategoricalDtype) and list(col.cat.categories) == list(S.ROLES):
-        return col.cat.codes.to_numpy(np.int64)
-    return pd.Categorical(col.astype(object), categories=list(S.ROLES)).codes.astype(np.int64)
+        return col.cat.codes.to_numpy(np.int8)
+    return pd.Categorical(col.astype(object), categories=list(S.ROLES)).codes.astype(np.int8)
+
+
+class _RoleRows:
+    """The rows of every role in row order, from one stable sort of the int8 role codes
+    (radix sort) instead of a comparison pass per role; ``known`` restricts to the events
+    known by ``as_of`` (None: all)."""
+
+    def __init__(self, role: np.ndarray, known: np.ndarray | None):
+        k = len(S.ROLES) + 1
+        shifted = role.astype(np.int8) + np.int8(1)          # -1 (unknown) -> 0
+        self._order = np.argsort(shifted, kind="stable")
+        counts = np.bincount(shifted, minlength=k)
+        self._bounds = np.concatenate([[0], np.cumsum(counts)])
+        self._known = known
+
+    def rows(self, name: str, *, known: bool = True) -> np.ndarray:
+        r = S.ROLES.index(name) + 1
+        idx = self._order[self._bounds[r]:self._bounds[r + 1]]
+        if known and self._known is not None:
+            idx = idx[self._known[idx]]
+        return idx
+
+    def any(self, names) -> bool:
+        return any(self._bounds[S.ROLES.index(nm) + 2] > self._bounds[S.ROLES.index(nm) + 1]
+                   for nm in names)
+
+
+def _first_of(rows: np.ndarray, case: np.ndarray, n_cases: int) -> np.ndarray:
+    """:func:`_first_where` from the sorted row numbers where the mask holds."""
+    out = np.full(n_cases, -1, dtype=np.int64)
+    if rows.size:
+        c = case[rows]
+        first = np.ones(rows.size, dtype=bool)
+        first[1:] = c[1:] != c[:-1]
+        out[c[first]] = rows[first]
+    return out
+
+
+def _last_of(rows: np.ndarray, case: np.ndarray, n_cases: int) -> np.ndarray:
+    out = np.full(n_cases, -1, dtype=np.int64)
+    if rows.size:
+        c = case[rows]
+        last = np.ones(rows.size, dtype=bool)
+        last[:-1] = c[:-1] != c[1:]
+        out[c[last]] = rows[last]
+    return out
 
 
 # ----------------------------------------------------------------------------- deadlines
@@ -494,6 +541,15 @@ def _end_of_office_if_date(idx: pd.DatetimeIndex, cal) -> pd.DatetimeIndex:
     return _aware(pd.DatetimeIndex(ns.view("datetime64[ns]")), cal.tz)
 
 
+def _cases_frame(columns: dict, case_ids: pd.Index, as_of: pd.Timestamp, L: float) -> pd.DataFrame:
+    """The ``Timing.cases`` table from its columns (the case ids first)."""
+    str_dtype = pd.Series([], dtype="str").dtype
+    ids = case_ids.array if case_ids.dtype == str_dtype else case_ids.to_numpy()
+    cases = pd.DataFrame({S.CASE: ids, **columns})
+    cases.attrs.update({"as_of": as_of, "hours_per_day": L / 3600.0})
+    return cases
+
+
 # ----------------------------------------------------------------------------- result
 class EventArrays(_AbcMapping):
     """``Timing.event_arrays``: ``seg_h``, ``wait_h``, ``proc_h`` (the segments in hours),
@@ -502,16 +558,20 @@ class EventArrays(_AbcMapping):
 
     _KEYS = ("seg_h", "wait_h", "proc_h", "owner", "counted_h")
 
-    def __init__(self, seg, owner: np.ndarray, counted_h: np.ndarray):
+    def __init__(self, seg, owner: np.ndarray, counted_s: np.ndarray):
         self._seg = seg
-        self._done = {"owner": owner, "counted_h": counted_h}
+        self._counted_s = counted_s
+        self._done = {"owner": owner}
 
     def __getitem__(self, key: str) -> np.ndarray:
         if key not in self._done:
             if key not in self._KEYS:
                 raise KeyError(key)
-            src = {"seg_h": "seg_s", "wait_h": "wait_s", "proc_h": "proc_s"}[key]
-            self._done[key] = getattr(self._seg, src) / 3600.0
+            if key == "counted_h":
+                self._done[key] = self._counted_s / 3600.0
+            else:
+                src = {"seg_h": "seg_s", "wait_h": "wait_s", "proc_h": "proc_s"}[key]
+                self._done[key] = getattr(self._seg, src) / 3600.0
         return self._done[key]
 
     def __iter__(self):
@@ -530,7 +590,6 @@ class Timing:
     """
 
     event_arrays: Mapping
-    cases: pd.DataFrame
     as_of: pd.Timestamp
     cutoff: str | None = "15:00"
     third_party_paused: bool = True
@@ -538,8 +597,22 @@ class Timing:
     catalog_source: str | None = None
     notes: list = field(default_factory=list)
     event_index: Any = None
+    #: per-dossier arrays available without building the table: ``budget_days``,
+    #: ``agency_days``, ``days_late_actual`` and ``overdue_actual`` (finished over the budget or
+    #: in progress past it: ``status_actual`` overdue / in_progress_overdue)
+    case_arrays: dict = field(default_factory=dict, repr=False)
+    _cases: pd.DataFrame | None = field(default=None, repr=False)
+    _build: Any = field(default=None, repr=False, compare=False)
     _events: pd.DataFrame | None = field(default=None, repr=False)
     _catalog: Any = field(default=None, repr=False)
+
+    @property
+    def cases(self) -> pd.DataFrame:
+        """One row per dossier (:data:`CASE_COLUMNS`), built on first access."""
+        if self._cases is None:
+            self._cases = self._build()
+            self._build = None
+        return self._cases
 
     @property
     def events(self) -> pd.DataFrame:
@@ -632,6 +705,7 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
     role = _role_codes(ev)
     R = {name: i for i, name in enumerate(S.ROLES)}
     in_asof = (ts_ns != _NAT) & (ts_ns <= as_of_t.value)
+    rr = _RoleRows(role, None if in_asof.all() else in_asof)
     w_asof = float(cal.to_working(as_of_t))
     notes: list[str] = []
 
@@ -650,7 +724,7 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
 
     # received
     w_end = seg.w_end
-    rec_idx = _first_where(role == R[S.ROLE_RECEIPT], case, n_cases)
+    rec_idx = _first_of(rr.rows(S.ROLE_RECEIPT, known=False), case, n_cases)
     rec_row = np.where(rec_idx >= 0, rec_idx, first_row) if n_cases else np.zeros(0, np.int64)
     recv_ns = ts_ns[rec_row] if n_cases else np.zeros(0, np.int64)
     recv_w = w_end[rec_row] if n_cases else np.zeros(0)
@@ -671,11 +745,11 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
     life_roles = [R[r] for r in (S.ROLE_FINISHED, S.ROLE_RESULT, S.ROLE_WITHDRAWN, S.ROLE_REFUSED,
                                  S.ROLE_SUPPLEMENT_REQUEST, S.ROLE_SUPPLEMENT_RECEIVED,
                                  S.ROLE_SUSPENDED, S.ROLE_RESUMED)]
-    roleless = not np.isin(role, life_roles).any() and S.FINISHED_REPORTED not in ev.columns
-    fin_idx = _first_where((role == R[S.ROLE_FINISHED]) & in_asof, case, n_cases)
-    res_idx = _first_where((role == R[S.ROLE_RESULT]) & in_asof, case, n_cases)
-    wd_idx = _first_where((role == R[S.ROLE_WITHDRAWN]) & in_asof, case, n_cases)
-    rf_idx = _first_where((role == R[S.ROLE_REFUSED]) & in_asof, case, n_cases)
+    roleless = not rr.any([S.ROLES[i] for i in life_roles]) and S.FINISHED_REPORTED not in ev.columns
+    fin_idx = _first_of(rr.rows(S.ROLE_FINISHED), case, n_cases)
+    res_idx = _first_of(rr.rows(S.ROLE_RESULT), case, n_cases)
+    wd_idx = _first_of(rr.rows(S.ROLE_WITHDRAWN), case, n_cases)
+    rf_idx = _first_of(rr.rows(S.ROLE_REFUSED), case, n_cases)
     fin_row = fin_idx.copy()
     fin_ns = _take_ns(ts_ns, fin_row)
     if S.FINISHED_REPORTED in ev.columns:  # NgayKetThucXuLy as exported
@@ -764,8 +838,8 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
     budget_days = np.where(has_deadline, (stat_w - recv_w) / L, np.nan)
 
     # reported due: exported, else recomputed with a restart at the last supplement receipt
-    sup_rx = (role == R[S.ROLE_SUPPLEMENT_RECEIVED]) & in_asof
-    last_sup_idx = _last_where(sup_rx, case, n_cases)
+    sup_rx_rows = rr.rows(S.ROLE_SUPPLEMENT_RECEIVED)
+    last_sup_idx = _last_of(sup_rx_rows, case, n_cases)
     restart_ns = np.where(last_sup_idx >= 0, _take_ns(ts_ns, last_sup_idx), recv_ns)
     restart_ns = np.maximum(restart_ns, recv_ns)
     # only dossiers with a supplement receipt and no exported due need a new computation
@@ -850,51 +924,54 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
     paused_s = citizen_s + (third_s if third_party_paused else 0.0)
 
     # responsible unit: the unit with the largest agency working time; receiving unit
-    unit = np.full(n_cases, None, dtype=object)
-    receiving_unit = np.full(n_cases, None, dtype=object)
-    if S.GROUP in ev.columns and n and len(log.codes(S.GROUP)[1]):
-        gcode, gnames = log.codes(S.GROUP)
-        gnames_arr = np.asarray(gnames, dtype=object)
-        val = np.where((owner == OWNER_AGENCY) & (gcode >= 0), counted, 0.0)
-        # the open tail is spent at the unit of the last known event
-        tmask = has_last & (tail_owner == OWNER_AGENCY) & (tail > 0)
-        if tmask.any():
-            val = val + np.bincount(lk[tmask], weights=tail[tmask], minlength=n)
-        G = max(len(gnames), 1)
-        ok = gcode >= 0
-        best = _best_unit(case, gcode, val, n_cases, G)
-        if best is not None:
-            pass
-        elif n_cases * G <= _DENSE_LIMIT:  # dense (case, unit) table
-            tot = np.bincount(case[ok] * G + gcode[ok], weights=val[ok],
-                              minlength=n_cases * G).reshape(n_cases, G)
-            best = np.argmax(tot, axis=1)  # ties: the smaller unit code
-        else:  # hashed (case, unit) pairs, then the largest per case
-            best = np.full(n_cases, -1, dtype=np.int64)
-            pairs = pd.DataFrame({"c": case[ok], "g": gcode[ok], "v": val[ok]})
-            tot = pairs.groupby(["c", "g"], sort=False)["v"].sum()
-            tot = tot.reset_index().sort_values(["c", "v", "g"], ascending=[True, False, True],
-                                                kind="stable")
-            firsts = tot.drop_duplicates("c", keep="first")
-            best[firsts["c"].to_numpy()] = firsts["g"].to_numpy()
-        # dossiers with no agency time: the unit of their last event with a unit
-        last_g = _last_where(ok & in_asof, case, n_cases, seg.case_start)
-        last_g = np.where(last_g >= 0, last_g, _last_where(ok, case, n_cases, seg.case_start))
-        zero = np.bincount(case, weights=val, minlength=n_cases) <= 0
-        fallback = np.where(last_g >= 0, gcode[np.maximum(last_g, 0)], -1)
-        best = np.where(zero, fallback, best)
-        unit = _text_col(best, gnames_arr)
-        rec_g = np.where(rec_idx >= 0, rec_idx, _first_where(ok, case, n_cases, seg.case_start))
-        rg = np.where(rec_g >= 0, gcode[np.maximum(rec_g, 0)], -1)
-        receiving_unit = _text_col(rg, gnames_arr)
+    # (computed when the cases table is built: Timing.cases)
+    def units() -> tuple[Any, Any]:
+        unit = np.full(n_cases, None, dtype=object)
+        receiving_unit = np.full(n_cases, None, dtype=object)
+        if S.GROUP in ev.columns and n and len(log.codes(S.GROUP)[1]):
+            gcode, gnames = log.codes(S.GROUP)
+            gnames_arr = np.asarray(gnames, dtype=object)
+            val = np.where((owner == OWNER_AGENCY) & (gcode >= 0), counted, 0.0)
+            # the open tail is spent at the unit of the last known event
+            tmask = has_last & (tail_owner == OWNER_AGENCY) & (tail > 0)
+            if tmask.any():
+                val = val + np.bincount(lk[tmask], weights=tail[tmask], minlength=n)
+            G = max(len(gnames), 1)
+            ok = gcode >= 0
+            best = _best_unit(case, gcode, val, n_cases, G)
+            if best is not None:
+                pass
+            elif n_cases * G <= _DENSE_LIMIT:  # dense (case, unit) table
+                tot = np.bincount(case[ok] * G + gcode[ok], weights=val[ok],
+                                  minlength=n_cases * G).reshape(n_cases, G)
+                best = np.argmax(tot, axis=1)  # ties: the smaller unit code
+            else:  # hashed (case, unit) pairs, then the largest per case
+                best = np.full(n_cases, -1, dtype=np.int64)
+                pairs = pd.DataFrame({"c": case[ok], "g": gcode[ok], "v": val[ok]})
+                tot = pairs.groupby(["c", "g"], sort=False)["v"].sum()
+                tot = tot.reset_index().sort_values(["c", "v", "g"], ascending=[True, False, True],
+                                                    kind="stable")
+                firsts = tot.drop_duplicates("c", keep="first")
+                best[firsts["c"].to_numpy()] = firsts["g"].to_numpy()
+            # dossiers with no agency time: the unit of their last event with a unit
+            last_g = _last_where(ok & in_asof, case, n_cases, seg.case_start)
+            last_g = np.where(last_g >= 0, last_g, _last_where(ok, case, n_cases, seg.case_start))
+            zero = np.bincount(case, weights=val, minlength=n_cases) <= 0
+            fallback = np.where(last_g >= 0, gcode[np.maximum(last_g, 0)], -1)
+            best = np.where(zero, fallback, best)
+            unit = _text_col(best, gnames_arr)
+            rec_g = np.where(rec_idx >= 0, rec_idx, _first_where(ok, case, n_cases, seg.case_start))
+            rg = np.where(rec_g >= 0, gcode[np.maximum(rec_g, 0)], -1)
+            receiving_unit = _text_col(rg, gnames_arr)
+        return unit, receiving_unit
 
     # counts (events known by as_of)
-    def count(mask: np.ndarray) -> np.ndarray:
-        return np.bincount(case[mask], minlength=n_cases).astype(np.int64) if n else np.zeros(n_cases, np.int64)
+    def count(rows: np.ndarray) -> np.ndarray:
+        return np.bincount(case[rows], minlength=n_cases).astype(np.int64) if n else np.zeros(n_cases, np.int64)
 
-    n_sup_req = count((role == R[S.ROLE_SUPPLEMENT_REQUEST]) & in_asof)
-    n_sup_rx = count(sup_rx)
-    n_susp = count((role == R[S.ROLE_SUSPENDED]) & in_asof)
+    n_sup_req = count(rr.rows(S.ROLE_SUPPLEMENT_REQUEST))
+    n_sup_rx = count(sup_rx_rows)
+    n_susp = count(rr.rows(S.ROLE_SUSPENDED))
     n_events = np.diff(seg.case_start).astype(np.int64)
 
     # ---------------------------------------------------------------- on time, two ways
@@ -921,10 +998,6 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
     days_late_actual = np.where(has_deadline & (fin | open_), np.clip(charged_days - budget_days, 0.0, None),
                                 np.nan)
     actual_due_w = stat_w + paused_s
-    actual_due = cal.from_working(np.where(has_deadline, actual_due_w, np.nan), side="prev",
-                                  tz_aware=True) if n_cases else pd.DatetimeIndex([], tz=tz)
-    actual_due = _aware(actual_due, tz)
-    actual_day = _local_day_ns(actual_due.asi8, tz)
 
     # ---------------------------------------------------------------- statuses
     asof_day = int(_local_day(pd.DatetimeIndex([as_of_t]))[0])
@@ -939,8 +1012,8 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
     status[fin & has_rep & (close_day > rep_day)] = SC["overdue"]
     status_act[fin & ~has_deadline] = SC["resolved"]
     status_act[fin & has_deadline & ~ok_actual] = SC["overdue"]
-    status_act[fin & has_deadline & ok_actual & (close_day < actual_day)] = SC["early"]
-    status_act[fin & has_deadline & ok_actual & (close_day >= actual_day)] = SC["on_time"]
+    in_time_act = fin & has_deadline & ok_actual    # early or on time: by date, in the table
+    status_act[in_time_act] = SC["on_time"]
     # open
     status[open_ & held_by_other] = SC["suspended"]
     status[open_ & ~held_by_other] = SC["in_progress"]
@@ -954,13 +1027,31 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
         arr[~is_received] = -1
     holder_names = np.where(is_received & (outcome < 0), OWNER_NAMES[holder], None)
 
-    # ---------------------------------------------------------------- assemble
+    # per-dossier arrays needed without the table (tthc_mining.bottlenecks' share in overdue)
+    case_arrays = {"budget_days": budget_days, "agency_days": agency_s / L,
+                   "days_late_actual": days_late_actual,
+                   "overdue_actual": np.isin(status_act, [SC["overdue"], SC["in_progress_overdue"]])
+                   | (fin & has_deadline & ~ok_actual)}
+
+    # ---------------------------------------------------------------- assemble (on demand)
     def dt(ns: np.ndarray) -> pd.Series:
         return pd.Series(_idx_from_ns(ns, tz))
 
     not_fin = ~fin
     elapsed = np.where(fin, (closed_w - recv_w) / L, np.nan)
     outcome_name = np.array(["finished", "withdrawn", "refused"], dtype=object)
+
+    def _assemble() -> pd.DataFrame:
+        actual_due = cal.from_working(np.where(has_deadline, actual_due_w, np.nan), side="prev",
+                                      tz_aware=True) if n_cases else pd.DatetimeIndex([], tz=tz)
+        actual_due = _aware(actual_due, tz)
+        actual_day = _local_day_ns(actual_due.asi8, tz)
+        st_act = status_act.copy()
+        st_act[in_time_act & (close_day < actual_day)] = SC["early"]
+        st_act[~is_received] = -1
+        unit, receiving_unit = units()
+        return _frame(actual_due, st_act, unit, receiving_unit)
+
     def text(col: pd.Series | None) -> Any:
         if col is None:
             return np.full(n_cases, None, object)
@@ -968,45 +1059,43 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
             return _text_col(*_codes_of(col))
         return col.to_numpy(dtype=object)
 
-    ids = seg.case_ids
-    str_dtype = pd.Series([], dtype="str").dtype
-    cases = pd.DataFrame({
-        S.CASE: ids.array if ids.dtype == str_dtype else ids.to_numpy(),
-        "procedure": text(procedure),
-        "procedure_name": _text_col(pn_codes, pn_uniq),
-        "unit": unit, "receiving_unit": receiving_unit,
-        "channel": text(channel),
-        "received": dt(recv_ns),
-        "clock_start": pd.Series(cal.from_working(np.where(has_deadline, clock_w, np.nan), side="next",
-                                                  tz_aware=True) if n_cases else pd.DatetimeIndex([], tz=tz)),
-        "finished": dt(np.where(not_fin, _NAT, closed_ns)),
-        "closed": dt(closed_ns),
-        "outcome": _text_col(outcome, outcome_name),
-        "statutory_due": dt(stat_ns), "reported_due": dt(rep_ns),
-        "actual_due": pd.Series(actual_due),
-        "due_source": _text_col(due_source, DUE_SOURCES),
-        "deadline_days": dl_days, "deadline_unit": _text_col(*dl_unit),
-        "budget_days": budget_days,
-        "agency_days": agency_s / L, "citizen_days": citizen_s / L, "third_party_days": third_s / L,
-        "elapsed_working_days": elapsed,
-        "n_events": n_events, "n_supplement_requests": n_sup_req, "n_supplement_received": n_sup_rx,
-        "n_suspensions": n_susp,
-        "on_time_reported": on_time_reported, "early_reported": early_reported,
-        "days_late_reported": days_late_rep,
-        "on_time_actual": on_time_actual, "days_late_actual": days_late_actual,
-        "holder": holder_names,
-        "status": pd.Categorical.from_codes(status, categories=list(STATUSES)),
-        "status_actual": pd.Categorical.from_codes(status_act, categories=list(STATUSES)),
-        "rules_era": pd.Categorical.from_codes(
-            np.where(recv_day == _NAT, -1, (recv_day >= _ERA_SWITCH_DAY).astype(np.int8)),
-            categories=["ND61", "ND118"]),
-    })
-    cases.attrs.update({"as_of": as_of_t, "hours_per_day": L / 3600.0})
-    counted /= 3600.0                              # hours, in place
+    def _frame(actual_due, status_act, unit, receiving_unit) -> pd.DataFrame:
+        return _cases_frame({
+            "procedure": text(procedure),
+            "procedure_name": _text_col(pn_codes, pn_uniq),
+            "unit": unit, "receiving_unit": receiving_unit,
+            "channel": text(channel),
+            "received": dt(recv_ns),
+            "clock_start": pd.Series(cal.from_working(np.where(has_deadline, clock_w, np.nan), side="next",
+                                                      tz_aware=True) if n_cases else pd.DatetimeIndex([], tz=tz)),
+            "finished": dt(np.where(not_fin, _NAT, closed_ns)),
+            "closed": dt(closed_ns),
+            "outcome": _text_col(outcome, outcome_name),
+            "statutory_due": dt(stat_ns), "reported_due": dt(rep_ns),
+            "actual_due": pd.Series(actual_due),
+            "due_source": _text_col(due_source, DUE_SOURCES),
+            "deadline_days": dl_days, "deadline_unit": _text_col(*dl_unit),
+            "budget_days": budget_days,
+            "agency_days": agency_s / L, "citizen_days": citizen_s / L, "third_party_days": third_s / L,
+            "elapsed_working_days": elapsed,
+            "n_events": n_events, "n_supplement_requests": n_sup_req, "n_supplement_received": n_sup_rx,
+            "n_suspensions": n_susp,
+            "on_time_reported": on_time_reported, "early_reported": early_reported,
+            "days_late_reported": days_late_rep,
+            "on_time_actual": on_time_actual, "days_late_actual": days_late_actual,
+            "holder": holder_names,
+            "status": pd.Categorical.from_codes(status, categories=list(STATUSES)),
+            "status_actual": pd.Categorical.from_codes(status_act, categories=list(STATUSES)),
+            "rules_era": pd.Categorical.from_codes(
+                np.where(recv_day == _NAT, -1, (recv_day >= _ERA_SWITCH_DAY).astype(np.int8)),
+                categories=["ND61", "ND118"]),
+        }, seg.case_ids, as_of_t, L)
+
     arrays = EventArrays(seg, owner, counted)
-    out = Timing(event_arrays=arrays, event_index=ev.index, cases=cases, as_of=as_of_t, cutoff=cutoff,
+    out = Timing(event_arrays=arrays, event_index=ev.index, as_of=as_of_t, cutoff=cutoff,
                  third_party_paused=bool(third_party_paused), hours_per_day=L / 3600.0,
-                 catalog_source=getattr(catalog, "source", None), notes=notes, _catalog=catalog)
+                 catalog_source=getattr(catalog, "source", None), notes=notes, _catalog=catalog,
+                 _build=_assemble, case_arrays=case_arrays)
     log._cache[key] = out
     return out
 

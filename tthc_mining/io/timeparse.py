@@ -90,6 +90,21 @@ def _localize(naive_ns: np.ndarray, tz: str) -> np.ndarray:
     read as standard time; non-existent ones (spring-forward gap) move forward."""
     if naive_ns.size == 0:
         return naive_ns
+    if naive_ns.size >= 10_000:
+        # one subtraction when the zone keeps one UTC offset around the whole span (no DST
+        # change, so nothing ambiguous or non-existent): the same instants, without pandas'
+        # per-value conversion
+        from ..calendar import _constant_offset
+        nat = naive_ns == NAT
+        if not nat.all():
+            lo = int(naive_ns.min(initial=np.iinfo(np.int64).max, where=~nat))
+            hi = int(naive_ns.max())
+            day = 86_400 * 1_000_000_000
+            off = _constant_offset(lo - 2 * day, hi + 2 * day, tz)
+            if off is not None:
+                out = naive_ns - off
+                out[nat] = NAT
+                return out
     idx = pd.DatetimeIndex(naive_ns.view("datetime64[ns]"))
     loc = idx.tz_localize(tz, ambiguous=np.zeros(len(idx), dtype=bool),
                           nonexistent="shift_forward")
@@ -321,6 +336,91 @@ def _typed_in_range(values: pd.Series) -> pd.Series:
     return values.where((values >= _MIN_TS) & (values <= _MAX_TS))
 
 
+_DMY_DIGITS = (0, 1, 3, 4, 6, 7, 8, 9, 11, 12, 14, 15, 17, 18)
+
+
+def _civil_days(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of proleptic Gregorian dates (vectorised, integer arithmetic)."""
+    y = y - (m <= 2)
+    era = np.floor_divide(y, 400)
+    yoe = y - era * 400
+    mp = np.where(m > 2, m - 3, m + 9)
+    doy = (153 * mp + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def _fixed_dmy(values: pd.Series, tz: str) -> ParsedTimes | None:
+    """Fast path for the one-stop export's own shape, ``dd/mm/yyyy HH:MM:SS`` zero-padded in
+    every non-empty cell of an Arrow-backed text column: the digits are read straight from the
+    Arrow buffer as a ``(rows, 19)`` byte matrix, checked (calendar dates, 00-23:00-59:00-59,
+    1901-2199) and converted with integer arithmetic. Returns None (the general path decides)
+    as soon as one cell has another shape or an impossible value, so the result always equals
+    the general path's: every value reads day-first, so the column is day-first."""
+    if not (isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow"):
+        return None
+    n = len(values)
+    if n < 1000:
+        return None
+    try:
+        arr = pa.array(values.array)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):  # pragma: no cover
+        return None
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        return None
+    length = np.asarray(pc.fill_null(pc.binary_length(arr), 0).to_numpy(zero_copy_only=False))
+    valid = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    m = int(valid.sum())
+    if m == 0 or not (length[valid] == 19).all() or (length[~valid] != 0).any():
+        return None
+    off_type = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    offsets = np.frombuffer(arr.buffers()[1], dtype=off_type)[arr.offset:arr.offset + n + 1]
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)
+    mat = data[int(offsets[0]):int(offsets[0]) + 19 * m].reshape(m, 19)
+    if not ((mat[:, 2] == 47) & (mat[:, 5] == 47) & (mat[:, 10] == 32) & (mat[:, 13] == 58)
+            & (mat[:, 16] == 58)).all():
+        return None
+    dig = mat[:, _DMY_DIGITS] - np.uint8(48)          # uint8: a non-digit wraps above 9
+    if (dig > 9).any():
+        return None
+
+    def num(*cols: int) -> np.ndarray:
+        out = dig[:, cols[0]].astype(np.int32)
+        for c in cols[1:]:
+            out *= 10
+            out += dig[:, c]
+        return out
+
+    day, mon, yr = num(0, 1), num(2, 3), num(4, 5, 6, 7)
+    hh, mi, ss = num(8, 9), num(10, 11), num(12, 13)
+    del dig
+    leap = ((yr % 4 == 0) & (yr % 100 != 0)) | (yr % 400 == 0)
+    dim = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+    ok = (mon >= 1) & (mon <= 12) & (day >= 1) & (hh <= 23) & (mi <= 59) & (ss <= 59)
+    if not ok.all():
+        return None
+    if not (day <= dim[mon] + (leap & (mon == 2))).all():
+        return None
+    y0 = int(yr.min())
+    span = int(yr.max()) - y0 + 1              # days before each (year, month): a small table
+    gy, gm = np.divmod(np.arange(span * 12, dtype=np.int64), 12)
+    first_of_month = _civil_days(gy + y0, gm + 1, np.ones(span * 12, dtype=np.int64))
+    naive = first_of_month[(yr - y0) * 12 + (mon - 1)]
+    naive += day - 1
+    naive *= 86_400
+    naive += hh * 3600 + mi * 60 + ss
+    naive *= 1_000_000_000
+    if not ((naive >= _MIN_NS) & (naive <= _MAX_NS)).all():
+        return None
+    ns = np.full(n, NAT, dtype=np.int64)
+    ns[valid] = naive
+    del naive
+    utc = _localize(ns, tz)
+    return ParsedTimes(_utc_series(utc, values.index, tz), np.zeros(n, dtype=bool), {"dmy": m})
+
+
 def parse_times(values: pd.Series, tz: str, *, month_first: bool | None = None) -> ParsedTimes:
     """Parse one column of timestamps (see the module docstring).
 
@@ -330,6 +430,10 @@ def parse_times(values: pd.Series, tz: str, *, month_first: bool | None = None) 
     index = values.index
     n = len(values)
     dtype = values.dtype
+    if month_first is not True:
+        fast = _fixed_dmy(values, tz)
+        if fast is not None:
+            return fast
     if isinstance(dtype, pd.DatetimeTZDtype):
         arr = values.array
         if arr.unit == "ns":  # the usual case: checked on the int64 view, no copies
