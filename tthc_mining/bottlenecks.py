@@ -401,7 +401,7 @@ def linear_trend(y_sum: np.ndarray, y_cnt: np.ndarray, min_count: int = MIN_EVEN
     ``min_share_of_median`` of the row's median count per active period (partial months at the
     edges of the log are left out). Returns slope, two-sided p-value (t test, as
     scipy.stats.linregress) and the number of periods used; NaN with < 3 periods."""
-    from scipy import stats as st
+    from scipy import special
     R, M = y_sum.shape
     active = np.where(y_cnt > 0, y_cnt.astype(np.float64), np.nan)
     with np.errstate(all="ignore"):
@@ -426,7 +426,7 @@ def linear_trend(y_sum: np.ndarray, y_cnt: np.ndarray, min_count: int = MIN_EVEN
         r = np.clip(sxy / np.sqrt(sxx * syy), -1.0, 1.0)
         df = n - 2
         t = r * np.sqrt(df / np.maximum((1.0 - r) * (1.0 + r), 1e-300))
-        p = 2.0 * st.t.sf(np.abs(t), np.maximum(df, 1))
+        p = 2.0 * special.stdtr(np.maximum(df, 1), -np.abs(t))   # = 2 * scipy.stats.t.sf(|t|, df)
     p = np.where(syy == 0, 1.0, p)           # flat series: no trend
     slope = np.where(n >= 3, slope, np.nan)
     p = np.where(n >= 3, p, np.nan)
@@ -436,7 +436,7 @@ def linear_trend(y_sum: np.ndarray, y_cnt: np.ndarray, min_count: int = MIN_EVEN
 def _spearman_by_group(x: np.ndarray, y: np.ndarray, g: np.ndarray, n_groups: int):
     """Spearman rho and two-sided p (t approximation) of x vs y within each group (average ranks
     for ties), vectorised with a groupby rank."""
-    from scipy import stats as st
+    from scipy import special
     rho = np.full(n_groups, np.nan)
     pval = np.full(n_groups, np.nan)
     if x.size == 0:
@@ -455,7 +455,7 @@ def _spearman_by_group(x: np.ndarray, y: np.ndarray, g: np.ndarray, n_groups: in
         r = cov / np.sqrt(vx * vy)
         dfree = n - 2
         t = r * np.sqrt(dfree / np.maximum((1 - r) * (1 + r), 1e-300))
-        p = 2.0 * st.t.sf(np.abs(t), np.maximum(dfree, 1))
+        p = 2.0 * special.stdtr(np.maximum(dfree, 1), -np.abs(t))  # = 2 * t.sf(|t|, df)
     ok = (n >= 10) & (vx > 0) & (vy > 0)
     rho[ok], pval[ok] = r[ok], p[ok]
     return rho, pval
