@@ -370,15 +370,21 @@ def _fixed_dmy(values: pd.Series, tz: str) -> ParsedTimes | None:
         arr = arr.combine_chunks()
     if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
         return None
-    length = np.asarray(pc.fill_null(pc.binary_length(arr), 0).to_numpy(zero_copy_only=False))
     valid = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     m = int(valid.sum())
-    if m == 0 or not (length[valid] == 19).all() or (length[~valid] != 0).any():
+    if m == 0:
         return None
     off_type = np.int64 if pa.types.is_large_string(arr.type) else np.int32
     offsets = np.frombuffer(arr.buffers()[1], dtype=off_type)[arr.offset:arr.offset + n + 1]
+    starts = offsets[:-1][valid].astype(np.int64)     # (a null slot may still hold bytes)
+    if not (offsets[1:][valid] - starts == 19).all():
+        return None
     data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)
-    mat = data[int(offsets[0]):int(offsets[0]) + 19 * m].reshape(m, 19)
+    s0 = int(starts[0])
+    if int(starts[-1]) == s0 + 19 * (m - 1) and (np.diff(starts) == 19).all():
+        mat = data[s0:s0 + 19 * m].reshape(m, 19)     # the usual case: one contiguous block
+    else:
+        mat = data[starts[:, None] + np.arange(19)]
     if not ((mat[:, 2] == 47) & (mat[:, 5] == 47) & (mat[:, 10] == 32) & (mat[:, 13] == 58)
             & (mat[:, 16] == 58)).all():
         return None
