@@ -166,7 +166,7 @@ def month_index(log, column: str = S.TIMESTAMP) -> np.ndarray:
         ns = local_ns(log, column)
         nat = ns == np.iinfo(np.int64).min
         day = np.floor_divide(ns, 86_400 * 1_000_000_000)
-        out = np.full(len(ns), -1, dtype=np.int64)
+        out = np.full(len(ns), -1, dtype=np.int32)   # months since 1970 fit 32 bits
         if (~nat).any():
             # month of each distinct day, looked up (a log spans a few hundred days)
             d0 = int(day.min(initial=np.iinfo(np.int64).max, where=~nat))
@@ -178,7 +178,7 @@ def month_index(log, column: str = S.TIMESTAMP) -> np.ndarray:
                 out[ok] = lut[day[ok] - d0]
             else:
                 m = ns.view("datetime64[ns]").astype("datetime64[M]").astype(np.int64)
-                out = np.where(nat, -1, m)
+                out = np.where(nat, -1, m).astype(np.int32)
         log._cache[key] = out
     return log._cache[key]
 
@@ -753,7 +753,7 @@ def _queue_evidence(log, seg, idx, key, R, seed):
     number of dossiers of the same row waiting for the same officer (the same unit when the log
     has no officers) — a dossier assigned to an officer waits in that officer's queue. Computed
     on at most KIND_SAMPLE sampled events per row; the backlog counts every event."""
-    arrive = seg.w_prev_end[idx]
+    arrive = seg.w_end[idx - 1]          # rows in scope are never a dossier's first event
     depart = seg.w_start[idx]
     nos = ~np.isfinite(depart)
     if nos.any():
