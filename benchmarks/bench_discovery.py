@@ -80,12 +80,15 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--skip-pm4py", action="store_true", help="run our side only")
     ap.add_argument("--json", help="also write the results to this JSON file")
+    ap.add_argument("--library", help="run our side with tthc_mining from this directory (a "
+                    "checkout of another commit, e.g. `git worktree add /tmp/old <commit>`)")
     args = ap.parse_args()
 
     m0 = machine()
     path = ensure_data(args.dossiers, args.seed, parquet=True)["parquet"]
     tmp = Path(tempfile.mkdtemp(prefix="bench_discovery_"))
-    ours = run_side(OURS.format(path=str(path), out=str(tmp / "ours.json")), label="tthc_mining")
+    ours = run_side(OURS.format(path=str(path), out=str(tmp / "ours.json")), label="tthc_mining",
+                    root=args.library)
     t = ours["times"]
     e = ours["extra"]
     ours_an = t["discover"] + t["bottlenecks"]

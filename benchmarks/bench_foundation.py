@@ -79,11 +79,13 @@ def main() -> int:
                     help="run pm4py on the first N dossiers and scale its time linearly")
     ap.add_argument("--skip-pm4py", action="store_true", help="run our side only")
     ap.add_argument("--json", help="also write the results to this JSON file")
+    ap.add_argument("--library", help="run our side with tthc_mining from this directory (a "
+                    "checkout of another commit, e.g. `git worktree add /tmp/old <commit>`)")
     args = ap.parse_args()
 
     m0 = machine()
     path = ensure_data(args.dossiers, args.seed, csv=True, parquet=False)["csv"]
-    ours = run_side(OURS.format(path=str(path)), label="tthc_mining")
+    ours = run_side(OURS.format(path=str(path)), label="tthc_mining", root=args.library)
     t, e = ours["times"], ours["extra"]
     total = t["read"] + t["timing"]
     print(f"data: {path.name}: {e['rows_read']:,} rows, {e['dossiers']:,} dossiers "

@@ -68,10 +68,13 @@ print("@@RESULT@@" + json.dumps({"times": _T, "peak_mb": peak_mb(), "rss_mb": rs
 '''
 
 
-def run_side(code: str, *, timeout: float = 3600.0, label: str = "") -> dict:
+def run_side(code: str, *, timeout: float = 3600.0, label: str = "",
+             root: str | Path | None = None) -> dict:
     """Run ``code`` (Python source using ``phase(name)`` context managers and ``report(**kw)``)
-    in a fresh interpreter; return ``{"times": {phase: s}, "peak_mb", "rss_mb", "extra"}``."""
-    src = _PROLOGUE.format(root=str(ROOT)) + textwrap.dedent(code) + _EPILOGUE
+    in a fresh interpreter; return ``{"times": {phase: s}, "peak_mb", "rss_mb", "extra"}``.
+    ``root``: import ``tthc_mining`` from another checkout (e.g. an older commit, for a
+    before/after comparison) instead of this one."""
+    src = _PROLOGUE.format(root=str(root or ROOT)) + textwrap.dedent(code) + _EPILOGUE
     t0 = time.perf_counter()
     proc = subprocess.run([PYTHON, "-c", src], capture_output=True, text=True, timeout=timeout,
                           cwd=str(ROOT))

@@ -85,6 +85,8 @@ HANDOVER_MIN_SHARE = 0.5
 HANDOVER_MIN_RATIO = 2.0
 BATCH_MIN_SHARE = 0.3
 BATCH_MIN_RATIO = 3.0
+#: events in scope from which the independent parts of tm.bottlenecks run on a second thread
+PARALLEL_MIN_EVENTS = 500_000
 KIND_SAMPLE = 20_000
 KIND_SAMPLE_TOTAL = 1_000_000
 MIN_EVENTS_PER_MONTH = 5
@@ -605,6 +607,17 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
         out.attrs.update(attrs)
         return out
 
+    # the independent heavy parts (share in overdue via tm.timing, the dossier bootstrap, the
+    # queue and batching evidence) run on a second core while this one does the rest
+    tasks = _Tasks(parallel=idx.size >= PARALLEL_MIN_EVENTS)
+    tasks.submit("overdue", overdue_flags, log)
+    tasks.submit("queue", _queue_evidence, log, seg, idx, key, R, seed)
+    tasks.submit("batch", _batch_evidence, log, seg, idx, key, R, here=True)
+    if n_boot and n_boot > 0:
+        from .stats import bootstrap_mean_ci
+        tasks.submit("boot", bootstrap_mean_ci, wait, groups=(case, seg.case_ids),
+                     by=(key, pd.RangeIndex(R)), n_boot=n_boot, ci=ci, seed=seed, here=True)
+
     # ------------------------------------------------------------ sums, counts, quantiles
     sum_wait = np.bincount(key, weights=wait, minlength=R)
     sum_held = np.bincount(key, weights=held, minlength=R)
@@ -623,9 +636,7 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
 
     # dossiers per row and the bootstrap interval of the mean wait (resampling dossiers)
     if n_boot and n_boot > 0:
-        from .stats import bootstrap_mean_ci
-        boot = bootstrap_mean_ci(wait, groups=(case, seg.case_ids), by=(key, pd.RangeIndex(R)),
-                                 n_boot=n_boot, ci=ci, seed=seed)
+        boot = tasks.result("boot")
         cases = boot["n"].to_numpy()
         ci_low, ci_high = boot["ci_low"].to_numpy(), boot["ci_high"].to_numpy()
         attrs["bootstrap_method"] = boot.attrs.get("method")
@@ -653,7 +664,7 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
     total_agency = agency_all.sum()
     share_agency = sum_held / total_agency if total_agency > 0 else np.full(R, np.nan)
     share_overdue = np.full(R, np.nan)
-    od = overdue_flags(log)
+    od = tasks.result("overdue")
     if od is not None:
         od_case = od["overdue"]
         ev_od = od_case[seg.case[agency]]
@@ -697,8 +708,8 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
     del inside
     with np.errstate(invalid="ignore", divide="ignore"):
         ho_ratio = ho_mean / ref_wait if ref_wait > 0 else np.where(ho_mean > 0, np.inf, np.nan)
-    rho, rho_p = _queue_evidence(log, seg, idx, key, R, seed)
-    batch_share, batch_ratio, batch_ok = _batch_evidence(log, seg, idx, key, R)
+    rho, rho_p = tasks.result("queue")
+    batch_share, batch_ratio, batch_ok = tasks.result("batch")
     kind, evidence = _kind_hint(rho, rho_p, proc_share, handover_share, ho_ratio, batch_share,
                                 batch_ratio, batch_ok)
     attrs["handover_reference_wait_h"] = ref_wait
@@ -735,6 +746,36 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
                           na_position="last").reset_index(drop=True)
     out.attrs.update(attrs)
     return out
+
+
+class _Tasks:
+    """Run a few independent functions on worker threads (numpy releases the GIL in its
+    loops, so they use the second core) or, for small inputs, right away in this thread.
+    Results are read with :meth:`result`, which re-raises a worker's exception."""
+
+    def __init__(self, parallel: bool):
+        import os
+        self._pool = None
+        if parallel and (os.cpu_count() or 1) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tm-bottlenecks")
+        self._done: dict = {}
+
+    def submit(self, name: str, fn, *args, here: bool = False, **kwargs) -> None:
+        """Start ``fn`` on the worker, or run it now in this thread (``here=True``, or no
+        worker): the calling thread then works while the worker does."""
+        if self._pool is None or here:
+            self._done[name] = (False, fn(*args, **kwargs))
+        else:
+            self._done[name] = (True, self._pool.submit(fn, *args, **kwargs))
+
+    def result(self, name: str):
+        pending, out = self._done.pop(name)
+        if pending:
+            out = out.result()
+        if self._pool is not None and not any(p for p, _ in self._done.values()):
+            self._pool.shutdown(wait=True)
+        return out
 
 
 def _sub_key(log, idx, key, column: str) -> np.ndarray:
