@@ -62,14 +62,32 @@ def _dictionary_column(col: pa.ChunkedArray, name: str) -> pd.Series | None:
     t = col.type
     if not (pa.types.is_string(t.value_type) or pa.types.is_large_string(t.value_type)):
         return None
-    col = col.unify_dictionaries() if col.num_chunks > 1 else col
-    if col.num_chunks == 0:
+    chunks = col.chunks
+    if not chunks:
         return None
-    dictionary = col.chunk(0).dictionary
+    first = chunks[0].dictionary
+    if all(c.dictionary.equals(first) for c in chunks[1:]):   # one shared dictionary
+        dictionary = first
+        idx = [np.asarray(pa.compute.fill_null(c.indices, -1), dtype=np.int64) for c in chunks]
+        codes = np.concatenate(idx) if len(idx) > 1 else idx[0]
+    else:
+        # the chunks' dictionaries unified in the order ``unify_dictionaries`` gives (each
+        # chunk's new values after the earlier ones), by one hash encoding of their
+        # concatenation: much faster than unify_dictionaries on large dictionaries (ids)
+        dicts = [c.dictionary for c in chunks]
+        if pa.types.is_large_string(t.value_type):
+            dicts = [d.cast(pa.string()) for d in dicts]
+        enc = pa.concat_arrays(dicts).dictionary_encode()
+        dictionary = enc.dictionary
+        remap = np.asarray(enc.indices, dtype=np.int64)
+        starts = np.concatenate([[0], np.cumsum([len(d) for d in dicts])])
+        parts = []
+        for k, c in enumerate(chunks):
+            i = np.asarray(pa.compute.fill_null(c.indices, -1), dtype=np.int64)
+            parts.append(np.where(i >= 0, remap[np.maximum(i, 0) + starts[k]], -1))
+        codes = np.concatenate(parts)
     if dictionary.null_count or len(pa.compute.unique(dictionary)) != len(dictionary):
         return None
-    idx = [np.asarray(pa.compute.fill_null(c.indices, -1), dtype=np.int64) for c in col.chunks]
-    codes = np.concatenate(idx) if len(idx) > 1 else idx[0]
     if pa.types.is_large_string(dictionary.type):
         dictionary = dictionary.cast(pa.string())
     from .text import make_categorical
