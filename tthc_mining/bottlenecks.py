@@ -71,6 +71,7 @@ import pandas as pd
 from . import schema as S
 from .errors import ConfigError
 from .memory import releases_memory
+from .parallel import PARALLEL_MIN_EVENTS, Tasks
 from .segments import OWNER_AGENCY, segments
 
 __all__ = ["bottlenecks", "LABELS_VI", "BY", "KINDS"]
@@ -85,8 +86,6 @@ HANDOVER_MIN_SHARE = 0.5
 HANDOVER_MIN_RATIO = 2.0
 BATCH_MIN_SHARE = 0.3
 BATCH_MIN_RATIO = 3.0
-#: events in scope from which the independent parts of tm.bottlenecks run on a second thread
-PARALLEL_MIN_EVENTS = 500_000
 KIND_SAMPLE = 20_000
 KIND_SAMPLE_TOTAL = 1_000_000
 MIN_EVENTS_PER_MONTH = 5
@@ -609,7 +608,7 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
 
     # the independent heavy parts (share in overdue via tm.timing, the dossier bootstrap, the
     # queue and batching evidence) run on a second core while this one does the rest
-    tasks = _Tasks(parallel=idx.size >= PARALLEL_MIN_EVENTS)
+    tasks = Tasks(parallel=idx.size >= PARALLEL_MIN_EVENTS)
     tasks.submit("overdue", overdue_flags, log)
     tasks.submit("queue", _queue_evidence, log, seg, idx, key, R, seed)
     tasks.submit("batch", _batch_evidence, log, seg, idx, key, R, here=True)
@@ -746,36 +745,6 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
                           na_position="last").reset_index(drop=True)
     out.attrs.update(attrs)
     return out
-
-
-class _Tasks:
-    """Run a few independent functions on worker threads (numpy releases the GIL in its
-    loops, so they use the second core) or, for small inputs, right away in this thread.
-    Results are read with :meth:`result`, which re-raises a worker's exception."""
-
-    def __init__(self, parallel: bool):
-        import os
-        self._pool = None
-        if parallel and (os.cpu_count() or 1) > 1:
-            from concurrent.futures import ThreadPoolExecutor
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tm-bottlenecks")
-        self._done: dict = {}
-
-    def submit(self, name: str, fn, *args, here: bool = False, **kwargs) -> None:
-        """Start ``fn`` on the worker, or run it now in this thread (``here=True``, or no
-        worker): the calling thread then works while the worker does."""
-        if self._pool is None or here:
-            self._done[name] = (False, fn(*args, **kwargs))
-        else:
-            self._done[name] = (True, self._pool.submit(fn, *args, **kwargs))
-
-    def result(self, name: str):
-        pending, out = self._done.pop(name)
-        if pending:
-            out = out.result()
-        if self._pool is not None and not any(p for p, _ in self._done.values()):
-            self._pool.shutdown(wait=True)
-        return out
 
 
 def _sub_key(log, idx, key, column: str) -> np.ndarray:

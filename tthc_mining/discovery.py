@@ -57,6 +57,7 @@ import pandas as pd
 from . import schema as S
 from .errors import ConfigError
 from .memory import releases_memory
+from .parallel import PARALLEL_MIN_EVENTS, Tasks
 from .segments import OWNER_AGENCY, Segments, case_sums, segments
 
 __all__ = ["discover", "variants", "ProcessMap", "group_stats", "sorted_group_quantiles",
@@ -556,9 +557,18 @@ def discover(log, *, procedure: str | None = None, min_share: float = 0.0,
     eid_tr, ekeys = _compact(prev[tr] * A + act[tr], max(A * A, 1))
     eid[tr] = eid_tr
     E = len(ekeys)
-    st = group_stats(eid, _edge_seconds(seg) if has_start else seg.seg_s, E)
+    # the transitions' statistics on a second thread (large logs) while this one does the
+    # activities' (independent inputs, so the same results either way)
+    a_key = act if keep is None else np.where(keep, act, -1)
+    tasks = Tasks(parallel=n >= PARALLEL_MIN_EVENTS)
+    tasks.submit("edges", lambda: (group_stats(eid, _edge_seconds(seg) if has_start else seg.seg_s, E),
+                                   _distinct_pairs_count(seg, eid, E)))
+    tasks.submit("wait", group_stats, a_key, seg.wait_s, A, here=True)
+    if has_start:
+        tasks.submit("proc", group_stats, a_key, seg.proc_s, A, here=True)
+    tasks.submit("a_cases", _distinct_pairs_count, seg, a_key, A, here=True)
+    st, ecases = tasks.result("edges")
     counts = np.bincount(eid_tr, minlength=E).astype(np.int64)
-    ecases = _distinct_pairs_count(seg, eid, E)
     n_trans = int(counts.sum())
     dfg = pd.DataFrame({
         "source": pd.Series(names[ekeys // A] if E else [], dtype=object),
@@ -584,12 +594,11 @@ def discover(log, *, procedure: str | None = None, min_share: float = 0.0,
                           kind="stable").reset_index(drop=True)
 
     # ---------------------------------------------------------------- activities
-    a_key = act if keep is None else np.where(keep, act, -1)
     a_count = np.bincount(act[ev], minlength=A).astype(np.int64)
-    a_cases = _distinct_pairs_count(seg, a_key, A)
-    w = group_stats(a_key, seg.wait_s, A)
+    a_cases = tasks.result("a_cases")
+    w = tasks.result("wait")
     if has_start:
-        p = group_stats(a_key, seg.proc_s, A)
+        p = tasks.result("proc")
     else:
         nan = np.full(A, np.nan)
         p = {"n": np.zeros(A, np.int64), "sum": np.zeros(A), "mean": nan, "q50": nan, "q90": nan}

@@ -18,6 +18,7 @@ import pandas as pd
 
 from . import schema as S
 from .memory import releases_memory
+from .parallel import PARALLEL_MIN_EVENTS, Tasks
 
 OWNER_AGENCY, OWNER_CITIZEN, OWNER_THIRD = 0, 1, 2
 OWNER_NAMES = np.array(["agency", "citizen", "third_party"], dtype=object)
@@ -202,6 +203,19 @@ def _diff_seconds(end_ns: np.ndarray, start_ns: np.ndarray, *, shift: bool) -> n
     return out
 
 
+def _cover(log, columns) -> None:
+    """Build the calendar's day table for the whole span of ``columns`` now (so that threads
+    mapping them afterwards only read it)."""
+    lo, hi = [], []
+    for c in columns:
+        col = log.events[c]
+        if col.notna().any():
+            lo.append(col.min())
+            hi.append(col.max())
+    if lo:
+        log.calendar.to_working_ns(pd.Series([min(lo), max(hi)]))
+
+
 def segments(log) -> Segments:
     """The segments of a :class:`~tthc_mining.DossierLog` (cached on the log)."""
     cached = log._cache.get("segments")
@@ -237,14 +251,23 @@ def _build(log) -> Segments:
     if exact:
         # durations from the exact int64 working-ns axis (the float axis values are ~1e9 s
         # with an ulp of ~1e-7 s, their differences would not be exact): one calendar pass per
-        # column gives both; the int64 arrays are dropped from the cache afterwards
+        # column gives both; the int64 arrays are dropped from the cache afterwards. The start
+        # column is mapped on a second thread (large logs) once the calendar's day table
+        # covers both columns (the table is then only read)
+        tasks = Tasks(parallel=has_start and n >= PARALLEL_MIN_EVENTS)
+        if tasks.parallel:
+            _cover(log, (S.TIMESTAMP, S.START))
+            tasks.submit("start", lambda: (log.working_ns(S.START), log.working(S.START)))
         e_ns = log.working_ns(S.TIMESTAMP)
         w_end = log.working(S.TIMESTAMP)
         seg = _diff_seconds(e_ns, e_ns, shift=True)
         seg[is_first] = np.nan
         if has_start:
-            s_ns = log.working_ns(S.START)
-            w_start = log.working(S.START)
+            if tasks.parallel:
+                s_ns, w_start = tasks.result("start")
+            else:
+                s_ns = log.working_ns(S.START)
+                w_start = log.working(S.START)
             wait = _diff_seconds(s_ns, e_ns, shift=True)
             wait[is_first] = np.nan
             no_start = s_ns == np.iinfo(np.int64).min
