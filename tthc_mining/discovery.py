@@ -36,7 +36,7 @@ Definitions (stated once)
   ``proc_*`` = start -> end (``n_proc`` events with a start time; NaN without starts). Quantiles
   use linear interpolation (as ``numpy.quantile`` / pandas' default) and are exact to a relative
   1.5e-11 (see :func:`group_stats`); counts, sums and means are exact. Durations come from
-  ``segments`` (exact to the nanosecond, ``calendar.to_working_parts``).
+  ``segments`` (exact to the nanosecond, ``calendar.to_working_ns``).
 * **Variants**: the sequence of step names of a dossier in the log's order. ``sequence`` is the
   tuple of names (exactly pm4py's variant key), ``label`` the same joined with ``" → "``.
   ``median_agency_days`` = median over the variant's dossiers of the agency working time
