@@ -346,6 +346,36 @@ def queue_check(ctx: ReplayContext, out: ReplayOutcome) -> tuple[bool, str]:
     return bool(direct), text
 
 
+def fill_cost_rows(row: dict, *, ctx: ReplayContext, cut: Cut, out: Any, cost: CostParams,
+                   vol: float, vol_p: np.ndarray, deadline_p: np.ndarray, citizen_h: np.ndarray,
+                   visits: np.ndarray, mean_saved: float) -> str:
+    """Fill a score row's citizen, statutory and target columns (shared by replay and
+    simulation scoring); returns the basis of the statutory days."""
+    row["citizen_hours_saved_mean"] = float(citizen_h.mean())
+    row["visits_avoided_mean"] = float(visits.mean())
+    per_dossier_h = row["citizen_hours_saved_mean"] + row["visits_avoided_mean"] * cost.visit_hours
+    row["citizen_cost_saved_vnd_per_year"] = per_dossier_h * cost.hourly_income_vnd * vol
+    days_p, basis = statutory_days_saved(ctx, cut, out, cost)
+    hour_cost = cost.hours_per_day * cost.hourly_income_vnd
+    okp = np.isfinite(days_p) & np.isfinite(vol_p)
+    saved_cost = float(np.sum(days_p[okp] * vol_p[okp])) * hour_cost
+    okd = np.isfinite(deadline_p) & np.isfinite(vol_p)
+    before_cost = float(np.sum(deadline_p[okd] * vol_p[okd])) * hour_cost
+    if okp.any():
+        w = vol_p[okp]
+        row["statutory_days_saved"] = float(np.sum(days_p[okp] * w) / w.sum()) if w.sum() > 0 else np.nan
+        row["statutory_cost_saved_vnd_per_year"] = saved_cost
+    row["statutory_cost_before_vnd_per_year"] = before_cost if okd.any() else np.nan
+    mb = row["agency_mean_before_days"]
+    row["pct_time_cut"] = mean_saved / mb if mb > 0 else np.nan
+    row["pct_cost_cut"] = saved_cost / before_cost if okd.any() and before_cost > 0 else np.nan
+    row["meets_time_target"] = bool(np.isfinite(row["pct_time_cut"])
+                                    and row["pct_time_cut"] >= cost.time_target)
+    row["meets_cost_target"] = bool(np.isfinite(row["pct_cost_cut"])
+                                    and row["pct_cost_cut"] >= cost.cost_target)
+    return basis
+
+
 def summarise(ctx: ReplayContext, out: ReplayOutcome, *, ci: float = 0.95, n_boot: int = 1000,
               seed: int = 0, cost: CostParams = CostParams(), method: str = "replay",
               assumption: str = ASSUMPTION_REPLAY, extra_notes: Iterable[str] = ()) -> dict:
@@ -398,30 +428,11 @@ def summarise(ctx: ReplayContext, out: ReplayOutcome, *, ci: float = 0.95, n_boo
         # weight 0)
         d_mean, d_lo, d_hi = boot.mean_ci(diff, ci, weights=hb.astype(np.float64))
         row["on_time_diff"], row["on_time_diff_low"], row["on_time_diff_high"] = d_mean, d_lo, d_hi
-    # citizen side, measured
-    cit_h = out.citizen_saved_s[pop] / 3600.0
-    visits = out.visits_avoided[pop]
-    row["citizen_hours_saved_mean"] = float(cit_h.mean())
-    row["visits_avoided_mean"] = float(visits.mean())
-    per_dossier_h = row["citizen_hours_saved_mean"] + row["visits_avoided_mean"] * cost.visit_hours
-    row["citizen_cost_saved_vnd_per_year"] = per_dossier_h * cost.hourly_income_vnd * vol
-    # statutory (provincial formula), per procedure
-    days_p, basis = statutory_days_saved(ctx, cut, out, cost)
-    deadline_p = _deadline_days(ctx, pop)
-    okp = np.isfinite(days_p) & np.isfinite(vol_p)
-    saved_cost = float(np.sum(days_p[okp] * vol_p[okp])) * cost.hours_per_day * cost.hourly_income_vnd
-    okd = np.isfinite(deadline_p) & np.isfinite(vol_p)
-    before_cost = float(np.sum(deadline_p[okd] * vol_p[okd])) * cost.hours_per_day * cost.hourly_income_vnd
-    if okp.any():
-        w = vol_p[okp]
-        row["statutory_days_saved"] = float(np.sum(days_p[okp] * w) / w.sum()) if w.sum() > 0 else np.nan
-        row["statutory_cost_saved_vnd_per_year"] = saved_cost
-    row["statutory_cost_before_vnd_per_year"] = before_cost if okd.any() else np.nan
-    mb = row["agency_mean_before_days"]
-    row["pct_time_cut"] = m_mean / mb if mb > 0 else np.nan
-    row["pct_cost_cut"] = saved_cost / before_cost if okd.any() and before_cost > 0 else np.nan
-    row["meets_time_target"] = bool(np.isfinite(row["pct_time_cut"]) and row["pct_time_cut"] >= cost.time_target)
-    row["meets_cost_target"] = bool(np.isfinite(row["pct_cost_cut"]) and row["pct_cost_cut"] >= cost.cost_target)
+    # citizen side, measured; statutory (provincial formula), per procedure
+    basis = fill_cost_rows(row, ctx=ctx, cut=cut, out=out, cost=cost, vol=vol, vol_p=vol_p,
+                           deadline_p=_deadline_days(ctx, pop),
+                           citizen_h=out.citizen_saved_s[pop] / 3600.0,
+                           visits=out.visits_avoided[pop], mean_saved=m_mean)
     if method == "replay":
         flag, ev = queue_check(ctx, out)
     else:

@@ -152,7 +152,7 @@ def score(log, cuts, *, procedure: Any = None, ci: float = 0.95, replications: i
     """Score ``cuts`` with the simulation (see the module docstring); one row per cut."""
     from ..cuts.catalogue import Cut
     from ..cuts.cost import CostParams
-    from ..cuts.score import COLUMNS, _deadline_days, statutory_days_saved, volumes
+    from ..cuts.score import COLUMNS, _deadline_days, fill_cost_rows, volumes
     cost = CostParams() if cost is None else cost
     if not 0.0 < float(ci) < 1.0:
         raise ConfigError(f"ci must be between 0 and 1, got {ci!r}")
@@ -222,29 +222,12 @@ def score(log, cuts, *, procedure: Any = None, ci: float = 0.95, replications: i
             row["on_time_after"] = float(np.clip(before + d, 0.0, 1.0))
             row["on_time_after_low"] = float(np.clip(before + dlo, 0.0, 1.0)) if np.isfinite(dlo) else np.nan
             row["on_time_after_high"] = float(np.clip(before + dhi, 0.0, 1.0)) if np.isfinite(dhi) else np.nan
-        row["citizen_hours_saved_mean"] = float(cit.mean())
-        row["visits_avoided_mean"] = float(visits.mean())
-        per_h = row["citizen_hours_saved_mean"] + row["visits_avoided_mean"] * cost.visit_hours
-        row["citizen_cost_saved_vnd_per_year"] = per_h * cost.hourly_income_vnd * vol
         # statutory (provincial formula): per procedure from the simulated mean savings
         saved_case = np.zeros(ctx.C)
         saved_case[run.case] = saved.mean(axis=0) * L
         out = types.SimpleNamespace(saved_s=saved_case, pop=pop)
-        days_p, basis = statutory_days_saved(ctx, cut, out, cost)
-        okp = np.isfinite(days_p) & np.isfinite(vol_p)
-        saved_cost = float(np.sum(days_p[okp] * vol_p[okp])) * cost.hours_per_day * cost.hourly_income_vnd
-        okd = np.isfinite(deadline_p) & np.isfinite(vol_p)
-        before_cost = float(np.sum(deadline_p[okd] * vol_p[okd])) * cost.hours_per_day * cost.hourly_income_vnd
-        if okp.any():
-            w = vol_p[okp]
-            row["statutory_days_saved"] = float(np.sum(days_p[okp] * w) / w.sum()) if w.sum() > 0 else np.nan
-            row["statutory_cost_saved_vnd_per_year"] = saved_cost
-        row["statutory_cost_before_vnd_per_year"] = before_cost if okd.any() else np.nan
-        mb = row["agency_mean_before_days"]
-        row["pct_time_cut"] = m / mb if mb > 0 else np.nan
-        row["pct_cost_cut"] = saved_cost / before_cost if okd.any() and before_cost > 0 else np.nan
-        row["meets_time_target"] = bool(np.isfinite(row["pct_time_cut"]) and row["pct_time_cut"] >= cost.time_target)
-        row["meets_cost_target"] = bool(np.isfinite(row["pct_cost_cut"]) and row["pct_cost_cut"] >= cost.cost_target)
+        basis = fill_cost_rows(row, ctx=ctx, cut=cut, out=out, cost=cost, vol=vol, vol_p=vol_p,
+                               deadline_p=deadline_p, citizen_h=cit, visits=visits, mean_saved=m)
         notes = [f"{R} replications, {int(run.passes.max())} engine pass(es)"]
         if cv_used:
             notes.append("saving conditioned on the observed baseline (control variate) in "
