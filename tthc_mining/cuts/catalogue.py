@@ -226,59 +226,48 @@ class RemoveStep(Cut):
 
 
 @dataclass(frozen=True)
-class MergeSteps(Cut):
-    """One officer does ``a`` then ``b``: ``b``'s waiting after ``a`` disappears."""
+class _StepPair(Cut):
+    """A cut on two different steps ``a`` and ``b`` (abstract)."""
 
     a: str
     b: str
-    kind: ClassVar[str] = "merge_steps"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "a", _nfc(self.a))
         object.__setattr__(self, "b", _nfc(self.b))
+
+    def steps(self):
+        return (self.a, self.b)
+
+    def validate(self, log):
+        acts = _activities(log)
+        ia = resolve_name(self.a, acts, "activity")
+        ib = resolve_name(self.b, acts, "activity")
+        if ia == ib:
+            raise ConfigError(f"{type(self).__name__} needs two different steps, got {self.a!r} twice")
+        return self
+
+
+@dataclass(frozen=True)
+class MergeSteps(_StepPair):
+    """One officer does ``a`` then ``b``: ``b``'s waiting after ``a`` disappears."""
+
+    kind: ClassVar[str] = "merge_steps"
 
     def _labels(self):
         return (f"Gộp bước «{self.a}» và «{self.b}» (một cán bộ, bỏ thời gian chờ chuyển giao)",
                 f"Merge steps «{self.a}» and «{self.b}» (one officer, no hand-over wait)")
 
-    def steps(self):
-        return (self.a, self.b)
-
-    def validate(self, log):
-        acts = _activities(log)
-        ia = resolve_name(self.a, acts, "activity")
-        ib = resolve_name(self.b, acts, "activity")
-        if ia == ib:
-            raise ConfigError(f"MergeSteps needs two different steps, got {self.a!r} twice")
-        return self
-
 
 @dataclass(frozen=True)
-class Parallelize(Cut):
+class Parallelize(_StepPair):
     """Two sequential steps run at the same time (where one directly follows the other)."""
 
-    a: str
-    b: str
     kind: ClassVar[str] = "parallelize"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "a", _nfc(self.a))
-        object.__setattr__(self, "b", _nfc(self.b))
 
     def _labels(self):
         return (f"Thực hiện song song «{self.a}» và «{self.b}»",
                 f"Run «{self.a}» and «{self.b}» in parallel")
-
-    def steps(self):
-        return (self.a, self.b)
-
-    def validate(self, log):
-        acts = _activities(log)
-        ia = resolve_name(self.a, acts, "activity")
-        ib = resolve_name(self.b, acts, "activity")
-        if ia == ib:
-            raise ConfigError(f"Parallelize needs two different steps, got {self.a!r} twice")
-        return self
 
 
 @dataclass(frozen=True)
