@@ -1,0 +1,500 @@
+"""``tm.bottlenecks`` on a :class:`~tthc_mining.engines.RelationalLog` (DuckDB, Spark).
+
+The same ranking as :func:`tthc_mining.bottlenecks.bottlenecks` (read its module docstring for
+every rule), written once with Ibis over the relational segments table
+(:mod:`tthc_mining.engines.segments`) and executed by the log's backend. Only aggregates come
+back to pandas: one row per result row, per (row, dossier) sums reduced again in the database,
+per (row, local day) sums for the monthly trend and per (row, unit, clock minute) counts for the
+batching evidence.
+
+Columns computed exactly as the pandas engine (counts equal, durations within 1e-9 relative):
+``count``, ``cases``, ``wait_mean_h``, ``wait_median_h`` and ``wait_p90_h`` (exact quantiles
+with linear interpolation: DuckDB ``quantile_cont``, Spark ``percentile``), ``proc_mean_h``,
+``total_wait_h``, ``excess_wait_h`` and ``excess_basis`` (the catalogue's allotments are mapped
+on the distinct (procedure, day of receipt, step) triples in Python, then joined),
+``share_of_agency_time``, ``share_in_overdue`` (when the relational timing of
+:mod:`tthc_mining.engines.timing` is available), ``trend_per_month`` / ``trend_p`` /
+``trend_months``, ``handover_share``, ``proc_share``, ``batch_share`` and the ``unit`` column
+(modal unit) of ``by="activity"`` / ``"transition"``.
+
+Differences from the pandas engine (stated in ``attrs["relational_notes"]`` as well):
+
+* ``wait_mean_ci_low`` / ``wait_mean_ci_high``: the pandas engine uses a percentile bootstrap
+  over dossiers. Here the interval is the **cluster-robust normal interval** of the mean wait,
+  clustered by dossier, from the per (row, dossier) aggregates ``n_c`` (events) and ``s_c``
+  (summed wait): with ``m = S / N``, ``G`` dossiers,
+  ``var(m) = G / (G - 1) * sum_c (s_c - m n_c)^2 / N^2`` and ``m ± z sqrt(var)``
+  (NaN with one dossier, as the bootstrap). It is close to the bootstrap interval on large rows
+  and symmetric by construction (the bootstrap one follows skewed waits).
+* ``queue_rho``, ``queue_p``, ``kind`` and ``kind_evidence`` are not computed relationally (the
+  backlog at arrival needs an as-of count per event and the pandas engine samples events at
+  random); the columns are left out. The batching and hand-over evidence and the processing
+  share are given, so the other rules of the kind hint can be read from the columns.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .. import schema as S
+from ..bottlenecks import BY, H, linear_trend
+from ..errors import ConfigError
+from ..stats import z_value
+
+__all__ = ["bottlenecks", "cluster_normal_ci"]
+
+OWNER_AGENCY = 0
+NS_DAY = 86_400 * 1_000_000_000
+NS_MIN = 60 * 1_000_000_000
+
+RELATIONAL_NOTES = (
+    "wait_mean_ci: cluster-robust normal interval clustered by dossier (the pandas engine: "
+    "dossier bootstrap); queue_rho, queue_p, kind, kind_evidence: not computed relationally")
+
+
+def cluster_normal_ci(N, S_, G, ss, sn, nn, ci: float = 0.95):
+    """Cluster-robust normal interval of the mean ``S / N`` from per-cluster aggregates.
+
+    ``N`` observations and ``S_`` their sum, ``G`` clusters (dossiers), ``ss = sum_c s_c**2``,
+    ``sn = sum_c s_c n_c``, ``nn = sum_c n_c**2`` (``s_c``, ``n_c``: the cluster's sum and count).
+    Returns ``(low, high)`` arrays; NaN where ``G < 2``. The variance is the CR1-style sandwich
+    ``G / (G - 1) * sum_c (s_c - m n_c)**2 / N**2``, clipped at 0 (rounding)."""
+    N, S_, G, ss, sn, nn = (np.asarray(x, dtype=np.float64) for x in (N, S_, G, ss, sn, nn))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = S_ / N
+        resid = ss - 2.0 * m * sn + m * m * nn
+        var = G / (G - 1.0) * np.maximum(resid, 0.0) / (N * N)
+        half = z_value(ci) * np.sqrt(var)
+    ok = (G >= 2) & (N > 0)
+    return np.where(ok, m - half, np.nan), np.where(ok, m + half, np.nan)
+
+
+# ====================================================================== segments contract
+def _segments(rlog):
+    """The relational segments table with the columns used here (see
+    :func:`tthc_mining.engines.segments.segments`)."""
+    from .segments import segments
+    return segments(rlog)
+
+
+def _has(t, col) -> bool:
+    return col in t.columns
+
+
+def _key_columns(t, by: str):
+    """(key expressions {name: expr}, label column names) of a ``by`` value."""
+    if by == "activity":
+        return {"activity": t[S.ACTIVITY]}
+    if by == "transition":
+        return {"source": t["prev_activity"], "target": t[S.ACTIVITY]}
+    column = {"unit": S.GROUP, "resource": S.RESOURCE}[by]
+    if not _has(t, column):
+        raise ConfigError(f"by={by!r} needs the column {column!r}, which the log does not have")
+    return {by: t[column]}
+
+
+def _procedure_filter(rlog, t, procedure):
+    if procedure is None:
+        return None
+    if not _has(t, S.PROCEDURE):
+        raise ConfigError("the log has no procedure column (case:procedure); "
+                          "pass procedure=None or read the log with a procedure column")
+    wanted = [procedure] if isinstance(procedure, str) or np.ndim(procedure) == 0 else list(procedure)
+    wanted = [str(w) for w in wanted]
+    known = t.select(p=t[S.PROCEDURE].cast("string")).distinct().to_pandas()["p"].dropna()
+    missing = [w for w in wanted if w not in set(known)]
+    if missing:
+        raise ConfigError(f"unknown procedure {missing[0]!r}; known: "
+                          f"{', '.join(sorted(known)[:30])}")
+    return t[S.PROCEDURE].cast("string").isin(wanted)
+
+
+def first_seen(t, keys: dict, where=None) -> pd.DataFrame:
+    """Per key (``{name: expr}`` over ``t``): where it first appears in event order (dossiers in
+    id order, then position in the dossier), as ``(name..., _c0, _p0)``. The pandas engine's
+    categories and factorised codes are in this order, so it breaks ties the same way."""
+    d = t.mutate(**{f"_f_{k}": v for k, v in keys.items()})
+    cond = None
+    for k in keys:
+        c = d[f"_f_{k}"].notnull()
+        cond = c if cond is None else cond & c
+    if where is not None:
+        cond = cond & where
+    d = d.filter(cond)
+    kc = [f"_f_{k}" for k in keys]
+    a1 = d.group_by(kc).aggregate(_c0=d[S.CASE].min())
+    j = d.join(a1, kc + [d[S.CASE] == a1["_c0"]])
+    out = j.group_by(kc + ["_c0"]).aggregate(_p0=j["pos"].min()).to_pandas()
+    return out.rename(columns={f"_f_{k}": k for k in keys})
+
+
+def _label_order(t, by: str, keys: dict, res: pd.DataFrame) -> np.ndarray:
+    """Positions that put ``res``'s rows in first-appearance order of their labels."""
+    where = ~t["is_first"] if by == "transition" else None
+    fs = first_seen(t, keys, where)
+    fs = fs.sort_values(["_c0", "_p0"], kind="stable")
+    rank = np.full(len(res), len(fs), dtype=np.int64)
+    labels = list(keys)
+    pos = _align(fs, labels, res)
+    ok = pos >= 0
+    rank[pos[ok]] = np.flatnonzero(ok)
+    return np.argsort(rank, kind="stable")
+
+
+# ====================================================================== the ranking
+def bottlenecks(rlog, by: str = "activity", *, procedure=None, ci: float = 0.95,
+                n_boot: int = 1000, seed: int | None = 0, catalog=None,
+                sort_by: str = "total_wait_h", ascending: bool = False) -> pd.DataFrame:
+    """Rank steps / transitions / units / officers by the waiting they cause, relationally.
+
+    Same parameters and rules as :func:`tthc_mining.bottlenecks.bottlenecks`; ``n_boot`` and
+    ``seed`` are accepted for the same call signature but unused: the interval of the mean wait
+    is the cluster-robust normal interval (module docstring). Returns the pandas engine's
+    columns except ``queue_rho``, ``queue_p``, ``kind`` and ``kind_evidence``.
+    """
+    import ibis
+
+    if by not in BY:
+        raise ConfigError(f"by must be one of {', '.join(BY)}; got {by!r}")
+    t = _segments(rlog)
+    cal = rlog.calendar
+    pmask = _procedure_filter(rlog, t, procedure)
+    scope = ~t["is_first"]
+    if pmask is not None:
+        scope = scope & pmask
+    agency = scope & (t["owner"] == OWNER_AGENCY)
+    keys = _key_columns(t, by)
+    labels = list(keys)
+    has_key = ibis.and_(*[k.notnull() for k in keys.values()])
+
+    # ---------------------------------------------------------------- per-event values
+    wait_raw = t["wait_s"]
+    wait_h = ibis.greatest(wait_raw.fill_null(0.0), 0.0) / H
+    held_h = ibis.greatest(t["seg_s"].fill_null(0.0), 0.0) / H
+    proc_h = t["proc_s"] / H
+    has_proc = proc_h.notnull()
+    unit = t[S.GROUP] if _has(t, S.GROUP) else ibis.null("string")
+    ev = t.mutate(_scope=scope, _agency=agency, _key_ok=has_key, _wait=wait_h, _held=held_h,
+                  _proc=proc_h, _has_proc=has_proc, _ho=t["handover"], _unit=unit,
+                  _neg=(wait_raw < 0).fill_null(False),
+                  **{f"_k_{k}": v for k, v in keys.items()})
+    kcols = [f"_k_{k}" for k in labels]
+
+    # ---------------------------------------------------------------- scalars (one row)
+    inside = ev["_agency"] & ~ev["_ho"]
+    sc = ev.aggregate(
+        n_dossiers=ev[S.CASE].nunique(where=ev["_scope"]),
+        n_events=ev.count(where=ev["_agency"] & ev["_key_ok"]),
+        neg=ev.count(where=ev["_agency"] & ev["_key_ok"] & ev["_neg"]),
+        no_key=ev.count(where=ev["_agency"] & ~ev["_key_ok"]),
+        not_agency=ev.count(where=ev["_scope"] & ~ev["_agency"]),
+        total_agency=ev["_held"].sum(where=ev["_agency"]),
+        inside_sum=ev["_wait"].sum(where=inside),
+        inside_n=ev.count(where=inside),
+        wait_sum_all=ev["_wait"].sum(where=ev["_agency"] & ev["_key_ok"]),
+    ).to_pandas().iloc[0]
+    attrs = {"by": by, "procedure": procedure, "n_events": int(sc["n_events"]),
+             "n_dossiers": int(sc["n_dossiers"]),
+             "calendar": cal.to_dict(), "ci": float(ci), "n_boot": int(n_boot),
+             "negative_waits_clipped": int(sc["neg"]),
+             "events_without_key": int(sc["no_key"]),
+             "events_not_agency": int(sc["not_agency"]),
+             "rules": "agency-owned segments only; wait = previous end -> start (or end)",
+             "bootstrap_method": None, "interval_method": "cluster-robust normal (dossier)",
+             "engine": getattr(rlog, "engine", None), "relational_notes": RELATIONAL_NOTES}
+    cols_out = ["count", "cases", "wait_mean_h", "wait_mean_ci_low", "wait_mean_ci_high",
+                "wait_median_h", "wait_p90_h", "proc_mean_h", "total_wait_h", "excess_wait_h",
+                "excess_basis", "share_of_agency_time", "share_in_overdue", "trend_per_month",
+                "trend_p", "trend_months", "handover_share", "proc_share", "batch_share"]
+    if attrs["n_events"] == 0:
+        out = pd.DataFrame({lab: pd.Series(dtype=object) for lab in labels})
+        for c in cols_out:
+            out[c] = pd.Series(dtype=object if c == "excess_basis" else float)
+        out.attrs.update(attrs)
+        return out
+
+    sel = ev.filter(ev["_agency"] & ev["_key_ok"])
+    # allotment of the step (catalogue) per event, joined from a small Python-built table
+    sel, has_allot_col = _with_allotment(rlog, sel, catalog)
+
+    # ---------------------------------------------------------------- per row
+    g = sel.group_by(kcols)
+    rows = g.aggregate(
+        count=sel.count(),
+        sum_wait=sel["_wait"].sum(),
+        sum_held=sel["_held"].sum(),
+        n_proc=sel.count(where=sel["_has_proc"]),
+        sum_proc=ibis.greatest(sel["_proc"], 0.0).sum(where=sel["_has_proc"]),
+        wait_with_proc=sel["_wait"].sum(where=sel["_has_proc"]),
+        median=sel["_wait"].quantile(0.5),
+        p90=sel["_wait"].quantile(0.9),
+        ho_w=sel["_wait"].sum(where=sel["_ho"]),
+        ho_n=sel.count(where=sel["_ho"]),
+        n_allot=(sel.count(where=sel["_allot_h"].notnull()) if has_allot_col else ibis.literal(0)),
+    )
+    # dossier clusters: per (row, dossier) count and sum, reduced per row in the database
+    pc = sel.group_by(kcols + [S.CASE]).aggregate(n_c=sel.count(), s_c=sel["_wait"].sum())
+    clus = pc.group_by(kcols).aggregate(
+        cases=pc.count(), ss=(pc["s_c"] * pc["s_c"]).sum(),
+        sn=(pc["s_c"] * pc["n_c"].cast("float64")).sum(),
+        nn=(pc["n_c"].cast("float64") * pc["n_c"].cast("float64")).sum())
+    # excess over the allotment (when the catalogue gives one), else over the row's median
+    med = rows.select(*kcols, _med=rows["median"])
+    sx = sel.join(med, kcols)
+    if has_allot_col:
+        exc = ibis.cases(
+            (sx["_allot_h"].notnull(), ibis.greatest(sx["_held"] - sx["_allot_h"], 0.0)),
+            else_=ibis.greatest(sx["_wait"] - sx["_med"], 0.0))
+    else:
+        exc = ibis.greatest(sx["_wait"] - sx["_med"], 0.0)
+    excess = sx.group_by(kcols).aggregate(excess=exc.sum())
+    res = rows.join(clus, kcols).join(excess, kcols)
+    res = res.to_pandas()
+    res = res.rename(columns={f"_k_{k}": k for k in labels})
+    R = len(res)
+
+    count = res["count"].to_numpy(dtype=np.int64)
+    sum_wait = res["sum_wait"].to_numpy(dtype=np.float64)
+    sum_held = res["sum_held"].to_numpy(dtype=np.float64)
+    n_proc = res["n_proc"].to_numpy(dtype=np.float64)
+    sum_proc = res["sum_proc"].fillna(0.0).to_numpy(dtype=np.float64)
+    wwp = res["wait_with_proc"].fillna(0.0).to_numpy(dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_wait = sum_wait / count
+        proc_mean = np.where(n_proc > 0, sum_proc / np.maximum(n_proc, 1), np.nan)
+        proc_share = np.where(n_proc > 0, sum_proc / (sum_proc + wwp), np.nan)
+        ho_w = res["ho_w"].fillna(0.0).to_numpy(dtype=np.float64)
+        handover_share = np.where(sum_wait > 0, ho_w / sum_wait, 0.0)
+    cases = res["cases"].to_numpy(dtype=np.int64)
+    lo, hi = cluster_normal_ci(count, sum_wait, cases, res["ss"], res["sn"], res["nn"], ci)
+    n_allot = res["n_allot"].to_numpy(dtype=np.int64)
+    basis = np.where(n_allot == count, "allotment", np.where(n_allot == 0, "median", "mixed"))
+    total_agency = float(sc["total_agency"] or 0.0)
+    share_agency = sum_held / total_agency if total_agency > 0 else np.full(R, np.nan)
+    inside_n = int(sc["inside_n"])
+    ref_wait = (float(sc["inside_sum"] or 0.0) / inside_n if inside_n
+                else float(sc["wait_sum_all"] or 0.0) / max(attrs["n_events"], 1))
+    attrs["handover_reference_wait_h"] = ref_wait
+
+    out = res[labels].copy()
+    out["count"] = count
+    out["cases"] = cases
+    out["wait_mean_h"] = mean_wait
+    out["wait_mean_ci_low"] = lo
+    out["wait_mean_ci_high"] = hi
+    out["wait_median_h"] = res["median"].to_numpy(dtype=np.float64)
+    out["wait_p90_h"] = res["p90"].to_numpy(dtype=np.float64)
+    out["proc_mean_h"] = proc_mean
+    out["total_wait_h"] = sum_wait
+    out["excess_wait_h"] = res["excess"].fillna(0.0).to_numpy(dtype=np.float64)
+    out["excess_basis"] = basis
+    out["share_of_agency_time"] = share_agency
+    out["share_in_overdue"] = _share_in_overdue(rlog, ev, sel, kcols, labels, out, attrs)
+    slope, trend_p, trend_n = _trend(sel, kcols, labels, out)
+    out["trend_per_month"] = slope
+    out["trend_p"] = trend_p
+    out["trend_months"] = trend_n
+    out["handover_share"] = handover_share
+    out["proc_share"] = proc_share
+    share, _ratio, _ok = _batch(sel, kcols, labels, out)
+    out["batch_share"] = share
+    if by in ("activity", "transition") and _has(t, S.GROUP):
+        out.insert(len(labels), "unit", _modal_unit(sel, kcols, labels, out))
+    if sort_by not in out.columns:
+        raise ConfigError(f"sort_by must be a column of the result; got {sort_by!r}")
+    # ties keep the label order (the pandas engine: its categories' order)
+    base = _label_order(t, by, keys, out)
+    out = out.iloc[base].reset_index(drop=True)
+    out = out.sort_values(sort_by, ascending=ascending, kind="stable",
+                          na_position="last").reset_index(drop=True)
+    out.attrs.clear()
+    out.attrs.update(attrs)
+    return out
+
+
+def _key_frame(df: pd.DataFrame, labels) -> pd.MultiIndex | pd.Index:
+    if len(labels) == 1:
+        return pd.Index(df[labels[0]].to_numpy(dtype=object))
+    return pd.MultiIndex.from_arrays([df[c].to_numpy(dtype=object) for c in labels])
+
+
+def _align(small: pd.DataFrame, labels, out: pd.DataFrame) -> np.ndarray:
+    """Row position in ``out`` of each row of ``small`` (both carry the label columns)."""
+    return _key_frame(out, labels).get_indexer(_key_frame(small, labels))
+
+
+def _trend(sel, kcols, labels, out):
+    """Monthly trend: per (row, local day of the previous event's end) wait sums and counts
+    from the database, months from the days in Python, then :func:`linear_trend`."""
+    R = len(out)
+    d = sel.filter(sel["prev_local_ns"].notnull())
+    d = d.mutate(_day=(d["prev_local_ns"] // NS_DAY).cast("int64"))
+    agg = d.group_by(kcols + ["_day"]).aggregate(ys=d["_wait"].sum(), yc=d.count()).to_pandas()
+    if agg.empty:
+        return np.full(R, np.nan), np.full(R, np.nan), np.zeros(R, dtype=np.int64)
+    agg = agg.rename(columns={f"_k_{k}": k for k in labels})
+    r = _align(agg, labels, out)
+    month = (agg["_day"].to_numpy(dtype=np.int64).astype("datetime64[D]")
+             .astype("datetime64[M]").astype(np.int64))
+    m0, m1 = int(month.min()), int(month.max())
+    M = m1 - m0 + 1
+    mk = r * M + (month - m0)
+    ys = np.bincount(mk, weights=agg["ys"].to_numpy(dtype=np.float64), minlength=R * M).reshape(R, M)
+    yc = np.bincount(mk, weights=agg["yc"].to_numpy(dtype=np.float64),
+                     minlength=R * M).reshape(R, M).astype(np.int64)
+    return linear_trend(ys, yc)
+
+
+def _clumped(sel, kcols, labels, out, col):
+    """Per row: events in clock minutes (local) holding >= 3 events of the same (row, unit)."""
+    d = sel.filter(sel[col].notnull())
+    d = d.mutate(_min=(d[col] // NS_MIN).cast("int64"))
+    m = d.group_by(kcols + ["_unit", "_min"]).aggregate(n=d.count())
+    m = m.filter(m["n"] >= 3)
+    agg = m.group_by(kcols).aggregate(clumped=m["n"].sum()).to_pandas()
+    agg = agg.rename(columns={f"_k_{k}": k for k in labels})
+    v = np.zeros(len(out))
+    if len(agg):
+        v[_align(agg, labels, out)] = agg["clumped"].to_numpy(dtype=np.float64)
+    return v
+
+
+def _batch(sel, kcols, labels, out):
+    """Batching evidence as the pandas engine: share of completions in clumps, its ratio to the
+    same share of the arrivals, and whether the row's times are finer than dates."""
+    cnt = out["count"].to_numpy(dtype=np.float64)
+    d = sel.mutate(_mid=(sel["local_ns"].isnull()
+                         | ((sel["local_ns"] % NS_DAY) == 0)).fill_null(True))
+    mid = d.group_by(kcols).aggregate(mid=d.count(where=d["_mid"])).to_pandas()
+    mid = mid.rename(columns={f"_k_{k}": k for k in labels})
+    midnight = np.zeros(len(out))
+    midnight[_align(mid, labels, out)] = mid["mid"].to_numpy(dtype=np.float64)
+    share = _clumped(sel, kcols, labels, out, "local_ns") / np.maximum(cnt, 1)
+    share_arr = _clumped(sel, kcols, labels, out, "prev_local_ns") / np.maximum(cnt, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = share / np.maximum(share_arr, 1.0 / np.maximum(cnt, 1))
+    ok = (midnight <= 0.5 * cnt) & (cnt >= 10)
+    return share, ratio, ok
+
+
+def _modal_unit(sel, kcols, labels, out):
+    """Most frequent unit per row; ties go to the unit seen first in event order (as the
+    pandas engine's factorisation)."""
+    d = sel.filter(sel["_unit"].notnull())
+    a1 = d.group_by(kcols + ["_unit"]).aggregate(n=d.count(), _c0=d[S.CASE].min())
+    # first appearance in event order (dossiers in id order, then position in the dossier)
+    j = d.join(a1, kcols + ["_unit", d[S.CASE] == a1["_c0"]])
+    agg = j.group_by(kcols + ["_unit", "n", "_c0"]).aggregate(first=j["pos"].min())
+    agg = agg.to_pandas().rename(columns={f"_k_{k}": k for k in labels})
+    res = np.full(len(out), None, dtype=object)
+    if agg.empty:
+        return res
+    agg = agg.sort_values(["n", "_c0", "first"], ascending=[False, True, True], kind="stable")
+    agg = agg.drop_duplicates(labels, keep="first")
+    res[_align(agg, labels, out)] = agg["_unit"].to_numpy(dtype=object)
+    return res
+
+
+def _share_in_overdue(rlog, ev, sel, kcols, labels, out, attrs):
+    """Held time in overdue dossiers over all agency time of overdue dossiers, with the overdue
+    flags of the relational timing (:func:`tthc_mining.engines.timing.overdue_cases`) when that
+    module provides them; NaN otherwise (``attrs["share_in_overdue"]`` says why)."""
+    R = len(out)
+    try:
+        from .timing import overdue_cases       # H3: an Ibis table (CASE, overdue bool)
+    except ImportError:
+        attrs["share_in_overdue"] = "not computed: relational timing not available"
+        return np.full(R, np.nan)
+    od = overdue_cases(rlog)
+    if od is None:
+        attrs["share_in_overdue"] = "not computed: no due dates or budgets"
+        return np.full(R, np.nan)
+    basis = getattr(od, "basis", None)
+    odt = od.table if hasattr(od, "table") else od
+    odt = odt.select(**{"_od_case": odt[S.CASE], "_od": odt["overdue"]})
+    e2 = ev.left_join(odt, ev[S.CASE] == odt["_od_case"])
+    e2 = e2.mutate(_od=e2["_od"].fill_null(False))
+    tot = e2.aggregate(
+        tot=e2["_held"].sum(where=e2["_agency"] & e2["_od"]),
+        n=e2[S.CASE].nunique(where=e2["_scope"] & e2["_od"])).to_pandas().iloc[0]
+    attrs["n_overdue_dossiers"] = int(tot["n"])
+    attrs["overdue_basis"] = basis
+    s2 = e2.filter(e2["_agency"] & e2["_key_ok"] & e2["_od"])
+    agg = s2.group_by(kcols).aggregate(h=s2["_held"].sum()).to_pandas()
+    agg = agg.rename(columns={f"_k_{k}": k for k in labels})
+    v = np.zeros(R)
+    tot_od = float(tot["tot"] or 0.0)
+    if tot_od > 0 and len(agg):
+        v[_align(agg, labels, out)] = agg["h"].to_numpy(dtype=np.float64) / tot_od
+    return v
+
+
+# ====================================================================== allotments
+def _with_allotment(rlog, sel, catalog):
+    """Join the allotment (hours) of each event's step in its dossier's internal procedure.
+
+    The catalogue version in force depends on the procedure and the local day of receipt; the
+    distinct (procedure, day, step) triples of the selected events (a few thousand) are looked
+    up in Python with :meth:`ProcedureCatalog.lookup` and the step names folded as the pandas
+    engine does (:func:`tthc_mining.bottlenecks.catalog_plan`), then joined back."""
+    import ibis
+
+    cat = catalog if catalog is not None else getattr(rlog, "catalog", None)
+    if cat is None or not _has(sel, S.PROCEDURE) or not _has(sel, "received_day"):
+        return sel.mutate(_allot_h=ibis.null("float64")), False
+    from ..bottlenecks import catalog_steps
+    from ..roles import fold
+    steps = catalog_steps(cat)
+    trip = sel.select(_p=sel[S.PROCEDURE].cast("string"), _d=sel["received_day"],
+                      _a=sel[S.ACTIVITY]).distinct().to_pandas()
+    if trip.empty:
+        return sel.mutate(_allot_h=ibis.null("float64")), False
+    procs = getattr(cat, "procedures", None)
+    codes = trip["_p"].to_numpy(dtype=object)
+    days = trip["_d"].to_numpy(dtype=np.float64)
+    if procs is not None and hasattr(cat, "lookup") and "valid_from" in steps.columns:
+        version = cat.lookup(codes, days).astype(np.int64)
+        vkeys = list(zip(procs["code"].astype(str), procs["valid_from"].astype(str)))
+        skey = list(zip(steps["code"].astype(str), steps["valid_from"].astype(str)))
+    else:
+        uniq = list(dict.fromkeys(steps["code"].astype(str)))
+        pos = {c: i for i, c in enumerate(uniq)}
+        version = np.array([pos.get(str(c), -1) if c is not None else -1 for c in codes])
+        vkeys = [(c, "") for c in uniq]
+        skey = [(str(c), "") for c in steps["code"]]
+    # allotment per (version, folded step): added up over duplicates, as catalog_plan
+    st = pd.DataFrame({"_v": skey, "fold": steps["activity"].map(
+        lambda a: fold(str(a)) if pd.notna(a) else None),
+        "allot": pd.to_numeric(steps["allotment_days"], errors="coerce")})
+    st = st[st["fold"].notna()]
+    allot = st.groupby(["_v", "fold"], sort=False)["allot"].sum(min_count=1)
+    allot = dict(zip(allot.index.tolist(), allot.to_numpy(dtype=np.float64)))
+    afold = trip["_a"].astype(str).map(fold).tolist()
+    val = np.array([allot.get((vkeys[v], f), np.nan) if v >= 0 else np.nan
+                    for v, f in zip(version.tolist(), afold)], dtype=np.float64)
+    val = val * rlog.calendar.seconds_per_day / H
+    trip["_allot_h"] = val
+    trip = trip[np.isfinite(val)]
+    if trip.empty:
+        return sel.mutate(_allot_h=ibis.null("float64")), True
+    mt = ibis.memtable(trip[["_p", "_d", "_a", "_allot_h"]])
+    con = getattr(rlog, "con", None)
+    if con is not None and hasattr(con, "create_table"):
+        mt = _register(con, trip[["_p", "_d", "_a", "_allot_h"]])
+    j = sel.left_join(mt, [sel[S.PROCEDURE].cast("string") == mt["_p"],
+                           sel["received_day"] == mt["_d"], sel[S.ACTIVITY] == mt["_a"]])
+    return j.drop("_p", "_d", "_a"), True
+
+
+_TMP = [0]
+
+
+def _register(con, df: pd.DataFrame):
+    """A small pandas frame as a temporary table of the log's backend."""
+    import ibis
+    _TMP[0] += 1
+    name = f"_tm_h2_{_TMP[0]}"
+    try:
+        return con.create_table(name, ibis.memtable(df), temp=True, overwrite=True)
+    except Exception:  # noqa: BLE001 - a backend without temp tables
+        return con.create_table(name, ibis.memtable(df), overwrite=True)
