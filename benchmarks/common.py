@@ -10,6 +10,13 @@
   that hold nothing else, so the peaks are comparable. The environment is passed unchanged.
 * :func:`machine` describes the machine and its load (``os.getloadavg``): numbers measured
   while the load average is above the core count are flagged as such in the output.
+* :func:`run_side_watched` is :func:`run_side` with a guard: the parent polls the child's
+  ``VmRSS`` and kills it above a limit (so a pm4py run that would not fit cannot take the machine
+  down); the phases finished before that are still returned, with ``killed`` saying why.
+  ``phase(name, reset=True)`` starts a phase with freed memory returned (``gc``, ``malloc_trim``,
+  Arrow's pool) and the peak counter reset (``/proc/self/clear_refs``), so the peak recorded for
+  that phase (``peaks[name]``, ``VmHWM`` at its end) is the process's highest resident memory
+  *during* it, data already loaded included.
 """
 from __future__ import annotations
 
@@ -50,21 +57,50 @@ def rss_mb():
     except OSError:
         pass
     return float("nan")
+_P = {{}}
+def reset_peak():
+    """Free what can be freed, then restart the VmHWM counter at the current RSS."""
+    import gc, ctypes
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except Exception:
+        pass
+    try:
+        import pyarrow
+        pyarrow.default_memory_pool().release_unused()
+    except Exception:
+        pass
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
 class phase:
-    def __init__(self, name):
+    def __init__(self, name, reset=False):
         self.name = name
+        self.reset = reset
     def __enter__(self):
+        if self.reset:
+            reset_peak()
+        print("@@START@@" + self.name, flush=True)
         self.t = time.perf_counter()
     def __exit__(self, *exc):
-        _T[self.name] = _T.get(self.name, 0.0) + time.perf_counter() - self.t
+        dt = time.perf_counter() - self.t
+        _T[self.name] = _T.get(self.name, 0.0) + dt
+        _P[self.name] = peak_mb()
+        print("@@PHASE@@" + json.dumps({{"name": self.name, "s": dt, "peak_mb": _P[self.name]}}),
+              flush=True)
 _EXTRA = {{}}
 def report(**kw):
     _EXTRA.update(kw)
+    print("@@EXTRA@@" + json.dumps(kw, default=str), flush=True)
 '''
 
 _EPILOGUE = r'''
-print("@@RESULT@@" + json.dumps({"times": _T, "peak_mb": peak_mb(), "rss_mb": rss_mb(),
-                                 "extra": _EXTRA}, default=str))
+print("@@RESULT@@" + json.dumps({"times": _T, "peaks": _P, "peak_mb": peak_mb(),
+                                 "rss_mb": rss_mb(), "extra": _EXTRA}, default=str))
 '''
 
 
@@ -89,6 +125,90 @@ def run_side(code: str, *, timeout: float = 3600.0, label: str = "",
             return out
     raise RuntimeError(f"benchmark side {label or '?'} printed no result:\n{proc.stdout[-2000:]}"
                        f"\n{proc.stderr[-2000:]}")
+
+
+def mem_available_mb() -> float:
+    """``MemAvailable`` of the machine (MB), NaN when unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:  # pragma: no cover
+        pass
+    return float("nan")
+
+
+def _rss_of(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def run_side_watched(code: str, *, mem_limit_mb: float, timeout: float = 6 * 3600.0,
+                     label: str = "", root: str | Path | None = None,
+                     poll_s: float = 0.2) -> dict:
+    """:func:`run_side` under a resident-memory guard: the child is killed when its ``VmRSS``
+    exceeds ``mem_limit_mb`` (or after ``timeout`` s). Never raises for those two: returns what
+    the finished phases reported (``times``, ``peaks``, ``extra``) plus ``killed`` (``None``, or
+    the reason and the phase that was running) and ``max_rss_mb`` seen by the parent. A child
+    that fails for another reason raises ``RuntimeError`` as :func:`run_side` does."""
+    import tempfile
+    src = _PROLOGUE.format(root=str(root or ROOT)) + textwrap.dedent(code) + _EPILOGUE
+    with tempfile.TemporaryDirectory(prefix="bench_side_") as tmp:
+        out_p, err_p = Path(tmp) / "out", Path(tmp) / "err"
+        t0 = time.perf_counter()
+        with open(out_p, "w") as out, open(err_p, "w") as err:
+            proc = subprocess.Popen([PYTHON, "-c", src], stdout=out, stderr=err, cwd=str(ROOT))
+            killed = None
+            max_rss = 0.0
+            while proc.poll() is None:
+                rss = _rss_of(proc.pid)
+                max_rss = max(max_rss, rss)
+                if rss > mem_limit_mb:
+                    killed = f"resident memory over the {mem_limit_mb:,.0f} MB guard"
+                elif time.perf_counter() - t0 > timeout:
+                    killed = f"over the {timeout:,.0f} s time limit"
+                if killed:
+                    proc.kill()
+                    proc.wait()
+                    break
+                time.sleep(poll_s)
+        wall = time.perf_counter() - t0
+        stdout = out_p.read_text(errors="replace")
+        stderr = err_p.read_text(errors="replace")
+    res: dict = {"times": {}, "peaks": {}, "extra": {}, "killed": killed, "max_rss_mb": max_rss,
+                 "wall_s": wall}
+    running = None
+    for line in stdout.splitlines():
+        if line.startswith("@@START@@"):
+            running = line[len("@@START@@"):]
+        elif line.startswith("@@PHASE@@"):
+            ph = json.loads(line[len("@@PHASE@@"):])
+            res["times"][ph["name"]] = res["times"].get(ph["name"], 0.0) + ph["s"]
+            res["peaks"][ph["name"]] = ph["peak_mb"]
+            running = None
+        elif line.startswith("@@EXTRA@@"):
+            res["extra"].update(json.loads(line[len("@@EXTRA@@"):]))
+        elif line.startswith("@@RESULT@@"):
+            final = json.loads(line[len("@@RESULT@@"):])
+            res.update({k: v for k, v in final.items() if k in ("peak_mb", "rss_mb")})
+    if killed:
+        res["killed"] = killed + (f" during {running}" if running else "")
+        res["killed_phase"] = running
+        return res
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark side {label or '?'} failed (exit {proc.returncode}):\n"
+                           f"{stderr[-4000:]}")
+    if "peak_mb" not in res:
+        raise RuntimeError(f"benchmark side {label or '?'} printed no result:\n{stdout[-2000:]}"
+                           f"\n{stderr[-2000:]}")
+    return res
 
 
 def data_paths(n: int, seed: int) -> dict[str, Path]:
