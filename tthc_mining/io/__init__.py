@@ -110,7 +110,8 @@ def read_log(source: Any, *, schema: str = "auto", columns: Mapping[str, str] | 
              sep: str | None = None, month_first: bool | None = None,
              duplicates: str = "flag", progress: bool = False,
              max_bytes: float | None = None, max_rows: float | None = None,
-             limits: "_limits.Limits | None" = None) -> DossierLog:
+             limits: "_limits.Limits | None" = None, engine: str = "pandas",
+             spark: Any = None, con: Any = None) -> DossierLog:
     """Read a dossier event log.
 
     Parameters
@@ -161,10 +162,31 @@ def read_log(source: Any, *, schema: str = "auto", columns: Mapping[str, str] | 
         limit raises :class:`~tthc_mining.errors.ResourceLimitError`; ``math.inf`` lifts a
         limit. ``limits`` gives all limits at once (a :class:`~tthc_mining.limits.Limits`).
 
+    engine:
+        ``"pandas"`` (default: the whole log in memory, every format above), ``"duckdb"``
+        (beyond memory) or ``"spark"`` (beyond one machine): ``source`` is then Parquet file(s),
+        a glob (``"dossiers/*.parquet"``) or a directory of partitions of the canonical event
+        table (as ``write_log(log, "x.parquet")`` writes it) and the result is a
+        :class:`~tthc_mining.engines.RelationalLog` (see ``docs/engines.md``); only
+        ``calendar``, ``catalog``, ``roles`` apply.
+    spark, con:
+        With ``engine="spark"``: an existing SparkSession (a cluster's); with either relational
+        engine: an existing Ibis connection.
+
     Row numbers in reports and errors count data rows after the header, from 1 (the event
     ordinal for XES, the position for DataFrames). A file with a header but no data rows raises
     :class:`~tthc_mining.InputError` ("no data rows"), as does an empty file.
     """
+    if engine != "pandas":
+        from ..engines.core import read_parquet as _read_relational
+        if columns or schema != "auto" or strict or tz or sheet is not None or encoding or sep \
+                or month_first is not None or duplicates != "flag":
+            from ..errors import ConfigError
+            raise ConfigError(f"engine={engine!r} reads the canonical Parquet table; schema, "
+                              "columns, strict, tz, sheet, encoding, sep, month_first and "
+                              "duplicates apply to engine='pandas' only")
+        return _read_relational(source, engine, calendar=calendar, catalog=catalog, roles=roles,
+                                spark=spark, con=con)
     cal = resolve(calendar)
     tz = tz or getattr(cal, "tz", None) or S.DEFAULT_TZ
     bar = None

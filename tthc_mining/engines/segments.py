@@ -1,0 +1,113 @@
+"""Segments in relational form: :func:`tthc_mining.segments.segments` as one Ibis expression.
+
+Read :mod:`tthc_mining.segments` for the definitions (each event after a dossier's first closes
+a segment from the previous event's end to its own end; waiting = previous end -> start,
+processing = start -> end; the owner is the clock state after the previous event: ``citizen``
+after a supplement request until the supplement is received, ``third_party`` during a
+suspension, ``agency`` otherwise). Here they are window functions over each dossier's events
+ordered by ``(time:timestamp, tm:row)`` (the pandas engine's stable order, see
+:mod:`tthc_mining.engines.core`):
+
+* ``pos = row_number()``, ``is_first = pos == 0``, ``is_last`` = no next event (``lead``);
+* working-axis values in int64 ns (:func:`tthc_mining.engines.axis.with_working_ns`),
+  ``w_prev_end_ns = lag(w_end_ns)``; ``seg_s``, ``wait_s``, ``proc_s`` = int64 differences cast
+  to float64 and divided by 1e9 (the pandas engine's exact arithmetic);
+* the owner: events whose role sets the clock (supplement request -> citizen, suspension -> third
+  party, supplement received / resumed -> agency) carry ``pos * 4 + state``; the running maximum
+  of that over the dossier's events is the last state set so far (no forward-fill needed), and
+  the owner of a segment is that value at the previous event (``lag``), agency when none;
+* ``handover``: the unit differs from the previous event's unit (both known).
+
+Columns: every event column, plus ``prev_activity, pos, is_first, is_last, w_end_ns,
+w_start_ns, w_prev_end_ns, seg_s, wait_s, proc_s, owner`` (int: 0 agency, 1 citizen,
+2 third party, as :data:`tthc_mining.segments.OWNER_AGENCY` ...), ``owner_name`` (``agency`` /
+``citizen`` / ``third_party``) and ``handover``. NULL where the pandas engine has NaN / None.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from .. import schema as S
+from ..segments import OWNER_AGENCY, OWNER_CITIZEN, OWNER_THIRD
+from .axis import with_working_ns
+from .core import RelationalLog, _ibis
+
+__all__ = ["segments", "segments_frame", "event_window", "FRAME_COLUMNS"]
+
+#: the columns of :meth:`tthc_mining.segments.Segments.to_frame`, in order
+FRAME_COLUMNS = [S.CASE, S.ACTIVITY, "prev_activity", "pos", "seg_s", "wait_s", "proc_s",
+                 "owner", "handover"]
+
+_SETTERS = {S.ROLE_SUPPLEMENT_REQUEST: OWNER_CITIZEN, S.ROLE_SUSPENDED: OWNER_THIRD,
+            S.ROLE_SUPPLEMENT_RECEIVED: OWNER_AGENCY, S.ROLE_RESUMED: OWNER_AGENCY}
+
+
+def event_window(t: Any, **kw: Any):
+    """The window over a dossier's events in the log's order: partition by dossier, order by
+    (end time, global row number)."""
+    ibis = _ibis()
+    return ibis.window(group_by=t[S.CASE], order_by=[t[S.TIMESTAMP], t[S.ROW]], **kw)
+
+
+def segments(rlog: RelationalLog) -> Any:
+    """The segments of a :class:`RelationalLog` as an Ibis table (cached on the log; lazy:
+    nothing runs until an aggregate of it is executed)."""
+    cached = rlog._cache.get("segments")
+    if cached is not None:
+        return cached
+    ibis = _ibis()
+    ev = rlog.events
+    has_start = S.START in ev.columns
+    cols = {"w_end_ns": S.TIMESTAMP}
+    if has_start:
+        cols["w_start_ns"] = S.START
+    t = with_working_ns(rlog, ev, cols)
+    if not has_start:
+        t = t.mutate(w_start_ns=ibis.null("int64"))
+    w = event_window(t)
+    role = t[S.ROLE]
+    setter = ibis.null("int64")
+    for r, state in _SETTERS.items():
+        setter = (role == r).ifelse(state, setter)
+    pos = ibis.row_number().over(w)
+    t = t.mutate(pos=pos.cast("int64"),
+                 prev_activity=t[S.ACTIVITY].lag().over(w),
+                 w_prev_end_ns=t["w_end_ns"].lag().over(w),
+                 _next_row=t[S.ROW].lead().over(w),
+                 _setter=setter.cast("int64"),
+                 _prev_group=(t[S.GROUP].lag().over(w) if S.GROUP in t.columns
+                              else ibis.null("string")))
+    t = t.mutate(_packed=t["pos"] * 4 + t["_setter"])
+    cum = ibis.cumulative_window(group_by=t[S.CASE], order_by=[t[S.TIMESTAMP], t[S.ROW]])
+    t = t.mutate(_last_state=t["_packed"].max().over(cum))
+    w2 = event_window(t)
+    t = t.mutate(_state_before=t["_last_state"].lag().over(w2))
+    seg = (t["w_end_ns"] - t["w_prev_end_ns"]).cast("float64") / 1e9
+    wait = t["w_start_ns"].isnull().ifelse(seg, (t["w_start_ns"] - t["w_prev_end_ns"]).cast("float64") / 1e9)
+    proc = (t["w_end_ns"] - t["w_start_ns"]).cast("float64") / 1e9
+    owner = (t["_state_before"] % 4).fill_null(OWNER_AGENCY).cast("int8")
+    if S.GROUP in t.columns:
+        g, pg = t[S.GROUP], t["_prev_group"]
+        handover = (g.notnull() & pg.notnull() & (g != pg)).fill_null(False)
+    else:
+        handover = ibis.literal(False)
+    t = t.mutate(is_first=t["pos"] == 0, is_last=t["_next_row"].isnull(),
+                 seg_s=seg, wait_s=wait, proc_s=proc, owner=owner, handover=handover)
+    t = t.mutate(owner_name=t["owner"].cases((OWNER_AGENCY, "agency"), (OWNER_CITIZEN, "citizen"),
+                                             (OWNER_THIRD, "third_party")))
+    t = t.drop("_next_row", "_setter", "_prev_group", "_packed", "_last_state", "_state_before")
+    rlog._cache["segments"] = t
+    return t
+
+
+def segments_frame(rlog: RelationalLog) -> pd.DataFrame:
+    """The segments as :meth:`tthc_mining.segments.Segments.to_frame` gives them (same
+    columns, rows in the log's order). Brings one row per event to pandas: for tests and small
+    logs only."""
+    t = segments(rlog)
+    out = (t.order_by([S.CASE, S.TIMESTAMP, S.ROW])
+           .select(*[c for c in FRAME_COLUMNS if c != "owner"], owner=t["owner_name"])
+           .to_pandas())
+    return out[FRAME_COLUMNS]
