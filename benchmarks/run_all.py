@@ -25,6 +25,11 @@ SCRIPTS = [
     ("bench_replay.py", [], ["--dossiers", "100000"]),
     ("bench_simulation.py", [], []),
     ("bench_report.py", [], ["--dossiers", "100000"]),
+    # issue 7: every statistic vs pm4py at 100k / 860k / 3M dossiers, and the DuckDB engine on
+    # ~100 million events (17 Parquet partitions; --quick: 2 partitions, 12 million events)
+    ("bench_scale.py", ["--json", str(HERE / "results" / "scale.json")], ["--sizes", "100000"]),
+    ("bench_duckdb_100m.py", ["--json", str(HERE / "results" / "duckdb_100m.json")],
+     ["--partitions", "2"]),
 ]
 
 
@@ -33,6 +38,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
     failed = []
+    (HERE / "results").mkdir(exist_ok=True)
     for script, full, quick in SCRIPTS:
         path = HERE / script
         if not path.exists():
