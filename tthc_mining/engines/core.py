@@ -324,10 +324,18 @@ def _raw_table(con: Any, backend: str, files: list[str]):
         return t, naive
     from pyspark.sql import functions as F
     from pyspark.sql.types import TimestampNTZType
+    from pyspark.sql.types import LongType
     session = con._session
+    # Spark refuses Parquet TIMESTAMP(NANOS) (what pandas writes) unless it reads them as
+    # int64 ns; they become microsecond timestamps below (the module docstring)
+    session.conf.set("spark.sql.legacy.parquet.nanosAsLong", "true")
     df = session.read.option("mergeSchema", "true").parquet(*files)
     naive = frozenset(f.name for f in df.schema.fields if isinstance(f.dataType, TimestampNTZType))
-    df = df.select("*", F.col("_metadata.file_path").alias(_FILE_COL),
+    ns_cols = {f.name for f in df.schema.fields
+               if f.name in S.TIME_COLUMNS and isinstance(f.dataType, LongType)}
+    cols = [F.timestamp_micros(F.expr(f"div(`{f.name}`, 1000)")).alias(f.name)
+            if f.name in ns_cols else F.col(f"`{f.name}`") for f in df.schema.fields]
+    df = df.select(*cols, F.col("_metadata.file_path").alias(_FILE_COL),
                    F.col("_metadata.row_index").alias(_FILE_ROW_COL))
     name = _gen_name("tthc_parquet")
     df.createOrReplaceTempView(name)
