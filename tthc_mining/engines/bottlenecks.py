@@ -41,7 +41,14 @@ from ..bottlenecks import BY, H, linear_trend
 from ..errors import ConfigError
 from ..stats import z_value
 
-__all__ = ["bottlenecks", "cluster_normal_ci"]
+__all__ = ["bottlenecks", "cluster_normal_ci", "first_seen"]
+
+
+def floor_div(x, d: int):
+    """Exact ``floor(x / d)`` of an int64 expression by a positive literal (Ibis divides in
+    float64; :func:`tthc_mining.engines.axis.floor_div` corrects the quotient)."""
+    from .axis import floor_div as fd
+    return fd(x, d)
 
 OWNER_AGENCY = 0
 NS_DAY = 86_400 * 1_000_000_000
@@ -70,11 +77,119 @@ def cluster_normal_ci(N, S_, G, ss, sn, nn, ci: float = 0.95):
 
 
 # ====================================================================== segments contract
+#: columns this module and :mod:`tthc_mining.engines.rework` read from the segments table
+SEGMENT_COLUMNS = ("pos", "is_first", "prev_activity", "seg_s", "wait_s", "proc_s", "owner",
+                   "handover", "local_ns", "prev_local_ns", "received_day")
+
+
 def _segments(rlog):
-    """The relational segments table with the columns used here (see
-    :func:`tthc_mining.engines.segments.segments`)."""
-    from .segments import segments
-    return segments(rlog)
+    """The relational segments table with :data:`SEGMENT_COLUMNS` (cached on the log): H1's
+    :func:`tthc_mining.engines.segments.segments` when it provides them, completed here with
+    the local wall-clock columns; else built here from the events (the same definitions as
+    :mod:`tthc_mining.segments`)."""
+    key = "h2_segments"
+    if key in rlog._cache:
+        return rlog._cache[key]
+    t = _as_view(rlog, _build_segments(rlog), "tthc_h2_segments")
+    rlog._cache[key] = t
+    return t
+
+
+def _as_view(rlog, expr, prefix: str):
+    """``expr`` as a named (unmaterialised) view on the log's connection, so that the queries
+    built on it stay small (compiling a deep Ibis expression again for every query costs more
+    than running it on a small log)."""
+    import uuid
+    con = rlog.con
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    try:
+        return con.create_view(name, expr, overwrite=True)
+    except Exception:  # noqa: BLE001 - a backend that cannot create views: use the expression
+        return expr
+
+
+def _local_us(rlog, t, col: str):
+    """Local wall-clock microseconds since 1970 of a timestamp column (the calendar's zone;
+    naive columns are wall clock already): ``t`` with ``tm:_lus`` added."""
+    import ibis
+    from .axis import _offsets, epoch_us, floor_div, time_range
+    from .core import _register as reg
+
+    us = epoch_us(t[col])
+    if col in rlog.naive_columns:
+        return t.mutate(**{"tm:_lus": us})
+    rng = time_range(rlog, [col])[col]
+    if rng is None:
+        return t.mutate(**{"tm:_lus": ibis.null("int64")})
+    const, table_off, bucket = _offsets(rlog, *rng)
+    if const is not None:
+        return t.mutate(**{"tm:_lus": us + const})
+    off = reg(rlog.con, rlog.backend, table_off, "tthc_h2_offsets").rename(
+        {"tm:_hb": "tm:bucket", "tm:_ho": "tm:off_us"})
+    t = t.mutate(**{"tm:_b": floor_div(us, bucket)})
+    t = t.left_join(off, t["tm:_b"] == off["tm:_hb"])
+    t = t.mutate(**{"tm:_lus": us + t["tm:_ho"]})
+    return t.drop("tm:_b", "tm:_hb", "tm:_ho")
+
+
+def _build_segments(rlog):
+    """Per event: position in the dossier, previous step, working-time segment / wait /
+    processing in seconds (exact int64 ns differences), owner of the segment, hand-over, local
+    wall-clock ns of this and the previous event, local day of the dossier's receipt."""
+    import ibis
+    from .axis import floor_div, with_working_ns
+
+    ev = rlog.events
+    cols = {"tm:_we": S.TIMESTAMP}
+    has_start = S.START in ev.columns
+    if has_start:
+        cols["tm:_ws"] = S.START
+    t = with_working_ns(rlog, ev, cols)
+    w = ibis.window(group_by=S.CASE, order_by=[S.TIMESTAMP, S.ROW])
+    wc = ibis.cumulative_window(group_by=S.CASE, order_by=[S.TIMESTAMP, S.ROW])
+    t = t.mutate(pos=ibis.row_number().over(w))
+    t = t.mutate(is_first=t["pos"] == 0, prev_activity=t[S.ACTIVITY].lag().over(w),
+                 **{"tm:_wprev": t["tm:_we"].lag().over(w)})
+    seg = (t["tm:_we"] - t["tm:_wprev"]).cast("float64") / 1e9
+    if has_start:
+        wait = ibis.ifelse(t["tm:_ws"].isnull(), seg,
+                           (t["tm:_ws"] - t["tm:_wprev"]).cast("float64") / 1e9)
+        proc = (t["tm:_we"] - t["tm:_ws"]).cast("float64") / 1e9
+    else:
+        wait = seg
+        proc = ibis.null("float64")
+    t = t.mutate(seg_s=seg, wait_s=wait, proc_s=proc)
+    # owner = clock state after the previous event: the last state set (request -> citizen,
+    # suspension -> third party, supplement received / resumed -> agency; a dossier starts
+    # with the agency), carried forward as max(pos * 4 + state) over the dossier so far
+    role = t[S.ROLE] if S.ROLE in t.columns else ibis.null("string")
+    state = (ibis.cases((role == S.ROLE_SUPPLEMENT_REQUEST, 1), (role == S.ROLE_SUSPENDED, 2),
+                        (role == S.ROLE_SUPPLEMENT_RECEIVED, 0), (role == S.ROLE_RESUMED, 0),
+                        else_=ibis.null("int64")))
+    state = ibis.ifelse(t["is_first"] & state.isnull(), 0, state)
+    t = t.mutate(**{"tm:_st": (t["pos"] * 4 + state).max().over(wc)})
+    t = t.mutate(owner=ibis.ifelse(t["is_first"], 0,
+                                   (t["tm:_st"].lag().over(w) % 4).cast("int64")).cast("int64"))
+    if S.GROUP in t.columns:
+        pu = t[S.GROUP].lag().over(w)
+        t = t.mutate(handover=(~t["is_first"] & t[S.GROUP].notnull() & pu.notnull()
+                               & (t[S.GROUP] != pu)).fill_null(False))
+    else:
+        t = t.mutate(handover=ibis.literal(False))
+    t = _local_us(rlog, t, S.TIMESTAMP)
+    t = t.mutate(local_ns=t["tm:_lus"] * 1000, **{"tm:_eday": floor_div(t["tm:_lus"], 86_400_000_000)})
+    t = t.drop("tm:_lus")
+    t = t.mutate(prev_local_ns=t["local_ns"].lag().over(w))
+    # local day of the receipt: case:received of the dossier's first event, else its first event
+    day = t["tm:_eday"]
+    if S.RECEIVED in t.columns:
+        t = _local_us(rlog, t, S.RECEIVED)
+        rday = floor_div(t["tm:_lus"], 86_400_000_000)
+        day = ibis.ifelse(t["tm:_lus"].isnull(), day, rday)
+    t = t.mutate(**{"tm:_d0": ibis.ifelse(t["is_first"], day, ibis.null("int64"))})
+    t = t.mutate(received_day=t["tm:_d0"].max().over(ibis.window(group_by=S.CASE)))
+    drop = [c for c in t.columns if c.startswith("tm:_")]
+    return t.drop(*drop)
 
 
 def _has(t, col) -> bool:
@@ -201,7 +316,7 @@ def bottlenecks(rlog, by: str = "activity", *, procedure=None, ci: float = 0.95,
              "events_not_agency": int(sc["not_agency"]),
              "rules": "agency-owned segments only; wait = previous end -> start (or end)",
              "bootstrap_method": None, "interval_method": "cluster-robust normal (dossier)",
-             "engine": getattr(rlog, "engine", None), "relational_notes": RELATIONAL_NOTES}
+             "engine": getattr(rlog, "backend", None), "relational_notes": RELATIONAL_NOTES}
     cols_out = ["count", "cases", "wait_mean_h", "wait_mean_ci_low", "wait_mean_ci_high",
                 "wait_median_h", "wait_p90_h", "proc_mean_h", "total_wait_h", "excess_wait_h",
                 "excess_basis", "share_of_agency_time", "share_in_overdue", "trend_per_month",
@@ -231,6 +346,7 @@ def bottlenecks(rlog, by: str = "activity", *, procedure=None, ci: float = 0.95,
         ho_w=sel["_wait"].sum(where=sel["_ho"]),
         ho_n=sel.count(where=sel["_ho"]),
         n_allot=(sel.count(where=sel["_allot_h"].notnull()) if has_allot_col else ibis.literal(0)),
+        mid=sel.count(where=_dates_only(sel["local_ns"])),
     )
     # dossier clusters: per (row, dossier) count and sum, reduced per row in the database
     pc = sel.group_by(kcols + [S.CASE]).aggregate(n_c=sel.count(), s_c=sel["_wait"].sum())
@@ -289,14 +405,14 @@ def bottlenecks(rlog, by: str = "activity", *, procedure=None, ci: float = 0.95,
     out["excess_wait_h"] = res["excess"].fillna(0.0).to_numpy(dtype=np.float64)
     out["excess_basis"] = basis
     out["share_of_agency_time"] = share_agency
-    out["share_in_overdue"] = _share_in_overdue(rlog, ev, sel, kcols, labels, out, attrs)
+    out["share_in_overdue"] = _share_in_overdue(rlog, ev, sel, kcols, labels, out, attrs, catalog)
     slope, trend_p, trend_n = _trend(sel, kcols, labels, out)
     out["trend_per_month"] = slope
     out["trend_p"] = trend_p
     out["trend_months"] = trend_n
     out["handover_share"] = handover_share
     out["proc_share"] = proc_share
-    share, _ratio, _ok = _batch(sel, kcols, labels, out)
+    share, _ratio, _ok = _batch(sel, kcols, labels, out, res["mid"].to_numpy(dtype=np.float64))
     out["batch_share"] = share
     if by in ("activity", "transition") and _has(t, S.GROUP):
         out.insert(len(labels), "unit", _modal_unit(sel, kcols, labels, out))
@@ -328,7 +444,7 @@ def _trend(sel, kcols, labels, out):
     from the database, months from the days in Python, then :func:`linear_trend`."""
     R = len(out)
     d = sel.filter(sel["prev_local_ns"].notnull())
-    d = d.mutate(_day=(d["prev_local_ns"] // NS_DAY).cast("int64"))
+    d = d.mutate(_day=floor_div(d["prev_local_ns"], NS_DAY))
     agg = d.group_by(kcols + ["_day"]).aggregate(ys=d["_wait"].sum(), yc=d.count()).to_pandas()
     if agg.empty:
         return np.full(R, np.nan), np.full(R, np.nan), np.zeros(R, dtype=np.int64)
@@ -348,7 +464,7 @@ def _trend(sel, kcols, labels, out):
 def _clumped(sel, kcols, labels, out, col):
     """Per row: events in clock minutes (local) holding >= 3 events of the same (row, unit)."""
     d = sel.filter(sel[col].notnull())
-    d = d.mutate(_min=(d[col] // NS_MIN).cast("int64"))
+    d = d.mutate(_min=floor_div(d[col], NS_MIN))
     m = d.group_by(kcols + ["_unit", "_min"]).aggregate(n=d.count())
     m = m.filter(m["n"] >= 3)
     agg = m.group_by(kcols).aggregate(clumped=m["n"].sum()).to_pandas()
@@ -359,16 +475,16 @@ def _clumped(sel, kcols, labels, out, col):
     return v
 
 
-def _batch(sel, kcols, labels, out):
+def _dates_only(ln):
+    """The local time is missing or exactly midnight (a date without a time)."""
+    return (ln.isnull() | ((ln - floor_div(ln, NS_DAY) * NS_DAY) == 0)).fill_null(True)
+
+
+def _batch(sel, kcols, labels, out, midnight_counts):
     """Batching evidence as the pandas engine: share of completions in clumps, its ratio to the
     same share of the arrivals, and whether the row's times are finer than dates."""
     cnt = out["count"].to_numpy(dtype=np.float64)
-    d = sel.mutate(_mid=(sel["local_ns"].isnull()
-                         | ((sel["local_ns"] % NS_DAY) == 0)).fill_null(True))
-    mid = d.group_by(kcols).aggregate(mid=d.count(where=d["_mid"])).to_pandas()
-    mid = mid.rename(columns={f"_k_{k}": k for k in labels})
-    midnight = np.zeros(len(out))
-    midnight[_align(mid, labels, out)] = mid["mid"].to_numpy(dtype=np.float64)
+    midnight = midnight_counts
     share = _clumped(sel, kcols, labels, out, "local_ns") / np.maximum(cnt, 1)
     share_arr = _clumped(sel, kcols, labels, out, "prev_local_ns") / np.maximum(cnt, 1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -395,7 +511,7 @@ def _modal_unit(sel, kcols, labels, out):
     return res
 
 
-def _share_in_overdue(rlog, ev, sel, kcols, labels, out, attrs):
+def _share_in_overdue(rlog, ev, sel, kcols, labels, out, attrs, catalog=None):
     """Held time in overdue dossiers over all agency time of overdue dossiers, with the overdue
     flags of the relational timing (:func:`tthc_mining.engines.timing.overdue_cases`) when that
     module provides them; NaN otherwise (``attrs["share_in_overdue"]`` says why)."""
@@ -405,13 +521,22 @@ def _share_in_overdue(rlog, ev, sel, kcols, labels, out, attrs):
     except ImportError:
         attrs["share_in_overdue"] = "not computed: relational timing not available"
         return np.full(R, np.nan)
-    od = overdue_cases(rlog)
+    try:
+        od = overdue_cases(rlog, catalog=catalog)
+    except Exception as exc:  # noqa: BLE001 - the ranking stays usable; the reason is kept
+        import warnings
+        msg = f"not computed: the relational timing failed ({type(exc).__name__}: {exc})"
+        attrs["share_in_overdue"] = msg[:500]
+        warnings.warn(f"tm.bottlenecks: share_in_overdue {msg[:200]}", RuntimeWarning,
+                      stacklevel=3)
+        return np.full(R, np.nan)
     if od is None:
-        attrs["share_in_overdue"] = "not computed: no due dates or budgets"
+        attrs["share_in_overdue"] = "not computed: no dossier has a statutory budget"
         return np.full(R, np.nan)
     basis = getattr(od, "basis", None)
     odt = od.table if hasattr(od, "table") else od
     odt = odt.select(**{"_od_case": odt[S.CASE], "_od": odt["overdue"]})
+    odt = _as_view(rlog, odt, "tthc_h2_overdue")
     e2 = ev.left_join(odt, ev[S.CASE] == odt["_od_case"])
     e2 = e2.mutate(_od=e2["_od"].fill_null(False))
     tot = e2.aggregate(

@@ -1,0 +1,509 @@
+"""``tm.rework`` on a :class:`~tthc_mining.engines.RelationalLog` (DuckDB, Spark).
+
+The rework counts of :func:`tthc_mining.rework.rework` (definitions in
+:mod:`tthc_mining.rework.detect`) written once with Ibis window functions over the relational
+segments table (:mod:`tthc_mining.engines.segments`), executed by the log's backend:
+
+* edeaR self-loops and repetitions, split into *repeat* (one resource) and *redo* (several);
+* re-executions (every execution of a step after its first in the dossier) by the same / another
+  / an unknown officer, and immediate re-executions (self-loop events) by the same / another
+  officer;
+* supplement requests (citizen supplement rounds);
+* back-edges: transitions against the procedure's normal order (learned from the log: median,
+  then mean, of each step's first position, per procedure; or the catalogue's ``step_order``),
+  i.e. loops back to an earlier step;
+* ping-pong between units (returns to a unit after a detour that is rework and holds no
+  supplement event, counted without overlap).
+
+Counts equal the pandas engine's exactly. Tables: ``by_case`` (one row per dossier, materialised
+on first access; ``by_case_table`` is the Ibis expression, for logs whose dossiers do not fit in
+memory), ``by_activity``, ``back_edges``, ``order``, ``summary`` (the rates with their Wilson
+intervals, exactly as the pandas engine; the means per dossier with a **normal** interval from
+the per-scope n, sum and sum of squares instead of the pandas engine's dossier bootstrap) and
+:meth:`RelationalReworkReport.rework_cases_per_activity` (pm4py's
+``get_rework_cases_per_activity``).
+
+Not computed relationally (left out of the tables, see ``params["not_computed"]``): the
+chronological loop erasure and what derives from it (``n_loops`` and the loop kinds, extra steps
+and hand-overs, working time inside loops, loops closed / triggered per step, the ``loops`` and
+``patterns`` tables), the hidden clock (``clock``, ``clock_cases``, overdue attribution),
+``triggers``, ``cycles``/``sccs`` and the ping-pong unit-pair table. ``by_activity`` is therefore
+sorted by ``cases_with_repeat`` then ``n_events`` (the pandas engine sorts by
+``loops_triggered`` first).
+"""
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import schema as S
+from ..errors import ConfigError
+from ..stats import z_value
+from .bottlenecks import _as_view, _segments, first_seen
+
+__all__ = ["rework", "RelationalReworkReport"]
+
+NONE = "\u0000<none>"          # stands for a missing officer / unit in equality tests
+UNKNOWN_PROC = "(unknown)"
+
+BY_CASE_COLUMNS = ["n_events", "selfloops_repeat", "selfloops_redo", "repetitions_repeat",
+                   "repetitions_redo", "reexec_same_officer", "reexec_other_officer",
+                   "reexec_unknown_officer", "selfloop_same_officer", "selfloop_other_officer",
+                   "n_supplement", "n_pingpong", "n_back_edges"]
+BY_ACTIVITY_COLUMNS = ["activity", "n_events", "n_cases", "cases_with_repeat",
+                       "selfloops_repeat", "selfloops_redo", "repetitions_repeat",
+                       "repetitions_redo", "reexec_events", "reexec_same_officer",
+                       "reexec_other_officer", "back_edges_out", "back_edges_in",
+                       "repeat_case_share"]
+NOT_COMPUTED = ("n_loops", "loops_supplement", "loops_selfloop", "loops_cross_unit",
+                "loops_same_unit", "extra_steps", "extra_handovers", "rework_agency_h",
+                "rework_citizen_h", "rework_third_party_h", "loops_closed", "loops_triggered",
+                "rework_agency_h_triggered", "rework_citizen_h_triggered", "loops", "patterns",
+                "triggers", "clock", "clock_cases", "cycles", "sccs", "pingpong")
+
+
+def _has(t, c) -> bool:
+    return c in t.columns
+
+
+# ====================================================================== event-level flags
+def _events(t, order_tbl):
+    """Per-event flags (one Ibis expression; window functions by dossier and by step)."""
+    import ibis
+
+    w_case = ibis.window(group_by=S.CASE, order_by="pos")
+    w_cum = ibis.cumulative_window(group_by=S.CASE, order_by="pos")
+    w_pair = ibis.window(group_by=[S.CASE, S.ACTIVITY], order_by="pos")
+    has_res = _has(t, S.RESOURCE)
+    res_raw = t[S.RESOURCE] if has_res else ibis.null("string")
+    res = res_raw.fill_null(NONE) if has_res else ibis.literal(NONE)
+    unit_raw = t[S.GROUP] if _has(t, S.GROUP) else ibis.null("string")
+    role = t[S.ROLE] if _has(t, S.ROLE) else ibis.null("string")
+    proc = (t[S.PROCEDURE].cast("string").fill_null(UNKNOWN_PROC) if _has(t, S.PROCEDURE)
+            else ibis.literal("(all)"))
+    e = t.mutate(
+        _res_raw=res_raw, _res=res, _unit_raw=unit_raw, _role=role, _proc=proc,
+        _run_start=(t["is_first"] | (t[S.ACTIVITY] != t["prev_activity"])).fill_null(True),
+    )
+    e = e.mutate(
+        _res_prev=e["_res"].lag().over(w_case),
+        _res_raw_prev=e["_res_raw"].lag().over(w_case),
+        _unit_prev=e["_unit_raw"].fill_null(NONE).lag().over(w_case),
+        _occ=ibis.row_number().over(w_pair),
+        _exec_res_prev=e["_res_raw"].lag().over(w_pair),
+        _run_id=e["_run_start"].cast("int64").sum().over(w_cum),
+        _is_request=(e["_role"] == S.ROLE_SUPPLEMENT_REQUEST).fill_null(False),
+        _is_received=(e["_role"] == S.ROLE_SUPPLEMENT_RECEIVED).fill_null(False),
+    )
+    both = e["_res_raw"].notnull() & e["_exec_res_prev"].notnull()
+    sl = ~e["is_first"] & (e[S.ACTIVITY] == e["prev_activity"]).fill_null(False)
+    known = e["_res_raw"].notnull() & e["_res_raw_prev"].notnull()
+    e = e.mutate(
+        _reexec=e["_occ"] > 0,
+        _reexec_same=(e["_occ"] > 0) & both & (e["_res_raw"] == e["_exec_res_prev"]).fill_null(False),
+        _reexec_other=(e["_occ"] > 0) & both & (e["_res_raw"] != e["_exec_res_prev"]).fill_null(False),
+        _reexec_unknown=(e["_occ"] > 0) & ~both,
+        _sl_same=sl & known & (e["_res_raw"] == e["_res_raw_prev"]).fill_null(False),
+        _sl_other=sl & known & (e["_res_raw"] != e["_res_raw_prev"]).fill_null(False),
+        # a continuation of a run whose officer differs from the event before (missing = a value)
+        _cont_diff=~e["_run_start"] & (e["_res"] != e["_res_prev"]).fill_null(False),
+    )
+    # back-edges: the order of the step against the order of the previous step (same procedure)
+    o_dst = order_tbl.select(_od_p=order_tbl["procedure"], _od_a=order_tbl["activity"],
+                             _o_dst=order_tbl["order"])
+    o_src = order_tbl.select(_os_p=order_tbl["procedure"], _os_a=order_tbl["activity"],
+                             _o_src=order_tbl["order"])
+    e = e.left_join(o_dst, [e["_proc"] == o_dst["_od_p"], e[S.ACTIVITY] == o_dst["_od_a"]])
+    e = e.left_join(o_src, [e["_proc"] == o_src["_os_p"], e["prev_activity"] == o_src["_os_a"]])
+    e = e.drop("_od_p", "_od_a", "_os_p", "_os_a")
+    e = e.mutate(_back=(~e["is_first"] & (e["_o_dst"] < e["_o_src"])).fill_null(False))
+    return e
+
+
+def _runs(e):
+    """edeaR self-loops: runs of one step; *redo* when the officer changes inside the run."""
+    import ibis
+    r = e.group_by([S.CASE, "_run_id"]).aggregate(
+        _act=e[S.ACTIVITY].arbitrary(), _len=e.count(),
+        _several=e.count(where=e["_cont_diff"]) > 0)
+    r = r.filter(r["_len"] > 1)
+    return r.mutate(_repeat=ibis.ifelse(r["_several"], 0, 1), _redo=ibis.ifelse(r["_several"], 1, 0))
+
+
+def _pairs(e):
+    """(dossier, step) pairs: executions, runs, and whether several officers did them."""
+    import ibis
+    p = e.group_by([S.CASE, S.ACTIVITY]).aggregate(
+        _n=e.count(), _runs=e.count(where=e["_run_start"]), _nres=e["_res"].nunique())
+    multi = p["_runs"] > 1
+    several = p["_nres"] > 1
+    return p.mutate(_rep_repeat=ibis.ifelse(multi & ~several, 1, 0),
+                    _rep_redo=ibis.ifelse(multi & several, 1, 0))
+
+
+def _pingpong(e):
+    """Ping-pong returns per dossier on the sequence of unit visits (see
+    :func:`tthc_mining.rework.detect.pingpong`)."""
+    import ibis
+
+    if not _has(e, S.GROUP):
+        return None
+    w_case = ibis.window(group_by=S.CASE, order_by="pos")
+    w_cum = ibis.cumulative_window(group_by=S.CASE, order_by="pos")
+    u = e["_unit_raw"].fill_null(NONE)
+    v = e.mutate(_vstart=(e["is_first"] | (u != e["_unit_prev"])).fill_null(True), _u=u)
+    v = v.mutate(_vid=v["_vstart"].cast("int64").sum().over(w_cum))
+    vis = v.group_by([S.CASE, "_vid"]).aggregate(
+        _V=v["_u"].arbitrary(),
+        _sup=v.count(where=v["_is_request"] | v["_is_received"]) > 0,
+        _rw=v.count(where=v["_vstart"] & (v["_reexec"] | v["_back"])) > 0)
+    wv = ibis.window(group_by=S.CASE, order_by="_vid")
+    vis = vis.mutate(_V1=vis["_V"].lag(1).over(wv), _V2=vis["_V"].lag(2).over(wv),
+                     _sup1=vis["_sup"].lag(1).over(wv))
+    alt = ((vis["_V"] == vis["_V2"]) & (vis["_V"] != NONE) & (vis["_V1"] != NONE)
+           & vis["_rw"] & ~vis["_sup1"]).fill_null(False)
+    vis = vis.mutate(_alt=alt)
+    w_vcum = ibis.cumulative_window(group_by=S.CASE, order_by="_vid")
+    vis = vis.mutate(_brk=(~vis["_alt"]).cast("int64").sum().over(w_vcum))
+    w_run = ibis.window(group_by=[S.CASE, "_brk"])
+    vis = vis.mutate(_k=vis["_vid"] - vis["_vid"].min().over(w_run) - 1)
+    keep = vis.filter(vis["_alt"] & ((vis["_k"] % 2) == 0))
+    return keep.group_by(S.CASE).aggregate(n_pingpong=keep.count())
+
+
+# ====================================================================== learned order
+def _order(rlog, t, catalog, acts: pd.Index, procs: pd.Index):
+    """Normal order per (procedure, step): dense rank by (median, mean) of the step's first
+    position in the dossiers (the pandas engine's :func:`learned_order`), or the catalogue's
+    ``step_order`` (:func:`catalog_order`). Returns (matrix, procedure names)."""
+    import ibis
+    from ..rework.detect import catalog_order
+
+    w_pair = ibis.window(group_by=[S.CASE, S.ACTIVITY], order_by="pos")
+    proc = (t[S.PROCEDURE].cast("string").fill_null(UNKNOWN_PROC) if _has(t, S.PROCEDURE)
+            else ibis.literal("(all)"))
+    f = t.mutate(_proc=proc, _occ=ibis.row_number().over(w_pair))
+    f = f.filter(f["_occ"] == 0)
+    agg = f.group_by(["_proc", S.ACTIVITY]).aggregate(
+        med=f["pos"].cast("float64").quantile(0.5), mean=f["pos"].cast("float64").mean()
+    ).to_pandas()
+    proc_names = pd.Index(list(procs.astype(str)) + [UNKNOWN_PROC])
+    A = len(acts)
+    out = np.full((len(proc_names), A), np.nan)
+    if len(agg):
+        pi = proc_names.get_indexer(agg["_proc"].astype(str))
+        ai = acts.get_indexer(agg[S.ACTIVITY].astype(str))
+        md, mn = agg["med"].to_numpy(np.float64), agg["mean"].to_numpy(np.float64)
+        o = np.lexsort((mn, md, pi))
+        pr_o, md_o, mn_o = pi[o], md[o], mn[o]
+        newp = np.r_[True, pr_o[1:] != pr_o[:-1]]
+        newv = newp | np.r_[True, (md_o[1:] != md_o[:-1]) | (mn_o[1:] != mn_o[:-1])]
+        dense = np.cumsum(newv)
+        gstart = np.maximum.accumulate(np.where(newp, np.arange(o.size), 0))
+        out[pr_o, ai[o]] = (dense - dense[gstart]).astype(np.float64)
+    if catalog is not None:
+        out = catalog_order(catalog, proc_names, acts, out)
+    return out, proc_names
+
+
+def _register(rlog, df: pd.DataFrame):
+    from .bottlenecks import _register as reg
+    import ibis
+    con = getattr(rlog, "con", None)
+    if con is not None and hasattr(con, "create_table"):
+        return reg(con, df)
+    return ibis.memtable(df)
+
+
+# ====================================================================== report
+@dataclass
+class RelationalReworkReport:
+    """Rework counts of a relational log (``tm.rework(rlog)``). Column names, definitions and
+    exact counts as :class:`tthc_mining.ReworkReport` for the tables and columns computed (see
+    :mod:`tthc_mining.engines.rework` for what is left out and why)."""
+
+    by_activity: pd.DataFrame
+    back_edges: pd.DataFrame
+    order: pd.DataFrame
+    by_case_table: Any = field(repr=False)
+    params: dict = field(default_factory=dict)
+    source: str = "<data>"
+    _scopes: Any = field(default=None, repr=False)
+    _proc_order: Any = field(default=None, repr=False)
+    _ci: float = 0.95
+
+    @cached_property
+    def by_case(self) -> pd.DataFrame:
+        """One row per dossier (materialised from ``by_case_table``), in dossier id order."""
+        df = self.by_case_table.order_by(S.CASE).to_pandas()
+        for c in BY_CASE_COLUMNS:
+            if c in df.columns:
+                df[c] = df[c].fillna(0).astype(np.int64)
+        return df.reset_index(drop=True)
+
+    @cached_property
+    def summary(self) -> pd.DataFrame:
+        return _summary(self)
+
+    def rework_cases_per_activity(self) -> dict[str, int]:
+        """``{activity: dossiers where it occurs more than once}`` as
+        ``pm4py.get_rework_cases_per_activity`` returns it."""
+        d = self.by_activity
+        d = d.loc[d["cases_with_repeat"] > 0]
+        return dict(zip(d["activity"].astype(str), d["cases_with_repeat"].astype(int).tolist()))
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.by_case
+
+    def to_dict(self, max_rows: int | None = 1000) -> dict:
+        def rec(df):
+            d = df if max_rows is None else df.head(max_rows)
+            return json.loads(d.to_json(orient="records", force_ascii=False, default_handler=str))
+        return {"source": self.source, "params": self.params, "summary": rec(self.summary),
+                "by_activity": rec(self.by_activity), "back_edges": rec(self.back_edges),
+                "order": rec(self.order)}
+
+    def to_json(self, max_rows: int | None = 1000, **kw) -> str:
+        return json.dumps(self.to_dict(max_rows), ensure_ascii=False, default=str, **kw)
+
+    def __repr__(self) -> str:
+        s = self.summary
+        n = int(s.loc[s["scope"] == "(all)", "n"].max()) if len(s) else 0
+        return (f"RelationalReworkReport({self.source}: {n:,} dossiers, "
+                f"{int(self.by_activity['reexec_events'].sum()):,} re-executions, "
+                f"{int(self.back_edges['transitions'].sum()) if len(self.back_edges) else 0:,} "
+                f"back-edges; engine={self.params.get('engine')})")
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        s = self.summary
+        main = s.loc[s["scope"] == "(all)", ["metric", "label_vi", "label_en", "value", "ci_low",
+                                              "ci_high", "n"]]
+        return (f"<h4>Làm lại (tính trên {e(str(self.params.get('engine')))}) / Rework "
+                f"(relational) — {e(str(self.source))}</h4>"
+                + main.to_html(escape=True, index=False, float_format=lambda x: f"{x:,.4g}")
+                + "<p><b>Theo bước / By step</b></p>"
+                + self.by_activity.head(20).to_html(escape=True, index=False))
+
+
+def rework(rlog, *, procedure: str | None = None, catalog: Any = None, ci: float = 0.95,
+           **_ignored) -> RelationalReworkReport:
+    """Rework counts of a :class:`~tthc_mining.engines.RelationalLog`, relationally.
+
+    ``procedure`` restricts to one procedure's (or a list of procedures') dossiers; ``catalog``
+    (default ``rlog.catalog``) gives the normal order for back-edges. The pandas engine's other
+    keywords (``n_boot``, ``seed``, ``rules``, ``timing``, ``length_bound`` ...) are accepted and
+    recorded but do not apply here.
+    """
+    import ibis
+
+    t = _segments(rlog)
+    if procedure is not None:
+        if not _has(t, S.PROCEDURE):
+            raise ConfigError("the log has no procedure column (case:procedure)")
+        wanted = [procedure] if isinstance(procedure, str) or np.ndim(procedure) == 0 else list(procedure)
+        t = t.filter(t[S.PROCEDURE].cast("string").isin([str(w) for w in wanted]))
+    cat = catalog if catalog is not None else getattr(rlog, "catalog", None)
+    fa = first_seen(t, {"activity": t[S.ACTIVITY]}).sort_values(["_c0", "_p0"], kind="stable")
+    acts = pd.Index(fa["activity"].astype(str).to_numpy(dtype=object))
+    if _has(t, S.PROCEDURE):
+        fp = first_seen(t, {"procedure": t[S.PROCEDURE].cast("string")}).sort_values(
+            ["_c0", "_p0"], kind="stable")
+        procs = pd.Index(fp["procedure"].astype(str).to_numpy(dtype=object))
+    else:
+        procs = pd.Index(["(all)"])
+    order, proc_names = _order(rlog, t, cat, acts, procs)
+    pi, ai = np.nonzero(np.isfinite(order))
+    order_df = pd.DataFrame({"procedure": np.asarray(proc_names, dtype=object)[pi],
+                             "activity": np.asarray(acts, dtype=object)[ai],
+                             "order": order[pi, ai]})
+    order_out = order_df.sort_values(["procedure", "order"], kind="stable").reset_index(drop=True)
+    if order_df.empty:
+        order_df = pd.DataFrame({"procedure": pd.Series(["\u0000"], dtype=object),
+                                 "activity": pd.Series(["\u0000"], dtype=object),
+                                 "order": [np.nan]})
+    order_tbl = _register(rlog, order_df)
+
+    e = _as_view(rlog, _events(t, order_tbl), "tthc_h2_rework_events")
+    runs = _runs(e)
+    pairs = _pairs(e)
+
+    # ------------------------------------------------------------------ per dossier (lazy)
+    ev_case = e.group_by(S.CASE).aggregate(
+        n_events=e.count(),
+        reexec_same_officer=e.count(where=e["_reexec_same"]),
+        reexec_other_officer=e.count(where=e["_reexec_other"]),
+        reexec_unknown_officer=e.count(where=e["_reexec_unknown"]),
+        selfloop_same_officer=e.count(where=e["_sl_same"]),
+        selfloop_other_officer=e.count(where=e["_sl_other"]),
+        n_supplement=e.count(where=e["_is_request"]),
+        n_back_edges=e.count(where=e["_back"]))
+    first = e.filter(e["is_first"])
+    if _has(t, S.PROCEDURE):
+        fp_ = first.select(_pc=first[S.CASE], procedure=first[S.PROCEDURE].cast("string"))
+        ev_case = ev_case.left_join(fp_, ev_case[S.CASE] == fp_["_pc"]).drop("_pc")
+    rc = runs.group_by(S.CASE).aggregate(selfloops_repeat=runs["_repeat"].sum(),
+                                         selfloops_redo=runs["_redo"].sum())
+    pcs = pairs.group_by(S.CASE).aggregate(repetitions_repeat=pairs["_rep_repeat"].sum(),
+                                           repetitions_redo=pairs["_rep_redo"].sum())
+    bc = ev_case
+    for part in (rc, pcs):
+        part = part.rename({"_jc": S.CASE})
+        bc = bc.left_join(part, bc[S.CASE] == part["_jc"]).drop("_jc")
+    pp = _pingpong(e)
+    if pp is not None:
+        pp = pp.rename({"_jc": S.CASE})
+        bc = bc.left_join(pp, bc[S.CASE] == pp["_jc"]).drop("_jc")
+    else:
+        bc = bc.mutate(n_pingpong=ibis.literal(0).cast("int64"))
+    bc = bc.mutate(**{c: bc[c].fill_null(0).cast("int64") for c in
+                      ("selfloops_repeat", "selfloops_redo", "repetitions_repeat",
+                       "repetitions_redo", "n_pingpong")})
+    head = [S.CASE] + (["procedure"] if _has(t, S.PROCEDURE) else [])
+    by_case_table = bc.select(*head, *BY_CASE_COLUMNS)
+
+    # ------------------------------------------------------------------ per step (small)
+    ea = e.group_by(S.ACTIVITY).aggregate(
+        n_events=e.count(), reexec_events=e.count(where=e["_reexec"]),
+        reexec_same_officer=e.count(where=e["_reexec_same"]),
+        reexec_other_officer=e.count(where=e["_reexec_other"]),
+        back_edges_in=e.count(where=e["_back"])).to_pandas()
+    bo = e.filter(e["_back"])
+    bo_out = bo.group_by(bo["prev_activity"].name("activity")).aggregate(
+        back_edges_out=bo.count()).to_pandas()
+    ra = runs.group_by(runs["_act"].name("activity")).aggregate(
+        selfloops_repeat=runs["_repeat"].sum(), selfloops_redo=runs["_redo"].sum()).to_pandas()
+    pa = pairs.group_by(pairs[S.ACTIVITY].name("activity")).aggregate(
+        n_cases=pairs.count(), cases_with_repeat=pairs.count(where=pairs["_n"] > 1),
+        repetitions_repeat=pairs["_rep_repeat"].sum(),
+        repetitions_redo=pairs["_rep_redo"].sum()).to_pandas()
+    ba = pd.DataFrame({"activity": acts.astype(str)})
+    ea = ea.rename(columns={S.ACTIVITY: "activity"})
+    for part in (ea, pa, ra, bo_out):
+        ba = ba.merge(part.assign(activity=part["activity"].astype(str)), on="activity",
+                      how="left", sort=False)
+    for c in BY_ACTIVITY_COLUMNS[1:-1]:
+        ba[c] = ba[c].fillna(0).astype(np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ba["repeat_case_share"] = ba["cases_with_repeat"] / ba["n_cases"]
+    ba = ba[BY_ACTIVITY_COLUMNS].sort_values(["cases_with_repeat", "n_events"], ascending=False,
+                                             kind="stable").reset_index(drop=True)
+
+    # ------------------------------------------------------------------ back-edges table
+    be = bo.group_by([bo["prev_activity"].name("source"), bo[S.ACTIVITY].name("target")]).aggregate(
+        transitions=bo.count(), dossiers=bo[S.CASE].nunique()).to_pandas()
+    if len(be):
+        be["_s"] = acts.get_indexer(be["source"].astype(str))
+        be["_t"] = acts.get_indexer(be["target"].astype(str))
+        be = be.sort_values(["_s", "_t"], kind="stable").drop(columns=["_s", "_t"])
+        be = be.sort_values("transitions", ascending=False, kind="stable").reset_index(drop=True)
+        be["transitions"] = be["transitions"].astype(np.int64)
+        be["dossiers"] = be["dossiers"].astype(np.int64)
+    else:
+        be = pd.DataFrame(columns=["source", "target", "transitions", "dossiers"])
+
+    return RelationalReworkReport(
+        by_activity=ba, back_edges=be[["source", "target", "transitions", "dossiers"]],
+        order=order_out, by_case_table=by_case_table,
+        params={"procedure": procedure, "catalog": bool(cat is not None),
+                "order_source": "catalog" if cat is not None else "learned",
+                "engine": getattr(rlog, "backend", None), "ci": float(ci),
+                "interval_method": "means: normal interval from n, sum, sum of squares per "
+                                   "scope (pandas engine: dossier bootstrap); rates: Wilson",
+                "not_computed": list(NOT_COMPUTED), "ignored": sorted(_ignored)},
+        source=str(getattr(rlog, "source", "<data>")), _proc_order=procs, _ci=float(ci))
+
+
+# ====================================================================== summary
+_RATES = (
+    ("share_with_supplement", lambda b: b.n_supplement > 0, ""),
+    ("share_with_selfloop", lambda b: (b.selfloops_repeat + b.selfloops_redo) > 0, ""),
+    ("share_with_repetition", lambda b: (b.repetitions_repeat + b.repetitions_redo) > 0, ""),
+    ("share_with_repeat", lambda b: (b.selfloops_repeat + b.repetitions_repeat) > 0,
+     "edeaR repeat: same resource"),
+    ("share_with_redo", lambda b: (b.selfloops_redo + b.repetitions_redo) > 0,
+     "edeaR redo: different resource"),
+    ("share_with_reexec_same_officer", lambda b: b.reexec_same_officer > 0, ""),
+    ("share_with_reexec_other_officer", lambda b: b.reexec_other_officer > 0, ""),
+    ("share_with_selfloop_same_officer", lambda b: b.selfloop_same_officer > 0, ""),
+    ("share_with_selfloop_other_officer", lambda b: b.selfloop_other_officer > 0, ""),
+    ("share_with_pingpong", lambda b: b.n_pingpong > 0, ""),
+    ("share_with_back_edge", lambda b: b.n_back_edges > 0, ""),
+)
+_MEANS = (
+    ("supplement_requests_per_dossier", "n_supplement"),
+    ("reexec_same_officer_per_dossier", "reexec_same_officer"),
+    ("reexec_other_officer_per_dossier", "reexec_other_officer"),
+    ("selfloop_same_officer_per_dossier", "selfloop_same_officer"),
+    ("selfloop_other_officer_per_dossier", "selfloop_other_officer"),
+    ("pingpong_per_dossier", "n_pingpong"),
+)
+
+
+def _summary(rep: RelationalReworkReport) -> pd.DataFrame:
+    """Rates (Wilson) and means per dossier (normal interval) for all dossiers and per procedure,
+    from one aggregation of ``by_case_table`` per scope in the database."""
+    import ibis
+    from ..rework import ci as rci
+    from ..rework.report import LABELS
+
+    b = rep.by_case_table
+    has_proc = "procedure" in b.columns
+
+    def aggs(b):
+        out = {"n": b.count()}
+        for name, flag, _ in _RATES:
+            out[f"k_{name}"] = b.count(where=flag(b))
+        for name, col in _MEANS:
+            x = b[col].cast("float64")
+            out[f"s_{name}"] = x.sum()
+            out[f"q_{name}"] = (x * x).sum()
+        return out
+
+    tot = b.aggregate(**aggs(b)).to_pandas()
+    tot.insert(0, "scope", "(all)")
+    frames = [tot]
+    if has_proc:
+        bp = b.filter(b["procedure"].notnull())
+        per = bp.group_by("procedure").aggregate(**aggs(bp)).to_pandas()
+        per = per.rename(columns={"procedure": "scope"})
+        order = pd.Index(rep._proc_order.astype(str)) if rep._proc_order is not None else None
+        if order is not None:
+            per["_o"] = order.get_indexer(per["scope"].astype(str))
+            per = per.sort_values("_o", kind="stable").drop(columns="_o")
+        frames.append(per)
+    sc = pd.concat(frames, ignore_index=True)
+    sc = sc[sc["n"] > 0].reset_index(drop=True)
+    n = sc["n"].to_numpy(dtype=np.float64)
+    z = z_value(rep._ci)
+    rows = []
+
+    def add(metric, value, lo, hi, nn, scope, note):
+        lv, le = LABELS.get(metric, (metric, metric))
+        rows.append({"scope": scope, "metric": metric, "label_vi": lv, "label_en": le,
+                     "value": float(value), "ci_low": float(lo), "ci_high": float(hi),
+                     "n": int(nn), "note": note})
+
+    for name, _, note in _RATES:
+        p, lo, hi = rci.rate(sc[f"k_{name}"].to_numpy(dtype=np.float64), n)
+        for i, scope in enumerate(sc["scope"]):
+            add(name, p[i], lo[i], hi[i], n[i], str(scope), note)
+    for name, _ in _MEANS:
+        s_ = sc[f"s_{name}"].to_numpy(dtype=np.float64)
+        q_ = sc[f"q_{name}"].to_numpy(dtype=np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            m = s_ / n
+            var = np.maximum(q_ - n * m * m, 0.0) / (n - 1.0)
+            half = z * np.sqrt(var / n)
+        few = n < 2
+        lo = np.where(few, np.nan, m - half)
+        hi = np.where(few, np.nan, m + half)
+        for i, scope in enumerate(sc["scope"]):
+            add(name, m[i], lo[i], hi[i], n[i], str(scope), "mean per dossier, normal interval")
+    return pd.DataFrame(rows)
