@@ -542,7 +542,10 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
 
     Parameters
     ----------
-    log: a :class:`tthc_mining.DossierLog`.
+    log: a :class:`tthc_mining.DossierLog`, or a :class:`tthc_mining.engines.RelationalLog`
+        (DuckDB / Spark: :func:`tthc_mining.engines.bottlenecks.bottlenecks`, which gives a
+        cluster-robust normal interval instead of the bootstrap and leaves out the queue
+        evidence and the kind hint).
     by: ``"activity" | "transition" | "unit" | "resource"``.
     procedure: restrict to one procedure code (or a list of codes).
     ci, n_boot, seed: the bootstrap over dossiers of the mean wait (``n_boot=0`` skips it).
@@ -554,6 +557,12 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
     ``calendar`` (its description), ``ci``, ``n_boot``, ``bootstrap_method`` and the counts of
     events left out.
     """
+    from .engines.core import RelationalLog
+    if isinstance(log, RelationalLog):   # DuckDB / Spark: the relational definitions
+        from .engines.bottlenecks import bottlenecks as relational_bottlenecks
+        return relational_bottlenecks(log, by=by, procedure=procedure, ci=ci, n_boot=n_boot,
+                                      seed=seed, catalog=catalog, sort_by=sort_by,
+                                      ascending=ascending)
     if by not in BY:
         raise ConfigError(f"by must be one of {', '.join(BY)}; got {by!r}")
     seg = segments(log)

@@ -337,6 +337,11 @@ def rework(log, *, procedure: str | None = None, catalog: Any = None, length_bou
            seed: int = 0, rules: dict | None = None, timing: bool = True) -> ReworkReport:
     """Rework loops and the hidden clock of a :class:`~tthc_mining.DossierLog`.
 
+    A :class:`~tthc_mining.engines.RelationalLog` (DuckDB / Spark) is handed to
+    :func:`tthc_mining.engines.rework.rework`, which computes the rework counts relationally
+    and returns a :class:`~tthc_mining.engines.rework.RelationalReworkReport` (no loop erasure,
+    no hidden clock; see that module).
+
     Parameters
     ----------
     procedure:
@@ -362,6 +367,13 @@ def rework(log, *, procedure: str | None = None, catalog: Any = None, length_bou
     ``order``) are computed at once; ``patterns``, ``triggers``, ``clock``, ``clock_cases``,
     ``summary``, ``cycles`` and ``sccs`` on first access (then cached).
     """
+    from ..engines.core import RelationalLog
+    if isinstance(log, RelationalLog):   # DuckDB / Spark: the relational rework counts
+        from ..engines.rework import rework as relational_rework
+        return relational_rework(log, procedure=procedure, catalog=catalog, n_boot=n_boot,
+                                 seed=seed, rules=rules, timing=timing,
+                                 length_bound=length_bound, max_cycles=max_cycles,
+                                 top_patterns=top_patterns)
     from ..log import DossierLog
     if not isinstance(log, DossierLog):
         raise ConfigError(f"tm.rework expects a DossierLog (tm.read_log(...)), not {type(log).__name__}")
