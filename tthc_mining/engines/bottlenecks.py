@@ -83,10 +83,9 @@ SEGMENT_COLUMNS = ("pos", "is_first", "prev_activity", "seg_s", "wait_s", "proc_
 
 
 def _segments(rlog):
-    """The relational segments table with :data:`SEGMENT_COLUMNS` (cached on the log): H1's
-    :func:`tthc_mining.engines.segments.segments` when it provides them, completed here with
-    the local wall-clock columns; else built here from the events (the same definitions as
-    :mod:`tthc_mining.segments`)."""
+    """The relational segments table with :data:`SEGMENT_COLUMNS`, as a view on the log's
+    connection (cached on the log): :func:`tthc_mining.engines.segments.segments` completed
+    with the local wall-clock columns (:func:`_build_segments`)."""
     key = "h2_segments"
     if key in rlog._cache:
         return rlog._cache[key]
@@ -133,61 +132,27 @@ def _local_us(rlog, t, col: str):
 
 
 def _build_segments(rlog):
-    """Per event: position in the dossier, previous step, working-time segment / wait /
-    processing in seconds (exact int64 ns differences), owner of the segment, hand-over, local
-    wall-clock ns of this and the previous event, local day of the dossier's receipt."""
+    """H1's segments (:func:`tthc_mining.engines.segments.segments`: position, previous step,
+    working-time segment / wait / processing in seconds from exact int64 ns differences, owner,
+    hand-over) plus the local wall-clock ns of this and the previous event's end and the local
+    day of the dossier's receipt (``case:received`` of its first event, else its first event),
+    as :func:`tthc_mining.bottlenecks.local_ns` and :func:`~tthc_mining.bottlenecks.case_received_day`."""
     import ibis
-    from .axis import floor_div, with_working_ns
+    from .axis import floor_div
+    from .segments import event_window, segments
 
-    ev = rlog.events
-    cols = {"tm:_we": S.TIMESTAMP}
-    has_start = S.START in ev.columns
-    if has_start:
-        cols["tm:_ws"] = S.START
-    t = with_working_ns(rlog, ev, cols)
-    w = ibis.window(group_by=S.CASE, order_by=[S.TIMESTAMP, S.ROW])
-    wc = ibis.cumulative_window(group_by=S.CASE, order_by=[S.TIMESTAMP, S.ROW])
-    t = t.mutate(pos=ibis.row_number().over(w))
-    t = t.mutate(is_first=t["pos"] == 0, prev_activity=t[S.ACTIVITY].lag().over(w),
-                 **{"tm:_wprev": t["tm:_we"].lag().over(w)})
-    seg = (t["tm:_we"] - t["tm:_wprev"]).cast("float64") / 1e9
-    if has_start:
-        wait = ibis.ifelse(t["tm:_ws"].isnull(), seg,
-                           (t["tm:_ws"] - t["tm:_wprev"]).cast("float64") / 1e9)
-        proc = (t["tm:_we"] - t["tm:_ws"]).cast("float64") / 1e9
-    else:
-        wait = seg
-        proc = ibis.null("float64")
-    t = t.mutate(seg_s=seg, wait_s=wait, proc_s=proc)
-    # owner = clock state after the previous event: the last state set (request -> citizen,
-    # suspension -> third party, supplement received / resumed -> agency; a dossier starts
-    # with the agency), carried forward as max(pos * 4 + state) over the dossier so far
-    role = t[S.ROLE] if S.ROLE in t.columns else ibis.null("string")
-    state = (ibis.cases((role == S.ROLE_SUPPLEMENT_REQUEST, 1), (role == S.ROLE_SUSPENDED, 2),
-                        (role == S.ROLE_SUPPLEMENT_RECEIVED, 0), (role == S.ROLE_RESUMED, 0),
-                        else_=ibis.null("int64")))
-    state = ibis.ifelse(t["is_first"] & state.isnull(), 0, state)
-    t = t.mutate(**{"tm:_st": (t["pos"] * 4 + state).max().over(wc)})
-    t = t.mutate(owner=ibis.ifelse(t["is_first"], 0,
-                                   (t["tm:_st"].lag().over(w) % 4).cast("int64")).cast("int64"))
-    if S.GROUP in t.columns:
-        pu = t[S.GROUP].lag().over(w)
-        t = t.mutate(handover=(~t["is_first"] & t[S.GROUP].notnull() & pu.notnull()
-                               & (t[S.GROUP] != pu)).fill_null(False))
-    else:
-        t = t.mutate(handover=ibis.literal(False))
+    t = segments(rlog)
     t = _local_us(rlog, t, S.TIMESTAMP)
-    t = t.mutate(local_ns=t["tm:_lus"] * 1000, **{"tm:_eday": floor_div(t["tm:_lus"], 86_400_000_000)})
+    t = t.mutate(local_ns=t["tm:_lus"] * 1000,
+                 **{"tm:_eday": floor_div(t["tm:_lus"], 86_400_000_000)})
     t = t.drop("tm:_lus")
-    t = t.mutate(prev_local_ns=t["local_ns"].lag().over(w))
-    # local day of the receipt: case:received of the dossier's first event, else its first event
+    t = t.mutate(prev_local_ns=t["local_ns"].lag().over(event_window(t)))
     day = t["tm:_eday"]
     if S.RECEIVED in t.columns:
         t = _local_us(rlog, t, S.RECEIVED)
-        rday = floor_div(t["tm:_lus"], 86_400_000_000)
-        day = ibis.ifelse(t["tm:_lus"].isnull(), day, rday)
+        day = ibis.ifelse(t["tm:_lus"].isnull(), day, floor_div(t["tm:_lus"], 86_400_000_000))
     t = t.mutate(**{"tm:_d0": ibis.ifelse(t["is_first"], day, ibis.null("int64"))})
-    t = t.mutate(received_day=t["tm:_d0"].max().over(ibis.window(group_by=S.CASE)))
+    t = t.mutate(received_day=t["tm:_d0"].max().over(ibis.window(group_by=t[S.CASE])))
     drop = [c for c in t.columns if c.startswith("tm:_")]
     return t.drop(*drop)
 
