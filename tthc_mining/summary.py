@@ -333,6 +333,10 @@ def summary(log, as_of: Any = None, *, catalog: Any = None, period: Any = None,
     dossiers received on those dates (inclusive, local dates; either bound may be None);
     ``as_of`` fixes the date of the statuses (default: the log's last timestamp; a date
     without a time means the end of that day). Extra keywords go to :func:`tthc_mining.timing`."""
+    from .engines.core import RelationalLog
+    if isinstance(log, RelationalLog):   # DuckDB / Spark: the relational definitions
+        from .engines.summary import summary as relational_summary
+        return relational_summary(log, as_of, catalog=catalog, period=period, ci=ci, **timing_kw)
     tim = timing(log, catalog=catalog, as_of=as_of, **timing_kw)
     cases = tim.cases
     tz = log.calendar.tz or "UTC"

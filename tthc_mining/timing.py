@@ -672,6 +672,11 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
     extra ``{activity: role}`` mapping (applied to ``log.events['tm:role']``, like the
     catalogue's ``roles``). See the module docstring for every rule.
     """
+    from .engines.core import RelationalLog
+    if isinstance(log, RelationalLog):   # DuckDB / Spark: the relational definitions
+        from .engines.timing import timing as relational_timing
+        return relational_timing(log, catalog=catalog, as_of=as_of, cutoff=cutoff, roles=roles,
+                                 third_party_paused=third_party_paused)
     if catalog is None:
         catalog = getattr(log, "catalog", None)
     if catalog is not None and not isinstance(catalog, ProcedureCatalog):

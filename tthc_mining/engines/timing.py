@@ -217,20 +217,10 @@ class _Cal:
 
 # ====================================================================== events
 def _epoch_ns(rlog, col: str):
-    """UTC epoch ns of a timestamp column (int64); naive columns are the calendar's wall clock
-    (converted by the caller)."""
-    import ibis
-    ev = rlog.events
-    try:
-        from .axis import epoch_ns   # H1's helper when present
-        return epoch_ns(rlog, ev[col])
-    except ImportError:
-        pass
-    epoch = ibis.timestamp("1970-01-01 00:00:00", timezone="UTC")
-    c = ev[col]
-    if c.type().timezone is None:
-        epoch = ibis.timestamp("1970-01-01 00:00:00")
-    return c.delta(epoch, unit="microsecond").cast("int64") * 1000
+    """UTC epoch ns of a timestamp column of the events (int64; a naive column gives the wall
+    clock, converted by the caller): :func:`tthc_mining.engines.axis.epoch_ns`."""
+    from .axis import epoch_ns
+    return epoch_ns(rlog, rlog.events[col])
 
 
 def _roles_dim(rlog, overrides: Mapping[str, str]) -> pd.DataFrame | None:
@@ -256,13 +246,18 @@ def _roles_dim(rlog, overrides: Mapping[str, str]) -> pd.DataFrame | None:
 
 
 def _events(rlog, overrides: Mapping[str, str], as_of_ns: int, cal: _Cal):
-    """The event columns the timing needs: ``_c`` (dossier), ``_pos`` (1-based position in
-    event order), ``_ts`` (UTC ns), ``_w`` (working ns), ``_wp`` (previous event's working ns,
-    null first), ``_owner`` (segment owner), ``_role``, ``_g`` (unit), ``_k`` (known by
-    as_of), ``_st`` (clock state the event sets, null when none), case attributes."""
+    """The event columns the timing needs, from the relational segments
+    (:func:`tthc_mining.engines.segments.segments`, with the role mappings applied first):
+    ``_c`` (dossier), ``_pos`` (position in event order), ``_ts`` (UTC ns), ``_w`` (working
+    ns), ``_wp`` (previous event's working ns, null first), ``_owner`` (segment owner),
+    ``_role``, ``_g`` (unit), ``_k`` (known by as_of), ``_st`` (clock state the event sets,
+    null when none) and the case attributes (``_a_*``)."""
     import ibis
+    from .axis import epoch_ns
+    from .segments import segments
     ev = rlog.events
     dim = _roles_dim(rlog, overrides)
+    sub = rlog
     if dim is not None:
         from .core import _register
         d = _register(rlog.con, rlog.backend,
@@ -270,47 +265,39 @@ def _events(rlog, overrides: Mapping[str, str], as_of_ns: int, cal: _Cal):
                                     "_rr": dim["role"].astype(str)}), "tthc_roles_t")
         ev = ev.left_join(d, ev[S.ACTIVITY] == d["_ra"])
         ev = ev.mutate(**{S.ROLE: ev["_rr"]}).drop("_ra", "_rr")
+        sub = rlog.with_events(ev)
+    seg = segments(sub)
     naive = getattr(rlog, "naive_columns", frozenset())
-    cols = {"_c": ev[S.CASE], "_row": ev[S.ROW], "_role": ev[S.ROLE].cast("string"),
-            "_act": ev[S.ACTIVITY]}
-    sub = rlog.with_events(ev) if hasattr(rlog, "with_events") else rlog
-    cols["_ts"] = _epoch_ns(sub, S.TIMESTAMP)
-    cols["_g"] = ev[S.GROUP].cast("string") if S.GROUP in ev.columns else ibis.null("string")
+    cols = {"_c": seg[S.CASE], "_row": seg[S.ROW], "_role": seg[S.ROLE].cast("string"),
+            "_pos": seg["pos"].cast("int64"), "_w": seg["w_end_ns"].cast("int64"),
+            "_wp": seg["w_prev_end_ns"].cast("int64"), "_owner": seg["owner"].cast("int64"),
+            "_ts": epoch_ns(sub, seg[S.TIMESTAMP])}
+    cols["_g"] = seg[S.GROUP].cast("string") if S.GROUP in seg.columns else ibis.null("string")
     attr_time = {S.RECEIVED: "_a_recv", S.DUE: "_a_due", S.DUE_AFTER: "_a_due_after",
                  S.DUE_BEFORE: "_a_due_before", S.FINISHED_REPORTED: "_a_fin"}
     attr_text = {S.PROCEDURE: "_a_proc", S.PROCEDURE_NAME: "_a_pname", S.CHANNEL: "_a_chan"}
     present = {}
     for c, name in attr_time.items():
-        if c in ev.columns and ev[c].type().is_timestamp():
-            cols[name] = _epoch_ns(sub, c)
+        if c in seg.columns and seg[c].type().is_timestamp():
+            cols[name] = epoch_ns(sub, seg[c])
             present[name] = c in naive
     for c, name in attr_text.items():
-        if c in ev.columns:
-            cols[name] = ev[c].cast("string")
+        if c in seg.columns:
+            cols[name] = seg[c].cast("string")
             present[name] = False
-    t = ev.select(**cols)
+    t = seg.select(**cols)
     if S.TIMESTAMP in naive:
         t = cal.to_utc(t.rename(_ts_loc="_ts"), "_ts_loc", "_ts").drop("_ts_loc")
     for name, is_naive in present.items():
         if is_naive:
             t = cal.to_utc(t.rename(**{name + "_l": name}), name + "_l", name).drop(name + "_l")
-    t = cal.axis(t, "_ts", "_e")
-    t = t.rename(_w="_e_w").drop("_e_day", "_e_nid", "_e_wk", "_e_cum")
-    win = ibis.window(group_by=t["_c"], order_by=[t["_ts"], t["_row"]])
     role = t["_role"]
     st = ibis.cases((role == S.ROLE_SUPPLEMENT_REQUEST, OWNER_CITIZEN),
                     (role == S.ROLE_SUSPENDED, OWNER_THIRD),
                     (role == S.ROLE_SUPPLEMENT_RECEIVED, OWNER_AGENCY),
                     (role == S.ROLE_RESUMED, OWNER_AGENCY), else_=ibis.null("int64"))
-    t = t.mutate(_pos=ibis.row_number().over(win) + 1, _wp=t["_w"].lag().over(win), _st=st)
-    # owner of the segment ending at an event = the state set by the last setter before it
-    prev = ibis.window(group_by=t["_c"], order_by=[t["_pos"]], rows=(None, -1))
-    code = ibis.cases((t["_st"].notnull(), t["_pos"] * 4 + t["_st"]), else_=ibis.null("int64"))
-    t = t.mutate(_lastset=code.max().over(prev))
-    t = t.mutate(_owner=ibis.cases((t["_lastset"].notnull(), pmod(t["_lastset"], 4)),
-                                   else_=OWNER_AGENCY).cast("int64"),
-                 _k=t["_ts"] <= as_of_ns)
-    return t.drop("_lastset"), present
+    t = t.mutate(_st=st, _k=t["_ts"] <= as_of_ns)
+    return t, present
 
 
 # ====================================================================== catalogue dimension
@@ -321,7 +308,9 @@ def _catalog_dim(rlog, t, catalog, cutoff):
     unit, cut-off (ns after midnight, null = no rule) and name. Built in Python from the
     distinct procedure values of the log and the catalogue (both small)."""
     import unicodedata
-    procs = (t.select(p=t["_a_proc"]).distinct().to_pyarrow().column("p").to_pylist())
+    ev = rlog.events
+    procs = (ev.select(p=ev[S.PROCEDURE].cast("string")).distinct().to_pyarrow()
+             .column("p").to_pylist())
     procs = [p for p in procs if p is not None]
     pr = catalog.procedures.reset_index(drop=True)
     codes = pd.Index(pd.unique(pr["code"]), dtype=object)
@@ -429,12 +418,17 @@ def _unit_rank(rlog, t):
     order = getattr(rlog, "_cache", {}).get("group_order")
     if order is None:
         # first appearance: the smallest dossier id, then the first position in it
-        e = t.filter(t["_g"].notnull())
-        first = e.group_by(u=e["_g"]).aggregate(c0=e["_c"].min())
-        j = e.join(first, (e["_g"] == first["u"]) & (e["_c"] == first["c0"]))
-        fs = j.group_by(u=j["u"]).aggregate(c0=j["c0"].min(), p0=j["_pos"].min()).to_pandas()
-        fs = fs.sort_values(["c0", "p0"], kind="stable")
-        order = [str(u) for u in fs["u"]]
+        if S.GROUP not in rlog.events.columns:
+            order = []
+        else:
+            from .segments import segments
+            sg = segments(rlog)
+            e = sg.filter(sg[S.GROUP].notnull())
+            first = e.group_by(u=e[S.GROUP].cast("string")).aggregate(c0=e[S.CASE].min())
+            j = e.join(first, (e[S.GROUP].cast("string") == first["u"]) & (e[S.CASE] == first["c0"]))
+            fs = j.group_by(u=j["u"]).aggregate(c0=j["c0"].min(), p0=j["pos"].min()).to_pandas()
+            fs = fs.sort_values(["c0", "p0"], kind="stable")
+            order = [str(u) for u in fs["u"]]
     from .core import _register
     return _register(rlog.con, rlog.backend,
                      pd.DataFrame({"_u_name": pd.Series(order, dtype=object),
@@ -483,17 +477,13 @@ def _build(rlog, catalog, as_of_ns: int, as_of_t, cutoff, overrides, third_party
     cal0 = rlog.calendar
     L = int(round(cal0.seconds_per_day * NS_PER_S))
     # ---------------------------------------------------------------- span -> calendar tables
+    from .axis import time_range
     spans = [c for c in (S.TIMESTAMP, S.RECEIVED, S.DUE, S.DUE_AFTER, S.DUE_BEFORE,
                          S.FINISHED_REPORTED) if c in ev.columns and ev[c].type().is_timestamp()]
-    agg = {}
-    for i, c in enumerate(spans):
-        v = _epoch_ns(rlog, c)
-        agg[f"lo{i}"], agg[f"hi{i}"] = v.min(), v.max()
-    r = ev.aggregate(**agg).to_pandas().iloc[0]
-    los = [int(r[f"lo{i}"]) for i in range(len(spans)) if pd.notna(r[f"lo{i}"])]
-    his = [int(r[f"hi{i}"]) for i in range(len(spans)) if pd.notna(r[f"hi{i}"])]
-    lo_day = min(los + [as_of_ns]) // NS_PER_DAY
-    hi_day = max(his + [as_of_ns]) // NS_PER_DAY
+    rngs = [v for v in time_range(rlog, spans).values() if v is not None]
+    # (µs; a naive column is a wall clock: a day of margin covers any offset)
+    lo_day = min([v[0] * 1000 for v in rngs] + [as_of_ns]) // NS_PER_DAY - 1
+    hi_day = max([v[1] * 1000 for v in rngs] + [as_of_ns]) // NS_PER_DAY + 1
     max_dl = 0
     if catalog is not None and len(catalog.procedures):
         max_dl = int(np.nan_to_num(catalog.procedures["deadline_days"].to_numpy(np.float64),
@@ -871,12 +861,13 @@ def _as_of(rlog, as_of: Any) -> pd.Timestamp:
     if as_of is not None:
         return _resolve_as_of(as_of, np.zeros(0, np.int64), tz)
     if "max_ts_ns" not in rlog._cache:
-        v = _epoch_ns(rlog, S.TIMESTAMP).max()
-        r = rlog.events.aggregate(m=v).to_pandas().iloc[0]["m"]
-        if S.TIMESTAMP in getattr(rlog, "naive_columns", frozenset()) and pd.notna(r):
+        from .axis import time_range
+        rng = time_range(rlog, [S.TIMESTAMP])[S.TIMESTAMP]
+        r = None if rng is None else rng[1] * 1000
+        if S.TIMESTAMP in getattr(rlog, "naive_columns", frozenset()) and r is not None:
             # a wall-clock column: the instant in the calendar's zone
             r = pd.Timestamp(int(r)).tz_localize(tz).value
-        rlog._cache["max_ts_ns"] = None if pd.isna(r) else int(r)
+        rlog._cache["max_ts_ns"] = None if r is None else int(r)
     m = rlog._cache["max_ts_ns"]
     if m is None:
         return pd.Timestamp.now(tz=tz)
