@@ -58,6 +58,7 @@ def rss_mb():
         pass
     return float("nan")
 _P = {{}}
+_C = {{}}  # CPU seconds of the process (all threads) per phase
 def reset_peak():
     """Free what can be freed, then restart the VmHWM counter at the current RSS."""
     import gc, ctypes
@@ -85,13 +86,16 @@ class phase:
         if self.reset:
             reset_peak()
         print("@@START@@" + self.name, flush=True)
+        self.c = time.process_time()
         self.t = time.perf_counter()
     def __exit__(self, *exc):
         dt = time.perf_counter() - self.t
+        dc = time.process_time() - self.c
         _T[self.name] = _T.get(self.name, 0.0) + dt
+        _C[self.name] = _C.get(self.name, 0.0) + dc
         _P[self.name] = peak_mb()
-        print("@@PHASE@@" + json.dumps({{"name": self.name, "s": dt, "peak_mb": _P[self.name]}}),
-              flush=True)
+        print("@@PHASE@@" + json.dumps({{"name": self.name, "s": dt, "cpu_s": dc,
+                                        "peak_mb": _P[self.name]}}), flush=True)
 _EXTRA = {{}}
 def report(**kw):
     _EXTRA.update(kw)
@@ -99,7 +103,7 @@ def report(**kw):
 '''
 
 _EPILOGUE = r'''
-print("@@RESULT@@" + json.dumps({"times": _T, "peaks": _P, "peak_mb": peak_mb(),
+print("@@RESULT@@" + json.dumps({"times": _T, "cpu": _C, "peaks": _P, "peak_mb": peak_mb(),
                                  "rss_mb": rss_mb(), "extra": _EXTRA}, default=str))
 '''
 
@@ -182,8 +186,8 @@ def run_side_watched(code: str, *, mem_limit_mb: float, timeout: float = 6 * 360
         wall = time.perf_counter() - t0
         stdout = out_p.read_text(errors="replace")
         stderr = err_p.read_text(errors="replace")
-    res: dict = {"times": {}, "peaks": {}, "extra": {}, "killed": killed, "max_rss_mb": max_rss,
-                 "wall_s": wall}
+    res: dict = {"times": {}, "cpu": {}, "peaks": {}, "extra": {}, "killed": killed,
+                 "max_rss_mb": max_rss, "wall_s": wall}
     running = None
     for line in stdout.splitlines():
         if line.startswith("@@START@@"):
@@ -191,6 +195,7 @@ def run_side_watched(code: str, *, mem_limit_mb: float, timeout: float = 6 * 360
         elif line.startswith("@@PHASE@@"):
             ph = json.loads(line[len("@@PHASE@@"):])
             res["times"][ph["name"]] = res["times"].get(ph["name"], 0.0) + ph["s"]
+            res["cpu"][ph["name"]] = res["cpu"].get(ph["name"], 0.0) + ph.get("cpu_s", 0.0)
             res["peaks"][ph["name"]] = ph["peak_mb"]
             running = None
         elif line.startswith("@@EXTRA@@"):
