@@ -261,3 +261,99 @@ def test_partitions_in_file_order(tmp_path, province_parquet):
         assert rlog.n_events() == plog.n_events
         assert_frames_equal(pd_segments(plog).to_frame(), segments_frame(rlog), exact_float=True,
                             label=f"partitions {type(src).__name__}")
+
+
+# ---------------------------------------------------------------- the process map
+def assert_maps_equal(exp, got, label: str = "") -> None:
+    for name in ("dfg", "activities", "start_activities", "end_activities"):
+        assert_frames_equal(getattr(exp, name), getattr(got, name), label=f"{label} {name}")
+    assert (got.n_cases, got.n_events, got.n_transitions) == \
+        (exp.n_cases, exp.n_events, exp.n_transitions), label
+    assert got.hidden == exp.hidden and list(got.hidden) == list(exp.hidden), label
+    assert got.filters == exp.filters and got.calendar == exp.calendar, label
+
+
+@pytest.mark.parametrize("seed", [3, 11])
+def test_discover_equals_pandas(seed, province_parquet):
+    path, plog = province_parquet[seed]
+    rlog = tm.read_log(path, engine="duckdb")
+    proc = str(plog.events[S.PROCEDURE].iloc[0])
+    for kw in ({}, {"min_share": 0.01}, {"top_variants": 4}, {"procedure": proc},
+               {"procedure": proc, "top_variants": 2, "min_share": 0.05}):
+        exp, got = tm.discover(plog, **kw), tm.discover(rlog, **kw)
+        assert_maps_equal(exp, got, label=f"seed {seed} {kw}")
+        assert "dfg" in got.to_json() and got.dfg_dict() == exp.dfg_dict()
+    pm = tm.discover(rlog, top_variants=3)
+    assert_frames_equal(tm.variants(plog, top=3), pm.variants, label="map variants")
+    for kw in ({}, {"top": 7, "case_ids": True}, {"procedure": proc}):
+        exp, got = tm.variants(plog, **kw), tm.variants(rlog, **kw)
+        assert_frames_equal(exp, got, label=f"variants {kw}")
+        assert got.attrs == exp.attrs
+    with pytest.raises(ConfigError, match="unknown procedure"):
+        tm.discover(rlog, procedure="no-such-procedure")
+    with pytest.raises(ConfigError, match="min_share"):
+        tm.discover(rlog, min_share=1.5)
+
+
+def test_discover_unit_ties_and_no_start(duck):
+    """Tied dominant units break by first appearance; a log without start times."""
+    ev = pd.DataFrame({
+        S.CASE: ["a", "a", "a", "b", "b", "c"],
+        S.ACTIVITY: ["x", "y", "x", "x", "y", "y"],
+        S.TIMESTAMP: pd.to_datetime(["2025-03-03 08:00", "2025-03-03 09:00", "2025-03-04 10:00",
+                                     "2025-03-03 08:30", "2025-03-05 16:00",
+                                     "2025-03-06 08:00"]).tz_localize("Asia/Ho_Chi_Minh"),
+        S.GROUP: ["U2", "U1", "U1", "U2", "U2", "U1"],
+    })
+    log = tm.DossierLog(events=ev)
+    got = tm.discover(from_log(log, "duckdb", con=duck))
+    exp = tm.discover(log)
+    assert_maps_equal(exp, got, label="ties")
+    assert got.activities.set_index("activity")["unit"].to_dict() == {"x": "U2", "y": "U1"}
+    assert got.activities["n_proc"].eq(0).all() and got.activities["proc_sum_h"].eq(0).all()
+
+
+# ---------------------------------------------------------------- real logs
+def _real_files():
+    from conftest import find_real_dir
+    real = find_real_dir()
+    if real is None:
+        return [pytest.param("absent", marks=pytest.mark.skip(reason="real logs not found"))]
+    names = [str(p.relative_to(real)) for p in sorted(real.rglob("*"))
+             if p.name.endswith((".xes.gz", ".csv.gz"))]
+    big = {"road_traffic_fine_management_process.xes.gz", "bpic2012_loan_application.xes.gz"}
+    return [pytest.param(n, marks=[pytest.mark.real] + ([pytest.mark.slow] if n in big else []))
+            for n in names]
+
+
+@pytest.mark.parametrize("name", _real_files())
+def test_real_logs_equal_pandas(name, real_dir, tmp_path):
+    """Each real log, read by the pandas reader and written as canonical Parquet: the DuckDB
+    engine's segments and map equal the pandas engine's on the same file."""
+    from conftest import real_log
+    src = real_log(real_dir / name, calendar="VN")
+    path = tmp_path / "real.parquet"
+    tm.write_log(src, path)
+    plog = tm.read_log(path)
+    rlog = tm.read_log(path, engine="duckdb")
+    assert rlog.n_events() == plog.n_events and rlog.n_cases() == plog.n_cases
+    assert_frames_equal(pd_segments(plog).to_frame(), segments_frame(rlog), exact_float=True,
+                        label=name)
+    assert_maps_equal(tm.discover(plog), tm.discover(rlog), label=name)
+    assert_frames_equal(tm.variants(plog, top=20), tm.variants(rlog, top=20), label=name)
+
+
+@pytest.mark.real
+def test_real_log_dst_calendar(real_dir, tmp_path):
+    """A Dutch log on an Amsterdam office calendar: offsets from the per-hour table (two DST
+    changes a year inside the data range) give the pandas engine's segments exactly."""
+    from conftest import real_log
+    src = real_log(real_dir / "wabo_receipt_phase_coselog.xes.gz", calendar="VN")
+    path = tmp_path / "wabo.parquet"
+    tm.write_log(src, path)
+    cal = weekdays(tz="Europe/Amsterdam")
+    plog = tm.read_log(path, calendar=cal)
+    rlog = tm.read_log(path, engine="duckdb", calendar=cal)
+    assert_frames_equal(pd_segments(plog).to_frame(), segments_frame(rlog), exact_float=True,
+                        label="wabo DST")
+    assert_maps_equal(tm.discover(plog), tm.discover(rlog), label="wabo DST")

@@ -320,6 +320,10 @@ def variants(log, *, procedure: str | None = None, top: int | None = None,
     most frequent variants (shares stay relative to all dossiers). The frame's ``attrs`` hold
     ``n_cases`` and ``n_variants`` of the whole log.
     """
+    from .engines.core import RelationalLog
+    if isinstance(log, RelationalLog):
+        from .engines.discover import variants as _relational_variants
+        return _relational_variants(log, procedure=procedure, top=top, case_ids=case_ids)
     if procedure is not None:
         log = log.filter(procedure=procedure)
     if top is not None and (isinstance(top, bool) or not isinstance(top, (int, np.integer))
@@ -512,6 +516,11 @@ def discover(log, *, procedure: str | None = None, min_share: float = 0.0,
         Keep only the dossiers of the ``top_variants`` most frequent variants; the statistics
         are computed on those dossiers, and the rest is counted in ``map.hidden``.
     """
+    from .engines.core import RelationalLog
+    if isinstance(log, RelationalLog):   # DuckDB / Spark: tthc_mining.engines.discover
+        from .engines.discover import discover as _relational_discover
+        return _relational_discover(log, procedure=procedure, min_share=min_share,
+                                    top_variants=top_variants)
     try:
         min_share = float(min_share)
     except (TypeError, ValueError):

@@ -113,6 +113,10 @@ def _utc_session(con: Any, engine: str) -> None:
     """The session time zone = UTC, so that timestamp literals and naive casts are UTC."""
     if engine == "duckdb":
         con.raw_sql("SET TimeZone = 'UTC'")
+        try:  # Ibis 12 writes lambdas as `x -> ...`, which DuckDB 2 accepts only with this
+            con.raw_sql("SET lambda_syntax = 'ENABLE_SINGLE_ARROW'")
+        except Exception:  # pragma: no cover - DuckDB before 1.3 has no such setting
+            pass
     else:
         con._session.conf.set("spark.sql.session.timeZone", "UTC")
 
@@ -371,13 +375,11 @@ def _blank(col: Any):
     return col.isnull() | (col.strip() == "")
 
 
-def _finish(raw: Any, *, con: Any, backend: str, calendar: Any, catalog: Any,
-            roles: Mapping[str, str] | None, quality: QualityReport, source: str,
-            role_pairs: pd.DataFrame | None = None, naive: frozenset = frozenset(),
-            repair: bool = True) -> RelationalLog:
-    """Drop (and count) unusable rows, cast ids to text, join the roles dimension."""
-    ibis = _ibis()
-    case, act, ts = raw[S.CASE], raw[S.ACTIVITY], raw[S.TIMESTAMP]
+def _checks(raw: Any, repair: bool) -> tuple[Any, dict]:
+    """Ids as text, and the row checks as boolean expressions: ``c`` missing case id, ``a``
+    missing activity, ``t`` missing end time (each row under its first reason), ``s`` a start
+    after the end (the pandas reader's repair, with ``repair``)."""
+    case, act = raw[S.CASE], raw[S.ACTIVITY]
     if not case.type().is_string():
         raw = raw.mutate(**{S.CASE: case.cast("string")})
     if not act.type().is_string():
@@ -386,14 +388,26 @@ def _finish(raw: Any, *, con: Any, backend: str, calendar: Any, catalog: Any,
     no_case = _blank(case)
     no_act = ~no_case & _blank(act)
     no_ts = ~no_case & ~_blank(act) & ts.isnull()
-    usable = ~no_case & ~_blank(act) & ts.notnull()
-    aggs = dict(n=raw.count(), c=no_case.cast("int64").sum(), a=no_act.cast("int64").sum(),
-                t=no_ts.cast("int64").sum())
-    late_start = None
-    if repair and S.START in raw.columns:  # the pandas reader's repair: a start after the end is emptied
-        late_start = usable & raw[S.START].notnull() & (raw[S.START] > ts)
-        aggs["s"] = late_start.cast("int64").sum()
-    counts = raw.aggregate(**aggs).to_pyarrow().to_pylist()[0]
+    conds = {"c": no_case, "a": no_act, "t": no_ts}
+    if repair and S.START in raw.columns:
+        conds["s"] = ~no_case & ~_blank(act) & ts.notnull() & raw[S.START].notnull() \
+            & (raw[S.START] > ts)
+    return raw, conds
+
+
+def _finish(raw: Any, *, con: Any, backend: str, calendar: Any, catalog: Any,
+            roles: Mapping[str, str] | None, quality: QualityReport, source: str,
+            role_pairs: pd.DataFrame | None = None, naive: frozenset = frozenset(),
+            repair: bool = True, counts: dict | None = None) -> RelationalLog:
+    """Drop (and count) unusable rows, cast ids to text, join the roles dimension.
+    ``counts``: the rows and the checks' counts when already known (one query less)."""
+    ibis = _ibis()
+    raw, conds = _checks(raw, repair)
+    no_case, no_act, no_ts = conds["c"], conds["a"], conds["t"]
+    late_start = conds.get("s")
+    if counts is None:
+        counts = raw.aggregate(n=raw.count(), **{k: v.cast("int64").sum() for k, v in conds.items()}
+                               ).to_pyarrow().to_pylist()[0]
     quality.rows_read = int(counts["n"] or 0)
     for reason, key, cond, col in (("missing_case_id", "c", no_case, S.CASE),
                                    ("missing_activity", "a", no_act, S.ACTIVITY),
@@ -415,7 +429,11 @@ def _finish(raw: Any, *, con: Any, backend: str, calendar: Any, catalog: Any,
         quality.issues[-1].count = k
         raw = raw.mutate(**{S.START: (raw[S.START] > raw[S.TIMESTAMP]).ifelse(
             ibis.null(raw[S.START].type()), raw[S.START])})
-    events = raw.filter(~_blank(raw[S.CASE]) & ~_blank(raw[S.ACTIVITY]) & raw[S.TIMESTAMP].notnull())
+    if any(int(counts[k] or 0) for k in ("c", "a", "t")):
+        events = raw.filter(~_blank(raw[S.CASE]) & ~_blank(raw[S.ACTIVITY])
+                            & raw[S.TIMESTAMP].notnull())
+    else:  # nothing to drop: no filter to evaluate on every later query
+        events = raw
     drop = [c for c in (S.ROLE, S.INJECTED) if c in events.columns]
     if drop:
         events = events.drop(*drop)
@@ -472,9 +490,13 @@ def read_parquet(paths_or_glob: Any, engine: str = "duckdb", *, calendar: Any = 
                                            if c not in (_FILE_COL, _FILE_ROW_COL)],
                                  file=", ".join(files[:3]))
     # global row number: rows of the files before this one (sorted by path) + row in file + 1
-    per_file = (raw.group_by(f=raw[_FILE_COL]).aggregate(n=raw.count())
+    # one scan: the rows of every file (for the global row number) and the row checks' counts
+    checked, conds = _checks(raw, True)
+    per_file = (checked.group_by(f=checked[_FILE_COL])
+                .aggregate(n=checked.count(), **{k: v.cast("int64").sum() for k, v in conds.items()})
                 .to_pyarrow().to_pandas())
     per_file = per_file.sort_values("f", kind="stable").reset_index(drop=True)
+    counts = {k: int(per_file[k].fillna(0).sum()) for k in ["n", *conds]}
     offsets = np.concatenate([[0], np.cumsum(per_file["n"].to_numpy(np.int64))[:-1]])
     if len(per_file) == 1:
         raw = raw.mutate(**{S.ROW: raw[_FILE_ROW_COL].cast("int64") + 1})
@@ -490,7 +512,7 @@ def read_parquet(paths_or_glob: Any, engine: str = "duckdb", *, calendar: Any = 
     quality = QualityReport(source=source)
     quality.meta.update({"kind": "parquet", "engine": engine, "files": len(files)})
     return _finish(raw, con=con, backend=engine, calendar=calendar, catalog=catalog,
-                   roles=roles, quality=quality, source=source, naive=naive)
+                   roles=roles, quality=quality, source=source, naive=naive, counts=counts)
 
 
 def from_log(log: Any, engine: str = "duckdb", *, spark: Any = None, con: Any = None,

@@ -13,9 +13,10 @@ ordered by ``(time:timestamp, tm:row)`` (the pandas engine's stable order, see
   ``w_prev_end_ns = lag(w_end_ns)``; ``seg_s``, ``wait_s``, ``proc_s`` = int64 differences cast
   to float64 and divided by 1e9 (the pandas engine's exact arithmetic);
 * the owner: events whose role sets the clock (supplement request -> citizen, suspension -> third
-  party, supplement received / resumed -> agency) carry ``pos * 4 + state``; the running maximum
-  of that over the dossier's events is the last state set so far (no forward-fill needed), and
-  the owner of a segment is that value at the previous event (``lag``), agency when none;
+  party, supplement received / resumed -> agency) carry a struct ``(end time, tm:row, state)``;
+  its maximum over the dossier's *earlier* events (frame ``ROWS UNBOUNDED PRECEDING AND 1
+  PRECEDING``) is the last state set before the event (no forward fill needed), agency when
+  none; every window function shares one partition and order (one sort);
 * ``handover``: the unit differs from the previous event's unit (both known).
 
 Columns: every event column, plus ``prev_activity, pos, is_first, is_last, w_end_ns,
@@ -66,28 +67,28 @@ def segments(rlog: RelationalLog) -> Any:
     t = with_working_ns(rlog, ev, cols)
     if not has_start:
         t = t.mutate(w_start_ns=ibis.null("int64"))
-    w = event_window(t)
     role = t[S.ROLE]
     setter = ibis.null("int64")
     for r, state in _SETTERS.items():
         setter = (role == r).ifelse(state, setter)
-    pos = ibis.row_number().over(w)
-    t = t.mutate(pos=pos.cast("int64"),
+    # the last clock state set before each event: the maximum, over the dossier's earlier
+    # events, of (end time, row, state) structs of the events that set a state (one window
+    # pass for every column below: same partition and order)
+    st = ibis.struct({"t": t[S.TIMESTAMP], "r": t[S.ROW], "s": setter.cast("int64")})
+    st = role.isin(list(_SETTERS)).ifelse(st, ibis.null(st.type()))
+    w = event_window(t)
+    before = event_window(t, rows=(None, -1))
+    t = t.mutate(pos=ibis.row_number().over(w).cast("int64"),
                  prev_activity=t[S.ACTIVITY].lag().over(w),
                  w_prev_end_ns=t["w_end_ns"].lag().over(w),
                  _next_row=t[S.ROW].lead().over(w),
-                 _setter=setter.cast("int64"),
+                 _state_before=st.max().over(before),
                  _prev_group=(t[S.GROUP].lag().over(w) if S.GROUP in t.columns
                               else ibis.null("string")))
-    t = t.mutate(_packed=t["pos"] * 4 + t["_setter"])
-    cum = ibis.cumulative_window(group_by=t[S.CASE], order_by=[t[S.TIMESTAMP], t[S.ROW]])
-    t = t.mutate(_last_state=t["_packed"].max().over(cum))
-    w2 = event_window(t)
-    t = t.mutate(_state_before=t["_last_state"].lag().over(w2))
     seg = (t["w_end_ns"] - t["w_prev_end_ns"]).cast("float64") / 1e9
     wait = t["w_start_ns"].isnull().ifelse(seg, (t["w_start_ns"] - t["w_prev_end_ns"]).cast("float64") / 1e9)
     proc = (t["w_end_ns"] - t["w_start_ns"]).cast("float64") / 1e9
-    owner = (t["_state_before"] % 4).fill_null(OWNER_AGENCY).cast("int8")
+    owner = t["_state_before"]["s"].fill_null(OWNER_AGENCY).cast("int8")
     if S.GROUP in t.columns:
         g, pg = t[S.GROUP], t["_prev_group"]
         handover = (g.notnull() & pg.notnull() & (g != pg)).fill_null(False)
@@ -97,7 +98,7 @@ def segments(rlog: RelationalLog) -> Any:
                  seg_s=seg, wait_s=wait, proc_s=proc, owner=owner, handover=handover)
     t = t.mutate(owner_name=t["owner"].cases((OWNER_AGENCY, "agency"), (OWNER_CITIZEN, "citizen"),
                                              (OWNER_THIRD, "third_party")))
-    t = t.drop("_next_row", "_setter", "_prev_group", "_packed", "_last_state", "_state_before")
+    t = t.drop("_next_row", "_prev_group", "_state_before")
     rlog._cache["segments"] = t
     return t
 
