@@ -95,16 +95,18 @@ def _segments(rlog):
 
 
 def _as_view(rlog, expr, prefix: str):
-    """``expr`` as a named (unmaterialised) view on the log's connection, so that the queries
-    built on it stay small (compiling a deep Ibis expression again for every query costs more
-    than running it on a small log)."""
+    """``expr`` as a named table on the log's connection, so that the queries built on it stay
+    small (compiling a deep Ibis expression again for every query costs more than running it
+    on a small log). DuckDB: an unmaterialised view (the engine streams it from the files for
+    every query, beyond memory). Spark: the DataFrame is cached (``persist``: memory, then the
+    executors' disks), as Spark would otherwise recompute the window functions for every
+    aggregate."""
     import uuid
     con = rlog.con
+    if getattr(rlog, "backend", None) == "spark":
+        return expr.cache()
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    try:
-        return con.create_view(name, expr, overwrite=True)
-    except Exception:  # noqa: BLE001 - a backend that cannot create views: use the expression
-        return expr
+    return con.create_view(name, expr, overwrite=True)
 
 
 def _local_us(rlog, t, col: str):
@@ -383,9 +385,11 @@ def bottlenecks(rlog, by: str = "activity", *, procedure=None, ci: float = 0.95,
         out.insert(len(labels), "unit", _modal_unit(sel, kcols, labels, out))
     if sort_by not in out.columns:
         raise ConfigError(f"sort_by must be a column of the result; got {sort_by!r}")
-    # ties keep the label order (the pandas engine: its categories' order)
-    base = _label_order(t, by, keys, out)
-    out = out.iloc[base].reset_index(drop=True)
+    # ties keep the label order (the pandas engine: its categories' order); one more query,
+    # needed only when the sort key has ties
+    if out[sort_by].duplicated(keep=False).any():
+        base = _label_order(t, by, keys, out)
+        out = out.iloc[base].reset_index(drop=True)
     out = out.sort_values(sort_by, ascending=ascending, kind="stable",
                           na_position="last").reset_index(drop=True)
     out.attrs.clear()
@@ -426,18 +430,25 @@ def _trend(sel, kcols, labels, out):
     return linear_trend(ys, yc)
 
 
-def _clumped(sel, kcols, labels, out, col):
-    """Per row: events in clock minutes (local) holding >= 3 events of the same (row, unit)."""
-    d = sel.filter(sel[col].notnull())
-    d = d.mutate(_min=floor_div(d[col], NS_MIN))
-    m = d.group_by(kcols + ["_unit", "_min"]).aggregate(n=d.count())
-    m = m.filter(m["n"] >= 3)
-    agg = m.group_by(kcols).aggregate(clumped=m["n"].sum()).to_pandas()
+def _clumped(sel, kcols, labels, out):
+    """Per row: completions (``local_ns``) and arrivals (``prev_local_ns``) in clock minutes
+    (local) holding >= 3 of them for the same (row, unit); one query for both."""
+    import ibis
+    parts = []
+    for tag, col in ((0, "local_ns"), (1, "prev_local_ns")):
+        d = sel.filter(sel[col].notnull())
+        d = d.mutate(_min=floor_div(d[col], NS_MIN))
+        m = d.group_by(kcols + ["_unit", "_min"]).aggregate(n=d.count())
+        parts.append(m.filter(m["n"] >= 3).mutate(_tag=ibis.literal(tag)))
+    m = ibis.union(*parts)
+    agg = m.group_by(kcols + ["_tag"]).aggregate(clumped=m["n"].sum()).to_pandas()
     agg = agg.rename(columns={f"_k_{k}": k for k in labels})
-    v = np.zeros(len(out))
-    if len(agg):
-        v[_align(agg, labels, out)] = agg["clumped"].to_numpy(dtype=np.float64)
-    return v
+    v = np.zeros((2, len(out)))
+    for tag in (0, 1):
+        a = agg[agg["_tag"] == tag]
+        if len(a):
+            v[tag, _align(a, labels, out)] = a["clumped"].to_numpy(dtype=np.float64)
+    return v[0], v[1]
 
 
 def _dates_only(ln):
@@ -450,8 +461,9 @@ def _batch(sel, kcols, labels, out, midnight_counts):
     same share of the arrivals, and whether the row's times are finer than dates."""
     cnt = out["count"].to_numpy(dtype=np.float64)
     midnight = midnight_counts
-    share = _clumped(sel, kcols, labels, out, "local_ns") / np.maximum(cnt, 1)
-    share_arr = _clumped(sel, kcols, labels, out, "prev_local_ns") / np.maximum(cnt, 1)
+    done, arrived = _clumped(sel, kcols, labels, out)
+    share = done / np.maximum(cnt, 1)
+    share_arr = arrived / np.maximum(cnt, 1)
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = share / np.maximum(share_arr, 1.0 / np.maximum(cnt, 1))
     ok = (midnight <= 0.5 * cnt) & (cnt >= 10)
@@ -486,8 +498,9 @@ def _share_in_overdue(rlog, ev, sel, kcols, labels, out, attrs, catalog=None):
     except ImportError:
         attrs["share_in_overdue"] = "not computed: relational timing not available"
         return np.full(R, np.nan)
+    ckey = ("h2_overdue", id(catalog) if catalog is not None else id(getattr(rlog, "catalog", None)))
     try:
-        od = overdue_cases(rlog, catalog=catalog)
+        od = rlog._cache[ckey] if ckey in rlog._cache else overdue_cases(rlog, catalog=catalog)
     except Exception as exc:  # noqa: BLE001 - the ranking stays usable; the reason is kept
         import warnings
         msg = f"not computed: the relational timing failed ({type(exc).__name__}: {exc})"
@@ -502,6 +515,7 @@ def _share_in_overdue(rlog, ev, sel, kcols, labels, out, attrs, catalog=None):
     odt = od.table if hasattr(od, "table") else od
     odt = odt.select(**{"_od_case": odt[S.CASE], "_od": odt["overdue"]})
     odt = _as_view(rlog, odt, "tthc_h2_overdue")
+    rlog._cache[ckey] = od
     e2 = ev.left_join(odt, ev[S.CASE] == odt["_od_case"])
     e2 = e2.mutate(_od=e2["_od"].fill_null(False))
     tot = e2.aggregate(
@@ -567,24 +581,14 @@ def _with_allotment(rlog, sel, catalog):
     trip = trip[np.isfinite(val)]
     if trip.empty:
         return sel.mutate(_allot_h=ibis.null("float64")), True
-    mt = ibis.memtable(trip[["_p", "_d", "_a", "_allot_h"]])
-    con = getattr(rlog, "con", None)
-    if con is not None and hasattr(con, "create_table"):
-        mt = _register(con, trip[["_p", "_d", "_a", "_allot_h"]])
+    mt = _register(rlog.con, trip[["_p", "_d", "_a", "_allot_h"]].reset_index(drop=True))
     j = sel.left_join(mt, [sel[S.PROCEDURE].cast("string") == mt["_p"],
                            sel["received_day"] == mt["_d"], sel[S.ACTIVITY] == mt["_a"]])
     return j.drop("_p", "_d", "_a"), True
 
 
-_TMP = [0]
-
-
 def _register(con, df: pd.DataFrame):
-    """A small pandas frame as a temporary table of the log's backend."""
-    import ibis
-    _TMP[0] += 1
-    name = f"_tm_h2_{_TMP[0]}"
-    try:
-        return con.create_table(name, ibis.memtable(df), temp=True, overwrite=True)
-    except Exception:  # noqa: BLE001 - a backend without temp tables
-        return con.create_table(name, ibis.memtable(df), overwrite=True)
+    """A small pandas frame as a temporary table (DuckDB) / temporary view (Spark) of the log's
+    connection (:func:`tthc_mining.engines.core._register`)."""
+    from .core import _backend_of, _register as reg
+    return reg(con, _backend_of(con), df, "tthc_h2_dim")

@@ -214,11 +214,7 @@ def _order(rlog, t, catalog, acts: pd.Index, procs: pd.Index):
 
 def _register(rlog, df: pd.DataFrame):
     from .bottlenecks import _register as reg
-    import ibis
-    con = getattr(rlog, "con", None)
-    if con is not None and hasattr(con, "create_table"):
-        return reg(con, df)
-    return ibis.memtable(df)
+    return reg(rlog.con, df)
 
 
 # ====================================================================== report
