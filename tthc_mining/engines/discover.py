@@ -215,11 +215,10 @@ def discover(rlog: RelationalLog, *, procedure: str | None = None, min_share: fl
         acts = t.group_by(activity=t["a"]).aggregate(
             count=t.count(), cases=t["c"].nunique(),
             n_wait=t["w"].count(), wait_sum=t["w"].sum(), wait_q=_quantiles(t["w"]),
-            n_proc=t["pr"].count(), proc_sum=t["pr"].sum(), proc_q=_quantiles(t["pr"])).to_pandas()
-        fl = t.filter(t["first"] | t["last"])
-        ends = fl.group_by(activity=fl["a"]).aggregate(
-            n_first=fl["first"].cast("int64").sum(),
-            n_last=fl["last"].cast("int64").sum()).to_pandas()
+            n_proc=t["pr"].count(), proc_sum=t["pr"].sum(), proc_q=_quantiles(t["pr"]),
+            n_first=t["first"].cast("int64").sum(),
+            n_last=t["last"].cast("int64").sum()).to_pandas()
+        ends = acts[["activity", "n_first", "n_last"]]
         units = None
         if has_group:
             units = _dominant_units(rlog, t.rename({S.ACTIVITY: "a", S.GROUP: "g"}), root)
