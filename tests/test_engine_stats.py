@@ -27,7 +27,7 @@ from tthc_mining.engines.bottlenecks import cluster_normal_ci  # noqa: E402
 from tthc_mining.engines.rework import (BY_ACTIVITY_COLUMNS, BY_CASE_COLUMNS,  # noqa: E402
                                         RelationalReworkReport)
 
-NOT_RELATIONAL = {"queue_rho", "queue_p", "kind", "kind_evidence"}
+NOT_RELATIONAL: set = set()        # every column of the pandas engine is computed
 LABELS = ("activity", "source", "target", "unit", "resource")
 
 

@@ -543,9 +543,8 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
     Parameters
     ----------
     log: a :class:`tthc_mining.DossierLog`, or a :class:`tthc_mining.engines.RelationalLog`
-        (DuckDB / Spark: :func:`tthc_mining.engines.bottlenecks.bottlenecks`, which gives a
-        cluster-robust normal interval instead of the bootstrap and leaves out the queue
-        evidence and the kind hint).
+        (DuckDB / Spark: :func:`tthc_mining.engines.bottlenecks.bottlenecks`, the same columns
+        with a cluster-robust normal interval instead of the bootstrap).
     by: ``"activity" | "transition" | "unit" | "resource"``.
     procedure: restrict to one procedure code (or a list of codes).
     ci, n_boot, seed: the bootstrap over dossiers of the mean wait (``n_boot=0`` skips it).

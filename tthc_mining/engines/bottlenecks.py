@@ -7,29 +7,39 @@ back to pandas: one row per result row, per (row, dossier) sums reduced again in
 per (row, local day) sums for the monthly trend and per (row, unit, clock minute) counts for the
 batching evidence.
 
-Columns computed exactly as the pandas engine (counts equal, durations within 1e-9 relative):
-``count``, ``cases``, ``wait_mean_h``, ``wait_median_h`` and ``wait_p90_h`` (exact quantiles
-with linear interpolation: DuckDB ``quantile_cont``, Spark ``percentile``), ``proc_mean_h``,
+Every column of the pandas engine is computed, exactly as there (counts equal, durations
+within 1e-9 relative), except the interval of the mean wait: ``count``, ``cases``,
+``wait_mean_h``, ``wait_median_h`` and ``wait_p90_h`` (exact quantiles with linear
+interpolation: DuckDB ``quantile_cont``, Spark ``percentile``), ``proc_mean_h``,
 ``total_wait_h``, ``excess_wait_h`` and ``excess_basis`` (the catalogue's allotments are mapped
 on the distinct (procedure, day of receipt, step) triples in Python, then joined),
-``share_of_agency_time``, ``share_in_overdue`` (when the relational timing of
-:mod:`tthc_mining.engines.timing` is available), ``trend_per_month`` / ``trend_p`` /
-``trend_months``, ``handover_share``, ``proc_share``, ``batch_share`` and the ``unit`` column
-(modal unit) of ``by="activity"`` / ``"transition"``.
+``share_of_agency_time``, ``share_in_overdue`` (overdue flags from the relational timing,
+:func:`tthc_mining.engines.timing.overdue_cases`), ``trend_per_month`` / ``trend_p`` /
+``trend_months`` (per (row, local day) sums, months and the regression in Python),
+``handover_share``, ``proc_share``, ``queue_rho`` / ``queue_p`` (backlog at arrival from
+running counts over a union of arrivals and departures, average ranks by window functions),
+``batch_share`` (per (row, unit, clock minute) counts), ``kind`` / ``kind_evidence`` (the
+pandas engine's rules applied to these statistics) and the ``unit`` column (modal unit) of
+``by="activity"`` / ``"transition"``. Ties of the sort key keep the pandas engine's row order
+(labels in order of first appearance: dossiers in id order, then time).
 
-Differences from the pandas engine (stated in ``attrs["relational_notes"]`` as well):
+Differences from the pandas engine (also in ``attrs["relational_notes"]``):
 
 * ``wait_mean_ci_low`` / ``wait_mean_ci_high``: the pandas engine uses a percentile bootstrap
   over dossiers. Here the interval is the **cluster-robust normal interval** of the mean wait,
   clustered by dossier, from the per (row, dossier) aggregates ``n_c`` (events) and ``s_c``
   (summed wait): with ``m = S / N``, ``G`` dossiers,
   ``var(m) = G / (G - 1) * sum_c (s_c - m n_c)^2 / N^2`` and ``m ± z sqrt(var)``
-  (NaN with one dossier, as the bootstrap). It is close to the bootstrap interval on large rows
-  and symmetric by construction (the bootstrap one follows skewed waits).
-* ``queue_rho``, ``queue_p``, ``kind`` and ``kind_evidence`` are not computed relationally (the
-  backlog at arrival needs an as-of count per event and the pandas engine samples events at
-  random); the columns are left out. The batching and hand-over evidence and the processing
-  share are given, so the other rules of the kind hint can be read from the columns.
+  (NaN with one dossier, as the bootstrap). It is close to the bootstrap interval on rows with
+  many dossiers and symmetric by construction (the bootstrap one follows skewed waits).
+  ``n_boot`` and ``seed`` are accepted and unused.
+* ``queue_rho`` / ``queue_p`` use every event; the pandas engine samples
+  ``KIND_SAMPLE`` (20,000) events of a larger row (and 1,000,000 in all), so on such rows the two
+  differ by the sampling error (and ``kind`` may follow). Below that they are equal.
+* ``share_in_overdue``: when the relational timing gives no dossier a statutory budget the
+  column is NaN; the pandas engine then falls back to exported due dates
+  (:func:`tthc_mining.overdue.case_overdue`).
+* Timestamps are microseconds on both backends (the pandas engine keeps nanoseconds).
 """
 from __future__ import annotations
 
@@ -37,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from .. import schema as S
-from ..bottlenecks import BY, H, linear_trend
+from ..bottlenecks import BY, H, _kind_hint, linear_trend
 from ..errors import ConfigError
 from ..stats import z_value
 
@@ -53,10 +63,12 @@ def floor_div(x, d: int):
 OWNER_AGENCY = 0
 NS_DAY = 86_400 * 1_000_000_000
 NS_MIN = 60 * 1_000_000_000
+NONE = "\u0000<none>"          # a missing officer / unit as one value
 
 RELATIONAL_NOTES = (
     "wait_mean_ci: cluster-robust normal interval clustered by dossier (the pandas engine: "
-    "dossier bootstrap); queue_rho, queue_p, kind, kind_evidence: not computed relationally")
+    "dossier bootstrap); queue_rho/queue_p on every event (the pandas engine samples rows of "
+    "more than 20,000 events); share_in_overdue: no fallback to exported due dates")
 
 
 def cluster_normal_ci(N, S_, G, ss, sn, nn, ci: float = 0.95):
@@ -232,7 +244,7 @@ def bottlenecks(rlog, by: str = "activity", *, procedure=None, ci: float = 0.95,
     Same parameters and rules as :func:`tthc_mining.bottlenecks.bottlenecks`; ``n_boot`` and
     ``seed`` are accepted for the same call signature but unused: the interval of the mean wait
     is the cluster-robust normal interval (module docstring). Returns the pandas engine's
-    columns except ``queue_rho``, ``queue_p``, ``kind`` and ``kind_evidence``.
+    columns, in the same order.
     """
     import ibis
 
@@ -287,11 +299,13 @@ def bottlenecks(rlog, by: str = "activity", *, procedure=None, ci: float = 0.95,
     cols_out = ["count", "cases", "wait_mean_h", "wait_mean_ci_low", "wait_mean_ci_high",
                 "wait_median_h", "wait_p90_h", "proc_mean_h", "total_wait_h", "excess_wait_h",
                 "excess_basis", "share_of_agency_time", "share_in_overdue", "trend_per_month",
-                "trend_p", "trend_months", "handover_share", "proc_share", "batch_share"]
+                "trend_p", "trend_months", "handover_share", "proc_share", "queue_rho", "queue_p",
+                "batch_share", "kind", "kind_evidence"]
     if attrs["n_events"] == 0:
         out = pd.DataFrame({lab: pd.Series(dtype=object) for lab in labels})
         for c in cols_out:
-            out[c] = pd.Series(dtype=object if c == "excess_basis" else float)
+            out[c] = pd.Series(dtype=object if c in ("excess_basis", "kind", "kind_evidence")
+                               else float)
         out.attrs.update(attrs)
         return out
 
@@ -379,8 +393,21 @@ def bottlenecks(rlog, by: str = "activity", *, procedure=None, ci: float = 0.95,
     out["trend_months"] = trend_n
     out["handover_share"] = handover_share
     out["proc_share"] = proc_share
-    share, _ratio, _ok = _batch(sel, kcols, labels, out, res["mid"].to_numpy(dtype=np.float64))
+    qcol = S.RESOURCE if _has(t, S.RESOURCE) else (S.GROUP if _has(t, S.GROUP) else None)
+    rho, rho_p = _queue(sel, kcols, labels, out, qcol)
+    out["queue_rho"] = rho
+    out["queue_p"] = rho_p
+    share, ratio, batch_ok = _batch(sel, kcols, labels, out, res["mid"].to_numpy(dtype=np.float64))
     out["batch_share"] = share
+    ho_n = res["ho_n"].to_numpy(dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ho_mean = np.where(ho_n > 0, ho_w / np.maximum(ho_n, 1), np.nan)
+        ho_ratio = (ho_mean / ref_wait if ref_wait > 0
+                    else np.where(ho_mean > 0, np.inf, np.nan))
+    kind, evidence = _kind_hint(rho, rho_p, proc_share, handover_share, ho_ratio, share, ratio,
+                                batch_ok)
+    out["kind"] = kind
+    out["kind_evidence"] = evidence
     if by in ("activity", "transition") and _has(t, S.GROUP):
         out.insert(len(labels), "unit", _modal_unit(sel, kcols, labels, out))
     if sort_by not in out.columns:
@@ -449,6 +476,71 @@ def _clumped(sel, kcols, labels, out):
         if len(a):
             v[tag, _align(a, labels, out)] = a["clumped"].to_numpy(dtype=np.float64)
     return v[0], v[1]
+
+
+def _queue(sel, kcols, labels, out, queue_col):
+    """Spearman rho / p per row of an event's wait vs the backlog it found when it arrived
+    (:func:`tthc_mining.bottlenecks._queue_evidence`), on every event (the pandas engine samples
+    rows of more than ``KIND_SAMPLE`` events; below that both use every event).
+
+    Backlog: the number of *other* events of the same (row, officer) — the unit without
+    officers — that arrived at or before this one's arrival (the previous event's end) and had
+    not yet departed (started, else ended): with a union of arrivals and departures ordered by
+    time, ``#arrivals <= t - #departures <= t - 1`` from two running counts over a RANGE frame.
+    Ranks are average ranks (``rank() + (ties + 1) / 2``); rho is Pearson on the ranks from
+    per-row sums, the p-value the t approximation."""
+    import ibis
+    from scipy import special
+
+    R = len(out)
+    q = sel.mutate(_q=(sel[queue_col].fill_null(NONE) if queue_col else ibis.literal(NONE)),
+                   _arr=sel["w_prev_end_ns"],
+                   _dep=sel["w_start_ns"].fill_null(sel["w_end_ns"]))
+    q = q.filter(q["_arr"].notnull() & q["_dep"].notnull())
+    q = q.mutate(_kd=ibis.greatest(q["_dep"], q["_arr"]),
+                 _wt=ibis.greatest(q["_dep"] - q["_arr"], 0), _id=q[S.ROW])
+    qk = kcols + ["_q"]
+    arr = q.select(*qk, _t=q["_arr"], _isa=ibis.literal(1), _id=q["_id"], _wt=q["_wt"])
+    dep = q.select(*qk, _t=q["_kd"], _isa=ibis.literal(0), _id=q["_id"],
+                   _wt=ibis.null("int64"))
+    u = ibis.union(arr, dep, distinct=False)
+    w = ibis.range_window(group_by=[u[c] for c in qk], order_by=u["_t"], preceding=None,
+                          following=0)
+    u = u.mutate(_ca=u["_isa"].sum().over(w), _cd=(1 - u["_isa"]).sum().over(w))
+    a = u.filter(u["_isa"] == 1)
+    a = a.mutate(_wip=ibis.greatest(a["_ca"] - a["_cd"] - 1, 0))
+    kw = [a[c] for c in kcols]
+    ties_x = a.count().over(ibis.window(group_by=kw + [a["_wip"]]))
+    ties_y = a.count().over(ibis.window(group_by=kw + [a["_wt"]]))
+    rx = ibis.rank().over(ibis.window(group_by=kw, order_by=a["_wip"])).cast("float64") \
+        + (ties_x.cast("float64") + 1.0) / 2.0
+    ry = ibis.rank().over(ibis.window(group_by=kw, order_by=a["_wt"])).cast("float64") \
+        + (ties_y.cast("float64") + 1.0) / 2.0
+    a = a.mutate(_rx=rx, _ry=ry)
+    agg = a.group_by(kcols).aggregate(
+        n=a.count(), sx=a["_rx"].sum(), sy=a["_ry"].sum(), sxx=(a["_rx"] * a["_rx"]).sum(),
+        syy=(a["_ry"] * a["_ry"]).sum(), sxy=(a["_rx"] * a["_ry"]).sum()).to_pandas()
+    agg = agg.rename(columns={f"_k_{k}": k for k in labels})
+    rho = np.full(R, np.nan)
+    pval = np.full(R, np.nan)
+    if agg.empty:
+        return rho, pval
+    pos = _align(agg, labels, out)
+    n = agg["n"].to_numpy(dtype=np.float64)
+    sx, sy = agg["sx"].to_numpy(np.float64), agg["sy"].to_numpy(np.float64)
+    sxx, syy = agg["sxx"].to_numpy(np.float64), agg["syy"].to_numpy(np.float64)
+    sxy = agg["sxy"].to_numpy(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cov = sxy - sx * sy / n
+        vx, vy = sxx - sx * sx / n, syy - sy * sy / n
+        r = cov / np.sqrt(vx * vy)
+        dfree = n - 2
+        tt = r * np.sqrt(dfree / np.maximum((1 - r) * (1 + r), 1e-300))
+        p = 2.0 * special.stdtr(np.maximum(dfree, 1), -np.abs(tt))
+    ok = (n >= 10) & (vx > 0) & (vy > 0)
+    rho[pos[ok]] = r[ok]
+    pval[pos[ok]] = p[ok]
+    return rho, pval
 
 
 def _dates_only(ln):
