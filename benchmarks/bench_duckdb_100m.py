@@ -117,8 +117,8 @@ import tthc_mining as tm
 import tthc_mining.engines  # noqa: F401  (imports outside the clocks)
 tm.VietnamCalendar()._ensure(20000, 20500)  # the holidays package's import, outside the clocks
 con = ibis.duckdb.connect(memory_limit={memory_limit!r}, threads={threads!r},
-                          temp_directory={temp!r}, preserve_insertion_order=False,
-                          enable_progress_bar=False)
+                          temp_directory={temp!r}, preserve_insertion_order=False)
+con.raw_sql("SET enable_progress_bar = false")
 with phase("read_log"):
     rlog = tm.read_log({pattern!r}, engine="duckdb", con=con)
 info = {{}}
