@@ -45,7 +45,7 @@ import pandas as pd
 from .. import schema as S
 from ..errors import ConfigError
 from ..stats import z_value
-from .bottlenecks import _as_view, _segments, first_seen
+from .bottlenecks import _as_view, _segments
 
 __all__ = ["rework", "RelationalReworkReport"]
 
@@ -177,6 +177,23 @@ def _pingpong(e):
     return keep.group_by(S.CASE).aggregate(n_pingpong=keep.count())
 
 
+def _first_seen_dims(t, dims: dict) -> dict:
+    """``{name: labels in order of first appearance}`` (dossiers in id order, then position)
+    of several label columns in one query (see :func:`tthc_mining.engines.bottlenecks.first_seen`)."""
+    import ibis
+    parts = []
+    for name, expr in dims.items():
+        d = t.select(_dim=ibis.literal(name), _v=expr.cast("string"), _c=t[S.CASE], _p=t["pos"])
+        parts.append(d.filter(d["_v"].notnull()))
+    u = ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0]
+    a1 = u.group_by(["_dim", "_v"]).aggregate(_c0=u["_c"].min())
+    j = u.join(a1, ["_dim", "_v", u["_c"] == a1["_c0"]])
+    fs = j.group_by(["_dim", "_v", "_c0"]).aggregate(_p0=j["_p"].min()).to_pandas()
+    fs = fs.sort_values(["_c0", "_p0"], kind="stable")
+    return {name: fs.loc[fs["_dim"] == name, "_v"].astype(str).to_numpy(dtype=object)
+            for name in dims}
+
+
 # ====================================================================== learned order
 def _order(rlog, t, catalog, acts: pd.Index, procs: pd.Index):
     """Normal order per (procedure, step): dense rank by (median, mean) of the step's first
@@ -306,14 +323,12 @@ def rework(rlog, *, procedure: str | None = None, catalog: Any = None, ci: float
         wanted = [procedure] if isinstance(procedure, str) or np.ndim(procedure) == 0 else list(procedure)
         t = t.filter(t[S.PROCEDURE].cast("string").isin([str(w) for w in wanted]))
     cat = catalog if catalog is not None else getattr(rlog, "catalog", None)
-    fa = first_seen(t, {"activity": t[S.ACTIVITY]}).sort_values(["_c0", "_p0"], kind="stable")
-    acts = pd.Index(fa["activity"].astype(str).to_numpy(dtype=object))
+    dims = {"activity": t[S.ACTIVITY]}
     if _has(t, S.PROCEDURE):
-        fp = first_seen(t, {"procedure": t[S.PROCEDURE].cast("string")}).sort_values(
-            ["_c0", "_p0"], kind="stable")
-        procs = pd.Index(fp["procedure"].astype(str).to_numpy(dtype=object))
-    else:
-        procs = pd.Index(["(all)"])
+        dims["procedure"] = t[S.PROCEDURE].cast("string")
+    fs = _first_seen_dims(t, dims)
+    acts = pd.Index(fs.get("activity", []), dtype=object)
+    procs = pd.Index(fs["procedure"], dtype=object) if "procedure" in fs else pd.Index(["(all)"])
     order, proc_names = _order(rlog, t, cat, acts, procs)
     pi, ai = np.nonzero(np.isfinite(order))
     order_df = pd.DataFrame({"procedure": np.asarray(proc_names, dtype=object)[pi],
@@ -365,25 +380,26 @@ def rework(rlog, *, procedure: str | None = None, catalog: Any = None, ci: float
     by_case_table = bc.select(*head, *BY_CASE_COLUMNS)
 
     # ------------------------------------------------------------------ per step (small)
-    ea = e.group_by(S.ACTIVITY).aggregate(
+    ea = e.group_by(e[S.ACTIVITY].name("activity")).aggregate(
         n_events=e.count(), reexec_events=e.count(where=e["_reexec"]),
         reexec_same_officer=e.count(where=e["_reexec_same"]),
         reexec_other_officer=e.count(where=e["_reexec_other"]),
-        back_edges_in=e.count(where=e["_back"])).to_pandas()
+        back_edges_in=e.count(where=e["_back"]))
     bo = e.filter(e["_back"])
-    bo_out = bo.group_by(bo["prev_activity"].name("activity")).aggregate(
-        back_edges_out=bo.count()).to_pandas()
-    ra = runs.group_by(runs["_act"].name("activity")).aggregate(
-        selfloops_repeat=runs["_repeat"].sum(), selfloops_redo=runs["_redo"].sum()).to_pandas()
-    pa = pairs.group_by(pairs[S.ACTIVITY].name("activity")).aggregate(
+    bo_out = bo.group_by(bo["prev_activity"].name("_a_bo")).aggregate(back_edges_out=bo.count())
+    ra = runs.group_by(runs["_act"].name("_a_ra")).aggregate(
+        selfloops_repeat=runs["_repeat"].sum(), selfloops_redo=runs["_redo"].sum())
+    pa = pairs.group_by(pairs[S.ACTIVITY].name("_a_pa")).aggregate(
         n_cases=pairs.count(), cases_with_repeat=pairs.count(where=pairs["_n"] > 1),
         repetitions_repeat=pairs["_rep_repeat"].sum(),
-        repetitions_redo=pairs["_rep_redo"].sum()).to_pandas()
+        repetitions_redo=pairs["_rep_redo"].sum())
+    j = ea
+    for part, kc in ((pa, "_a_pa"), (ra, "_a_ra"), (bo_out, "_a_bo")):
+        j = j.left_join(part, j["activity"] == part[kc]).drop(kc)
+    ea = j.to_pandas()                                  # one query for the step table
     ba = pd.DataFrame({"activity": acts.astype(str)})
-    ea = ea.rename(columns={S.ACTIVITY: "activity"})
-    for part in (ea, pa, ra, bo_out):
-        ba = ba.merge(part.assign(activity=part["activity"].astype(str)), on="activity",
-                      how="left", sort=False)
+    ba = ba.merge(ea.assign(activity=ea["activity"].astype(str)), on="activity", how="left",
+                  sort=False)
     for c in BY_ACTIVITY_COLUMNS[1:-1]:
         ba[c] = ba[c].fillna(0).astype(np.int64)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -462,13 +478,15 @@ def _summary(rep: RelationalReworkReport) -> pd.DataFrame:
             out[f"q_{name}"] = (x * x).sum()
         return out
 
-    tot = b.aggregate(**aggs(b)).to_pandas()
-    tot.insert(0, "scope", "(all)")
-    frames = [tot]
+    tot = b.aggregate(**aggs(b)).mutate(scope=ibis.literal("(all)"))
     if has_proc:
         bp = b.filter(b["procedure"].notnull())
-        per = bp.group_by("procedure").aggregate(**aggs(bp)).to_pandas()
-        per = per.rename(columns={"procedure": "scope"})
+        per = bp.group_by(bp["procedure"].name("scope")).aggregate(**aggs(bp))
+        tot = ibis.union(tot.select(*per.columns), per, distinct=False)
+    allsc = tot.to_pandas()                              # one query for every scope
+    frames = [allsc[allsc["scope"] == "(all)"]]
+    if has_proc:
+        per = allsc[allsc["scope"] != "(all)"].copy()
         order = pd.Index(rep._proc_order.astype(str)) if rep._proc_order is not None else None
         if order is not None:
             per["_o"] = order.get_indexer(per["scope"].astype(str))
