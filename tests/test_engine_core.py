@@ -358,3 +358,20 @@ def test_real_log_dst_calendar(real_dir, tmp_path):
     assert_frames_equal(pd_segments(plog).to_frame(), segments_frame(rlog), exact_float=True,
                         label="wabo DST")
     assert_maps_equal(tm.discover(plog), tm.discover(rlog), label="wabo DST")
+
+
+def test_naive_timestamps_are_local_wall_clock(tmp_path, province_parquet):
+    """Parquet timestamps without a time zone are the calendar's wall clock (as the pandas
+    reader takes them): same segments."""
+    path, _ = province_parquet[3]
+    df = pd.read_parquet(path)
+    for c in df.columns:
+        if isinstance(df[c].dtype, pd.DatetimeTZDtype):
+            df[c] = df[c].dt.tz_localize(None)
+    df = df.iloc[:3000]
+    df.to_parquet(tmp_path / "naive.parquet")
+    plog = tm.read_log(tmp_path / "naive.parquet")
+    rlog = tm.read_log(tmp_path / "naive.parquet", engine="duckdb")
+    assert {S.TIMESTAMP, S.START} <= rlog.naive_columns
+    assert_frames_equal(pd_segments(plog).to_frame(), segments_frame(rlog), exact_float=True,
+                        label="naive")

@@ -281,11 +281,12 @@ def resolve_paths(paths_or_glob: Any) -> list[str]:
     return sorted(dict.fromkeys(out)) if not any(_is_remote(p) for p in out) else out
 
 
-def _check_local_files(files: list[str]) -> None:
+def _check_local_files(files: list[str]) -> frozenset:
     """Every local file is Parquet and has the required columns with usable types (the
-    footer only; no data is read)."""
+    footer only; no data is read). Returns the timestamp columns stored without a time zone."""
     import pyarrow as pa
     import pyarrow.parquet as pq
+    naive: set[str] = set()
     for f in files:
         if _is_remote(f):
             continue
@@ -307,9 +308,11 @@ def _check_local_files(files: list[str]) -> None:
                         f"a timestamp column is stored as {t}; the relational engines read the "
                         "canonical table with typed timestamps (tm.write_log(log, 'x.parquet')); "
                         "read other layouts with engine='pandas'", file=f, column=c, value=str(t))
+        naive |= {fl.name for fl in schema if pa.types.is_timestamp(fl.type) and fl.type.tz is None}
+    return frozenset(naive)
 
 
-def _raw_table(con: Any, backend: str, files: list[str]):
+def _raw_table(con: Any, backend: str, files: list[str], naive_hint: frozenset = frozenset()):
     """The Parquet files as one Ibis table with the file path and the row within the file,
     and the set of timestamp columns without a time zone."""
     if backend == "duckdb":
@@ -337,6 +340,9 @@ def _raw_table(con: Any, backend: str, files: list[str]):
     naive = frozenset(f.name for f in df.schema.fields if isinstance(f.dataType, TimestampNTZType))
     ns_cols = {f.name for f in df.schema.fields
                if f.name in S.TIME_COLUMNS and isinstance(f.dataType, LongType)}
+    # read as int64, a naive ns column lost its "no time zone" mark: the footers tell (local
+    # files; remote ns columns are taken as instants)
+    naive = naive | (ns_cols & naive_hint)
     cols = [F.timestamp_micros(F.expr(f"div(`{f.name}`, 1000)")).alias(f.name)
             if f.name in ns_cols else F.col(f"`{f.name}`") for f in df.schema.fields]
     df = df.select(*cols, F.col("_metadata.file_path").alias(_FILE_COL),
@@ -481,9 +487,9 @@ def read_parquet(paths_or_glob: Any, engine: str = "duckdb", *, calendar: Any = 
     """
     engine = _check_engine(engine)
     files = resolve_paths(paths_or_glob)
-    _check_local_files(files)
+    naive_hint = _check_local_files(files)
     con = connect(engine, spark=spark, con=con, **connect_kwargs)
-    raw, naive = _raw_table(con, engine, files)
+    raw, naive = _raw_table(con, engine, files, naive_hint)
     missing = [c for c in REQUIRED if c not in raw.columns]
     if missing:  # remote files: checked on the engine's schema
         raise MissingColumnError(missing, [c for c in raw.columns
