@@ -78,9 +78,13 @@ def fdiv(a, b: int):
 class _Cal:
     """The calendar as small tables and literals for the relational deadline arithmetic."""
 
-    def __init__(self, cal, lo_day: int, hi_day: int):
-        import ibis
+    def __init__(self, rlog, lo_day: int, hi_day: int):
+        from .core import _register
 
+        def table(frame, name):   # a temporary view (Spark's cached tables need named ones)
+            return _register(rlog.con, rlog.backend, frame, name)
+
+        cal = rlog.calendar
         self.cal = cal
         self.tz = cal.tz or "UTC"
         self.L = int(round(cal.seconds_per_day * NS_PER_S))
@@ -95,53 +99,60 @@ class _Cal:
         self.d0, self.d1 = int(cal._d0), int(cal._d1)
         days = pd.DataFrame({"d": d, "cum": cal._cum.astype(np.int64),
                              "wk": cal._working.astype(np.int64)})
-        self.days = ibis.memtable(days)
+        self.days = table(days, "tthc_days")
         wd = days.loc[days["wk"] == 1, ["cum", "d"]].reset_index(drop=True)
-        self.wdays = ibis.memtable(wd)
-        # constant UTC offset over the span (the zone's offset never changes there)
+        self.wdays = table(wd, "tthc_wdays")
+        # the zone's UTC offset: one literal when it never changes over the span, else the
+        # transitions (instant, offset before, offset after) found by bisection on the hours
         hour = 3_600 * NS_PER_S
-        grid = np.arange((lo_day - 2) * 24, (hi_day + 3) * 24, dtype=np.int64)
-        utc = pd.DatetimeIndex((grid * hour).view("datetime64[ns]")).tz_localize("UTC")
-        offs = utc.tz_convert(self.tz).tz_localize(None).as_unit("ns").asi8 - grid * hour
-        off = int(offs[0]) if (offs == offs[0]).all() else None
-        self.offset = off
-        self.hours = None
-        if off is None:   # a DST zone: offset per UTC hour and per local hour (small tables)
-            grid = np.arange(self.d0 * 24 - 48, self.d1 * 24 + 48, dtype=np.int64)
-            utc = pd.DatetimeIndex((grid * hour).view("datetime64[ns]")).tz_localize("UTC")
-            loc = utc.tz_convert(self.tz).tz_localize(None).as_unit("ns").asi8
-            self.hours = ibis.memtable(pd.DataFrame({"h": grid, "off": loc - grid * hour}))
-            lgrid = pd.DatetimeIndex((grid * hour).view("datetime64[ns]"))
-            lo = lgrid.tz_localize(self.tz, ambiguous=False, nonexistent="shift_forward")
-            u = lo.tz_convert("UTC").tz_localize(None).as_unit("ns").asi8
-            self.lhours = ibis.memtable(pd.DataFrame({"h": grid, "off": grid * hour - u}))
+        grid = np.arange((lo_day - 2) * 24, (hi_day + 3) * 24, dtype=np.int64) * hour
+        offs = self._off(grid)
+        self.offset = int(offs[0]) if (offs == offs[0]).all() else None
+        self.transitions: list[tuple[int, int, int]] = []
+        self.first_offset = int(offs[0])
+        for i in np.flatnonzero(offs[1:] != offs[:-1]) + 1:
+            lo, hi = int(grid[i - 1]), int(grid[i])       # offset(lo) old, offset(hi) new
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if self._off(np.array([mid], dtype=np.int64))[0] == offs[i - 1]:
+                    lo = mid
+                else:
+                    hi = mid
+            self.transitions.append((hi, int(offs[i - 1]), int(offs[i])))
+
+    def _off(self, utc_ns: np.ndarray) -> np.ndarray:
+        idx = pd.DatetimeIndex(utc_ns.view("datetime64[ns]")).tz_localize("UTC")
+        return idx.tz_convert(self.tz).tz_localize(None).as_unit("ns").asi8 - utc_ns
 
     # ------------------------------------------------------------------ instants <-> local
-    def local_expr(self, t, col: str):
-        """(table, local wall-clock ns expression) of the UTC ns column ``col``: one literal
-        addition for a constant offset, else a join with the per-UTC-hour offset table."""
+    def local_of(self, utc):
+        """Local wall-clock ns of a UTC ns expression: one literal addition for a constant
+        offset, else a ``CASE`` over the zone's transitions in the span (two a year)."""
+        import ibis
         if self.offset is not None:
-            return t, t[col] + self.offset
-        h = self.hours.select(**{f"_h_{col}": self.hours.h, f"_o_{col}": self.hours.off})
-        j = t.left_join(h, fdiv(t[col], 3_600 * NS_PER_S) == h[f"_h_{col}"])
-        j = j.select(*[j[c] for c in t.columns], **{f"_o_{col}": j[f"_o_{col}"]})
-        return j, j[col] + j[f"_o_{col}"]
+            return utc + self.offset
+        branches = [(utc < t, before) for t, before, _ in self.transitions]
+        return utc + ibis.cases(*branches, else_=self.transitions[-1][2])
 
-    def _finish_local(self, t, keep):
-        return t.drop(*[c for c in t.columns if c.startswith("_o_") and c not in keep])
+    def utc_of(self, local):
+        """UTC ns of a local wall-clock ns expression (a time in a fall-back hour is taken in
+        the earlier offset; office hours never fall in a change)."""
+        import ibis
+        if self.offset is not None:
+            return local - self.offset
+        branches = [(local < t + before, before) for t, before, _ in self.transitions]
+        return local - ibis.cases(*branches, else_=self.transitions[-1][2])
+
+    def local_expr(self, t, col: str):
+        return t, self.local_of(t[col])
 
     def to_local(self, t, col: str, out: str):
         """Add ``out`` = local wall-clock ns of the UTC ns column ``col``."""
-        t2, loc = self.local_expr(t, col)
-        return self._finish_local(t2.mutate(**{out: loc}), ())
+        return t.mutate(**{out: self.local_of(t[col])})
 
     def to_utc(self, t, col: str, out: str):
         """Add ``out`` = UTC ns of the local wall-clock ns column ``col``."""
-        if self.offset is not None:
-            return t.mutate(**{out: t[col] - self.offset})
-        h = self.lhours.select(**{f"_h_{out}": self.lhours.h, f"_o_{out}": self.lhours.off})
-        j = t.left_join(h, fdiv(t[col], 3_600 * NS_PER_S) == h[f"_h_{out}"])
-        return j.select(*[j[c] for c in t.columns], **{out: j[col] - j[f"_o_{out}"]})
+        return t.mutate(**{out: self.utc_of(t[col])})
 
     def intra(self, nid):
         """Office ns elapsed at ``nid`` ns after local midnight."""
@@ -165,7 +176,7 @@ class _Cal:
         dd = self.days.select(**{f"{p}_jd": self.days.d, f"{p}_cum": self.days.cum,
                                  f"{p}_wk": self.days.wk})
         j = t2.left_join(dd, t2[f"{p}_day"] == dd[f"{p}_jd"])
-        _, loc = self.local_expr(j, col) if self.offset is not None else (j, j[col] + j[f"_o_{col}"])
+        loc = self.local_of(j[col])
         nid = loc - j[f"{p}_day"] * NS_PER_DAY
         keep = [j[c] for c in t.columns]
         return j.select(*keep, **{
@@ -196,9 +207,7 @@ class _Cal:
             a_last + r - self.cumlen[n - 1]
         loc = j[f"{p}_jd"] * NS_PER_DAY + sec
         keep = [j[c] for c in t.columns]
-        if self.offset is not None:
-            return j.select(*keep, **{f"{p}_loc": loc, f"{p}_utc": loc - self.offset})
-        return self.to_utc(j.select(*keep, **{f"{p}_loc": loc}), f"{p}_loc", f"{p}_utc")
+        return j.select(*keep, **{f"{p}_loc": loc, f"{p}_utc": self.utc_of(loc)})
 
     def calendar_due(self, t, day_col: str, n_col: str, p: str):
         """Calendar-day deadline: first working day on or after ``day + n``; adds ``{p}_loc``
@@ -209,10 +218,8 @@ class _Cal:
         j = j.left_join(wd, dd[f"{p}_c"] == wd[f"{p}_jc"])
         loc = j[f"{p}_wd"] * NS_PER_DAY + self.close
         keep = [j[c] for c in t.columns]
-        new = {f"{p}_loc": loc, f"{p}_w": (j[f"{p}_c"] + 1) * self.L}
-        if self.offset is not None:
-            return j.select(*keep, **new, **{f"{p}_utc": loc - self.offset})
-        return self.to_utc(j.select(*keep, **new), f"{p}_loc", f"{p}_utc")
+        return j.select(*keep, **{f"{p}_loc": loc, f"{p}_w": (j[f"{p}_c"] + 1) * self.L,
+                                  f"{p}_utc": self.utc_of(loc)})
 
 
 # ====================================================================== events
@@ -430,16 +437,29 @@ def _unit_rank(rlog, t):
             fs = fs.sort_values(["c0", "p0"], kind="stable")
             order = [str(u) for u in fs["u"]]
     from .core import _register
+    if not order:   # no unit at all: a row that matches nothing keeps the column types
+        order = [_NULL_UNIT]
     return _register(rlog.con, rlog.backend,
                      pd.DataFrame({"_u_name": pd.Series(order, dtype=object),
                                    "_u_rank": np.arange(len(order), dtype=np.int64)}),
                      "tthc_units")
 
 
-def _stage(t, name: str):
-    """Materialise a per-dossier intermediate in the engine (a temporary table in DuckDB, a
-    cached DataFrame in Spark): it keeps the compiled queries small (Ibis' rewrites slow down
-    sharply on deep expression graphs) and is computed once for every later query."""
+def _stage(t, name: str, rlog=None):
+    """Materialise a per-dossier intermediate in the engine: a temporary table in DuckDB
+    (``cache()``); in Spark an eagerly computed ``localCheckpoint`` registered as a temporary
+    view, which also cuts the lineage (Spark re-analyses a cached view's whole plan on every
+    use, which grows with each stage). It keeps the compiled queries small (Ibis' rewrites slow
+    down sharply on deep expression graphs) and is computed once for every later query."""
+    if rlog is not None and getattr(rlog, "backend", None) == "spark":
+        from .core import _gen_name
+        con = rlog.con
+        with deep_expressions():
+            sql = con.compile(t)
+        df = con._session.sql(sql).localCheckpoint(eager=True)
+        view = _gen_name(name)
+        df.createOrReplaceTempView(view)
+        return con.table(view)
     with deep_expressions():
         return t.cache()
 
@@ -490,7 +510,7 @@ def _build(rlog, catalog, as_of_ns: int, as_of_t, cutoff, overrides, third_party
                                    nan=0.0).max())
     # deadlines reach past the data: restart + deadline, statutory due + paused time
     hi_day = hi_day + (hi_day - lo_day) + 3 * max_dl + 800
-    cal = _Cal(cal0, lo_day - 400, hi_day)
+    cal = _Cal(rlog, lo_day - 400, hi_day)
 
     E, present = _events(rlog, overrides, as_of_ns, cal)
     k = E["_k"]
@@ -571,9 +591,9 @@ def _build(rlog, catalog, as_of_ns: int, as_of_t, cutoff, overrides, third_party
                      _k_cal=ibis.null("int64"), _k_unit=ibis.null("string"),
                      _k_cut=ibis.null("int64"), _k_name=ibis.null("string"),
                      _k_ceil=ibis.null("int64"), _k_dl_ns=ibis.null("int64"))
-    A = _stage(A.mutate(in_cat=A["_k_proc"].notnull()), "tthc_t_a0")
+    A = _stage(A.mutate(in_cat=A["_k_proc"].notnull()), "tthc_t_a0", rlog)
     A = _deadline(cal, A, "recv", "st", A["_k_cut"])
-    A = _stage(A.drop("st_s_w", "st_s_day"), "tthc_t_a1")
+    A = _stage(A.drop("st_s_w", "st_s_day"), "tthc_t_a1", rlog)
     for col in ("_a_due", "_a_due_after", "_a_due_before"):
         A = _end_of_office(cal, A, col)
     from_export = A["st_due"].isnull() & (A["_a_due_before"].notnull() | A["_a_due"].notnull())
@@ -591,7 +611,7 @@ def _build(rlog, catalog, as_of_ns: int, as_of_t, cutoff, overrides, third_party
         due_source=ibis.cases((from_export & A["_a_due_before"].notnull(), "case:due_before"),
                               (from_export, "case:due"), (A["in_cat"], "catalog"),
                               else_=ibis.null("string")))
-    A = _stage(_working_of(cal, A, "stat", "stat_w"), "tthc_t_a2")
+    A = _stage(_working_of(cal, A, "stat", "stat_w"), "tthc_t_a2", rlog)
     # reported due: exported, else restarted at the last supplement receipt
     A = A.mutate(restart=ibis.greatest(A["sup_last"].fill_null(A["recv"]), A["recv"]))
     A = _deadline(cal, A, "restart", "rd", A["_k_cut"])
@@ -602,7 +622,7 @@ def _build(rlog, catalog, as_of_ns: int, as_of_t, cutoff, overrides, third_party
     A = A.mutate(rep=ibis.coalesce(A["_a_due"], A["_a_due_after"], rep_calc, A["stat"]))
     A = cal.axis(A, "rep", "_rp")          # _rp_w, _rp_day
 
-    A = _stage(A, "tthc_t_cases")
+    A = _stage(A, "tthc_t_cases", rlog)
     # ---------------------------------------------------------------- clock window, owners
     w_asof = int(cal0.to_working_ns(pd.DatetimeIndex([as_of_t]))[0])
     is_rec = A["recv"] <= as_of_ns
@@ -621,14 +641,19 @@ def _build(rlog, catalog, as_of_ns: int, as_of_t, cutoff, overrides, third_party
     lo = ibis.greatest(EW["_wp"].fill_null(EW["_ws"]), EW["_ws"])
     hi = ibis.least(EW["_w"], EW["_we"])
     EW = EW.mutate(_cnt=ibis.greatest(hi - lo, 0).fill_null(0))
-    O = EW.group_by(_oc=EW["_c"]).aggregate(
-        s0=EW["_cnt"].sum(where=EW["_owner"] == OWNER_AGENCY),
-        s1=EW["_cnt"].sum(where=EW["_owner"] == OWNER_CITIZEN),
-        s2=EW["_cnt"].sum(where=EW["_owner"] == OWNER_THIRD),
-        su=EW["_cnt"].sum(where=(EW["_owner"] == OWNER_AGENCY) & EW["_g"].notnull()))
+    # one pass over the events: per (dossier, unit or null) the counted time of each owner
+    own = EW["_owner"]
+    U0 = EW.group_by(_uc=EW["_c"], _ug=EW["_g"]).aggregate(
+        _a0=EW["_cnt"].sum(where=own == OWNER_AGENCY),
+        _a1=EW["_cnt"].sum(where=own == OWNER_CITIZEN),
+        _a2=EW["_cnt"].sum(where=own == OWNER_THIRD))
+    U0 = _stage(U0.mutate(_a0=U0["_a0"].fill_null(0), _a1=U0["_a1"].fill_null(0),
+                          _a2=U0["_a2"].fill_null(0)), "tthc_t_units", rlog)
+    O = U0.group_by(_oc=U0["_uc"]).aggregate(
+        s0=U0["_a0"].sum(), s1=U0["_a1"].sum(), s2=U0["_a2"].sum(),
+        su=U0["_a0"].sum(where=U0["_ug"].notnull()))
     # units: agency time per (dossier, unit) over the units met in the dossier, plus the tail
-    U1 = EW.filter(EW["_g"].notnull()).group_by(_uc=EW["_c"], _ug=EW["_g"]).aggregate(
-        _uv=ibis.cases((EW["_owner"] == OWNER_AGENCY, EW["_cnt"]), else_=0).sum())
+    U1 = U0.filter(U0["_ug"].notnull()).select("_uc", "_ug", _uv=U0["_a0"])
     tl = A.filter((A["holder"] == OWNER_AGENCY) & (A["tail"] > 0) & (A["g_lk"] != _NULL_UNIT)
                   & A["g_lk"].notnull())
     U2 = tl.select(_uc=tl["_c"], _ug=tl["g_lk"], _uv=tl["tail"])
@@ -737,7 +762,7 @@ def _build(rlog, catalog, as_of_ns: int, as_of_t, cutoff, overrides, third_party
         overdue_actual=(((status_act == ST["overdue"]) | (status_act == ST["in_progress_overdue"]))
                         .fill_null(False) | (fin_ & has_dl & ~ok_act_f)),
         recv_day=A["_r_day"])
-    return _stage(out, "tthc_t_timing"), L
+    return _stage(out, "tthc_t_timing", rlog), L
 
 
 # ====================================================================== result
