@@ -1,81 +1,141 @@
-"""Benchmark: tm.rework on the synthetic province vs pm4py's rework and variants functions.
+"""Issue 4 benchmark: ``tm.rework`` vs pm4py's ``get_rework_cases_per_activity`` +
+``get_variants`` on the 860,000-dossier synthetic log, one run.
 
-    .venv/bin/python benchmarks/bench_rework.py            # 860,000 dossiers
-    .venv/bin/python benchmarks/bench_rework.py 100000     # smaller
+    .venv/bin/python benchmarks/bench_rework.py                    # 860,000 dossiers
+    .venv/bin/python benchmarks/bench_rework.py --dossiers 100000  # (or a bare 100000)
+    .venv/bin/python benchmarks/bench_rework.py --library /tmp/old # our side from another checkout
 
-pm4py baseline: ``pm4py.get_rework_cases_per_activity`` + ``pm4py.get_variants`` on the same
-events (``log.to_pm4py()``; the conversion is not timed). Timings for tthc_mining:
+Both sides start from the same Parquet file (``benchmarks/data/province_<n>_<seed>.parquet``,
+written once by ``benchmarks/common.py``) and run in their own fresh Python process, so each
+peak resident memory (``VmHWM``) is that side's alone. Imports happen before the clocks start.
 
-* ``detect`` — ``tm.rework(log)`` on a fresh log (no cached codes, segments or working-time
-  axis): edeaR self-loops / repetitions, re-executions, loop erasure with the price of every loop,
-  ping-pong, back-edges, by_case, by_activity, loops;
-* ``full`` — the same plus every lazy table (patterns, cycles, triggers with their bootstrap
-  intervals, the hidden clock and the summary with intervals). The hidden clock needs
-  ``tm.timing`` (budgets, due dates, on-time flags; issue 2, shared with other modules and cached
-  on the log): its time is printed separately and included in ``full``.
+* tthc_mining: ``tm.read_log(parquet)`` (load, timed apart), then on that fresh log (nothing
+  cached: no codes, segments or working-time axis yet):
 
-The check at the end compares ``cases_with_repeat`` with pm4py's result.
+  - ``rework``: the ``tm.rework(log)`` call: segments, edeaR self-loops / repetitions,
+    re-executions, the loop erasure with the price of every loop, ping-pong, back-edges and the
+    tables ``by_case``, ``by_activity``, ``loops``, ``back_edges``, ``pingpong``, ``order``;
+  - ``lazy tables``: then every table built on first access (``patterns``, ``cycles``,
+    ``triggers`` with their bootstrap intervals, ``tm.timing`` behind the hidden clock,
+    ``clock``, ``summary``), timed one by one; ``full`` = the call + all of them.
+
+* pm4py: ``pandas.read_parquet`` + ``pm4py.format_dataframe`` (load), then
+  ``pm4py.get_rework_cases_per_activity`` and ``pm4py.get_variants``.
+
+The ratio printed is pm4py's two functions over ``tm.rework`` (and over ``full``). The check
+at the end compares ``by_activity.cases_with_repeat`` with pm4py's result (they must be equal).
 """
 from __future__ import annotations
 
+import argparse
+import json
 import sys
-import time
-import warnings
+import tempfile
+from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import describe_machine, ensure_data, machine, run_side, versions  # noqa: E402
+
+OURS = r'''
+import json
 import tthc_mining as tm
-from tthc_mining.log import DossierLog
+import networkx, scipy.sparse, scipy.special  # noqa: F401  (imports outside the clocks)
+tm.VietnamCalendar()._ensure(20000, 20500)  # the holidays package's import, outside the clocks
+with phase("load"):
+    log = tm.read_log({path!r})
+report(events=log.n_events, dossiers=log.n_cases, rss_after_load=rss_mb(),
+       peak_after_load=peak_mb())
+with phase("rework"):
+    rep = tm.rework(log)
+report(peak_after_rework=peak_mb(), loops=int(rep.by_case["n_loops"].sum()),
+       dossiers_with_loop=int((rep.by_case["n_loops"] > 0).sum()))
+lazy = {{}}
+for name in ("patterns", "cycles", "triggers", "_timing", "clock", "summary"):
+    with phase("lazy_" + name):
+        getattr(rep, name)
+with open({out!r}, "w") as fh:
+    json.dump(rep.rework_cases_per_activity(), fh, ensure_ascii=False)
+'''
+
+PM4PY = r'''
+import json, warnings
+warnings.simplefilter("ignore")
+import pandas as pd
+import pm4py
+with phase("load"):
+    df = pd.read_parquet({path!r})
+    df = pm4py.format_dataframe(df, case_id="case:concept:name", activity_key="concept:name",
+                                timestamp_key="time:timestamp")
+    df.attrs = {{}}  # pm4py 2.7.23 KeyError workaround (peers.md)
+report(rss_after_load=rss_mb(), peak_after_load=peak_mb())
+with phase("get_rework_cases_per_activity"):
+    rw = pm4py.get_rework_cases_per_activity(df)
+with phase("get_variants"):
+    variants = pm4py.get_variants(df)
+report(variants=len(variants), version=pm4py.__version__)
+with open({out!r}, "w") as fh:
+    json.dump({{str(k): int(v) for k, v in rw.items()}}, fh, ensure_ascii=False)
+'''
 
 
-def main(n: int = 860_000, seed: int = 2025) -> None:
-    t = time.perf_counter()
-    log, truth = tm.synth.province(n, seed=seed)
-    print(f"synthetic province: {log.n_cases:,} dossiers, {log.n_events:,} events "
-          f"({time.perf_counter() - t:.1f} s to generate)")
-    df = log.to_pm4py()
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("n", nargs="?", type=int, help="dossiers (same as --dossiers)")
+    ap.add_argument("--dossiers", type=int, default=860_000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--skip-pm4py", action="store_true", help="run our side only")
+    ap.add_argument("--json", help="also write the results to this JSON file")
+    ap.add_argument("--library", help="run our side with tthc_mining from this directory (a "
+                    "checkout of another commit, e.g. `git worktree add /tmp/old <commit>`)")
+    args = ap.parse_args()
+    n = args.n or args.dossiers
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import pm4py
-        t = time.perf_counter()
-        rw = pm4py.get_rework_cases_per_activity(df)
-        t_rw = time.perf_counter() - t
-        t = time.perf_counter()
-        variants = pm4py.get_variants(df)
-        t_var = time.perf_counter() - t
-    t_pm = t_rw + t_var
-    print(f"pm4py get_rework_cases_per_activity: {t_rw:.2f} s; get_variants: {t_var:.2f} s "
-          f"({len(variants):,} variants); total {t_pm:.2f} s")
-
-    fresh = DossierLog(events=log.events, calendar=log.calendar, catalog=log.catalog,
-                       source=log.source)
-    t = time.perf_counter()
-    report = tm.rework(fresh)
-    t_detect = time.perf_counter() - t
-    print(f"tm.rework (detect + price, cold log): {t_detect:.2f} s -> "
-          f"{int(report.by_case['n_loops'].sum()):,} loops in "
-          f"{int((report.by_case['n_loops'] > 0).sum()):,} dossiers")
-    t = time.perf_counter()
-    parts = {}
-    for name in ("patterns", "cycles", "triggers", "_timing", "clock", "summary"):
-        t1 = time.perf_counter()
-        getattr(report, name)
-        parts[name] = time.perf_counter() - t1
-    t_rest = time.perf_counter() - t
-    t_full = t_detect + t_rest
+    m0 = machine()
+    path = ensure_data(n, args.seed, parquet=True)["parquet"]
+    tmp = Path(tempfile.mkdtemp(prefix="bench_rework_"))
+    ours = run_side(OURS.format(path=str(path), out=str(tmp / "ours.json")), label="tthc_mining",
+                    root=args.library)
+    t = ours["times"]
+    e = ours["extra"]
+    lazy = {k[len("lazy_"):]: v for k, v in t.items() if k.startswith("lazy_")}
+    full = t["rework"] + sum(lazy.values())
+    print(f"data: {path.name}: {e['dossiers']:,} dossiers, {e['events']:,} events "
+          f"({path.stat().st_size / 1e6:.0f} MB Parquet)")
+    print(f"tthc_mining: load {t['load']:.2f} s | tm.rework {t['rework']:.2f} s "
+          f"({e['loops']:,} loops in {e['dossiers_with_loop']:,} dossiers) | peak RSS "
+          f"{e['peak_after_rework']:,.0f} MB after tm.rework (after load "
+          f"{e['peak_after_load']:,.0f} MB)")
     print("  lazy tables: " + ", ".join(f"{k.replace('_timing', 'tm.timing')} {v:.2f} s"
-                                         for k, v in parts.items()))
-    print(f"tm.rework full report: {t_full:.2f} s")
-
-    warm = time.perf_counter()
-    tm.rework(fresh)
-    t_warm = time.perf_counter() - warm
-    print(f"tm.rework again on the same log (codes, segments cached): {t_warm:.2f} s")
-
-    same = report.rework_cases_per_activity() == rw
-    print(f"cases_with_repeat equals pm4py: {same}")
-    print(f"speed-up vs pm4py (rework + variants): detect {t_pm / t_detect:.1f}x, "
-          f"full report {t_pm / t_full:.1f}x, warm detect {t_pm / t_warm:.1f}x (target > 10x)")
+                                         for k, v in lazy.items())
+          + f" -> full report {full:.2f} s, peak RSS {ours['peak_mb']:,.0f} MB")
+    result = {"dossiers": e["dossiers"], "events": e["events"], "ours": ours, "full": full}
+    if not args.skip_pm4py:
+        pm = run_side(PM4PY.format(path=str(path), out=str(tmp / "pm4py.json")), label="pm4py")
+        p = pm["times"]
+        pm_t = p["get_rework_cases_per_activity"] + p["get_variants"]
+        print(f"pm4py {pm['extra']['version']}: load {p['load']:.2f} s | "
+              f"get_rework_cases_per_activity {p['get_rework_cases_per_activity']:.2f} s + "
+              f"get_variants {p['get_variants']:.2f} s ({pm['extra']['variants']:,} variants) "
+              f"= {pm_t:.2f} s | peak RSS {pm['peak_mb']:,.0f} MB")
+        a = json.loads((tmp / "ours.json").read_text())
+        b = json.loads((tmp / "pm4py.json").read_text())
+        same = a == b
+        print(f"cases_with_repeat equals pm4py's get_rework_cases_per_activity: {same} "
+              f"({len(b)} activities)")
+        print(f"RATIO (pm4py rework + variants / tthc_mining): tm.rework {pm_t / t['rework']:.1f}x"
+              f"   full report {pm_t / full:.1f}x   end to end with load: "
+              f"{(pm_t + p['load']) / (t['rework'] + t['load']):.1f}x   peak RSS "
+              f"{ours['peak_mb']:,.0f} MB vs {pm['peak_mb']:,.0f} MB")
+        result.update(pm4py=pm, ratio=pm_t / t["rework"], ratio_full=pm_t / full,
+                      cases_with_repeat_equal=same)
+    m1 = machine()
+    print(describe_machine(m0, m1) + "; " + versions())
+    result.update(machine_start=m0, machine_end=m1)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1, default=str))
+    return 0
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 860_000)
+    sys.exit(main())

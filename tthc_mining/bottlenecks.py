@@ -24,7 +24,11 @@ Columns
 -------
 ``count`` events, ``cases`` dossiers; ``wait_mean_h`` with ``wait_mean_ci_low/high`` (percentile
 bootstrap over **dossiers**, :func:`tthc_mining.stats.bootstrap_mean_ci`: Poisson weights per
-dossier, random groups of dossiers on very large logs), ``wait_median_h``, ``wait_p90_h``,
+dossier, random groups of dossiers on very large logs; rows with at least
+``NORMAL_MIN_DOSSIERS`` dossiers get the dossier-clustered normal interval, the delta-method
+standard error of the ratio of sums from per-dossier sums, which is what that bootstrap
+converges to with thousands of dossiers; ``attrs["bootstrap_method"]`` says which were used),
+``wait_median_h``, ``wait_p90_h``,
 ``proc_mean_h`` (NaN without start times), ``total_wait_h`` (dossier-hours lost there),
 ``excess_wait_h`` (time held above the step's allotment in the internal procedure when a catalogue
 gives one for the event's procedure and step; otherwise waiting above the row's median wait;
@@ -89,6 +93,9 @@ BATCH_MIN_RATIO = 3.0
 KIND_SAMPLE = 20_000
 KIND_SAMPLE_TOTAL = 1_000_000
 MIN_EVENTS_PER_MONTH = 5
+#: rows with at least this many dossiers get the dossier-clustered normal interval of the mean
+#: wait (``stats.bootstrap_mean_ci(normal_min_units=...)``), the others the dossier bootstrap
+NORMAL_MIN_DOSSIERS = 5_000
 H = 3600.0
 
 #: Vietnamese labels of the result columns (the report issue adds the English ones beside them)
@@ -521,6 +528,23 @@ def _modal(keys: np.ndarray, vals: np.ndarray, n_keys: int, labels: pd.Index) ->
     if not ok.any():
         return out
     V = int(vals[ok].max()) + 1
+    if n_keys * V <= 1 << 22:
+        # a dense (key, value) count table (no hashing of all events); ties go to the value
+        # whose (key, value) pair appears first, as in the hashed path below
+        cells = keys[ok] * V + vals[ok]
+        mat = np.bincount(cells, minlength=n_keys * V).reshape(n_keys, V)
+        mx = mat.max(axis=1)
+        has = mx > 0
+        at_max = mat == mx[:, None]
+        best = at_max.argmax(axis=1)
+        tied = has & (at_max.sum(axis=1) > 1)
+        if tied.any():
+            first = np.full(n_keys * V, np.iinfo(np.int64).max, dtype=np.int64)
+            first[cells[::-1]] = np.arange(cells.size - 1, -1, -1)   # first appearance
+            first = np.where(at_max, first.reshape(n_keys, V), np.iinfo(np.int64).max)
+            best[tied] = first[tied].argmin(axis=1)
+        out[has] = labels.to_numpy(dtype=object)[best[has]]
+        return out
     inv, pair = pd.factorize(keys[ok] * V + vals[ok])    # hash-based, no sort of all events
     cnt = np.bincount(inv)
     pair = np.asarray(pair)
@@ -623,7 +647,8 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
     if n_boot and n_boot > 0:
         from .stats import bootstrap_mean_ci
         tasks.submit("boot", bootstrap_mean_ci, wait, groups=(case, seg.case_ids),
-                     by=(key, pd.RangeIndex(R)), n_boot=n_boot, ci=ci, seed=seed, here=True)
+                     by=(key, pd.RangeIndex(R)), n_boot=n_boot, ci=ci, seed=seed, here=True,
+                     normal_min_units=NORMAL_MIN_DOSSIERS)
 
     # ------------------------------------------------------------ sums, counts, quantiles
     sum_wait = np.bincount(key, weights=wait, minlength=R)
@@ -766,6 +791,19 @@ def _sub_key(log, idx, key, column: str) -> np.ndarray:
     return pair.astype(np.int64)
 
 
+def _pair_code(log, idx, key, column: str) -> np.ndarray:
+    """Integer codes of (row, value of ``column``) pairs for the events ``idx``, not dense:
+    ``row * (V + 1) + value + 1`` (V distinct values), for grouping only; the row alone when the
+    log has no such column. No hashing of the events (:func:`_sub_key` gives dense codes)."""
+    if column not in log.events.columns:
+        return key
+    sub, uniq = log.codes(column)
+    out = key * np.int64(len(uniq) + 1)
+    out += sub[idx]
+    out += 1
+    return out
+
+
 def _queue_evidence(log, seg, idx, key, R, seed):
     """Spearman rho/p per row of an event's wait vs the backlog it found when it arrived: the
     number of dossiers of the same row waiting for the same officer (the same unit when the log
@@ -842,7 +880,7 @@ def _batch_evidence(log, seg, idx, key, R):
     midnight = np.bincount(key, weights=dates_only.astype(np.float64), minlength=R)
     del dates_only
     fine = midnight <= 0.5 * cnt
-    ck = _sub_key(log, idx, key, S.GROUP)
+    ck = _pair_code(log, idx, key, S.GROUP)
     share = _clump_share(ns, ck, key, R)
     share_arr = _clump_share(ns_all[idx - 1], ck, key, R)   # previous event = same dossier
     with np.errstate(invalid="ignore", divide="ignore"):

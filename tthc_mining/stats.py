@@ -122,7 +122,8 @@ def _dense_ranks(codes: np.ndarray) -> tuple[np.ndarray, int]:
 
 def bootstrap_mean_ci(values: Any, groups: Any = None, *, by: Any = None, n_boot: int = 1000,
                       ci: float = 0.95, seed: int | None = 0, method: str = "auto",
-                      n_groups: int = 2000, budget: float = _EXACT_BUDGET) -> MeanCI | pd.DataFrame:
+                      n_groups: int = 2000, budget: float = _EXACT_BUDGET,
+                      normal_min_units: int | None = None) -> MeanCI | pd.DataFrame:
     """Mean of ``values`` with a percentile bootstrap interval, resampling whole dossiers.
 
     Parameters
@@ -143,6 +144,17 @@ def bootstrap_mean_ci(values: Any, groups: Any = None, *, by: Any = None, n_boot
         ``"exact"`` (Poisson weight per dossier), ``"groups"`` (random-group bootstrap over
         ``n_groups`` buckets of dossiers), or ``"auto"`` (exact while
         ``n_pairs * n_boot <= budget``).
+    normal_min_units:
+        Strata with at least this many resampling units (dossiers) get the **dossier-clustered
+        normal interval** instead of the bootstrap: ``mean ± z · se`` with the linearised
+        (delta-method, cluster-robust) standard error of the ratio of sums,
+        ``se² = k/(k-1) · Σ_i (s_i - mean · c_i)² / C²`` over the ``k`` dossiers of the stratum
+        (``s_i`` / ``c_i`` their sum / count of observations, ``C`` the stratum's count). With
+        thousands of dossiers this is what the bootstrap of the same ratio converges to, at the
+        cost of a few passes over the data instead of ``n_boot`` resamples. Strata with fewer
+        dossiers keep the bootstrap (resampling only their own dossiers). ``None`` (default):
+        the bootstrap everywhere. The result's ``method`` then reads ``"normal"``, or
+        ``"normal+exact"`` / ``"normal+groups"`` when both were used.
 
     Returns
     -------
@@ -173,6 +185,10 @@ def bootstrap_mean_ci(values: Any, groups: Any = None, *, by: Any = None, n_boot
     # resampling units as dense ranks 0..n_units-1 (sorted order, as np.unique gives)
     g, n_units = _dense_ranks(g)
     rng = np.random.default_rng(seed)
+    if normal_min_units is not None:
+        return _clustered_ci(v, g, p, n_units, n_strata, p_uniques, by is None, n_boot=n_boot,
+                             ci=ci, rng=rng, method=method, n_groups=n_groups, budget=budget,
+                             normal_min_units=int(normal_min_units))
     key = p * max(n_units, 1)
     key += g
     # distinct (stratum, unit) pairs: one sort of the composite keys (no argsort)
@@ -228,30 +244,47 @@ def bootstrap_mean_ci(values: Any, groups: Any = None, *, by: Any = None, n_boot
     low = np.full(n_strata, np.nan)
     high = np.full(n_strata, np.nan)
     if n_strata and n_res:
-        from scipy import sparse
-        ms = sparse.csr_matrix((pair_s, (pair_g, pair_p)), shape=(n_res, n_strata))
-        mc = sparse.csr_matrix((pair_c, (pair_g, pair_p)), shape=(n_res, n_strata))
-        reps = np.empty((n_boot, n_strata), dtype=np.float64)
-        chunk = int(max(1, min(n_boot, _CHUNK_CELLS // max(n_res, 1))))
-        for b0 in range(0, n_boot, chunk):  # loop over chunks of replicates, not over dossiers
-            b1 = min(n_boot, b0 + chunk)
-            w = rng.poisson(1.0, size=(b1 - b0, n_res)).astype(np.float32)
-            num = np.asarray((ms.T @ w.T).T, dtype=np.float64)
-            den = np.asarray((mc.T @ w.T).T, dtype=np.float64)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                reps[b0:b1] = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
-        alpha = (1.0 - float(ci)) / 2.0
-        enough = units_per >= 2
-        if enough.any():
-            with np.errstate(all="ignore"):
-                import warnings
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    q = np.nanquantile(reps[:, enough], [alpha, 1.0 - alpha], axis=0)
-            low[enough], high[enough] = q[0], q[1]
-        # the percentile interval of a skewed statistic can miss the point estimate by rounding
-        low = np.where(np.isfinite(low), np.minimum(low, mean), low)
-        high = np.where(np.isfinite(high), np.maximum(high, mean), high)
+        low, high = _percentile_ci(pair_p, pair_g, pair_s, pair_c, n_res, n_strata, n_boot, ci,
+                                   rng, units_per, mean)
+    return _result(mean, low, high, units_per, tot_c, method, by is None, p_uniques, n_strata,
+                   n_boot, ci)
+
+
+def _percentile_ci(pair_p, pair_g, pair_s, pair_c, n_res, n_strata, n_boot, ci, rng, units_per,
+                   mean):
+    """Percentile interval of the ratio of sums per stratum from ``n_boot`` Poisson-weighted
+    replicates of the resampling units ``0..n_res-1`` (per-(unit, stratum) sums and counts)."""
+    low = np.full(n_strata, np.nan)
+    high = np.full(n_strata, np.nan)
+    from scipy import sparse
+    ms = sparse.csr_matrix((pair_s, (pair_g, pair_p)), shape=(n_res, n_strata))
+    mc = sparse.csr_matrix((pair_c, (pair_g, pair_p)), shape=(n_res, n_strata))
+    reps = np.empty((n_boot, n_strata), dtype=np.float64)
+    chunk = int(max(1, min(n_boot, _CHUNK_CELLS // max(n_res, 1))))
+    for b0 in range(0, n_boot, chunk):  # loop over chunks of replicates, not over dossiers
+        b1 = min(n_boot, b0 + chunk)
+        w = rng.poisson(1.0, size=(b1 - b0, n_res)).astype(np.float32)
+        num = np.asarray((ms.T @ w.T).T, dtype=np.float64)
+        den = np.asarray((mc.T @ w.T).T, dtype=np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            reps[b0:b1] = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+    alpha = (1.0 - float(ci)) / 2.0
+    enough = units_per >= 2
+    if enough.any():
+        with np.errstate(all="ignore"):
+            import warnings
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                q = np.nanquantile(reps[:, enough], [alpha, 1.0 - alpha], axis=0)
+        low[enough], high[enough] = q[0], q[1]
+    # the percentile interval of a skewed statistic can miss the point estimate by rounding
+    low = np.where(np.isfinite(low), np.minimum(low, mean), low)
+    high = np.where(np.isfinite(high), np.maximum(high, mean), high)
+    return low, high
+
+
+def _result(mean, low, high, units_per, tot_c, method, single, p_uniques, n_strata, n_boot, ci):
+    by = None if single else True
     n_obs = np.round(tot_c).astype(np.int64)
     if by is None:
         if n_strata == 0 or tot_c[0] == 0:
@@ -263,3 +296,90 @@ def bootstrap_mean_ci(values: Any, groups: Any = None, *, by: Any = None, n_boot
                         "n": units_per.astype(np.int64), "n_obs": n_obs}, index=index)
     out.attrs.update({"method": method, "n_boot": n_boot, "ci": float(ci)})
     return out
+
+
+def _pair_sums(v: np.ndarray, g: np.ndarray, p: np.ndarray, n_units: int):
+    """Distinct (stratum, unit) pairs sorted by (stratum, unit) with the sum and count of their
+    observations: ``(pair_p, pair_g, pair_s, pair_c)``.
+
+    When the units are non-decreasing (observations sorted by dossier, as a log's events are),
+    one stable sort of the small stratum codes (a radix sort) leaves the units sorted within
+    each stratum, so the pairs are runs; otherwise one sort of the composite keys."""
+    m = v.size
+    if m == 0:
+        z = np.zeros(0, np.int64)
+        return z, z, np.zeros(0), np.zeros(0)
+    n_strata = int(p.max()) + 1
+    if n_strata <= 1 << 15 and bool(np.all(g[1:] >= g[:-1])):
+        perm = np.argsort(p.astype(np.int16 if n_strata > 127 else np.int8), kind="stable")
+        ps, gs = p[perm], g[perm]
+        new = np.empty(m, dtype=bool)
+        new[0] = True
+        np.not_equal(ps[1:], ps[:-1], out=new[1:])
+        new[1:] |= gs[1:] != gs[:-1]
+        starts = np.flatnonzero(new)
+        del new
+        pair_s = np.add.reduceat(v[perm], starts)
+        del perm
+        pair_c = np.diff(np.append(starts, m)).astype(np.float64)
+        return ps[starts], gs[starts], pair_s, pair_c
+    key = p * max(n_units, 1)
+    key += g
+    ukey = np.unique(key)
+    inv = np.searchsorted(ukey, key)
+    pair_s = np.bincount(inv, weights=v, minlength=ukey.size)
+    pair_c = np.bincount(inv, minlength=ukey.size).astype(np.float64)
+    return ukey // max(n_units, 1), ukey % max(n_units, 1), pair_s, pair_c
+
+
+def _clustered_ci(v, g, p, n_units, n_strata, p_uniques, single, *, n_boot, ci, rng, method,
+                  n_groups, budget, normal_min_units):
+    """:func:`bootstrap_mean_ci` with ``normal_min_units``: the dossier-clustered normal
+    interval for strata with at least that many dossiers, the bootstrap for the others."""
+    pair_p, pair_g, pair_s, pair_c = _pair_sums(v, g, p, n_units)
+    units_per = np.bincount(pair_p, minlength=n_strata)[:max(n_strata, 0)]
+    tot_s = np.bincount(p, weights=v, minlength=n_strata)[:max(n_strata, 0)]
+    tot_c = np.bincount(p, minlength=n_strata)[:max(n_strata, 0)].astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(tot_c > 0, tot_s / np.where(tot_c > 0, tot_c, 1), np.nan)
+    low = np.full(n_strata, np.nan)
+    high = np.full(n_strata, np.nan)
+    big = units_per >= max(normal_min_units, 2)
+    used = []
+    if big.any():
+        # linearised ratio estimator: z_i = s_i - mean * c_i per (stratum, dossier)
+        z = pair_s - mean[pair_p] * pair_c
+        z *= z
+        ss = np.bincount(pair_p, weights=z, minlength=n_strata)[:n_strata]
+        del z
+        k = units_per.astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            se = np.sqrt(k / np.maximum(k - 1.0, 1.0) * ss) / tot_c
+        half = z_value(ci) * se
+        low[big] = (mean - half)[big]
+        high[big] = (mean + half)[big]
+        used.append("normal")
+    small = ~big & (units_per > 0)
+    if small.any():
+        sel = small[pair_p]
+        sp, sg, s_s, s_c = pair_p[sel], pair_g[sel], pair_s[sel], pair_c[sel]
+        sg, n_res = _dense_ranks(sg)                # only the small strata's dossiers
+        m = method
+        if m == "auto":
+            m = "exact" if sp.size * n_boot <= budget else "groups"
+        if m == "groups" and n_res > n_groups:
+            bucket = rng.integers(0, n_groups, size=n_res)
+            k2 = sp * n_groups + bucket[sg]
+            uk2, inv2 = np.unique(k2, return_inverse=True)
+            s_s = np.bincount(inv2, weights=s_s, minlength=uk2.size)
+            s_c = np.bincount(inv2, weights=s_c, minlength=uk2.size)
+            sp, sg, n_res = uk2 // n_groups, uk2 % n_groups, n_groups
+        else:
+            m = "exact"
+        lo_s, hi_s = _percentile_ci(sp, sg, s_s, s_c, n_res, n_strata, n_boot, ci, rng,
+                                    np.where(small, units_per, 0), mean)
+        low[small], high[small] = lo_s[small], hi_s[small]
+        used.append(m)
+    name = "+".join(used) if used else "normal"
+    return _result(mean, low, high, units_per, tot_c, name, single, p_uniques, n_strata,
+                   n_boot, ci)

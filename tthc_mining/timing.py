@@ -824,7 +824,6 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
         return _end_of_office_if_date(_case_time(col), cal).asi8
 
     due_ns = exported(S.DUE)
-    due_after_ns = exported(S.DUE_AFTER)
     due_before_ns = exported(S.DUE_BEFORE)
     # statutory due from the export when the catalogue does not know the procedure
     from_export = (stat_ns == _NAT) & ((due_before_ns != _NAT) | (due_ns != _NAT))
@@ -833,35 +832,50 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
         stat_ns = np.where(from_export, exp_ns, stat_ns)
         due_source = np.where(from_export & (due_before_ns != _NAT), 1,
                               np.where(from_export, 2, due_source))
-        # the clock start of those dossiers: received with the default cut-off
         sel = np.flatnonzero(from_export)
-        _, _, cw = _deadlines(cal, received[sel], np.ones(len(sel)), np.zeros(len(sel), bool),
-                              (np.zeros(len(sel), dtype=np.int64), np.array([cutoff], dtype=object)))
-        clock_w[sel] = cw
         stat_w[sel] = cal.to_working(_idx_from_ns(stat_ns[sel], tz))
+
+    def clock_start_w() -> np.ndarray:
+        """The clock start on the working axis (for the cases table only): the catalogue's,
+        and for the dossiers whose deadline comes from the export, received with the default
+        cut-off (computed when the table is built)."""
+        if from_export.any():
+            sel = np.flatnonzero(from_export)
+            _, _, cw = _deadlines(cal, received[sel], np.ones(len(sel)), np.zeros(len(sel), bool),
+                                  (np.zeros(len(sel), dtype=np.int64),
+                                   np.array([cutoff], dtype=object)))
+            clock_w[sel] = cw
+        return clock_w
+
     has_deadline = stat_ns != _NAT
     budget_days = np.where(has_deadline, (stat_w - recv_w) / L, np.nan)
 
     # reported due: exported, else recomputed with a restart at the last supplement receipt
+    # (for the cases table only: computed when it is built)
     sup_rx_rows = rr.rows(S.ROLE_SUPPLEMENT_RECEIVED)
-    last_sup_idx = _last_of(sup_rx_rows, case, n_cases)
-    restart_ns = np.where(last_sup_idx >= 0, _take_ns(ts_ns, last_sup_idx), recv_ns)
-    restart_ns = np.maximum(restart_ns, recv_ns)
-    # only dossiers with a supplement receipt and no exported due need a new computation
-    rep_calc_ns = np.where(in_cat, stat_ns, _NAT)
-    rep_calc_w = np.where(in_cat, stat_w, np.nan)
-    redo = np.flatnonzero(in_cat & (last_sup_idx >= 0) & (due_ns == _NAT) & (due_after_ns == _NAT))
-    if redo.size:
-        r_ns, r_w, _ = _deadlines(cal, _idx_from_ns(restart_ns[redo], tz), dl_days[redo],
-                                  dl_calendar[redo], (dl_cutoff[0][redo], dl_cutoff[1]))
-        rep_calc_ns[redo], rep_calc_w[redo] = r_ns, r_w
-    rep_ns = np.where(due_ns != _NAT, due_ns,
-                      np.where(due_after_ns != _NAT, due_after_ns,
-                               np.where(rep_calc_ns != _NAT, rep_calc_ns, stat_ns)))
-    rep_w = np.where(rep_ns == rep_calc_ns, rep_calc_w, np.where(rep_ns == stat_ns, stat_w, np.nan))
-    fix = np.flatnonzero((rep_ns != _NAT) & np.isnan(rep_w))
-    if fix.size:
-        rep_w[fix] = cal.to_working(_idx_from_ns(rep_ns[fix], tz))
+
+    def reported_due() -> tuple[np.ndarray, np.ndarray]:
+        due_after_ns = exported(S.DUE_AFTER)
+        last_sup_idx = _last_of(sup_rx_rows, case, n_cases)
+        restart_ns = np.where(last_sup_idx >= 0, _take_ns(ts_ns, last_sup_idx), recv_ns)
+        restart_ns = np.maximum(restart_ns, recv_ns)
+        # only dossiers with a supplement receipt and no exported due need a new computation
+        rep_calc_ns = np.where(in_cat, stat_ns, _NAT)
+        rep_calc_w = np.where(in_cat, stat_w, np.nan)
+        redo = np.flatnonzero(in_cat & (last_sup_idx >= 0) & (due_ns == _NAT) & (due_after_ns == _NAT))
+        if redo.size:
+            r_ns, r_w, _ = _deadlines(cal, _idx_from_ns(restart_ns[redo], tz), dl_days[redo],
+                                      dl_calendar[redo], (dl_cutoff[0][redo], dl_cutoff[1]))
+            rep_calc_ns[redo], rep_calc_w[redo] = r_ns, r_w
+        rep_ns = np.where(due_ns != _NAT, due_ns,
+                          np.where(due_after_ns != _NAT, due_after_ns,
+                                   np.where(rep_calc_ns != _NAT, rep_calc_ns, stat_ns)))
+        rep_w = np.where(rep_ns == rep_calc_ns, rep_calc_w, np.where(rep_ns == stat_ns, stat_w, np.nan))
+        fix = np.flatnonzero((rep_ns != _NAT) & np.isnan(rep_w))
+        if fix.size:
+            rep_w[fix] = cal.to_working(_idx_from_ns(rep_ns[fix], tz))
+        return rep_ns, rep_w
+
     if S.DUE not in ev.columns and S.DUE_AFTER not in ev.columns and in_cat.any():
         notes.append("The log has no exported due date: the reported due date is recomputed as "
                      "one-stop systems do (full deadline restarted at the last supplement receipt).")
@@ -985,16 +999,34 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
     refused = outcome == 2
     open_ = (outcome < 0) & is_received
     close_day = _local_day_ns(closed_ns, tz)
-    rep_day = _local_day_ns(rep_ns, tz)
-    has_rep = rep_ns != _NAT
-    on_time_rep = np.where(has_rep, close_day <= rep_day, True)
-    early_rep = has_rep & (close_day < rep_day)
-    on_time_reported = pd.array(np.where(fin | refused, on_time_rep, withdrawn), dtype="boolean")
-    on_time_reported[~(fin | refused | withdrawn)] = pd.NA
-    early_reported = pd.array(early_rep & (fin | refused), dtype="boolean")
-    early_reported[~(fin | refused | withdrawn)] = pd.NA
-    days_late_rep = np.where((fin | refused) & has_rep, np.clip((closed_w - rep_w) / L, 0.0, None), np.nan)
-    days_late_rep = np.where((fin | refused) & has_rep & (close_day <= rep_day), 0.0, days_late_rep)
+
+    def reported_columns():
+        """On time as reported, days late and the status on the reported clock (for the
+        cases table only)."""
+        rep_ns, rep_w = reported_due()
+        rep_day = _local_day_ns(rep_ns, tz)
+        has_rep = rep_ns != _NAT
+        on_time_rep = np.where(has_rep, close_day <= rep_day, True)
+        early_rep = has_rep & (close_day < rep_day)
+        on_time_reported = pd.array(np.where(fin | refused, on_time_rep, withdrawn), dtype="boolean")
+        on_time_reported[~(fin | refused | withdrawn)] = pd.NA
+        early_reported = pd.array(early_rep & (fin | refused), dtype="boolean")
+        early_reported[~(fin | refused | withdrawn)] = pd.NA
+        days_late_rep = np.where((fin | refused) & has_rep, np.clip((closed_w - rep_w) / L, 0.0, None),
+                                 np.nan)
+        days_late_rep = np.where((fin | refused) & has_rep & (close_day <= rep_day), 0.0, days_late_rep)
+        status = np.full(n_cases, -1, dtype=np.int8)    # category codes; -1 = not received yet
+        status[fin & ~has_rep] = SC["resolved"]
+        status[fin & has_rep & (close_day < rep_day)] = SC["early"]
+        status[fin & has_rep & (close_day == rep_day)] = SC["on_time"]
+        status[fin & has_rep & (close_day > rep_day)] = SC["overdue"]
+        status[open_ & held_by_other] = SC["suspended"]
+        status[open_ & ~held_by_other] = SC["in_progress"]
+        status[open_ & ~held_by_other & has_rep & (asof_day > rep_day)] = SC["in_progress_overdue"]
+        status[withdrawn] = SC["withdrawn"]
+        status[refused] = SC["refused"]
+        status[~is_received] = -1
+        return rep_ns, on_time_reported, early_reported, days_late_rep, status
 
     charged_days = charged_s / L
     ok_actual = charged_days <= budget_days + _EPS_S / L
@@ -1007,29 +1039,20 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
     # ---------------------------------------------------------------- statuses
     asof_day = int(_local_day(pd.DatetimeIndex([as_of_t]))[0])
     SC = {name: i for i, name in enumerate(STATUSES)}
-    status = np.full(n_cases, -1, dtype=np.int8)        # category codes; -1 = not received yet
-    status_act = np.full(n_cases, -1, dtype=np.int8)
+    status_act = np.full(n_cases, -1, dtype=np.int8)  # category codes; -1 = not received yet
     held_by_other = holder != OWNER_AGENCY
     # finished
-    status[fin & ~has_rep] = SC["resolved"]
-    status[fin & has_rep & (close_day < rep_day)] = SC["early"]
-    status[fin & has_rep & (close_day == rep_day)] = SC["on_time"]
-    status[fin & has_rep & (close_day > rep_day)] = SC["overdue"]
     status_act[fin & ~has_deadline] = SC["resolved"]
     status_act[fin & has_deadline & ~ok_actual] = SC["overdue"]
     in_time_act = fin & has_deadline & ok_actual    # early or on time: by date, in the table
     status_act[in_time_act] = SC["on_time"]
     # open
-    status[open_ & held_by_other] = SC["suspended"]
-    status[open_ & ~held_by_other] = SC["in_progress"]
-    status[open_ & ~held_by_other & has_rep & (asof_day > rep_day)] = SC["in_progress_overdue"]
     status_act[open_ & held_by_other] = SC["suspended"]
     status_act[open_ & ~held_by_other] = SC["in_progress"]
     status_act[open_ & ~held_by_other & has_deadline & ~ok_actual] = SC["in_progress_overdue"]
-    for arr in (status, status_act):
-        arr[withdrawn] = SC["withdrawn"]
-        arr[refused] = SC["refused"]
-        arr[~is_received] = -1
+    status_act[withdrawn] = SC["withdrawn"]
+    status_act[refused] = SC["refused"]
+    status_act[~is_received] = -1
     holder_names = np.where(is_received & (outcome < 0), OWNER_NAMES[holder], None)
 
     # per-dossier arrays needed without the table (tthc_mining.bottlenecks' share in overdue)
@@ -1055,7 +1078,7 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
         st_act[in_time_act & (close_day < actual_day)] = SC["early"]
         st_act[~is_received] = -1
         unit, receiving_unit = units()
-        return _frame(actual_due, st_act, unit, receiving_unit)
+        return _frame(actual_due, st_act, unit, receiving_unit, reported_columns())
 
     def text(col: pd.Series | None) -> Any:
         if col is None:
@@ -1064,14 +1087,16 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
             return _text_col(*_codes_of(col))
         return col.to_numpy(dtype=object)
 
-    def _frame(actual_due, status_act, unit, receiving_unit) -> pd.DataFrame:
+    def _frame(actual_due, status_act, unit, receiving_unit, reported) -> pd.DataFrame:
+        rep_ns, on_time_reported, early_reported, days_late_rep, status = reported
         return _cases_frame({
             "procedure": text(procedure),
             "procedure_name": _text_col(pn_codes, pn_uniq),
             "unit": unit, "receiving_unit": receiving_unit,
             "channel": text(channel),
             "received": dt(recv_ns),
-            "clock_start": pd.Series(cal.from_working(np.where(has_deadline, clock_w, np.nan), side="next",
+            "clock_start": pd.Series(cal.from_working(np.where(has_deadline, clock_start_w(), np.nan),
+                                                      side="next",
                                                       tz_aware=True) if n_cases else pd.DatetimeIndex([], tz=tz)),
             "finished": dt(np.where(not_fin, _NAT, closed_ns)),
             "closed": dt(closed_ns),

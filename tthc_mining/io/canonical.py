@@ -369,6 +369,7 @@ def canonicalize(raw: RawTable, *, schema: str = "auto", columns: Mapping[str, s
 
     ctx.raise_pending()
     ev = pd.DataFrame(cols, copy=False)
+    del cols   # ev shares the columns; a column replaced in ev below is then freed at once
     keep = ~drop
     if not keep.all():
         ev = ev.loc[keep].reset_index(drop=True)
@@ -519,6 +520,10 @@ def canonicalize(raw: RawTable, *, schema: str = "auto", columns: Mapping[str, s
                       "generic officer name (sync job, domain notes 2.3)")
     ev[S.ROW] = rows_k
 
+    # the per-row temporaries of the checks above are not needed any more: free them before
+    # the categorical codes are rebuilt (peak memory)
+    ts = st = close_t = after = case_codes = time_invalid = s = case_col = injected = None
+    rows = pos = rows_k = pos_k = drop = keep = role = closing = nfc_rows = ctrl_rows = None
     release_memory()  # freed temporaries back to the system (memory.py)
     # ---------------------------------------------------------------- categorical codes
     for name in CATEGORICAL_COLUMNS:
@@ -665,8 +670,13 @@ def _first_appearance(col: pd.Series) -> pd.Series:
     valid = codes >= 0
     if not valid.any():
         return col.cat.remove_unused_categories() if k else col
-    u = pd.unique(codes)                            # codes in order of first appearance
-    order = u[u >= 0].astype(np.int64)
+    # codes in order of first appearance: the first row of every code (np.minimum.at), then
+    # the codes ordered by that row (no hash table of every row)
+    first = np.full(k + 1, len(codes), dtype=np.int64)
+    np.minimum.at(first, codes.astype(np.intp), np.arange(len(codes), dtype=np.int64))  # -1 -> [k]
+    seen = np.flatnonzero(first[:k] < len(codes))
+    order = seen[np.argsort(first[seen], kind="stable")].astype(np.int64)
+    del first
     if len(order) == k and np.array_equal(order, np.arange(k)):
         return col                                  # already: first appearances are 0, 1, 2 ...
     lut = np.full(k + 1, -1, dtype=np.int32)

@@ -480,11 +480,14 @@ def pingpong(seg: Segments, unit: np.ndarray, supplement: np.ndarray | None = No
             has[has] = sup_rows[first_sup[has]] <= d1[has]
             ok &= ~has
         alt[m[~ok]] = False
-    # keep every other return inside an alternation run (non-overlapping bounces)
-    run_start = alt & ~np.r_[False, alt[:-1]]
-    start_idx = np.maximum.accumulate(np.where(run_start, np.arange(alt.size), 0))
-    keep = alt & ((np.arange(alt.size) - start_idx) % 2 == 0)
-    m = np.flatnonzero(keep)
+    # keep every other return inside an alternation run (non-overlapping bounces): runs of
+    # consecutive candidate visits, worked out on the (few) candidates only
+    m = np.flatnonzero(alt)
+    if m.size:
+        run_start = np.ones(m.size, dtype=bool)
+        run_start[1:] = m[1:] != m[:-1] + 1
+        start_idx = np.maximum.accumulate(np.where(run_start, m, 0))
+        m = m[(m - start_idx) % 2 == 0]
     rows = vrows[m]
     return PingPong(per_case=np.bincount(Vc[m], minlength=C), rows=rows, x=V[m], y=V[m - 1],
                     detour_rows=(vrows[m - 1], rows - 1), trigger=rows - 1)
@@ -523,7 +526,10 @@ def learned_order(seg: Segments, occ: Occurrences, procedure: np.ndarray, n_proc
     key = P * A + seg.activity[first]
     if key.size == 0:
         return np.full((n_proc, A), np.nan)
-    ks, med, mean = _median_mean_by_key(key, seg.pos[first], n_proc * A)
+    # positions of the first occurrences only (no per-event position array)
+    rows = np.flatnonzero(first)
+    pos = rows - seg.case_start[seg.case[rows]]
+    ks, med, mean = _median_mean_by_key(key, pos, n_proc * A)
     out = np.full((n_proc, A), np.nan)
     # dense rank within procedure by (median, mean)
     pr, ac = ks // A, ks % A
@@ -587,11 +593,25 @@ def back_edges(seg: Segments, order: np.ndarray, procedure: np.ndarray) -> BackE
     C, A = seg.n_cases, len(seg.activities)
     mask = np.zeros(n, dtype=bool)
     if n:
-        nf = ~seg.is_first
-        p = np.maximum(procedure, 0)
-        o_dst = order[p, seg.activity]
-        o_src = order[p, np.maximum(seg.prev_activity, 0)]
-        mask = nf & (o_dst < o_src)
+        p = np.maximum(procedure, 0).astype(np.int64)
+        p *= A
+        src = np.maximum(seg.prev_activity, 0)
+        if order.shape[0] * A * A <= 1 << 22:
+            # back-edge table per (procedure, source, target), then one gather per event
+            with np.errstate(invalid="ignore"):
+                back = (order[:, None, :] < order[:, :, None]).ravel()   # [p, src, dst]
+            p += src
+            p *= A
+            p += seg.activity
+            mask = back[p]
+        else:
+            flat = order.ravel()
+            o_src = flat[p + src]
+            p += seg.activity
+            mask = flat[p] < o_src
+            del o_src
+        del p, src
+        mask &= ~seg.is_first
     rows = np.flatnonzero(mask)
     src, dst = seg.prev_activity[rows], seg.activity[rows]
     key = src * A + dst

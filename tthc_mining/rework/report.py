@@ -12,6 +12,7 @@ import pandas as pd
 
 from .. import schema as S
 from ..errors import ConfigError, InputError
+from ..parallel import PARALLEL_MIN_EVENTS, Tasks
 from ..segments import segments
 from . import ci
 from .clock import RULES, clock_by_unit, clock_cases
@@ -391,8 +392,11 @@ def rework(log, *, procedure: str | None = None, catalog: Any = None, length_bou
     seg = segments(log)
     codes = event_codes(log)
     occ = occurrences(seg)
+    # the loop erasure and its prices on a second core (large logs) while this one does edeaR,
+    # the normal order, back-edges and ping-pong (independent inputs: same results either way)
+    tasks = Tasks(parallel=seg.case.size >= PARALLEL_MIN_EVENTS)
+    tasks.submit("loops", price_loops, seg, occ, codes)
     ed = edear(seg, occ, codes.resource)
-    lp = price_loops(seg, occ, codes)
     n_proc = len(codes.procedures)
     proc = np.where(codes.procedure >= 0, codes.procedure, n_proc)
     learned = learned_order(seg, occ, proc, n_proc + 1)
@@ -401,6 +405,7 @@ def rework(log, *, procedure: str | None = None, catalog: Any = None, length_bou
     be = back_edges(seg, order, proc)
     pp = pingpong(seg, codes.unit, supplement=codes.is_request | codes.is_received,
                   rework=(occ.occ > 0) | be.mask)
+    lp = tasks.result("loops")
     first = seg.case_start[:-1]
     ctx = _Context(log=log, seg=seg, codes=codes, occ=occ, ed=ed, loops=lp, pp=pp, be=be,
                    order=order, proc_case=proc[first] if first.size else np.zeros(0, np.int64),
@@ -559,7 +564,9 @@ def _loops_table(ctx: _Context) -> pd.DataFrame:
         "trigger_unit": _cat(codes.unit[trig], codes.units),
     }
     if S.REASON in ev.columns:
-        out["reason"] = ev[S.REASON].to_numpy()[trig]
+        # only the loops' rows (converting the whole text column would cost a Python object
+        # per event)
+        out["reason"] = ev[S.REASON].iloc[trig].to_numpy()
     ts = ev[S.TIMESTAMP]
     out["trigger_time"] = ts.iloc[trig].reset_index(drop=True)
     out["end_time"] = ts.iloc[lp.end].reset_index(drop=True)
