@@ -182,8 +182,6 @@ def discover(rlog: RelationalLog, *, procedure: str | None = None, min_share: fl
              top_variants: int | None = None):
     """:func:`tthc_mining.discovery.discover` on a relational log: the same
     :class:`~tthc_mining.discovery.ProcessMap` (module docstring for the exactness)."""
-    ibis = _ibis()
-    from ..discovery import ProcessMap
     min_share = _validate(min_share, top_variants)
     root = rlog
     if procedure is not None:
@@ -191,7 +189,18 @@ def discover(rlog: RelationalLog, *, procedure: str | None = None, min_share: fl
     seg = segments(rlog)
     hidden: dict[str, Any] = {}
     filters = {"procedure": procedure, "min_share": min_share, "top_variants": top_variants}
-    released = []
+    released = []   # engine-side caches of this call, released at the end
+    try:
+        return _discover(rlog, root, seg, procedure, min_share, top_variants, hidden, filters,
+                         released)
+    finally:
+        for c in released:
+            c.release()
+
+
+def _discover(rlog, root, seg, procedure, min_share, top_variants, hidden, filters, released):
+    ibis = _ibis()
+    from ..discovery import ProcessMap
     if top_variants is not None:
         cases = _case_sequences(rlog, seg).cache()
         released.append(cases)
@@ -222,8 +231,6 @@ def discover(rlog: RelationalLog, *, procedure: str | None = None, min_share: fl
         units = None
         if has_group:
             units = _dominant_units(rlog, t.rename({S.ACTIVITY: "a", S.GROUP: "g"}), root)
-    for c in released:
-        c.release()
 
     # ---------------------------------------------------------------- edges
     counts = edges["count"].to_numpy(np.int64)
