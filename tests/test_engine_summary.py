@@ -80,6 +80,7 @@ def assert_summaries_equal(exp, got, label: str = "") -> None:
     for name in ("overall", "by_procedure", "by_unit", "by_month"):
         assert_kpis_equal(getattr(exp, name), getattr(got, name), f"{label} {name}")
     assert got.as_of == exp.as_of and got.period == exp.period
+    assert got.notes == exp.notes, label
     assert got.text("vi") == exp.text("vi") and got.text("en") == exp.text("en")
 
 

@@ -761,8 +761,8 @@ def _build(rlog, catalog, as_of_ns: int, as_of_t, cutoff, overrides, third_party
                              (A["_r_day"] >= _ERA_SWITCH_DAY, "ND118"), else_="ND61"),
         overdue_actual=(((status_act == ST["overdue"]) | (status_act == ST["in_progress_overdue"]))
                         .fill_null(False) | (fin_ & has_dl & ~ok_act_f)),
-        recv_day=A["_r_day"])
-    return _stage(out, "tthc_t_timing", rlog), L
+        recv_day=A["_r_day"], in_cat=A["in_cat"])
+    return _stage(out, "tthc_t_timing", rlog), L, roleless
 
 
 # ====================================================================== result
@@ -920,15 +920,36 @@ def timing(rlog, *, catalog=None, as_of: Any = None, cutoff: str | None = "15:00
     hit = rlog._cache.get(key)
     if hit is not None:
         return hit
-    table, L = _build(rlog, catalog, int(as_of_t.value), as_of_t, cutoff, overrides,
-                      bool(third_party_paused))
+    table, L, roleless = _build(rlog, catalog, int(as_of_t.value), as_of_t, cutoff, overrides,
+                                bool(third_party_paused))
+    notes = _notes(rlog, table, roleless)
     out = RelationalTiming(table=table, as_of=as_of_t, tz=rlog.calendar.tz or "UTC",
                            hours_per_day=rlog.calendar.seconds_per_day / 3600.0, cutoff=cutoff,
                            third_party_paused=bool(third_party_paused),
-                           catalog_source=getattr(catalog, "source", None),
+                           catalog_source=getattr(catalog, "source", None), notes=notes,
                            engine=getattr(rlog, "backend", None), _L=L)
     rlog._cache[key] = out
     return out
+
+
+def _notes(rlog, table, roleless: bool) -> list[str]:
+    """The pandas engine's notes on the data (same words), from one small aggregate."""
+    notes = []
+    if roleless:
+        notes.append("No closing activity (processing finished / result returned / withdrawn / "
+                     "refused) was recognised in this log: every dossier is treated as finished "
+                     "at its last event.")
+    r = table.aggregate(miss=table.count(where=~table["in_cat"] & table["procedure"].notnull()),
+                        cat=table.count(where=table["in_cat"])).to_pandas().iloc[0]
+    missing = int(r["miss"] or 0)
+    if missing:
+        notes.append(f"{missing:,} dossiers have a procedure code that is not in the catalogue "
+                     "(deadline taken from the exported due date when there is one).")
+    cols = rlog.events.columns
+    if S.DUE not in cols and S.DUE_AFTER not in cols and int(r["cat"] or 0):
+        notes.append("The log has no exported due date: the reported due date is recomputed as "
+                     "one-stop systems do (full deadline restarted at the last supplement receipt).")
+    return notes
 
 
 @dataclass
