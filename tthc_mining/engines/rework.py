@@ -1,35 +1,36 @@
 """``tm.rework`` on a :class:`~tthc_mining.engines.RelationalLog` (DuckDB, Spark).
 
-The rework counts of :func:`tthc_mining.rework.rework` (definitions in
-:mod:`tthc_mining.rework.detect`) written once with Ibis window functions over the relational
-segments table (:mod:`tthc_mining.engines.segments`), executed by the log's backend:
+The rework counts and loops of :func:`tthc_mining.rework.rework` (definitions in
+:mod:`tthc_mining.rework.detect`) written once with Ibis over the relational segments table
+(:mod:`tthc_mining.engines.segments`), executed by the log's backend:
 
 * edeaR self-loops and repetitions, split into *repeat* (one resource) and *redo* (several);
 * re-executions (every execution of a step after its first in the dossier) by the same / another
   / an unknown officer, and immediate re-executions (self-loop events) by the same / another
-  officer;
+  officer — window functions over each dossier's runs and each step's occurrences;
 * supplement requests (citizen supplement rounds);
 * back-edges: transitions against the procedure's normal order (learned from the log: median,
-  then mean, of each step's first position, per procedure; or the catalogue's ``step_order``),
-  i.e. loops back to an earlier step;
+  then mean, of each step's first position, per procedure; or the catalogue's ``step_order``);
 * ping-pong between units (returns to a unit after a detour that is rework and holds no
-  supplement event, counted without overlap).
+  supplement event, counted without overlap) on the sequence of unit visits;
+* the **loops** (loops back to an earlier step and supplement loops): the chronological loop
+  erasure by the pandas engine's fixed-point iteration, one materialised round at a time on the
+  executions of steps done more than once (see :func:`_loops`), priced in working time by who
+  held the dossier, with their kind, trigger and closing step.
 
-Counts equal the pandas engine's exactly. Tables: ``by_case`` (one row per dossier, materialised
-on first access; ``by_case_table`` is the Ibis expression, for logs whose dossiers do not fit in
-memory), ``by_activity``, ``back_edges``, ``order``, ``summary`` (the rates with their Wilson
-intervals, exactly as the pandas engine; the means per dossier with a **normal** interval from
-the per-scope n, sum and sum of squares instead of the pandas engine's dossier bootstrap) and
-:meth:`RelationalReworkReport.rework_cases_per_activity` (pm4py's
+Counts equal the pandas engine's exactly and hours within 1e-9 relative. Tables: ``by_case`` (one
+row per dossier, every column of the pandas engine's, materialised on first access;
+``by_case_table`` is the Ibis expression, for logs whose dossiers do not fit in memory),
+``by_activity`` (every column, same row order), ``back_edges``, ``order``, ``summary`` (the rates
+with their Wilson intervals exactly as the pandas engine; the means per dossier with a **normal**
+interval from the per-scope n, sum and sum of squares instead of the pandas engine's dossier
+bootstrap) and :meth:`RelationalReworkReport.rework_cases_per_activity` (pm4py's
 ``get_rework_cases_per_activity``).
 
-Not computed relationally (left out of the tables, see ``params["not_computed"]``): the
-chronological loop erasure and what derives from it (``n_loops`` and the loop kinds, extra steps
-and hand-overs, working time inside loops, loops closed / triggered per step, the ``loops`` and
-``patterns`` tables), the hidden clock (``clock``, ``clock_cases``, overdue attribution),
-``triggers``, ``cycles``/``sccs`` and the ping-pong unit-pair table. ``by_activity`` is therefore
-sorted by ``cases_with_repeat`` then ``n_events`` (the pandas engine sorts by
-``loops_triggered`` first).
+Not computed relationally (``params["not_computed"]``): the per-loop ``loops`` table and the
+``patterns`` (fragment texts), ``triggers``, the hidden clock (``clock``, ``clock_cases``, the
+summary's overdue attribution and hidden-clock rates), ``cycles`` / ``sccs`` and the ping-pong
+unit-pair table.
 """
 from __future__ import annotations
 
@@ -52,20 +53,26 @@ __all__ = ["rework", "RelationalReworkReport"]
 NONE = "\u0000<none>"          # stands for a missing officer / unit in equality tests
 UNKNOWN_PROC = "(unknown)"
 
-BY_CASE_COLUMNS = ["n_events", "selfloops_repeat", "selfloops_redo", "repetitions_repeat",
-                   "repetitions_redo", "reexec_same_officer", "reexec_other_officer",
-                   "reexec_unknown_officer", "selfloop_same_officer", "selfloop_other_officer",
-                   "n_supplement", "n_pingpong", "n_back_edges"]
+#: integer columns of ``by_case`` (after the dossier id and procedure), the pandas engine's order
+BY_CASE_COLUMNS = ["n_events", "n_loops", "loops_supplement", "loops_selfloop",
+                   "loops_cross_unit", "loops_same_unit", "selfloops_repeat", "selfloops_redo",
+                   "repetitions_repeat", "repetitions_redo", "reexec_same_officer",
+                   "reexec_other_officer", "reexec_unknown_officer", "selfloop_same_officer",
+                   "selfloop_other_officer", "n_supplement", "n_pingpong", "n_back_edges",
+                   "extra_steps", "extra_handovers"]
+#: working hours inside loops per dossier
+BY_CASE_HOURS = ["rework_agency_h", "rework_citizen_h", "rework_third_party_h"]
 BY_ACTIVITY_COLUMNS = ["activity", "n_events", "n_cases", "cases_with_repeat",
                        "selfloops_repeat", "selfloops_redo", "repetitions_repeat",
                        "repetitions_redo", "reexec_events", "reexec_same_officer",
-                       "reexec_other_officer", "back_edges_out", "back_edges_in",
-                       "repeat_case_share"]
-NOT_COMPUTED = ("n_loops", "loops_supplement", "loops_selfloop", "loops_cross_unit",
-                "loops_same_unit", "extra_steps", "extra_handovers", "rework_agency_h",
-                "rework_citizen_h", "rework_third_party_h", "loops_closed", "loops_triggered",
-                "rework_agency_h_triggered", "rework_citizen_h_triggered", "loops", "patterns",
-                "triggers", "clock", "clock_cases", "cycles", "sccs", "pingpong")
+                       "reexec_other_officer", "loops_closed", "loops_triggered",
+                       "rework_agency_h_triggered", "rework_citizen_h_triggered",
+                       "back_edges_out", "back_edges_in", "repeat_case_share"]
+_BY_ACTIVITY_FLOAT = ("rework_agency_h_triggered", "rework_citizen_h_triggered",
+                      "repeat_case_share")
+NOT_COMPUTED = ("loops", "patterns", "triggers", "clock", "clock_cases", "cycles", "sccs",
+                "pingpong", "summary: share_overdue_actual and the overdue attribution, the "
+                "hidden-clock rates")
 
 
 def _has(t, c) -> bool:
@@ -194,6 +201,139 @@ def _first_seen_dims(t, dims: dict) -> dict:
             for name in dims}
 
 
+# ====================================================================== loops
+KIND_NAMES = ("supplement", "selfloop", "cross_unit", "same_unit")
+KIND_COLUMNS = {0: "loops_supplement", 1: "loops_selfloop", 2: "loops_cross_unit",
+                3: "loops_same_unit"}
+_BIG = 1 << 62
+
+
+def _materialize(rlog, expr, prefix: str):
+    """A small intermediate result as a table of the engine (DuckDB: a temporary table; Spark:
+    a cached DataFrame), so that the next round of an iteration does not recompute it."""
+    import uuid
+    if getattr(rlog, "backend", None) == "spark":
+        return expr.cache()
+    return rlog.con.create_table(f"{prefix}_{uuid.uuid4().hex[:10]}", expr, temp=True)
+
+
+def _loops(rlog, e, max_rounds: int = 100):
+    """The priced loops of :func:`tthc_mining.rework.detect.price_loops`, relationally.
+
+    Chronological loop erasure by the same fixed-point iteration as the pandas engine, on the
+    executions of steps done more than once in a dossier (a small share of the events),
+    materialised once per round: ``anchor(t)`` = the latest non-closing execution of t's step
+    before t (a window maximum), ``closing(t)`` = t re-executes a step and no closing s with
+    ``anchor(t) < s < t`` has ``anchor(s) < anchor(t)`` (an anti-join of the re-executions with
+    themselves within the dossier); rounds stop when the closings repeat. A non-closing event is
+    erased by the first closing after it whose anchor is before it. Supplement requests outside
+    every erased loop form their own loop up to the receipt of the supplement (or the dossier's
+    last event, or the event before the next erased one); a request before the previous one's
+    end belongs to it. Returns an Ibis table, one row per loop: ``case, end_pos, kind,
+    closing_activity, trigger_activity, n_events, handovers, agency_s, citizen_s, third_s``."""
+    import ibis
+
+    C = S.CASE
+    pc = e.group_by([C, S.ACTIVITY]).aggregate(_npair=e.count())
+    pc = pc.filter(pc["_npair"] > 1)
+    m = e.join(pc, [C, S.ACTIVITY]).select(C, S.ACTIVITY, "pos", "_occ")
+    m = m.mutate(_re=m["_occ"] > 0, _cl=m["_occ"] > 0)
+    m = _materialize(rlog, m, "tthc_h2_erase")
+    wp = ibis.window(group_by=[m[C], m[S.ACTIVITY]], order_by=m["pos"], rows=(None, -1))
+    final = None
+    for _ in range(max_rounds):
+        wp = ibis.window(group_by=[m[C], m[S.ACTIVITY]], order_by=m["pos"], rows=(None, -1))
+        a = m.mutate(_anc=ibis.ifelse(m["_cl"], ibis.null("int64"), m["pos"].cast("int64"))
+                     .max().over(wp))
+        r = a.filter(a["_re"])
+        s_ = r.filter(r["_cl"]).select(_sc=r[C], _sp=r["pos"], _sa=r["_anc"])
+        blk = r.join(s_, [r[C] == s_["_sc"], s_["_sp"] > r["_anc"], s_["_sp"] < r["pos"],
+                          s_["_sa"] < r["_anc"]]).select(_bc=r[C], _bp=r["pos"]).distinct()
+        nx = a.left_join(blk, [a[C] == blk["_bc"], a["pos"] == blk["_bp"]])
+        nx = nx.mutate(_new=nx["_re"] & nx["_bc"].isnull()).drop("_bc", "_bp")
+        nx = _materialize(rlog, nx, "tthc_h2_erase")
+        changed = nx.filter(nx["_new"] != nx["_cl"]).count().to_pyarrow().as_py()
+        if not changed:
+            final = nx
+            break
+        m = _materialize(rlog, nx.select(C, S.ACTIVITY, "pos", "_occ", "_re", _cl=nx["_new"]),
+                         "tthc_h2_erase")
+    if final is None:  # pragma: no cover - the recursion is well founded
+        raise RuntimeError("loop erasure did not converge")
+    cl = final.filter(final["_cl"]).select(_lc=final[C], _lend=final["pos"],
+                                           _lanc=final["_anc"])
+    # erased events: the first closing after the event whose anchor is before it
+    x = e.select(_xc=e[C], _xp=e["pos"])
+    clv = cl.view()
+    x = x.anti_join(clv, [x["_xc"] == clv["_lc"], x["_xp"] == clv["_lend"]])   # non-closings
+    er = x.join(cl, [x["_xc"] == cl["_lc"], cl["_lend"] > x["_xp"], cl["_lanc"] < x["_xp"]])
+    er = er.group_by(["_xc", "_xp"]).aggregate(_lend=er["_lend"].min())
+    er = er.select(_mc=er["_xc"], _mp=er["_xp"], _mend=er["_lend"])
+    er = ibis.union(er, cl.select(_mc=cl["_lc"], _mp=cl["_lend"], _mend=cl["_lend"]),
+                    distinct=False)
+    er = _materialize(rlog, er, "tthc_h2_erased")
+    # supplement requests outside every erased loop: their own (desk) loop
+    ee = e.left_join(er, [e[C] == er["_mc"], e["pos"] == er["_mp"]])
+    ee = ee.mutate(_erased=ee["_mend"].notnull())
+    fw = ibis.window(group_by=ee[C], order_by=ee["pos"], rows=(1, None))
+    ee = ee.mutate(
+        _nrecv=ibis.ifelse(ee["_is_received"], ee["pos"].cast("int64"), ibis.null("int64"))
+        .min().over(fw),
+        _nerased=ibis.ifelse(ee["_erased"], ee["pos"].cast("int64"), ibis.null("int64"))
+        .min().over(fw),
+        _last=ee["pos"].cast("int64").max().over(ibis.window(group_by=ee[C])))
+    rq = ee.filter(ee["_is_request"] & ~ee["_erased"])
+    rend = ibis.least(rq["_nrecv"].fill_null(_BIG), rq["_last"],
+                      rq["_nerased"].fill_null(_BIG) - 1)
+    rq = rq.mutate(_rend=ibis.greatest(rend, rq["pos"].cast("int64")))
+    pw = ibis.window(group_by=rq[C], order_by=rq["pos"], rows=(None, -1))
+    rq = rq.mutate(_prev_end=rq["_rend"].max().over(pw).fill_null(-1))
+    desk = rq.filter(rq["pos"] > rq["_prev_end"]).select(
+        _dc=rq[C], _dreq=rq["pos"].cast("int64"), _dend=rq["_rend"])
+    desk = _materialize(rlog, desk, "tthc_h2_desk")
+    dm = e.select(_xc=e[C], _xp=e["pos"])
+    dm = dm.join(desk, [dm["_xc"] == desk["_dc"], dm["_xp"] >= desk["_dreq"],
+                        dm["_xp"] <= desk["_dend"]])
+    members = ibis.union(
+        er.select(_mc=er["_mc"], _mp=er["_mp"].cast("int64"), _mend=er["_mend"].cast("int64"),
+                  _desk=ibis.literal(False)),
+        dm.select(_mc=dm["_xc"], _mp=dm["_xp"].cast("int64"), _mend=dm["_dend"],
+                  _desk=ibis.literal(True)), distinct=False)
+    ev = e.select(_ec=e[C], _ep=e["pos"].cast("int64"), _eact=e[S.ACTIVITY],
+                  _seg=e["seg_s"].fill_null(0.0), _own=e["owner"].cast("int64"),
+                  _ho=e["handover"], _req=e["_is_request"])
+    mm = members.join(ev, [members["_mc"] == ev["_ec"], members["_mp"] == ev["_ep"]])
+    lp = mm.group_by(["_mc", "_mend", "_desk"]).aggregate(
+        agency_s=mm["_seg"].sum(where=mm["_own"] == 0),
+        citizen_s=mm["_seg"].sum(where=mm["_own"] == 1),
+        third_s=mm["_seg"].sum(where=mm["_own"] == 2),
+        handovers=mm.count(where=mm["_ho"]), n_events=mm.count(),
+        _first_req=mm["_mp"].min(where=mm["_req"]))
+    # anchor / start of the fragment: the closing's anchor, or the desk request
+    ca = cl.select(_ac=cl["_lc"], _aend=cl["_lend"].cast("int64"), _aanc=cl["_lanc"].cast("int64"))
+    lp = lp.left_join(ca, [lp["_mc"] == ca["_ac"], lp["_mend"] == ca["_aend"], ~lp["_desk"]])
+    dk = desk.select(_kc=desk["_dc"], _kend=desk["_dend"], _kreq=desk["_dreq"])
+    lp = lp.left_join(dk, [lp["_mc"] == dk["_kc"], lp["_mend"] == dk["_kend"], lp["_desk"]])
+    frag = ibis.ifelse(lp["_desk"], lp["_kreq"], lp["_aanc"])
+    has_req = lp["_first_req"].notnull()
+    trig = ibis.ifelse(has_req, lp["_first_req"], ibis.greatest(lp["_mend"] - 1, frag))
+    kind = ibis.cases(
+        (has_req | lp["_desk"], 0),
+        (~lp["_desk"] & (lp["n_events"] == 1) & (lp["_aanc"] == lp["_mend"] - 1), 1),
+        (lp["handovers"] > 0, 2), else_=3)
+    lp = lp.mutate(_trig=trig, kind=kind)
+    a1 = ev.select(_tc=ev["_ec"], _tp=ev["_ep"], trigger_activity=ev["_eact"])
+    a2 = ev.select(_zc=ev["_ec"], _zp=ev["_ep"], _zact=ev["_eact"])
+    lp = lp.left_join(a1, [lp["_mc"] == a1["_tc"], lp["_trig"] == a1["_tp"]])
+    lp = lp.left_join(a2, [lp["_mc"] == a2["_zc"], lp["_mend"] == a2["_zp"]])
+    lp = lp.select(**{C: lp["_mc"]}, end_pos=lp["_mend"], kind=lp["kind"],
+                   closing_activity=ibis.ifelse(lp["_desk"], ibis.null("string"), lp["_zact"]),
+                   trigger_activity=lp["trigger_activity"], n_events=lp["n_events"],
+                   handovers=lp["handovers"], agency_s=lp["agency_s"].fill_null(0.0),
+                   citizen_s=lp["citizen_s"].fill_null(0.0), third_s=lp["third_s"].fill_null(0.0))
+    return _materialize(rlog, lp, "tthc_h2_loops")
+
+
 # ====================================================================== learned order
 def _order(rlog, t, catalog, acts: pd.Index, procs: pd.Index):
     """Normal order per (procedure, step): dense rank by (median, mean) of the step's first
@@ -250,6 +390,7 @@ class RelationalReworkReport:
     _scopes: Any = field(default=None, repr=False)
     _proc_order: Any = field(default=None, repr=False)
     _ci: float = 0.95
+    _seconds_per_day: float = 28_800.0
 
     @cached_property
     def by_case(self) -> pd.DataFrame:
@@ -258,6 +399,9 @@ class RelationalReworkReport:
         for c in BY_CASE_COLUMNS:
             if c in df.columns:
                 df[c] = df[c].fillna(0).astype(np.int64)
+        for c in BY_CASE_HOURS:
+            if c in df.columns:
+                df[c] = df[c].fillna(0.0).astype(np.float64)
         return df.reset_index(drop=True)
 
     @cached_property
@@ -373,11 +517,22 @@ def rework(rlog, *, procedure: str | None = None, catalog: Any = None, ci: float
         bc = bc.left_join(pp, bc[S.CASE] == pp["_jc"]).drop("_jc")
     else:
         bc = bc.mutate(n_pingpong=ibis.literal(0).cast("int64"))
+    # loops (chronological erasure and desk supplement loops), per dossier
+    lp = _loops(rlog, e)
+    lk = {KIND_COLUMNS[k]: lp.count(where=lp["kind"] == k) for k in KIND_COLUMNS}
+    lc = lp.group_by(lp[S.CASE].name("_jc")).aggregate(
+        n_loops=lp.count(), **lk, extra_steps=lp["n_events"].sum(),
+        extra_handovers=lp["handovers"].sum(), rework_agency_h=lp["agency_s"].sum() / 3600.0,
+        rework_citizen_h=lp["citizen_s"].sum() / 3600.0,
+        rework_third_party_h=lp["third_s"].sum() / 3600.0)
+    bc = bc.left_join(lc, bc[S.CASE] == lc["_jc"]).drop("_jc")
     bc = bc.mutate(**{c: bc[c].fill_null(0).cast("int64") for c in
                       ("selfloops_repeat", "selfloops_redo", "repetitions_repeat",
-                       "repetitions_redo", "n_pingpong")})
+                       "repetitions_redo", "n_pingpong", "n_loops", *KIND_COLUMNS.values(),
+                       "extra_steps", "extra_handovers")},
+                   **{c: bc[c].fill_null(0.0) for c in BY_CASE_HOURS})
     head = [S.CASE] + (["procedure"] if _has(t, S.PROCEDURE) else [])
-    by_case_table = bc.select(*head, *BY_CASE_COLUMNS)
+    by_case_table = bc.select(*head, *BY_CASE_COLUMNS, *BY_CASE_HOURS)
 
     # ------------------------------------------------------------------ per step (small)
     ea = e.group_by(e[S.ACTIVITY].name("activity")).aggregate(
@@ -393,19 +548,28 @@ def rework(rlog, *, procedure: str | None = None, catalog: Any = None, ci: float
         n_cases=pairs.count(), cases_with_repeat=pairs.count(where=pairs["_n"] > 1),
         repetitions_repeat=pairs["_rep_repeat"].sum(),
         repetitions_redo=pairs["_rep_redo"].sum())
+    lcl = lp.filter(lp["closing_activity"].notnull())
+    lcl = lcl.group_by(lcl["closing_activity"].name("_a_lc")).aggregate(loops_closed=lcl.count())
+    ltr = lp.group_by(lp["trigger_activity"].name("_a_lt")).aggregate(
+        loops_triggered=lp.count(), rework_agency_h_triggered=lp["agency_s"].sum() / 3600.0,
+        rework_citizen_h_triggered=lp["citizen_s"].sum() / 3600.0)
     j = ea
-    for part, kc in ((pa, "_a_pa"), (ra, "_a_ra"), (bo_out, "_a_bo")):
+    for part, kc in ((pa, "_a_pa"), (ra, "_a_ra"), (lcl, "_a_lc"), (ltr, "_a_lt"),
+                     (bo_out, "_a_bo")):
         j = j.left_join(part, j["activity"] == part[kc]).drop(kc)
     ea = j.to_pandas()                                  # one query for the step table
     ba = pd.DataFrame({"activity": acts.astype(str)})
     ba = ba.merge(ea.assign(activity=ea["activity"].astype(str)), on="activity", how="left",
                   sort=False)
     for c in BY_ACTIVITY_COLUMNS[1:-1]:
-        ba[c] = ba[c].fillna(0).astype(np.int64)
+        if c in _BY_ACTIVITY_FLOAT:
+            ba[c] = ba[c].fillna(0.0).astype(np.float64)
+        else:
+            ba[c] = ba[c].fillna(0).astype(np.int64)
     with np.errstate(invalid="ignore", divide="ignore"):
         ba["repeat_case_share"] = ba["cases_with_repeat"] / ba["n_cases"]
-    ba = ba[BY_ACTIVITY_COLUMNS].sort_values(["cases_with_repeat", "n_events"], ascending=False,
-                                             kind="stable").reset_index(drop=True)
+    ba = ba[BY_ACTIVITY_COLUMNS].sort_values(["loops_triggered", "cases_with_repeat", "n_events"],
+                                             ascending=False, kind="stable").reset_index(drop=True)
 
     # ------------------------------------------------------------------ back-edges table
     be = bo.group_by([bo["prev_activity"].name("source"), bo[S.ACTIVITY].name("target")]).aggregate(
@@ -429,11 +593,13 @@ def rework(rlog, *, procedure: str | None = None, catalog: Any = None, ci: float
                 "interval_method": "means: normal interval from n, sum, sum of squares per "
                                    "scope (pandas engine: dossier bootstrap); rates: Wilson",
                 "not_computed": list(NOT_COMPUTED), "ignored": sorted(_ignored)},
-        source=str(getattr(rlog, "source", "<data>")), _proc_order=procs, _ci=float(ci))
+        source=str(getattr(rlog, "source", "<data>")), _proc_order=procs, _ci=float(ci),
+        _seconds_per_day=float(rlog.calendar.seconds_per_day))
 
 
 # ====================================================================== summary
 _RATES = (
+    ("share_with_loop", lambda b: b.n_loops > 0, ""),
     ("share_with_supplement", lambda b: b.n_supplement > 0, ""),
     ("share_with_selfloop", lambda b: (b.selfloops_repeat + b.selfloops_redo) > 0, ""),
     ("share_with_repetition", lambda b: (b.repetitions_repeat + b.repetitions_redo) > 0, ""),
@@ -449,13 +615,20 @@ _RATES = (
     ("share_with_back_edge", lambda b: b.n_back_edges > 0, ""),
 )
 _MEANS = (
+    ("loops_per_dossier", "n_loops"),
     ("supplement_requests_per_dossier", "n_supplement"),
     ("reexec_same_officer_per_dossier", "reexec_same_officer"),
     ("reexec_other_officer_per_dossier", "reexec_other_officer"),
     ("selfloop_same_officer_per_dossier", "selfloop_same_officer"),
     ("selfloop_other_officer_per_dossier", "selfloop_other_officer"),
     ("pingpong_per_dossier", "n_pingpong"),
+    ("extra_steps_per_dossier", "extra_steps"),
+    ("extra_handovers_per_dossier", "extra_handovers"),
+    ("rework_agency_days_per_dossier", "rework_agency_h"),
+    ("rework_citizen_days_per_dossier", "rework_citizen_h"),
 )
+#: means given in working days (the column holds hours)
+_DAYS = ("rework_agency_days_per_dossier", "rework_citizen_days_per_dossier")
 
 
 def _summary(rep: RelationalReworkReport) -> pd.DataFrame:
@@ -468,12 +641,14 @@ def _summary(rep: RelationalReworkReport) -> pd.DataFrame:
     b = rep.by_case_table
     has_proc = "procedure" in b.columns
 
+    days_per_h = 3600.0 / rep._seconds_per_day
+
     def aggs(b):
         out = {"n": b.count()}
         for name, flag, _ in _RATES:
             out[f"k_{name}"] = b.count(where=flag(b))
         for name, col in _MEANS:
-            x = b[col].cast("float64")
+            x = b[col].cast("float64") * (days_per_h if name in _DAYS else 1.0)
             out[f"s_{name}"] = x.sum()
             out[f"q_{name}"] = (x * x).sum()
         return out
@@ -520,4 +695,10 @@ def _summary(rep: RelationalReworkReport) -> pd.DataFrame:
         hi = np.where(few, np.nan, m + half)
         for i, scope in enumerate(sc["scope"]):
             add(name, m[i], lo[i], hi[i], n[i], str(scope), "mean per dossier, normal interval")
+    for i, scope in enumerate(sc["scope"]):
+        for name, col in (("rework_agency_days_total", "rework_agency_days_per_dossier"),
+                          ("rework_citizen_days_total", "rework_citizen_days_per_dossier"),
+                          ("loops_total", "loops_per_dossier")):
+            add(name, float(sc[f"s_{col}"].iloc[i]), np.nan, np.nan, n[i], str(scope),
+                "sum over dossiers")
     return pd.DataFrame(rows)
