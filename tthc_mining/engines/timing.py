@@ -459,9 +459,26 @@ def _stage(t, name: str, rlog=None):
         df = con._session.sql(sql).localCheckpoint(eager=True)
         view = _gen_name(name)
         df.createOrReplaceTempView(view)
-        return con.table(view)
+        out = con.table(view)
+        _SPARK_VIEWS[id(out.op())] = view
+        return out
     with deep_expressions():
         return t.cache()
+
+
+_SPARK_VIEWS: dict[int, str] = {}
+
+
+def _release(rlog, *tables) -> None:
+    """Free intermediate stages now (DuckDB drops a cached table when its expression is
+    garbage-collected; Spark's checkpointed views are dropped here)."""
+    if getattr(rlog, "backend", None) != "spark":
+        return
+    session = rlog.con._session
+    for t in tables:
+        view = _SPARK_VIEWS.pop(id(t.op()), None)
+        if view is not None:
+            session.catalog.dropTempView(view)
 
 
 class deep_expressions:
@@ -591,9 +608,15 @@ def _build(rlog, catalog, as_of_ns: int, as_of_t, cutoff, overrides, third_party
                      _k_cal=ibis.null("int64"), _k_unit=ibis.null("string"),
                      _k_cut=ibis.null("int64"), _k_name=ibis.null("string"),
                      _k_ceil=ibis.null("int64"), _k_dl_ns=ibis.null("int64"))
-    A = _stage(A.mutate(in_cat=A["_k_proc"].notnull()), "tthc_t_a0", rlog)
+    A = A.mutate(in_cat=A["_k_proc"].notnull())
+    # only what the later steps read (the staged tables hold one row per dossier)
+    A = _stage(A.drop(*[c for c in ("ts_first", "ts_last", "fin_ts", "res_ts", "wd_ts", "rf_ts",
+                                    "_a_recv", "_a_fin", "_r_cum", "_cl_nid", "_cl_wk",
+                                    "_cl_cum", "_k_proc") if c in A.columns]), "tthc_t_a0", rlog)
+    staged = [A]
     A = _deadline(cal, A, "recv", "st", A["_k_cut"])
     A = _stage(A.drop("st_s_w", "st_s_day"), "tthc_t_a1", rlog)
+    staged.append(A)
     for col in ("_a_due", "_a_due_after", "_a_due_before"):
         A = _end_of_office(cal, A, col)
     from_export = A["st_due"].isnull() & (A["_a_due_before"].notnull() | A["_a_due"].notnull())
@@ -612,6 +635,7 @@ def _build(rlog, catalog, as_of_ns: int, as_of_t, cutoff, overrides, third_party
                               (from_export, "case:due"), (A["in_cat"], "catalog"),
                               else_=ibis.null("string")))
     A = _stage(_working_of(cal, A, "stat", "stat_w"), "tthc_t_a2", rlog)
+    staged.append(A)
     # reported due: exported, else restarted at the last supplement receipt
     A = A.mutate(restart=ibis.greatest(A["sup_last"].fill_null(A["recv"]), A["recv"]))
     A = _deadline(cal, A, "restart", "rd", A["_k_cut"])
@@ -623,6 +647,7 @@ def _build(rlog, catalog, as_of_ns: int, as_of_t, cutoff, overrides, third_party
     A = cal.axis(A, "rep", "_rp")          # _rp_w, _rp_day
 
     A = _stage(A, "tthc_t_cases", rlog)
+    staged.append(A)
     # ---------------------------------------------------------------- clock window, owners
     w_asof = int(cal0.to_working_ns(pd.DatetimeIndex([as_of_t]))[0])
     is_rec = A["recv"] <= as_of_ns
@@ -649,6 +674,7 @@ def _build(rlog, catalog, as_of_ns: int, as_of_t, cutoff, overrides, third_party
         _a2=EW["_cnt"].sum(where=own == OWNER_THIRD))
     U0 = _stage(U0.mutate(_a0=U0["_a0"].fill_null(0), _a1=U0["_a1"].fill_null(0),
                           _a2=U0["_a2"].fill_null(0)), "tthc_t_units", rlog)
+    staged.append(U0)
     O = U0.group_by(_oc=U0["_uc"]).aggregate(
         s0=U0["_a0"].sum(), s1=U0["_a1"].sum(), s2=U0["_a2"].sum(),
         su=U0["_a0"].sum(where=U0["_ug"].notnull()))
@@ -762,7 +788,9 @@ def _build(rlog, catalog, as_of_ns: int, as_of_t, cutoff, overrides, third_party
         overdue_actual=(((status_act == ST["overdue"]) | (status_act == ST["in_progress_overdue"]))
                         .fill_null(False) | (fin_ & has_dl & ~ok_act_f)),
         recv_day=A["_r_day"], in_cat=A["in_cat"])
-    return _stage(out, "tthc_t_timing", rlog), L, roleless
+    final = _stage(out, "tthc_t_timing", rlog)
+    _release(rlog, *staged)
+    return final, L, roleless
 
 
 # ====================================================================== result
