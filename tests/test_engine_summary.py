@@ -182,6 +182,8 @@ def _hand_log() -> tm.DossierLog:
     d("D2", "P3", ("Tiếp nhận hồ sơ", "2025-05-05 08:00"), ("Từ chối giải quyết", "2025-05-12 09:00"))
     d("E1", "P10", ("Tiếp nhận hồ sơ", "2025-05-26 11:00"), ("Yêu cầu bổ sung hồ sơ", "2025-05-27 09:00"))
     d("E2", "PX", ("Tiếp nhận hồ sơ", "2025-05-26 11:00"), ("Thẩm định", "2025-05-28 09:00"))
+    d("F1", "P10", ("Tiếp nhận hồ sơ", "2025-05-07 08:00"), ("Thẩm định", "2025-05-07 09:00"),
+      ("Trả kết quả", "2025-05-07 10:00"))              # 1 h at each unit: a tie
     ev = pd.DataFrame(rows)
     ev[S.TIMESTAMP] = ev[S.TIMESTAMP].dt.tz_localize("Asia/Ho_Chi_Minh")
     ev = ev.sort_values([S.CASE, S.TIMESTAMP], kind="stable").reset_index(drop=True)
@@ -193,7 +195,7 @@ def _hand_log() -> tm.DossierLog:
     return tm.DossierLog(events=ev, calendar=cal, catalog=cat, source="edges")
 
 
-def test_edge_rules_equal_pandas(duck):
+def test_edge_rules_equal_pandas(duck, tmp_path):
     log = _hand_log()
     rlog = from_log(log, "duckdb", con=duck)
     for as_of in (None, "2025-05-27 12:00"):
@@ -201,7 +203,15 @@ def test_edge_rules_equal_pandas(duck):
         got = tm.timing(rlog, as_of=as_of).to_pandas()
         assert_cases_equal(exp, got, f"edges as of {as_of}")
         assert_summaries_equal(tm.summary(log, as_of), tm.summary(rlog, as_of), "edges")
+    # the same log through Parquet (unit ties broken by first appearance, not the pandas codes)
+    path = tmp_path / "edges.parquet"
+    tm.write_log(log, path)
+    plog = tm.read_log(path, calendar=log.calendar, catalog=log.catalog)
+    rlog2 = tm.read_log(path, engine="duckdb", con=duck, calendar=log.calendar,
+                        catalog=log.catalog)
+    assert_cases_equal(tm.timing(plog).cases, tm.timing(rlog2).to_pandas(), "edges parquet")
     exp = tm.timing(log, as_of="2025-05-27 12:00").cases.set_index(S.CASE)
+    assert exp.loc["F1", "unit"] == "Một cửa"                                 # tie -> first unit
     # the rules really were exercised
     assert exp.loc["A2", "clock_start"] > exp.loc["A1", "clock_start"]        # 15:00 cut-off
     assert exp.loc["B1", "reported_due"] > exp.loc["B1", "statutory_due"]      # restart

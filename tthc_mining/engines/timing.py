@@ -419,23 +419,19 @@ def _working_of(cal: _Cal, t, col: str, out: str):
     return t.drop(*[c for c in t.columns if c.startswith(f"_x{out}_")])
 
 
-def _unit_rank(rlog, t):
+def _unit_rank(rlog, u0):
     """Tie-break order of the units (the pandas engine's unit codes): the log's own order when
-    it came from a DossierLog, else first appearance (dossiers in id order, then position)."""
+    it came from a DossierLog, else first appearance (dossiers in id order, then position),
+    read from the staged per (dossier, unit) table ``u0`` (``_uc``, ``_ug``, ``_p0`` = first
+    position of the unit in the dossier)."""
     order = getattr(rlog, "_cache", {}).get("group_order")
     if order is None:
-        # first appearance: the smallest dossier id, then the first position in it
-        if S.GROUP not in rlog.events.columns:
-            order = []
-        else:
-            from .segments import segments
-            sg = segments(rlog)
-            e = sg.filter(sg[S.GROUP].notnull())
-            first = e.group_by(u=e[S.GROUP].cast("string")).aggregate(c0=e[S.CASE].min())
-            j = e.join(first, (e[S.GROUP].cast("string") == first["u"]) & (e[S.CASE] == first["c0"]))
-            fs = j.group_by(u=j["u"]).aggregate(c0=j["c0"].min(), p0=j["pos"].min()).to_pandas()
-            fs = fs.sort_values(["c0", "p0"], kind="stable")
-            order = [str(u) for u in fs["u"]]
+        e = u0.filter(u0["_ug"].notnull())
+        first = e.group_by(_fu=e["_ug"]).aggregate(_fc=e["_uc"].min())
+        j = e.join(first, (e["_ug"] == first["_fu"]) & (e["_uc"] == first["_fc"]))
+        fs = j.group_by(u=j["_fu"]).aggregate(c0=j["_fc"].min(), p0=j["_p0"].min()).to_pandas()
+        fs = fs.sort_values(["c0", "p0"], kind="stable")
+        order = [str(u) for u in fs["u"]]
     from .core import _register
     if not order:   # no unit at all: a row that matches nothing keeps the column types
         order = [_NULL_UNIT]
@@ -671,7 +667,8 @@ def _build(rlog, catalog, as_of_ns: int, as_of_t, cutoff, overrides, third_party
     U0 = EW.group_by(_uc=EW["_c"], _ug=EW["_g"]).aggregate(
         _a0=EW["_cnt"].sum(where=own == OWNER_AGENCY),
         _a1=EW["_cnt"].sum(where=own == OWNER_CITIZEN),
-        _a2=EW["_cnt"].sum(where=own == OWNER_THIRD))
+        _a2=EW["_cnt"].sum(where=own == OWNER_THIRD),
+        _p0=EW["_pos"].min())
     U0 = _stage(U0.mutate(_a0=U0["_a0"].fill_null(0), _a1=U0["_a1"].fill_null(0),
                           _a2=U0["_a2"].fill_null(0)), "tthc_t_units", rlog)
     staged.append(U0)
@@ -685,7 +682,7 @@ def _build(rlog, catalog, as_of_ns: int, as_of_t, cutoff, overrides, third_party
     U2 = tl.select(_uc=tl["_c"], _ug=tl["g_lk"], _uv=tl["tail"])
     U = U1.union(U2, distinct=False)
     U = U.group_by("_uc", "_ug").aggregate(_uv=U["_uv"].sum())
-    rank = _unit_rank(rlog, E)
+    rank = _unit_rank(rlog, U0)
     U = U.left_join(rank, U["_ug"] == rank["_u_name"])
     mx = U.group_by(_mc=U["_uc"]).aggregate(_mv=U["_uv"].max())
     U = U.join(mx, (U["_uc"] == mx["_mc"]) & (U["_uv"] == mx["_mv"]))
