@@ -235,6 +235,21 @@ def test_role_overrides_and_dst_calendar(duck, tmp_path):
     assert exp["n_suspensions"].sum() > 0
 
 
+def test_catalog_without_the_log_procedures(duck):
+    """A catalogue that knows none of the log's procedures: deadlines from the exported due
+    dates, the same note as the pandas engine."""
+    prov = tm.synth.province(300, seed=6)
+    other = tm.ProcedureCatalog.from_frame(pd.DataFrame({
+        "code": ["9.999"], "name": ["Khác"], "level": "tinh", "deadline_days": [5],
+        "deadline_unit": ["working"]}))
+    rlog = from_log(prov.log, "duckdb", con=duck)
+    exp = tm.timing(prov.log, catalog=other)
+    got = tm.timing(rlog, catalog=other)
+    assert_cases_equal(exp.cases, got.to_pandas(), "foreign catalogue")
+    assert got.notes == exp.notes and any("not in the catalogue" in n for n in got.notes)
+    assert set(exp.cases["due_source"].dropna()) == {"case:due", "case:due_before"}
+
+
 def test_fdiv_is_exact(duck):
     import ibis
     vals = np.array([-(1 << 62) + 7, -86_400_000_000_001, -1, 0, 1, 86_399_999_999_999,

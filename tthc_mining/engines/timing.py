@@ -364,6 +364,8 @@ def _catalog_dim(rlog, t, catalog, cutoff):
         "_k_dl_ns": np.round(np.nan_to_num(days, nan=0.0) * float(round(
             rlog.calendar.seconds_per_day * NS_PER_S))).astype(np.int64),
     })
+    if dim.empty:             # no procedure of the log is in the catalogue
+        return None
     from .core import _register
     return _register(rlog.con, rlog.backend, dim, "tthc_catalog")
 
@@ -589,8 +591,9 @@ def _build(rlog, catalog, as_of_ns: int, as_of_t, cutoff, overrides, third_party
     A = cal.axis(A, "closed", "_cl")       # _cl_w, _cl_day
 
     # ---------------------------------------------------------------- catalogue deadlines
-    if catalog is not None and "_a_proc" in present:
-        kd = _catalog_dim(rlog, E, catalog, cutoff)
+    kd = _catalog_dim(rlog, E, catalog, cutoff) if catalog is not None and "_a_proc" in present \
+        else None
+    if kd is not None:
         kd = kd.mutate(_k_cut=kd["_k_cut"].cast("int64"), _k_days=kd["_k_days"].cast("float64"),
                        _k_unit=kd["_k_unit"].cast("string"), _k_name=kd["_k_name"].cast("string"),
                        _k_cal=kd["_k_cal"].cast("int64"), _k_ceil=kd["_k_ceil"].cast("int64"),
