@@ -612,9 +612,10 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
     count = np.bincount(key, minlength=R)
     keep_rows = np.flatnonzero(count > 0)
     # compact row codes (only rows with events)
-    remap = np.full(R, -1, dtype=np.int64)
-    remap[keep_rows] = np.arange(keep_rows.size)
-    key = remap[key]
+    if keep_rows.size < R:
+        remap = np.full(R, -1, dtype=np.int64)
+        remap[keep_rows] = np.arange(keep_rows.size)
+        key = remap[key]
     labels = labels.iloc[keep_rows].reset_index(drop=True)
     R = keep_rows.size
     count = count[keep_rows]
@@ -787,8 +788,22 @@ def _sub_key(log, idx, key, column: str) -> np.ndarray:
         return key
     sub, _ = log.codes(column)
     sub = sub[idx]
-    pair, _ = pd.factorize(key * (int(sub.max()) + 2) + (sub + 1))
-    return pair.astype(np.int64)
+    code = key * (int(sub.max()) + 2)
+    code += sub
+    code += 1
+    del sub
+    K = int(code.max()) + 1 if code.size else 0
+    if K > max(4 * code.size, 1 << 22):
+        pair, _ = pd.factorize(code)
+        return pair.astype(np.int64)
+    # dense codes in order of first appearance (what pd.factorize gives), from the first row
+    # of every code (np.minimum.at) instead of a hash table of every event
+    first = np.full(K, code.size, dtype=np.int64)
+    np.minimum.at(first, code, np.arange(code.size, dtype=np.int64))
+    seen = np.flatnonzero(first < code.size)
+    lut = np.empty(K, dtype=np.int64)
+    lut[seen[np.argsort(first[seen], kind="stable")]] = np.arange(seen.size)
+    return lut[code]
 
 
 def _pair_code(log, idx, key, column: str) -> np.ndarray:
@@ -854,6 +869,8 @@ def _clump_share(minute_ns: np.ndarray, ck: np.ndarray, key: np.ndarray, R: int)
     span = int(minute.max()) - mmin + 1
     minute -= mmin
     minute += ckv * span                                          # composite (key, minute)
+    if (int(ck.max()) + 1) * span <= 1 << 32:
+        minute = minute.astype(np.uint32)                         # same order, half the bytes
     minute.sort()
     n = minute.size
     starts = np.flatnonzero(np.concatenate(([True], minute[1:] != minute[:-1])))
@@ -861,7 +878,7 @@ def _clump_share(minute_ns: np.ndarray, ck: np.ndarray, key: np.ndarray, R: int)
     big = length >= 3
     row_of_ck = np.zeros(int(ck.max()) + 1, dtype=np.int64)
     row_of_ck[ck] = key                                           # (row, unit) code -> row
-    rows = row_of_ck[minute[starts[big]] // span]
+    rows = row_of_ck[minute[starts[big]].astype(np.int64) // span]
     clumped = np.bincount(rows, weights=length[big].astype(np.float64), minlength=R)
     return clumped / np.maximum(cnt, 1)
 

@@ -603,7 +603,8 @@ def discover(log, *, procedure: str | None = None, min_share: float = 0.0,
                           kind="stable").reset_index(drop=True)
 
     # ---------------------------------------------------------------- activities
-    a_count = np.bincount(act[ev], minlength=A).astype(np.int64)
+    a_ev = act if keep is None else act[ev]      # (no copy of every event without a filter)
+    a_count = np.bincount(a_ev, minlength=A).astype(np.int64)
     a_cases = tasks.result("a_cases")
     w = tasks.result("wait")
     if has_start:
@@ -620,7 +621,7 @@ def discover(log, *, procedure: str | None = None, min_share: float = 0.0,
         "proc_p90_h": p["q90"] / HOUR, "proc_sum_h": p["sum"] / HOUR,
     })
     if S.GROUP in log.events.columns:
-        acts["unit"] = _dominant(log, act[ev], ev, A)
+        acts["unit"] = _dominant(log, a_ev, None if keep is None else ev, A)
     acts = acts.loc[a_count > 0].sort_values(["count", "activity"], ascending=[False, True],
                                              kind="stable").reset_index(drop=True)
 
@@ -650,16 +651,18 @@ def _edge_seconds(seg: Segments) -> np.ndarray:
     return np.where(has_start, np.maximum(seg.wait_s, 0.0), seg.seg_s)
 
 
-def _dominant(log, a_ev: np.ndarray, ev: np.ndarray, A: int) -> pd.Series:
-    """Most frequent unit (``org:group``) of each activity's events (ties: first unit code)."""
+def _dominant(log, a_ev: np.ndarray, ev: np.ndarray | None, A: int) -> pd.Series:
+    """Most frequent unit (``org:group``) of each activity's events (ties: first unit code);
+    ``ev`` = mask of the events kept (None: all)."""
     g, units = log.codes(S.GROUP)
-    g = g[ev]
+    if ev is not None:
+        g = g[ev]
     ok = g >= 0
     G = len(units)
     out = np.full(A, None, dtype=object)
     if G == 0 or not ok.any():
         return pd.Series(out, dtype=object)
-    a, gg = a_ev[ok], g[ok]
+    a, gg = (a_ev, g) if ok.all() else (a_ev[ok], g[ok])
     if A * G <= 1 << 24:
         mat = np.bincount(a * G + gg, minlength=A * G).reshape(A, G)
         best = mat.argmax(axis=1)

@@ -392,11 +392,13 @@ def rework(log, *, procedure: str | None = None, catalog: Any = None, length_bou
     seg = segments(log)
     codes = event_codes(log)
     occ = occurrences(seg)
-    # the loop erasure and its prices on a second core (large logs) while this one does edeaR,
-    # the normal order, back-edges and ping-pong (independent inputs: same results either way)
+    # the loop erasure with its prices and edeaR's counts on a second core (large logs) while
+    # this one does the normal order, back-edges and ping-pong (independent inputs: the same
+    # results either way); prev_activity is built first so that no two threads build it
+    seg.prev_activity
     tasks = Tasks(parallel=seg.case.size >= PARALLEL_MIN_EVENTS)
     tasks.submit("loops", price_loops, seg, occ, codes)
-    ed = edear(seg, occ, codes.resource)
+    tasks.submit("edear", edear, seg, occ, codes.resource)
     n_proc = len(codes.procedures)
     proc = np.where(codes.procedure >= 0, codes.procedure, n_proc)
     learned = learned_order(seg, occ, proc, n_proc + 1)
@@ -406,6 +408,7 @@ def rework(log, *, procedure: str | None = None, catalog: Any = None, length_bou
     pp = pingpong(seg, codes.unit, supplement=codes.is_request | codes.is_received,
                   rework=(occ.occ > 0) | be.mask)
     lp = tasks.result("loops")
+    ed = tasks.result("edear")
     first = seg.case_start[:-1]
     ctx = _Context(log=log, seg=seg, codes=codes, occ=occ, ed=ed, loops=lp, pp=pp, be=be,
                    order=order, proc_case=proc[first] if first.size else np.zeros(0, np.int64),
@@ -516,7 +519,8 @@ def _by_case(ctx: _Context) -> pd.DataFrame:
         "rework_citizen_h": _per_case(lp.case, C, lp.citizen_s) / 3600.0,
         "rework_third_party_h": _per_case(lp.case, C, lp.third_s) / 3600.0,
     })
-    return pd.DataFrame(out)
+    # every column is a new array: no copy into consolidated blocks
+    return pd.DataFrame(out, copy=False)
 
 
 def _by_activity(ctx: _Context) -> pd.DataFrame:
