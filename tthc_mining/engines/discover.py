@@ -149,13 +149,17 @@ def variants(rlog: RelationalLog, *, procedure: str | None = None, top: int | No
     _, names = _activity_codes(rlog)
     with _case_sequences(rlog, seg).cache() as cases:
         vt = _variant_table(cases)
-        tot = vt.aggregate(n_cases=vt["count"].sum(), n_var=vt.count()).to_pandas().iloc[0]
-        n_cases, n_var = int(tot["n_cases"] or 0), int(tot["n_var"])
+        # the totals ride along as window aggregates over all variants (one query)
+        vt = vt.mutate(_n_cases=vt["count"].sum().over(), _n_var=vt.count().over())
         sel = vt if top is None else vt.filter(vt["rank"] < int(top))
         if case_ids:
             ids = cases.group_by("seq").aggregate(ids=cases[S.CASE].collect().sort())
             sel = sel.join(ids, "seq")
         df = sel.order_by("rank").to_pandas()
+        if len(df):
+            n_cases, n_var = int(df["_n_cases"].iloc[0]), int(df["_n_var"].iloc[0])
+        else:
+            n_cases = n_var = 0
     spd = rlog.calendar.seconds_per_day
     seqs = [tuple(names[int(a)] for a in s) for s in df["seq"]]
     counts = df["count"].to_numpy(np.int64)
@@ -207,8 +211,9 @@ def _discover(rlog, root, seg, procedure, min_share, top_variants, hidden, filte
         vt = _variant_table(cases)
         kept = cases.join(vt.filter(vt["rank"] < int(top_variants)).select("seq"), "seq")
         kept = kept.select(_kc=kept[S.CASE])
-        tot = cases.aggregate(n_cases=cases.count(), n_events=cases["n"].sum()).to_pandas().iloc[0]
-        n_var = int(vt.count().to_pyarrow().as_py())
+        tot = cases.aggregate(n_cases=cases.count(), n_events=cases["n"].sum(),
+                              n_var=cases["seq"].nunique()).to_pandas().iloc[0]
+        n_var = int(tot["n_var"])
         seg = seg.semi_join(kept, seg[S.CASE] == kept["_kc"])
     has_group = S.GROUP in seg.columns
     edge_s = seg["w_start_ns"].notnull().ifelse(ibis.greatest(seg["wait_s"], 0.0), seg["seg_s"])
