@@ -125,6 +125,30 @@ def test_axis_equals_to_working_ns(name, seed, duck):
     assert got["we"].notna().all()
 
 
+def test_axis_hypothesis(duck):
+    """Hypothesis: any instants (µs) between 1990 and 2040, on the Vietnamese calendar with a
+    make-up Saturday and on an Amsterdam (DST) calendar, equal ``to_working_ns``."""
+    from hypothesis import given, settings, strategies as st
+
+    lo = pd.Timestamp("1990-01-01").value // 1000
+    hi = pd.Timestamp("2040-12-31").value // 1000
+    cals = [tm.VietnamCalendar(makeup_workdays=["2026-08-22"]),
+            WorkingCalendar(tz="Europe/Amsterdam", holidays=None)]
+
+    @settings(max_examples=12, deadline=None, derandomize=True)
+    @given(st.lists(st.integers(lo, hi), min_size=1, max_size=40), st.sampled_from([0, 1]))
+    def check(us, which):
+        cal = cals[which]
+        ts = pd.Series(pd.to_datetime(np.array(us, dtype=np.int64) * 1000, utc=True))
+        ev = pd.DataFrame({S.CASE: "c", S.ACTIVITY: "a", S.TIMESTAMP: ts})
+        rlog = from_log(tm.DossierLog(events=ev, calendar=cal), "duckdb", con=duck)
+        got = with_working_ns(rlog, rlog.events, {"w": S.TIMESTAMP}).order_by(S.ROW)
+        got = got.select("w").to_pyarrow().column("w").to_numpy()
+        assert np.array_equal(got, cal.to_working_ns(ts))
+
+    check()
+
+
 def test_calendar_frame_is_the_day_table():
     cal = tm.VietnamCalendar()
     d0 = pd.Timestamp("2025-01-01").value // 86_400_000_000_000

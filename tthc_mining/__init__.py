@@ -54,6 +54,7 @@ _LAZY = {
     "pseudonymize": "tthc_mining.privacy",
     "privacy": "tthc_mining.privacy",
     "limits": "tthc_mining.limits",
+    "engines": "tthc_mining.engines",
 }
 
 __all__ = ["schema", "VietnamCalendar", "WorkingCalendar", "DossierLog", "QualityReport",
