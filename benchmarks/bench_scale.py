@@ -390,6 +390,29 @@ def print_table(all_res: list[dict]) -> None:
     print()
 
 
+def markdown(all_res: list[dict]) -> str:
+    """The table as Markdown (for README.md / docs/scale.md)."""
+    out = ["| dossiers / events | statistic | tthc_mining s (CPU s) | peak MB | pm4py s (CPU s) "
+           "| peak MB | ratio (CPU ratio) | equal |",
+           "|---|---|---:|---:|---:|---:|---:|:-:|"]
+    for res in all_res:
+        ev = res.get("events") or 0
+        size = f"{res['dossiers']:,} / {ev / 1e6:.1f} M" + (" (HIGH LOAD)" if res["high_load"] else "")
+        for r in res["rows"]:
+            def both(t, c):
+                return "-" if t is None else f"{t:,.2f}" + (f" ({c:,.2f})" if c is not None else "")
+            ratio = "-" if not r["ratio"] else f"{r['ratio']:.1f}x" + (
+                f" ({r['cpu_ratio']:.1f}x)" if r.get("cpu_ratio") else "")
+            label = r["label"]
+            if r["stat"] == "durations_business" and r.get("pm4py_measured_s") is not None:
+                label += " (pm4py: prefix, scaled)"
+            eq = {True: "yes", False: "NO"}.get(r.get("equal"), "")
+            out.append(f"| {size} | {label} | {both(r['ours_s'], r.get('ours_cpu_s'))} | "
+                       f"{_fmt_mb(r['ours_peak_mb'])} | {both(r['pm4py_s'], r.get('pm4py_cpu_s'))} | "
+                       f"{_fmt_mb(r['pm4py_peak_mb'])} | {ratio} | {eq} |")
+    return "\n".join(out)
+
+
 def targets(all_res: list[dict]) -> list[str]:
     lines = []
     for res in all_res:
@@ -428,6 +451,18 @@ def fits(all_res: list[dict]) -> dict:
     return out
 
 
+def print_fits(f: dict) -> None:
+    if not f:
+        return
+    print("\nlinear fit, cost = a + b x events (least squares over the sizes; "
+          "R² is trivially 1 with two sizes):")
+    for key, label, _, _ in STATS:
+        for side, v in f.get(key, {}).items():
+            print(f"  {label[:40]:<40} {side.replace('_cpu', ' cpu'):<10} a = {v['a_s']:8.2f} s, "
+                  f"b = {v['b_s_per_million_events']:8.3f} s per million events, R² = "
+                  f"{v['r2']:.4f} ({v['points']} sizes)")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -444,7 +479,24 @@ def main() -> int:
     ap.add_argument("--no-report", action="store_true", help="do not time tm.report")
     ap.add_argument("--json", help="also write the results to this JSON file")
     ap.add_argument("--library", help="run our side with tthc_mining from this directory")
+    ap.add_argument("--from-json", nargs="+", metavar="JSON",
+                    help="run nothing: print the table, targets and fit of earlier --json files")
+    ap.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
     args = ap.parse_args()
+    if args.from_json:
+        all_res = []
+        for f in args.from_json:
+            for res in json.loads(Path(f).read_text())["sizes"]:
+                res["rows"] = rows_of(res)  # recomputed from the raw side results
+                all_res.append(res)
+        all_res.sort(key=lambda r: r["dossiers"])
+        print_table(all_res)
+        for line in targets(all_res):
+            print(line)
+        print_fits(fits(all_res))
+        if args.markdown:
+            print(markdown(all_res))
+        return 0
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
     limit_mb = (args.mem_limit_gb * 1024 if args.mem_limit_gb
                 else min(16 * 1024, 0.8 * mem_available_mb()))
@@ -466,14 +518,9 @@ def main() -> int:
     for line in targets(all_res):
         print(line)
     f = fits(all_res)
-    if f:
-        print("\nlinear fit, cost = a + b x events (least squares over the sizes; "
-              "R² is trivially 1 with two sizes):")
-        for key, label, _, _ in STATS:
-            for side, v in f.get(key, {}).items():
-                print(f"  {label[:40]:<40} {side.replace('_cpu', ' cpu'):<10} a = {v['a_s']:8.2f} s, b = "
-                      f"{v['b_s_per_million_events']:8.3f} s per million events, R² = "
-                      f"{v['r2']:.4f} ({v['points']} sizes)")
+    print_fits(f)
+    if args.markdown:
+        print(markdown(all_res))
     m1 = machine()
     print(describe_machine(m0, m1) + "; " + versions())
     if args.json:
