@@ -159,6 +159,13 @@ def test_add_working_days_and_cutoff():
     # same-day rule
     assert CAL.end_of_working_day(pd.Timestamp("2025-03-04 14:00")) == pd.Timestamp("2025-03-04 17:00")
     assert CAL.end_of_working_day(pd.Timestamp("2025-03-07 16:00")) == pd.Timestamp("2025-03-10 17:00")
+    # received after closing time (on the axis already at the close of the day): the count
+    # still starts at the next opening, it does not skip a day
+    assert CAL.add_working_days(pd.Timestamp("2025-03-06 17:30"), 1) == pd.Timestamp("2025-03-07 17:00")
+    assert CAL.add_working_days(pd.Timestamp("2025-03-06 17:00"), 1) == pd.Timestamp("2025-03-07 17:00")
+    assert CAL.add_working_days(pd.Timestamp("2025-03-06 16:00"), 1) == pd.Timestamp("2025-03-07 17:00")
+    assert CAL.add_working_days(pd.Timestamp("2025-03-06 23:59"), 2) == pd.Timestamp("2025-03-10 17:00")
+    assert CAL.end_of_working_day(pd.Timestamp("2025-03-06 18:00")) == pd.Timestamp("2025-03-07 17:00")
 
 
 def test_add_calendar_days_moves_off_non_working_days():

@@ -482,7 +482,9 @@ class WorkingCalendar:
         idx, sec, nat = self._day_and_seconds(self._local_ns(ts))
         late = self._working[idx] & (sec > c) & ~nat
         L = self.seconds_per_day
-        return np.where(late, (np.floor(w / L) + 1) * L, w)
+        # the start of the next working day = the close of this one: ceil, so that a receipt at
+        # or after closing time (already at the close on the axis) does not skip a day
+        return np.where(late, np.ceil(w / L) * L, w)
 
     def add_working_days(self, t: Any, n: Any, *, cutoff: Any = "15:00", tz_aware: bool = False):
         """``t`` plus ``n`` working days (``n`` may be fractional or an array).

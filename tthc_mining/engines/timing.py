@@ -19,7 +19,7 @@ How it is computed (all in int64 nanoseconds, no floating point on the time axis
 * **deadlines**: the catalogue version in force is a range join with a Python-built table of
   (procedure, first day, last day) intervals; the working-day arithmetic is a join with the
   calendar table: ``W = cum * L + intra`` for an instant, the 15:00 cut-off moves the start to
-  ``(⌊W / L⌋ + 1) · L``, "n working days later" is ``W + n · L``, and the inverse
+  ``⌈W / L⌉ · L`` (the next opening), "n working days later" is ``W + n · L``, and the inverse
   (:meth:`WorkingCalendar.from_working`) joins the working day whose index equals
   ``⌈W / L⌉ - 1`` (``side="prev"``) or ``⌊W / L⌋`` (``"next"``) and places the remainder in
   the office slots (a ``CASE`` over the slots); calendar-day deadlines join the day
@@ -380,7 +380,7 @@ def _deadline(cal: _Cal, t, start: str, p: str, cut_col):
     t = cal.axis(t, start, f"{p}_s")
     w0, nid, wk, day = t[f"{p}_s_w"], t[f"{p}_s_nid"], t[f"{p}_s_wk"], t[f"{p}_s_day"]
     late = cut_col.notnull() & (wk == 1) & (nid > cut_col) if cut_col is not None else ibis.literal(False)
-    cw = ibis.cases((late, (fdiv(w0, cal.L) + 1) * cal.L), else_=w0)
+    cw = ibis.cases((late, fdiv(w0 + (cal.L - 1), cal.L) * cal.L), else_=w0)  # ceil
     has = t["_k_days"].notnull() & ~t["_k_days"].isnan() & t[start].notnull()
     d = t["_k_days"]
     cald = has & (d > 0) & (t["_k_cal"] == 1)
@@ -625,7 +625,7 @@ def _build(rlog, catalog, as_of_ns: int, as_of_t, cutoff, overrides, third_party
         cw_def = w0
     else:
         late = (A["_r_wk"] == 1) & (A["_r_nid"] > default_cut)
-        cw_def = ibis.cases((late, (fdiv(w0, L) + 1) * L), else_=w0)
+        cw_def = ibis.cases((late, fdiv(w0 + (L - 1), L) * L), else_=w0)  # ceil
     A = A.mutate(
         stat=ibis.cases((from_export, ibis.coalesce(A["_a_due_before"], A["_a_due"])),
                         else_=A["st_due"]),
