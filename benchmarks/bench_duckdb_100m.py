@@ -18,7 +18,8 @@ column is written as read.
 **Run**: in a fresh process (``benchmarks/common.py``: imports before the clocks, ``VmHWM`` peak
 of the whole process, DuckDB's memory included, under a resident-memory guard), a DuckDB
 connection with ``memory_limit`` (default 3 GB), ``threads`` (default 2) and a
-``temp_directory`` for spilling (a temporary directory under ``benchmarks/data/``) is handed to
+``temp_directory`` for spilling (a temporary directory under ``benchmarks/data/``, at most
+``--max-spill``, default 40GB) is handed to
 ``tm.read_log("<dir>/*.parquet", engine="duckdb", con=...)``; then ``tm.summary``,
 ``tm.discover``, ``tm.bottlenecks`` and ``tm.rework`` are timed one by one. Only their (small)
 results come back to pandas. Printed: events, dossiers, each call's time, the process peak, the
@@ -119,6 +120,7 @@ tm.VietnamCalendar()._ensure(20000, 20500)  # the holidays package's import, out
 con = ibis.duckdb.connect(memory_limit={memory_limit!r}, threads={threads!r},
                           temp_directory={temp!r}, preserve_insertion_order=False)
 con.raw_sql("SET enable_progress_bar = false")
+con.raw_sql("SET max_temp_directory_size = '{max_spill}'")  # a shared disk: bound the spill
 with phase("read_log"):
     rlog = tm.read_log({pattern!r}, engine="duckdb", con=con)
 info = {{}}
@@ -181,6 +183,9 @@ def main() -> int:
                     help="copies of the 860k-dossier province (17 -> 102,597,584 events)")
     ap.add_argument("--memory-limit", default="3GB", help="DuckDB memory_limit (default 3GB)")
     ap.add_argument("--threads", type=int, default=2, help="DuckDB threads (default 2)")
+    ap.add_argument("--max-spill", default="40GB",
+                    help="DuckDB max_temp_directory_size (default 40GB; DuckDB's own default is "
+                         "90%% of the free disk)")
     ap.add_argument("--guard-gb", type=float, default=8.0,
                     help="kill the run if the process's resident memory exceeds this (GB)")
     ap.add_argument("--generate-only", action="store_true")
@@ -212,6 +217,7 @@ def main() -> int:
     guard = min(args.guard_gb * 1024, 0.9 * mem_available_mb())
     try:
         res = run_side_watched(RUN.format(memory_limit=args.memory_limit, threads=args.threads,
+                                          max_spill=args.max_spill,
                                           temp=str(temp), pattern=str(out_dir / "*.parquet")),
                                mem_limit_mb=guard, label="duckdb", root=args.library)
     finally:
