@@ -869,8 +869,6 @@ def _clump_share(minute_ns: np.ndarray, ck: np.ndarray, key: np.ndarray, R: int)
     span = int(minute.max()) - mmin + 1
     minute -= mmin
     minute += ckv * span                                          # composite (key, minute)
-    if (int(ck.max()) + 1) * span <= 1 << 32:
-        minute = minute.astype(np.uint32)                         # same order, half the bytes
     minute.sort()
     n = minute.size
     starts = np.flatnonzero(np.concatenate(([True], minute[1:] != minute[:-1])))
@@ -878,7 +876,7 @@ def _clump_share(minute_ns: np.ndarray, ck: np.ndarray, key: np.ndarray, R: int)
     big = length >= 3
     row_of_ck = np.zeros(int(ck.max()) + 1, dtype=np.int64)
     row_of_ck[ck] = key                                           # (row, unit) code -> row
-    rows = row_of_ck[minute[starts[big]].astype(np.int64) // span]
+    rows = row_of_ck[minute[starts[big]] // span]
     clumped = np.bincount(rows, weights=length[big].astype(np.float64), minlength=R)
     return clumped / np.maximum(cnt, 1)
 

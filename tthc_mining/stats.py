@@ -303,26 +303,31 @@ def _pair_sums(v: np.ndarray, g: np.ndarray, p: np.ndarray, n_units: int):
     observations: ``(pair_p, pair_g, pair_s, pair_c)``.
 
     When the units are non-decreasing (observations sorted by dossier, as a log's events are),
-    one stable sort of the small stratum codes (a radix sort) leaves the units sorted within
-    each stratum, so the pairs are runs; otherwise one sort of the composite keys."""
+    the composite keys are nearly sorted (one stable sort, cheap on such data, and sequential
+    gathers); otherwise one sort of the composite keys. The pairs come sorted by their key."""
     m = v.size
     if m == 0:
         z = np.zeros(0, np.int64)
         return z, z, np.zeros(0), np.zeros(0)
     n_strata = int(p.max()) + 1
-    if n_strata <= 1 << 15 and bool(np.all(g[1:] >= g[:-1])):
-        perm = np.argsort(p.astype(np.int16 if n_strata > 127 else np.int8), kind="stable")
-        ps, gs = p[perm], g[perm]
+    if bool(np.all(g[1:] >= g[:-1])):
+        # keys unit * n_strata + stratum are sorted up to the order inside each unit's (short)
+        # block: a stable sort of nearly sorted keys is cheap and its gathers stay sequential
+        key = g * n_strata
+        key += p
+        perm = np.argsort(key, kind="stable")
+        ks = key[perm]
+        del key
         new = np.empty(m, dtype=bool)
         new[0] = True
-        np.not_equal(ps[1:], ps[:-1], out=new[1:])
-        new[1:] |= gs[1:] != gs[:-1]
+        np.not_equal(ks[1:], ks[:-1], out=new[1:])
         starts = np.flatnonzero(new)
         del new
         pair_s = np.add.reduceat(v[perm], starts)
         del perm
         pair_c = np.diff(np.append(starts, m)).astype(np.float64)
-        return ps[starts], gs[starts], pair_s, pair_c
+        pk = ks[starts]
+        return pk % n_strata, pk // n_strata, pair_s, pair_c
     key = p * max(n_units, 1)
     key += g
     ukey = np.unique(key)
