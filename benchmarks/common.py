@@ -154,11 +154,40 @@ def _rss_of(pid: int) -> float:
     return 0.0
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            return [int(x) for x in fh.read().split()]
+    except OSError:
+        return []
+
+
+def _tree_mb(pid: int) -> float:
+    """Proportional set size (MB) of a process and all its descendants (``smaps_rollup``: shared
+    copy-on-write pages of a forked child are split, not counted twice); RSS where unavailable."""
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as fh:
+                for line in fh:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1]) / 1024
+                        break
+        except OSError:
+            total += _rss_of(p)
+        todo.extend(_children(p))
+    return total
+
+
 def run_side_watched(code: str, *, mem_limit_mb: float, timeout: float = 6 * 3600.0,
                      label: str = "", root: str | Path | None = None,
                      poll_s: float = 0.2) -> dict:
     """:func:`run_side` under a resident-memory guard: the child is killed when its ``VmRSS``
-    exceeds ``mem_limit_mb`` (or after ``timeout`` s). Never raises for those two: returns what
+    (or, while it has child processes of its own, the proportional set size of the whole process
+    tree) exceeds ``mem_limit_mb`` (or after ``timeout`` s). ``tree_peaks`` holds the largest
+    such value the parent saw during each phase (polled every ``poll_s``: a shorter spike can
+    be missed; ``peaks`` are the exact ``VmHWM`` of the main process). Never raises for those two: returns what
     the finished phases reported (``times``, ``peaks``, ``extra``) plus ``killed`` (``None``, or
     the reason and the phase that was running) and ``max_rss_mb`` seen by the parent. A child
     that fails for another reason raises ``RuntimeError`` as :func:`run_side` does."""
@@ -171,11 +200,28 @@ def run_side_watched(code: str, *, mem_limit_mb: float, timeout: float = 6 * 360
             proc = subprocess.Popen([PYTHON, "-c", src], stdout=out, stderr=err, cwd=str(ROOT))
             killed = None
             max_rss = 0.0
+            tree_peaks: dict[str, float] = {}
+            phase_now, seen = "", 0
             while proc.poll() is None:
                 rss = _rss_of(proc.pid)
+                if _children(proc.pid):  # e.g. tm.report forks a section: count the whole tree
+                    rss = max(rss, _tree_mb(proc.pid))
                 max_rss = max(max_rss, rss)
+                try:  # the phase running now, from the lines printed so far
+                    with open(out_p, "rb") as fh:
+                        fh.seek(seen)
+                        chunk = fh.read()
+                    cut = chunk.rfind(b"\n") + 1
+                    seen += cut
+                    for line in chunk[:cut].decode(errors="replace").splitlines():
+                        if line.startswith("@@START@@"):
+                            phase_now = line[len("@@START@@"):]
+                except OSError:
+                    pass
+                if phase_now:
+                    tree_peaks[phase_now] = max(tree_peaks.get(phase_now, 0.0), rss)
                 if rss > mem_limit_mb:
-                    killed = f"resident memory over the {mem_limit_mb:,.0f} MB guard"
+                    killed = f"memory (process tree) over the {mem_limit_mb:,.0f} MB guard"
                 elif time.perf_counter() - t0 > timeout:
                     killed = f"over the {timeout:,.0f} s time limit"
                 if killed:
@@ -187,7 +233,7 @@ def run_side_watched(code: str, *, mem_limit_mb: float, timeout: float = 6 * 360
         stdout = out_p.read_text(errors="replace")
         stderr = err_p.read_text(errors="replace")
     res: dict = {"times": {}, "cpu": {}, "peaks": {}, "extra": {}, "killed": killed,
-                 "max_rss_mb": max_rss, "wall_s": wall}
+                 "max_rss_mb": max_rss, "tree_peaks": tree_peaks, "wall_s": wall}
     running = None
     for line in stdout.splitlines():
         if line.startswith("@@START@@"):
