@@ -110,15 +110,27 @@ def _as_view(rlog, expr, prefix: str):
     """``expr`` as a named table on the log's connection, so that the queries built on it stay
     small (compiling a deep Ibis expression again for every query costs more than running it
     on a small log). DuckDB: an unmaterialised view (the engine streams it from the files for
-    every query, beyond memory). Spark: the DataFrame is cached (``persist``: memory, then the
-    executors' disks), as Spark would otherwise recompute the window functions for every
-    aggregate."""
+    every query, beyond memory). Spark: computed once (:func:`spark_checkpoint`), as Spark would
+    otherwise recompute the window functions for every aggregate."""
     import uuid
     con = rlog.con
     if getattr(rlog, "backend", None) == "spark":
-        return expr.cache()
+        return spark_checkpoint(rlog, expr, prefix)
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     return con.create_view(name, expr, overwrite=True)
+
+
+def spark_checkpoint(rlog, expr, prefix: str):
+    """``expr`` computed now by Spark as a ``localCheckpoint`` (memory, then the executors'
+    disks) registered as a temporary view: later queries read it instead of recomputing it, and
+    its lineage is cut (a cached DataFrame keeps its whole plan, which Spark analyses again on
+    every use and which doubles with every stage built on it)."""
+    import uuid
+    con = rlog.con
+    view = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    df = con._session.sql(con.compile(expr)).localCheckpoint(eager=True)
+    df.createOrReplaceTempView(view)
+    return con.table(view)
 
 
 def _local_us(rlog, t, col: str):

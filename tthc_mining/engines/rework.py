@@ -210,10 +210,12 @@ _BIG = 1 << 62
 
 def _materialize(rlog, expr, prefix: str):
     """A small intermediate result as a table of the engine (DuckDB: a temporary table; Spark:
-    a cached DataFrame), so that the next round of an iteration does not recompute it."""
+    a local checkpoint, which also cuts the lineage), so that the next round of an iteration
+    does not recompute it."""
     import uuid
     if getattr(rlog, "backend", None) == "spark":
-        return expr.cache()
+        from .bottlenecks import spark_checkpoint
+        return spark_checkpoint(rlog, expr, prefix)
     return rlog.con.create_table(f"{prefix}_{uuid.uuid4().hex[:10]}", expr, temp=True)
 
 
