@@ -414,8 +414,14 @@ def markdown(all_res: list[dict]) -> str:
             if r["stat"] == "durations_business" and r.get("pm4py_measured_s") is not None:
                 label += " (pm4py: prefix, scaled)"
             eq = {True: "yes", False: "NO"}.get(r.get("equal"), "")
-            out.append(f"| {size} | {label} | {both(r['ours_s'], r.get('ours_cpu_s'))} | "
-                       f"{_fmt_mb(r['ours_peak_mb'])} | {both(r['pm4py_s'], r.get('pm4py_cpu_s'))} | "
+            ours_cell = both(r["ours_s"], r.get("ours_cpu_s"))
+            if r["ours_s"] is None and any(n.startswith("ours killed") for n in r["notes"]):
+                ours_cell = "killed by the memory guard"
+            pm_cell = both(r["pm4py_s"], r.get("pm4py_cpu_s"))
+            if r["pm4py_s"] is None and any(n.startswith("pm4py killed") for n in r["notes"]):
+                pm_cell = "killed by the memory guard"
+            out.append(f"| {size} | {label} | {ours_cell} | "
+                       f"{_fmt_mb(r['ours_peak_mb'])} | {pm_cell} | "
                        f"{_fmt_mb(r['pm4py_peak_mb'])} | {ratio} | {eq} |")
     return "\n".join(out)
 
