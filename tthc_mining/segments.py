@@ -17,7 +17,9 @@ import numpy as np
 import pandas as pd
 
 from . import schema as S
-from .memory import releases_memory
+import threading
+
+from .memory import release_memory, releases_memory
 from .parallel import PARALLEL_MIN_EVENTS, Tasks
 
 OWNER_AGENCY, OWNER_CITIZEN, OWNER_THIRD = 0, 1, 2
@@ -55,19 +57,23 @@ class Segments:
     _LAZY = ("prev_activity", "pos", "is_last", "w_prev_end")
 
     def __init__(self, *, case: np.ndarray, activity: np.ndarray, is_first: np.ndarray,
-                 w_end: np.ndarray, w_start: np.ndarray, seg_s: np.ndarray, wait_s: np.ndarray,
-                 proc_s: np.ndarray, owner: np.ndarray, handover: np.ndarray,
-                 activities: pd.Index, case_ids: pd.Index, case_start: np.ndarray,
-                 prev_activity: np.ndarray | None = None, pos: np.ndarray | None = None,
-                 is_last: np.ndarray | None = None, w_prev_end: np.ndarray | None = None):
+                 w_end: np.ndarray, w_start: np.ndarray | None, seg_s: np.ndarray,
+                 wait_s: np.ndarray | None, proc_s: np.ndarray | None, owner: np.ndarray,
+                 handover: np.ndarray, activities: pd.Index, case_ids: pd.Index,
+                 case_start: np.ndarray, prev_activity: np.ndarray | None = None,
+                 pos: np.ndarray | None = None, is_last: np.ndarray | None = None,
+                 w_prev_end: np.ndarray | None = None, start_fn=None):
         self.case = case
         self.activity = activity
         self.is_first = is_first
         self.w_end = w_end
-        self.w_start = w_start
+        self._w_start = w_start
         self.seg_s = seg_s
-        self.wait_s = wait_s
-        self.proc_s = proc_s
+        self._wait_s = wait_s
+        self._proc_s = proc_s
+        # ``start_fn() -> (w_start, wait_s, proc_s)`` when those were left for first access
+        self._start_fn = start_fn
+        self._start_lock = threading.Lock()
         self.owner = owner
         self.handover = handover
         self.activities = activities
@@ -77,6 +83,31 @@ class Segments:
         self._pos = pos
         self._is_last = is_last
         self._w_prev_end = w_prev_end
+
+    # ------------------------------------------------------------------ start-time arrays
+    def _fill_start(self) -> None:
+        with self._start_lock:
+            if self._start_fn is not None:
+                self._w_start, self._wait_s, self._proc_s = self._start_fn()
+                self._start_fn = None
+
+    @property
+    def w_start(self) -> np.ndarray:
+        if self._start_fn is not None:
+            self._fill_start()
+        return self._w_start
+
+    @property
+    def wait_s(self) -> np.ndarray:
+        if self._start_fn is not None:
+            self._fill_start()
+        return self._wait_s
+
+    @property
+    def proc_s(self) -> np.ndarray:
+        if self._start_fn is not None:
+            self._fill_start()
+        return self._proc_s
 
     # ------------------------------------------------------------------ derived, on demand
     @property
@@ -216,16 +247,21 @@ def _cover(log, columns) -> None:
         log.calendar.to_working_ns(pd.Series([min(lo), max(hi)]))
 
 
-def segments(log) -> Segments:
-    """The segments of a :class:`~tthc_mining.DossierLog` (cached on the log)."""
+def segments(log, *, lazy_start: bool = False) -> Segments:
+    """The segments of a :class:`~tthc_mining.DossierLog` (cached on the log).
+
+    ``lazy_start=True`` (for callers that do not read them, e.g. ``tm.rework``): when the log
+    has start times, ``w_start``, ``wait_s`` and ``proc_s`` are computed on first access
+    instead of now (the same values; the end column's exact working-ns axis is kept until
+    then). An already cached result is returned as it is."""
     cached = log._cache.get("segments")
     if cached is not None:
         return cached
-    return _build(log)
+    return _build(log, lazy_start=lazy_start)
 
 
 @releases_memory
-def _build(log) -> Segments:
+def _build(log, lazy_start: bool = False) -> Segments:
     ev = log.events
     n = len(ev)
     raw_case, raw_ids = log.codes(S.CASE)
@@ -254,7 +290,8 @@ def _build(log) -> Segments:
         # column gives both; the int64 arrays are dropped from the cache afterwards. The start
         # column is mapped on a second thread (large logs) once the calendar's day table
         # covers both columns (the table is then only read)
-        tasks = Tasks(parallel=has_start and n >= PARALLEL_MIN_EVENTS)
+        lazy = bool(lazy_start and has_start)
+        tasks = Tasks(parallel=has_start and not lazy and n >= PARALLEL_MIN_EVENTS)
         if tasks.parallel:
             _cover(log, (S.TIMESTAMP, S.START))
             tasks.submit("start", lambda: (log.working_ns(S.START), log.working(S.START)))
@@ -262,7 +299,11 @@ def _build(log) -> Segments:
         w_end = log.working(S.TIMESTAMP)
         seg = _diff_seconds(e_ns, e_ns, shift=True)
         seg[is_first] = np.nan
-        if has_start:
+        start_fn = None
+        if lazy:
+            w_start = wait = proc = None
+            start_fn = _start_arrays(log, e_ns, seg, is_first)
+        elif has_start:
             if tasks.parallel:
                 s_ns, w_start = tasks.result("start")
             else:
@@ -301,9 +342,28 @@ def _build(log) -> Segments:
         handover[is_first] = False
     out = Segments(case=case, activity=act, is_first=is_first, w_end=w_end, w_start=w_start,
                    seg_s=seg, wait_s=wait, proc_s=proc, owner=owner, handover=handover,
-                   activities=acts, case_ids=case_ids, case_start=case_start)
+                   activities=acts, case_ids=case_ids, case_start=case_start,
+                   start_fn=start_fn if exact else None)
     log._cache["segments"] = out
     return out
+
+
+def _start_arrays(log, e_ns: np.ndarray, seg: np.ndarray, is_first: np.ndarray):
+    """The start-time arrays of :func:`_build`, computed later (``lazy_start``): exactly the
+    eager path's operations on the same inputs."""
+    def build():
+        s_ns = log.working_ns(S.START)
+        w_start = log.working(S.START)
+        wait = _diff_seconds(s_ns, e_ns, shift=True)
+        wait[is_first] = np.nan
+        no_start = s_ns == np.iinfo(np.int64).min
+        if no_start.any():
+            wait[no_start] = seg[no_start]
+        proc = _diff_seconds(e_ns, s_ns, shift=False)
+        log._cache.pop(("working_ns", S.START), None)
+        release_memory()
+        return w_start, wait, proc
+    return build
 
 
 def case_sums(seg: Segments, values: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:

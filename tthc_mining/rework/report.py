@@ -389,7 +389,7 @@ def rework(log, *, procedure: str | None = None, catalog: Any = None, length_bou
     cat = catalog if catalog is not None else getattr(log, "catalog", None)
 
     _check_log(log)
-    seg = segments(log)
+    seg = segments(log, lazy_start=True)   # no start-time arrays needed here
     codes = event_codes(log)
     occ = occurrences(seg)
     # the loop erasure with its prices and edeaR's counts on a second core (large logs) while
