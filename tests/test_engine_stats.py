@@ -193,6 +193,8 @@ def test_rework_procedure_duckdb(province3):
     p = tm.rework(plog, procedure=code)
     r = tm.rework(rlog, procedure=code)
     assert len(r.by_case) < plog.n_cases
+    with pytest.raises(tm.errors.ConfigError):
+        tm.rework(rlog, procedure="no-such-procedure")
     assert_frame_close(p.by_case, r.by_case, [S.CASE, *BY_CASE_COLUMNS, *BY_CASE_HOURS],
                        "by_case")
 

@@ -44,7 +44,6 @@ import numpy as np
 import pandas as pd
 
 from .. import schema as S
-from ..errors import ConfigError
 from ..stats import z_value
 from .bottlenecks import _as_view, _segments
 
@@ -463,11 +462,9 @@ def rework(rlog, *, procedure: str | None = None, catalog: Any = None, ci: float
     import ibis
 
     t = _segments(rlog)
-    if procedure is not None:
-        if not _has(t, S.PROCEDURE):
-            raise ConfigError("the log has no procedure column (case:procedure)")
-        wanted = [procedure] if isinstance(procedure, str) or np.ndim(procedure) == 0 else list(procedure)
-        t = t.filter(t[S.PROCEDURE].cast("string").isin([str(w) for w in wanted]))
+    if procedure is not None:   # whole dossiers (the procedure is a dossier attribute)
+        from .bottlenecks import _procedure_filter
+        t = t.filter(_procedure_filter(rlog, t, procedure))   # ConfigError when unknown
     cat = catalog if catalog is not None else getattr(rlog, "catalog", None)
     dims = {"activity": t[S.ACTIVITY]}
     if _has(t, S.PROCEDURE):
