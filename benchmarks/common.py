@@ -249,6 +249,8 @@ def run_side_watched(code: str, *, mem_limit_mb: float, timeout: float = 6 * 360
         elif line.startswith("@@RESULT@@"):
             final = json.loads(line[len("@@RESULT@@"):])
             res.update({k: v for k, v in final.items() if k in ("peak_mb", "rss_mb")})
+    if not killed and proc.returncode is not None and proc.returncode < 0:
+        killed = f"stopped by signal {-proc.returncode} from outside"  # e.g. a disk guard
     if killed:
         res["killed"] = killed + (f" during {running}" if running else "")
         res["killed_phase"] = running
