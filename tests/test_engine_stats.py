@@ -302,7 +302,8 @@ def _spark_or_skip():
 def spark_pair(tmp_path_factory):
     session = _spark_or_skip()
     log = tm.synth.province(300, seed=5).log
-    return _pair(log, tmp_path_factory.mktemp("spark"), "province", engine="spark", spark=session)
+    yield _pair(log, tmp_path_factory.mktemp("spark"), "province", engine="spark", spark=session)
+    session.stop()  # the next module starts a fresh session (cached stages freed)
 
 
 def test_spark_rework(spark_pair):

@@ -75,7 +75,10 @@ def local_spark(**conf: str):
          .config("spark.sql.shuffle.partitions", "4")
          .config("spark.sql.warehouse.dir", os.path.join(tmp, "warehouse"))
          .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={tmp}")
-         .config("spark.sql.execution.arrow.pyspark.enabled", "true"))
+         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+         # the JVM's heap (fixed when the first session starts the JVM): long lineages of the
+         # loop-erasure rounds and cached stages do not fit in Spark's 1 GB default
+         .config("spark.driver.memory", "2g"))
     for k, v in conf.items():
         b = b.config(k, v)
     return b.getOrCreate()
