@@ -21,9 +21,10 @@ import sys
 import types
 
 from .clock import RULES
+from .counts import cases_per_activity, rework_counts
 from .report import ReworkReport, rework
 
-__all__ = ["rework", "ReworkReport", "RULES"]
+__all__ = ["rework", "ReworkReport", "RULES", "rework_counts", "cases_per_activity"]
 
 
 class _CallableModule(types.ModuleType):
