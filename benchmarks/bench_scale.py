@@ -19,7 +19,8 @@ fresh process** on that same file (imports before the clocks):
                       statistics in one call: the same call is timed for both DFG rows)
   performance_dfg     ``tm.discover(log).to_frame()`` (edge table with the statistics)
   variants            ``tm.variants(log)``
-  rework              ``tm.rework(log, timing=False).rework_cases_per_activity()``
+  rework              ``tm.rework.cases_per_activity(log)`` (the count-only path; the
+                      full loop report is in ``diagnosis``)
   durations_24x7      ``log.cases`` (first / last event per dossier) -> last - first
   durations_business  ``tm.timing(log).cases["elapsed_working_days"]`` (the Vietnamese
                       calendar: holidays, make-up Saturdays, clock stops; more than pm4py)
@@ -127,7 +128,7 @@ del L, var
 
 L = fresh()
 with phase("rework", reset=True):
-    rw = tm.rework(L, timing=False).rework_cases_per_activity()
+    rw = tm.rework.cases_per_activity(L)
 with open(out + "/rework.json", "w") as fh:
     json.dump(rw, fh)
 del L, rw
