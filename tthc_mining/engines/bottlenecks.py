@@ -101,6 +101,13 @@ def _segments(rlog):
     key = "h2_segments"
     if key in rlog._cache:
         return rlog._cache[key]
+    if getattr(rlog, "backend", None) == "duckdb":
+        # the segments are materialised once per log with these columns (segments.segments)
+        from .segments import segments
+        t = segments(rlog)
+        if all(c in t.columns for c in SEGMENT_COLUMNS):
+            rlog._cache[key] = t
+            return t
     t = _as_view(rlog, _build_segments(rlog), "tthc_h2_segments")
     rlog._cache[key] = t
     return t
@@ -163,11 +170,17 @@ def _build_segments(rlog):
     hand-over) plus the local wall-clock ns of this and the previous event's end and the local
     day of the dossier's receipt (``case:received`` of its first event, else its first event),
     as :func:`tthc_mining.bottlenecks.local_ns` and :func:`~tthc_mining.bottlenecks.case_received_day`."""
+    from .segments import _segments_expr
+    return _add_local_columns(rlog, _segments_expr(rlog))
+
+
+def _add_local_columns(rlog, t):
+    """``t`` (segments) with ``local_ns``, ``prev_local_ns`` and ``received_day``
+    (:func:`_build_segments`)."""
     import ibis
     from .axis import floor_div
-    from .segments import event_window, segments
+    from .segments import event_window
 
-    t = segments(rlog)
     t = _local_us(rlog, t, S.TIMESTAMP)
     t = t.mutate(local_ns=t["tm:_lus"] * 1000,
                  **{"tm:_eday": floor_div(t["tm:_lus"], 86_400_000_000)})

@@ -19,7 +19,7 @@ ordered by ``(time:timestamp, tm:row)`` (the pandas engine's stable order, see
   none; every window function shares one partition and order (one sort);
 * ``handover``: the unit differs from the previous event's unit (both known).
 
-Columns: every event column, plus ``prev_activity, pos, is_first, is_last, w_end_ns,
+Columns: every event column (on DuckDB those of :data:`KEEP_EVENT_COLUMNS`), plus ``prev_activity, pos, is_first, is_last, w_end_ns,
 w_start_ns, w_prev_end_ns, seg_s, wait_s, proc_s, owner`` (int: 0 agency, 1 citizen,
 2 third party, as :data:`tthc_mining.segments.OWNER_AGENCY` ...), ``owner_name`` (``agency`` /
 ``citizen`` / ``third_party``) and ``handover``. NULL where the pandas engine has NaN / None.
@@ -52,12 +52,42 @@ def event_window(t: Any, **kw: Any):
     return ibis.window(group_by=t[S.CASE], order_by=[t[S.TIMESTAMP], t[S.ROW]], **kw)
 
 
+#: event columns the statistics read from the segments (the materialised DuckDB table keeps
+#: these and every computed column; other event columns, e.g. the owner's contact data, stay in
+#: the Parquet files)
+KEEP_EVENT_COLUMNS = (S.CASE, S.ACTIVITY, S.TIMESTAMP, S.START, S.RESOURCE, S.GROUP, S.ROLE,
+                      S.ROW, S.PROCEDURE, S.PROCEDURE_NAME, S.RECEIVED, S.DUE, S.DUE_BEFORE,
+                      S.DUE_AFTER, S.FINISHED_REPORTED, S.CHANNEL)
+
+
 def segments(rlog: RelationalLog) -> Any:
-    """The segments of a :class:`RelationalLog` as an Ibis table (cached on the log; lazy:
-    nothing runs until an aggregate of it is executed)."""
+    """The segments of a :class:`RelationalLog` as an Ibis table, cached on the log.
+
+    DuckDB: computed **once** per log, on first use, into a temporary table (``Table.cache()``;
+    it lives in DuckDB's buffer pool, spills to the temporary directory beyond
+    ``memory_limit`` and is dropped with the log), with the columns the statistics read
+    (:data:`KEEP_EVENT_COLUMNS` and the computed ones, including the local wall-clock columns of
+    :func:`tthc_mining.engines.bottlenecks._add_local_columns`), so that ``tm.bottlenecks``,
+    ``tm.rework``, ``tm.timing`` and ``tm.discover`` do not repeat the per-dossier window
+    functions and the calendar join from the files in every query. Spark: lazy (the
+    statistics checkpoint what they read, :func:`tthc_mining.engines.bottlenecks.spark_checkpoint`)."""
     cached = rlog._cache.get("segments")
     if cached is not None:
         return cached
+    t = _segments_expr(rlog)
+    if rlog.backend == "duckdb":
+        from .bottlenecks import _add_local_columns
+        t = _add_local_columns(rlog, t)
+        event_cols = set(rlog.events.columns)
+        t = t.select(*[c for c in t.columns
+                       if c not in event_cols or c in KEEP_EVENT_COLUMNS])
+        t = t.cache()
+    rlog._cache["segments"] = t
+    return t
+
+
+def _segments_expr(rlog: RelationalLog) -> Any:
+    """The segments as a lazy Ibis expression over the log's events (module docstring)."""
     ibis = _ibis()
     ev = rlog.events
     has_start = S.START in ev.columns
@@ -98,9 +128,7 @@ def segments(rlog: RelationalLog) -> Any:
                  seg_s=seg, wait_s=wait, proc_s=proc, owner=owner, handover=handover)
     t = t.mutate(owner_name=t["owner"].cases((OWNER_AGENCY, "agency"), (OWNER_CITIZEN, "citizen"),
                                              (OWNER_THIRD, "third_party")))
-    t = t.drop("_next_row", "_prev_group", "_state_before")
-    rlog._cache["segments"] = t
-    return t
+    return t.drop("_next_row", "_prev_group", "_state_before")
 
 
 def segments_frame(rlog: RelationalLog) -> pd.DataFrame:
