@@ -84,7 +84,27 @@ STATS = [
     ("diagnosis", "full diagnosis (summary+discover+bottlenecks+rework)", None, False),
     ("report", "tm.report", None, False),
 ]
-DIAG_PARTS = ("summary", "discover", "bottlenecks", "rework")
+DIAG_PARTS = ("summary", "discover", "bottlenecks", "rework")  # phases diag_<part>
+
+
+def _legacy_fix(ours: dict) -> None:
+    """Runs recorded before 2026-11-26 15:20 named the diagnosis's parts ``summary`` ...
+    ``rework``: their ``rework`` phase summed the rework statistic and the diagnosis's
+    ``tm.rework`` (same name) and its peak was the diagnosis's. Split them again: the diagnosis's
+    rework = diagnosis - its other three parts; the statistic = the sum - that; its peak is
+    unknown."""
+    t, c, pk = ours.get("times", {}), ours.get("cpu", {}), ours.get("peaks", {})
+    if "diagnosis" not in t or "diag_rework" in t or "rework" not in t:
+        return
+    for d in (t, c):
+        if "diagnosis" in d and all(k in d for k in ("summary", "discover", "bottlenecks", "rework")):
+            diag_rw = d["diagnosis"] - d["summary"] - d["discover"] - d["bottlenecks"]
+            d["diag_rework"] = diag_rw
+            d["rework"] = d["rework"] - diag_rw
+            for k in ("summary", "discover", "bottlenecks"):
+                d["diag_" + k] = d.pop(k)
+    pk.pop("rework", None)
+    ours.setdefault("notes", []).append("rework peak not recorded (legacy run)")
 
 OURS = r'''
 import gc, json, math
@@ -148,13 +168,13 @@ del L, dbh
 
 L = fresh()
 with phase("diagnosis", reset=True):
-    with phase("summary"):
+    with phase("diag_summary"):
         tm.summary(L)
-    with phase("discover"):
+    with phase("diag_discover"):
         tm.discover(L)
-    with phase("bottlenecks"):
+    with phase("diag_bottlenecks"):
         tm.bottlenecks(L, by="activity")
-    with phase("rework"):
+    with phase("diag_rework"):
         tm.rework(L)
 del L
 
@@ -315,6 +335,7 @@ def run_size(n: int, args, mem_limit_mb: float) -> dict:
 def rows_of(res: dict) -> list[dict]:
     """One row per statistic: our time/peak, pm4py's (scaled for a prefix), ratio, notes."""
     ours, pm = res["ours"], res.get("pm4py")
+    _legacy_fix(ours)
     out = []
     for key, label, pm_key, comparable in STATS:
         row = {"stat": key, "label": label, "ours_s": ours["times"].get(key),
@@ -329,7 +350,7 @@ def rows_of(res: dict) -> list[dict]:
         if ours.get("killed_phase") == key:
             row["notes"].append("ours killed: " + ours["killed"])
         if key == "diagnosis" and row["ours_s"] is not None:
-            row["parts"] = {p: ours["times"].get(p) for p in DIAG_PARTS}
+            row["parts"] = {p: ours["times"].get("diag_" + p) for p in DIAG_PARTS}
         if pm is not None and pm_key is not None:
             t = pm["times"].get(pm_key)
             tc = pm.get("cpu", {}).get(pm_key)
