@@ -174,6 +174,28 @@ def _build_segments(rlog):
     return _add_local_columns(rlog, _segments_expr(rlog))
 
 
+def _local_day_columns(rlog, t):
+    """``t`` with ``local_ns`` (local wall-clock ns of the end time) and ``tm:_rday`` (the
+    event's candidate receipt day: the local day of ``case:received``, else of the end time);
+    the receipt day of a dossier is its first event's ``tm:_rday`` (:func:`_build_segments`).
+    Row-wise only: the window columns are added in the segments' own window pass."""
+    import ibis
+    from .axis import floor_div
+
+    t = _local_us(rlog, t, S.TIMESTAMP)
+    t = t.mutate(local_ns=t["tm:_lus"] * 1000,
+                 **{"tm:_eday": floor_div(t["tm:_lus"], 86_400_000_000)})
+    t = t.drop("tm:_lus")
+    if S.RECEIVED in t.columns:
+        t = _local_us(rlog, t, S.RECEIVED)
+        day = ibis.ifelse(t["tm:_lus"].isnull(), t["tm:_eday"],
+                          floor_div(t["tm:_lus"], 86_400_000_000))
+    else:
+        day = t["tm:_eday"]
+    t = t.mutate(**{"tm:_rday": day})
+    return t.drop(*[c for c in t.columns if c.startswith("tm:_") and c != "tm:_rday"])
+
+
 def _add_local_columns(rlog, t):
     """``t`` (segments) with ``local_ns``, ``prev_local_ns`` and ``received_day``
     (:func:`_build_segments`)."""

@@ -66,28 +66,31 @@ def segments(rlog: RelationalLog) -> Any:
     DuckDB: computed **once** per log, on first use, into a temporary table (``Table.cache()``;
     it lives in DuckDB's buffer pool, spills to the temporary directory beyond
     ``memory_limit`` and is dropped with the log), with the columns the statistics read
-    (:data:`KEEP_EVENT_COLUMNS` and the computed ones, including the local wall-clock columns of
-    :func:`tthc_mining.engines.bottlenecks._add_local_columns`), so that ``tm.bottlenecks``,
-    ``tm.rework``, ``tm.timing`` and ``tm.discover`` do not repeat the per-dossier window
+    (:data:`KEEP_EVENT_COLUMNS` and the computed ones, including the local wall-clock columns
+    ``local_ns``, ``prev_local_ns``, ``received_day`` of
+    :func:`tthc_mining.engines.bottlenecks._build_segments`, in the same window pass), so that
+    ``tm.bottlenecks``, ``tm.rework``, ``tm.timing`` and ``tm.discover`` do not repeat the per-dossier window
     functions and the calendar join from the files in every query. Spark: lazy (the
     statistics checkpoint what they read, :func:`tthc_mining.engines.bottlenecks.spark_checkpoint`)."""
     cached = rlog._cache.get("segments")
     if cached is not None:
         return cached
-    t = _segments_expr(rlog)
     if rlog.backend == "duckdb":
-        from .bottlenecks import _add_local_columns
-        t = _add_local_columns(rlog, t)
+        t = _segments_expr(rlog, local=True)
         event_cols = set(rlog.events.columns)
         t = t.select(*[c for c in t.columns
                        if c not in event_cols or c in KEEP_EVENT_COLUMNS])
         t = t.cache()
+    else:
+        t = _segments_expr(rlog)
     rlog._cache["segments"] = t
     return t
 
 
-def _segments_expr(rlog: RelationalLog) -> Any:
-    """The segments as a lazy Ibis expression over the log's events (module docstring)."""
+def _segments_expr(rlog: RelationalLog, local: bool = False) -> Any:
+    """The segments as a lazy Ibis expression over the log's events (module docstring).
+    ``local``: also ``local_ns``, ``prev_local_ns`` and ``received_day``
+    (:func:`tthc_mining.engines.bottlenecks._build_segments`), in the same window pass."""
     ibis = _ibis()
     ev = rlog.events
     has_start = S.START in ev.columns
@@ -97,6 +100,9 @@ def _segments_expr(rlog: RelationalLog) -> Any:
     t = with_working_ns(rlog, ev, cols)
     if not has_start:
         t = t.mutate(w_start_ns=ibis.null("int64"))
+    if local:
+        from .bottlenecks import _local_day_columns
+        t = _local_day_columns(rlog, t)
     role = t[S.ROLE]
     setter = ibis.null("int64")
     for r, state in _SETTERS.items():
@@ -114,7 +120,10 @@ def _segments_expr(rlog: RelationalLog) -> Any:
                  _next_row=t[S.ROW].lead().over(w),
                  _state_before=st.max().over(before),
                  _prev_group=(t[S.GROUP].lag().over(w) if S.GROUP in t.columns
-                              else ibis.null("string")))
+                              else ibis.null("string")),
+                 # the receipt day = the first event's candidate (whole-partition frame)
+                 **({"prev_local_ns": t["local_ns"].lag().over(w),
+                     "received_day": t["tm:_rday"].first().over(w)} if local else {}))
     seg = (t["w_end_ns"] - t["w_prev_end_ns"]).cast("float64") / 1e9
     wait = t["w_start_ns"].isnull().ifelse(seg, (t["w_start_ns"] - t["w_prev_end_ns"]).cast("float64") / 1e9)
     proc = (t["w_end_ns"] - t["w_start_ns"]).cast("float64") / 1e9
@@ -128,7 +137,7 @@ def _segments_expr(rlog: RelationalLog) -> Any:
                  seg_s=seg, wait_s=wait, proc_s=proc, owner=owner, handover=handover)
     t = t.mutate(owner_name=t["owner"].cases((OWNER_AGENCY, "agency"), (OWNER_CITIZEN, "citizen"),
                                              (OWNER_THIRD, "third_party")))
-    return t.drop("_next_row", "_prev_group", "_state_before")
+    return t.drop("_next_row", "_prev_group", "_state_before", *(["tm:_rday"] if local else []))
 
 
 def segments_frame(rlog: RelationalLog) -> pd.DataFrame:
