@@ -48,3 +48,17 @@ def test_rework_first_then_bottlenecks_unchanged(province_log):
     cols = [c for c in ref.columns if c != "kind_evidence"]
     assert got[cols].equals(ref[cols])
     assert (got["kind_evidence"] == ref["kind_evidence"]).all()
+
+
+def test_lazy_segments_copy_and_pickle(province_log):
+    """Results carry segments through ``DataFrame.attrs`` (deep-copied by pandas on every
+    column access): the lock guarding the lazy arrays must not make them uncopyable."""
+    import copy
+    import pickle
+
+    eager = segments(fresh(province_log))
+    lazy = segments(fresh(province_log), lazy_start=True)
+    for clone in (copy.deepcopy(lazy), pickle.loads(pickle.dumps(lazy))):
+        np.testing.assert_array_equal(clone.wait_s, eager.wait_s)
+        np.testing.assert_array_equal(clone.w_start, eager.w_start)
+        clone._fill_start()                              # the clone has a working lock

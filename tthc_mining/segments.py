@@ -84,6 +84,17 @@ class Segments:
         self._is_last = is_last
         self._w_prev_end = w_prev_end
 
+    def __getstate__(self) -> dict:
+        # copies and pickles (e.g. through DataFrame.attrs) carry the arrays, not the lock
+        self._fill_start()
+        state = self.__dict__.copy()
+        state.pop("_start_lock", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._start_lock = threading.Lock()
+
     # ------------------------------------------------------------------ start-time arrays
     def _fill_start(self) -> None:
         with self._start_lock:
