@@ -31,7 +31,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import describe_machine, ensure_data, machine, run_side, versions  # noqa: E402
+from common import PM4PY_LOAD, describe_machine, ensure_data, machine, run_side, versions  # noqa: E402
 
 OURS = r'''
 import json
@@ -52,17 +52,7 @@ with open({out!r}, "w") as fh:
     json.dump([[s, t, int(c)] for (s, t), c in pmap.dfg_dict().items()], fh)
 '''
 
-PM4PY = r'''
-import json, warnings
-warnings.simplefilter("ignore")
-import pandas as pd
-import pm4py
-with phase("load"):
-    df = pd.read_parquet({path!r})
-    df = pm4py.format_dataframe(df, case_id="case:concept:name", activity_key="concept:name",
-                                timestamp_key="time:timestamp")
-    df.attrs = {{}}  # pm4py 2.7.23 KeyError workaround (peers.md)
-report(rss_after_load=rss_mb(), peak_after_load=peak_mb())
+PM4PY = PM4PY_LOAD + r'''
 with phase("discover_dfg"):
     dfg, starts, ends = pm4py.discover_dfg(df)
 with phase("discover_performance_dfg"):

@@ -34,7 +34,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import describe_machine, ensure_data, machine, run_side, versions  # noqa: E402
+from common import PM4PY_LOAD, describe_machine, ensure_data, machine, run_side, versions  # noqa: E402
 
 OURS = r'''
 import json
@@ -57,17 +57,7 @@ with open({out!r}, "w") as fh:
     json.dump(rep.rework_cases_per_activity(), fh, ensure_ascii=False)
 '''
 
-PM4PY = r'''
-import json, warnings
-warnings.simplefilter("ignore")
-import pandas as pd
-import pm4py
-with phase("load"):
-    df = pd.read_parquet({path!r})
-    df = pm4py.format_dataframe(df, case_id="case:concept:name", activity_key="concept:name",
-                                timestamp_key="time:timestamp")
-    df.attrs = {{}}  # pm4py 2.7.23 KeyError workaround (peers.md)
-report(rss_after_load=rss_mb(), peak_after_load=peak_mb())
+PM4PY = PM4PY_LOAD + r'''
 with phase("get_rework_cases_per_activity"):
     rw = pm4py.get_rework_cases_per_activity(df)
 with phase("get_variants"):

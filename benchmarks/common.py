@@ -107,6 +107,21 @@ print("@@RESULT@@" + json.dumps({"times": _T, "cpu": _C, "peaks": _P, "peak_mb":
                                  "rss_mb": rss_mb(), "extra": _EXTRA}, default=str))
 '''
 
+#: the pm4py side's load phase (formatted with ``path=``): read the Parquet file and
+#: ``format_dataframe``, as every comparison script starts it
+PM4PY_LOAD = r'''
+import json, warnings
+warnings.simplefilter("ignore")
+import pandas as pd
+import pm4py
+with phase("load"):
+    df = pd.read_parquet({path!r})
+    df = pm4py.format_dataframe(df, case_id="case:concept:name", activity_key="concept:name",
+                                timestamp_key="time:timestamp")
+    df.attrs = {{}}  # pm4py 2.7.23 KeyError workaround (peers.md)
+report(rss_after_load=rss_mb(), peak_after_load=peak_mb())
+'''
+
 
 def run_side(code: str, *, timeout: float = 3600.0, label: str = "",
              root: str | Path | None = None) -> dict:
