@@ -468,3 +468,21 @@ def test_xlsx_zip_bomb_is_refused_from_its_directory(tmp_path):
     assert res["peak_mb"] < 30, res
     res = _measure(p, max_bytes=50 << 20)
     assert res["outcome"] == "ResourceLimitError" and "max_bytes" in res["msg"], res
+
+
+def test_guarded_gzip_stream_can_defer_its_error_to_the_caller(tmp_path):
+    """With ``defer_errors=True`` (how the CSV reader hands a .csv.gz to pyarrow, which reads
+    from its own I/O thread) a limit ends the stream and the error is raised by the caller:
+    an exception inside pyarrow's thread could leave its pool hanging or abort at exit."""
+    bomb = _gzip_bomb(tmp_path / "b.csv.gz", b"a,b,c\n", b"1,2,3\n", 256 << 20)
+    lim = L.Limits(max_bytes=32 << 20, max_ratio=None)
+    with L.open_input(bomb, lim, defer_errors=True) as fh:
+        data = fh.read()                               # EOF at the limit, no exception
+        assert len(data) <= 32 << 20
+        assert isinstance(fh.raw.error, L.ResourceLimitError)
+    with pytest.raises(L.ResourceLimitError, match="max_bytes"):
+        L.raise_deferred(fh)
+    with L.open_input(bomb, lim) as fh, pytest.raises(L.ResourceLimitError):
+        fh.read()                                      # the default: raised where it happens
+    with pytest.raises(tm.TthcMiningError, match="max_bytes"):
+        tm.read_log(bomb, limits=lim)                  # the CSV reader raises it itself

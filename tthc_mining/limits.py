@@ -268,8 +268,15 @@ class GuardedGzipReader(io.RawIOBase):
     than ``max_ratio`` times the compressed bytes consumed.
     """
 
-    def __init__(self, path: str | Path, limits: Limits | None = None, *, file: str | None = None):
+    def __init__(self, path: str | Path, limits: Limits | None = None, *, file: str | None = None,
+                 defer_errors: bool = False):
         super().__init__()
+        #: ``defer_errors``: a limit or a corrupt stream ends the stream (EOF) and the error is
+        #: kept in :attr:`error` for the caller to raise, instead of being raised inside the
+        #: reader that calls ``readinto`` (pyarrow's CSV reader calls it from its own I/O
+        #: thread, and an exception there can leave its thread pool hanging at exit)
+        self.defer_errors = defer_errors
+        self.error: Exception | None = None
         self._fh = open(path, "rb")
         self._limits = limits or get_defaults()
         self._file = file or str(path)
@@ -314,6 +321,18 @@ class GuardedGzipReader(io.RawIOBase):
                 self._eof_in = True
 
     def readinto(self, buf: Any) -> int:
+        if not self.defer_errors:
+            return self._readinto(buf)
+        if self.error is not None:
+            return 0
+        try:
+            return self._readinto(buf)
+        except InputError as exc:          # ResourceLimitError included
+            self.error = exc
+            self._done = True
+            return 0
+
+    def _readinto(self, buf: Any) -> int:
         want = len(buf)
         while want and not self._done:
             if self._d is None:  # between members: skip zero padding, start the next one
@@ -349,14 +368,25 @@ class GuardedGzipReader(io.RawIOBase):
         return 0
 
 
-def open_input(path: str | Path, limits: Limits | None = None, *, file: str | None = None
-               ) -> BinaryIO:
+def open_input(path: str | Path, limits: Limits | None = None, *, file: str | None = None,
+               defer_errors: bool = False) -> BinaryIO:
     """A binary stream of a file, decompressed (guarded) when it is gzip, size-checked when not.
+
+    ``defer_errors``: see :class:`GuardedGzipReader`; the caller then calls
+    :func:`raise_deferred` on the stream once the consumer is done with it.
     """
     path = Path(path)
     file = file or str(path)
     limits = limits or get_defaults()
     if is_gzip(path):
-        return io.BufferedReader(GuardedGzipReader(path, limits, file=file), buffer_size=_CHUNK)
+        return io.BufferedReader(GuardedGzipReader(path, limits, file=file,
+                                                   defer_errors=defer_errors), buffer_size=_CHUNK)
     check_file_size(os.stat(path).st_size, limits, file=file)
     return open(path, "rb")
+
+
+def raise_deferred(stream: Any) -> None:
+    """Raise the error a guarded stream opened with ``defer_errors=True`` kept, if any."""
+    err = getattr(getattr(stream, "raw", stream), "error", None)
+    if err is not None:
+        raise err

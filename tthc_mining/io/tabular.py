@@ -232,12 +232,15 @@ def read_csv(path: str | Path, *, encoding: str | None = None, sep: str | None =
             # gzip goes through the guarded stream (bounded output), plain files through a
             # native stream that never guesses a compression from the name (x.csv.gz that is
             # not gzip is read as it is)
-            source = (_limits.open_input(path, lim, file=file) if gz
+            source = (_limits.open_input(path, lim, file=file, defer_errors=True) if gz
                       else pa.input_stream(str(path), compression=None))
             try:
                 table = _arrow_csv(source, names, sep, 1 + lead)
             finally:
                 source.close()
+                # a limit or a corrupt gzip stream ended the stream early: that error, raised
+                # here in the caller's thread, explains any parse error of the cut-off data
+                _limits.raise_deferred(source)
         except _Malformed:
             table = None
         except pa.ArrowInvalid as exc:
