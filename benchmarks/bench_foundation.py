@@ -23,12 +23,11 @@ with BOM; written once by ``benchmarks/common.py``), each in its own fresh Pytho
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import describe_machine, ensure_data, machine, run_side, versions  # noqa: E402
+from common import ensure_data, finish, machine, run_side  # noqa: E402
 
 OURS = r'''
 import tthc_mining as tm
@@ -112,12 +111,7 @@ def main() -> int:
         print(f"RATIO (pm4py / tthc_mining): {ratio:.1f}x"
               + (" (pm4py scaled from a prefix)" if scale != 1 else ""))
         result.update(pm4py=pm, ratio=ratio, pm4py_scale=scale)
-    m1 = machine()
-    print(describe_machine(m0, m1) + "; " + versions())
-    result.update(machine_start=m0, machine_end=m1)
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1, default=str))
-    return 0
+    return finish(result, m0, args.json)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PM4PY_LOAD, describe_machine, ensure_data, machine, run_side, versions  # noqa: E402
+from common import PM4PY_LOAD, ensure_data, finish, machine, run_side  # noqa: E402
 
 OURS = r'''
 import json
@@ -125,12 +125,7 @@ def main() -> int:
             result.update(cpu_ratio=pm_c / c["rework"])
         result.update(pm4py=pm, ratio=pm_t / t["rework"], ratio_full=pm_t / full,
                       cases_with_repeat_equal=same)
-    m1 = machine()
-    print(describe_machine(m0, m1) + "; " + versions())
-    result.update(machine_start=m0, machine_end=m1)
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1, default=str))
-    return 0
+    return finish(result, m0, args.json)
 
 
 if __name__ == "__main__":

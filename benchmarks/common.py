@@ -352,3 +352,14 @@ def versions() -> str:
 
 def dumps(obj: dict) -> str:
     return json.dumps(obj, ensure_ascii=False, indent=1, default=str)
+
+
+def finish(result: dict, m0: dict, json_path: str | None) -> int:
+    """End a comparison script: print the machine and its load (start and end) and the
+    versions, add them to ``result`` and write it to ``json_path`` when given; exit code 0."""
+    m1 = machine()
+    print(describe_machine(m0, m1) + "; " + versions())
+    result.update(machine_start=m0, machine_end=m1)
+    if json_path:
+        Path(json_path).write_text(json.dumps(result, indent=1, default=str))
+    return 0
