@@ -499,6 +499,21 @@ def _json_default(o: Any) -> Any:
     return str(o)
 
 
+def check_options(min_share: Any, top_variants: Any) -> float:
+    """Validate ``discover``'s ``min_share`` / ``top_variants`` (both engines); the share as float."""
+    try:
+        min_share = float(min_share)
+    except (TypeError, ValueError):
+        raise ConfigError(f"min_share must be a number between 0 and 1, got {min_share!r}") from None
+    if not 0.0 <= min_share < 1.0:
+        raise ConfigError(f"min_share must be between 0 (inclusive) and 1, got {min_share!r}")
+    if top_variants is not None and (isinstance(top_variants, bool)
+                                     or not isinstance(top_variants, (int, np.integer))
+                                     or top_variants < 1):
+        raise ConfigError(f"top_variants must be a positive integer, got {top_variants!r}")
+    return min_share
+
+
 @releases_memory
 def discover(log, *, procedure: str | None = None, min_share: float = 0.0,
              top_variants: int | None = None) -> ProcessMap:
@@ -521,16 +536,7 @@ def discover(log, *, procedure: str | None = None, min_share: float = 0.0,
         from .engines.discover import discover as _relational_discover
         return _relational_discover(log, procedure=procedure, min_share=min_share,
                                     top_variants=top_variants)
-    try:
-        min_share = float(min_share)
-    except (TypeError, ValueError):
-        raise ConfigError(f"min_share must be a number between 0 and 1, got {min_share!r}") from None
-    if not 0.0 <= min_share < 1.0:
-        raise ConfigError(f"min_share must be between 0 (inclusive) and 1, got {min_share!r}")
-    if top_variants is not None and (isinstance(top_variants, bool)
-                                     or not isinstance(top_variants, (int, np.integer))
-                                     or top_variants < 1):
-        raise ConfigError(f"top_variants must be a positive integer, got {top_variants!r}")
+    min_share = check_options(min_share, top_variants)
     if procedure is not None:
         log = log.filter(procedure=procedure)
     seg = segments(log)

@@ -120,32 +120,23 @@ def _parse_period(period: Any, tz: str) -> tuple[pd.Timestamp | None, pd.Timesta
     return out[0], out[1]
 
 
-def _indicators(cases: pd.DataFrame) -> pd.DataFrame:
-    """Per-dossier 0/1 indicators (vectorised)."""
-    st = cases["status"].astype(object)
-    resolved = st.isin(RESOLVED_STATUSES).to_numpy()
-    otr = cases["on_time_reported"].fillna(False).to_numpy(dtype=bool)
-    ota = cases["on_time_actual"]
-    ota_true = ota.fillna(False).to_numpy(dtype=bool)
-    ota_known = ota.notna().to_numpy()
-    early = cases["early_reported"].fillna(False).to_numpy(dtype=bool)
-    withdrawn = (st == "withdrawn").to_numpy()
-    refused = (st == "refused").to_numpy()
-    in_prog = (st == "in_progress").to_numpy()
-    suspended = (st == "suspended").to_numpy()
-    ch = cases["channel"]
-    ch_known = ch.notna().to_numpy()
-    online = (ch.astype(object) == S.CHANNEL_ONLINE).to_numpy() & ch_known
-    d = {
-        "received": np.ones(len(cases), dtype=np.int64),
+def indicator_flags(is_, *, received, resolved, otr, ota_true, ota_known, early, online,
+                    ch_known) -> dict:
+    """The per-dossier 0/1 indicators the KPIs sum, from the status test ``is_(name)`` and the
+    base flags; the same expressions serve numpy arrays (pandas engine) and Ibis columns
+    (:mod:`tthc_mining.engines.summary`)."""
+    withdrawn, refused = is_("withdrawn"), is_("refused")
+    in_prog, suspended = is_("in_progress"), is_("suspended")
+    return {
+        "received": received,
         "resolved": resolved,
         "resolved_on_time_reported": resolved & otr,
         "resolved_on_time_actual": resolved & ota_known & ota_true,
         "resolved_early_reported": resolved & early,
-        "overdue": (st == "overdue").to_numpy(),
+        "overdue": is_("overdue"),
         "overdue_actual": resolved & ota_known & ~ota_true,
         "in_progress": in_prog,
-        "in_progress_overdue": (st == "in_progress_overdue").to_numpy(),
+        "in_progress_overdue": is_("in_progress_overdue"),
         "suspended": suspended,
         "withdrawn": withdrawn,
         "refused": refused,
@@ -156,6 +147,22 @@ def _indicators(cases: pd.DataFrame) -> pd.DataFrame:
         "_ch_known": ch_known,
         "_progress_ok": in_prog | suspended | (resolved & otr) | withdrawn | (refused & otr),
     }
+
+
+def _indicators(cases: pd.DataFrame) -> pd.DataFrame:
+    """Per-dossier 0/1 indicators (vectorised)."""
+    st = cases["status"].astype(object)
+    ota = cases["on_time_actual"]
+    ch = cases["channel"]
+    ch_known = ch.notna().to_numpy()
+    d = indicator_flags(
+        lambda name: (st == name).to_numpy(),
+        received=np.ones(len(cases), dtype=np.int64),
+        resolved=st.isin(RESOLVED_STATUSES).to_numpy(),
+        otr=cases["on_time_reported"].fillna(False).to_numpy(dtype=bool),
+        ota_true=ota.fillna(False).to_numpy(dtype=bool), ota_known=ota.notna().to_numpy(),
+        early=cases["early_reported"].fillna(False).to_numpy(dtype=bool),
+        online=(ch.astype(object) == S.CHANNEL_ONLINE).to_numpy() & ch_known, ch_known=ch_known)
     return pd.DataFrame({k: np.asarray(v).astype(np.int64) for k, v in d.items()}, index=cases.index)
 
 

@@ -661,6 +661,21 @@ class Timing:
 
 
 # ----------------------------------------------------------------------------- main entry
+def catalog_and_roles(log, catalog, roles) -> tuple[ProcedureCatalog | None, dict[str, str]]:
+    """The catalogue in force (``catalog`` or the log's) and the role overrides (the
+    catalogue's, then ``roles``), checked; shared by both engines' ``timing``."""
+    if catalog is None:
+        catalog = getattr(log, "catalog", None)
+    if catalog is not None and not isinstance(catalog, ProcedureCatalog):
+        raise ConfigError(f"catalog must be a ProcedureCatalog, not {type(catalog).__name__}")
+    overrides: dict[str, str] = {}
+    if catalog is not None and catalog.roles:
+        overrides.update(catalog.roles)
+    if roles:
+        overrides.update(roles)
+    return catalog, overrides
+
+
 @releases_memory
 def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
            cutoff: str | None = "15:00", roles: Mapping[str, str] | None = None,
@@ -677,15 +692,7 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
         from .engines.timing import timing as relational_timing
         return relational_timing(log, catalog=catalog, as_of=as_of, cutoff=cutoff, roles=roles,
                                  third_party_paused=third_party_paused)
-    if catalog is None:
-        catalog = getattr(log, "catalog", None)
-    if catalog is not None and not isinstance(catalog, ProcedureCatalog):
-        raise ConfigError(f"catalog must be a ProcedureCatalog, not {type(catalog).__name__}")
-    overrides: dict[str, str] = {}
-    if catalog is not None and catalog.roles:
-        overrides.update(catalog.roles)
-    if roles:
-        overrides.update(roles)
+    catalog, overrides = catalog_and_roles(log, catalog, roles)
     _ensure_roles(log, overrides)
 
     cal = log.calendar

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .. import schema as S
+from ..discovery import check_options
 from ..errors import ConfigError
 from ..segments import OWNER_AGENCY
 from .core import RelationalLog, _ibis, _register
@@ -84,20 +85,6 @@ def _dominant_units(rlog: RelationalLog, seg: Any, root: RelationalLog) -> dict[
         best = best.assign(_r=best["g"].map(lambda u: rank.get(str(u), len(rank))))
         best = best.sort_values(["a", "_r"], kind="stable").drop_duplicates("a")
     return dict(zip(best["a"], best["g"]))
-
-
-def _validate(min_share: Any, top_variants: Any) -> float:
-    try:
-        min_share = float(min_share)
-    except (TypeError, ValueError):
-        raise ConfigError(f"min_share must be a number between 0 and 1, got {min_share!r}") from None
-    if not 0.0 <= min_share < 1.0:
-        raise ConfigError(f"min_share must be between 0 (inclusive) and 1, got {min_share!r}")
-    if top_variants is not None and (isinstance(top_variants, bool)
-                                     or not isinstance(top_variants, (int, np.integer))
-                                     or top_variants < 1):
-        raise ConfigError(f"top_variants must be a positive integer, got {top_variants!r}")
-    return min_share
 
 
 # ====================================================================== variants
@@ -186,7 +173,7 @@ def discover(rlog: RelationalLog, *, procedure: str | None = None, min_share: fl
              top_variants: int | None = None):
     """:func:`tthc_mining.discovery.discover` on a relational log: the same
     :class:`~tthc_mining.discovery.ProcessMap` (module docstring for the exactness)."""
-    min_share = _validate(min_share, top_variants)
+    min_share = check_options(min_share, top_variants)
     root = rlog
     if procedure is not None:
         rlog = rlog.filter(procedure=procedure)

@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 
 from .. import schema as S
-from ..errors import ConfigError
 
 __all__ = ["summary"]
 
@@ -31,7 +30,7 @@ _INDICATORS = ("received", "resolved", "resolved_on_time_reported", "resolved_on
 
 def _sums(tim, p0_day: int | None, p1_day: int | None, month_table):
     """Per (procedure, unit, month) sums of the indicators, as an Ibis aggregate."""
-    import ibis
+    from ..summary import indicator_flags
     from .timing import _STATUS
     t = tim.table
     st = t["status"]
@@ -47,36 +46,15 @@ def _sums(tim, p0_day: int | None, p1_day: int | None, month_table):
     def is_(name):
         return (st == _STATUS[name]).fill_null(False)
 
-    resolved = is_("early") | is_("on_time") | is_("overdue") | is_("resolved")
-    otr = c["on_time_reported"].fill_null(False)
     ota = c["on_time_actual"]
-    ota_true = ota.fill_null(False)
     ota_known = ota.notnull()
-    early = c["early_reported"].fill_null(False)
-    withdrawn, refused = is_("withdrawn"), is_("refused")
-    in_prog, suspended = is_("in_progress"), is_("suspended")
     ch_known = c["channel"].notnull()
-    online = (c["channel"] == S.CHANNEL_ONLINE).fill_null(False) & ch_known
-    ind = {
-        "received": st.notnull(),
-        "resolved": resolved,
-        "resolved_on_time_reported": resolved & otr,
-        "resolved_on_time_actual": resolved & ota_known & ota_true,
-        "resolved_early_reported": resolved & early,
-        "overdue": is_("overdue"),
-        "overdue_actual": resolved & ota_known & ~ota_true,
-        "in_progress": in_prog,
-        "in_progress_overdue": is_("in_progress_overdue"),
-        "suspended": suspended,
-        "withdrawn": withdrawn,
-        "refused": refused,
-        "_rep_num": (resolved & otr) | withdrawn,
-        "_rep_den": resolved | withdrawn,
-        "_act_den": resolved & ota_known,
-        "_online": online,
-        "_ch_known": ch_known,
-        "_progress_ok": in_prog | suspended | (resolved & otr) | withdrawn | (refused & otr),
-    }
+    ind = indicator_flags(
+        is_, received=st.notnull(),
+        resolved=is_("early") | is_("on_time") | is_("overdue") | is_("resolved"),
+        otr=c["on_time_reported"].fill_null(False), ota_true=ota.fill_null(False),
+        ota_known=ota_known, early=c["early_reported"].fill_null(False),
+        online=(c["channel"] == S.CHANNEL_ONLINE).fill_null(False) & ch_known, ch_known=ch_known)
     aggs = {k: v.cast("int64").sum() for k, v in ind.items()}
     aggs["_ota_known"] = ota_known.cast("int64").sum()
     pn = c["procedure_name"]

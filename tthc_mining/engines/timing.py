@@ -40,7 +40,6 @@ statuses, counts and on-time flags are exact.
 """
 from __future__ import annotations
 
-import datetime as _dt
 import html
 import json
 from dataclasses import dataclass, field
@@ -378,7 +377,7 @@ def _deadline(cal: _Cal, t, start: str, p: str, cut_col):
     ns), null without a deadline. As ``tthc_mining.timing._deadlines``."""
     import ibis
     t = cal.axis(t, start, f"{p}_s")
-    w0, nid, wk, day = t[f"{p}_s_w"], t[f"{p}_s_nid"], t[f"{p}_s_wk"], t[f"{p}_s_day"]
+    w0, nid, wk = t[f"{p}_s_w"], t[f"{p}_s_nid"], t[f"{p}_s_wk"]
     late = cut_col.notnull() & (wk == 1) & (nid > cut_col) if cut_col is not None else ibis.literal(False)
     cw = ibis.cases((late, fdiv(w0 + (cal.L - 1), cal.L) * cal.L), else_=w0)  # ceil
     has = t["_k_days"].notnull() & ~t["_k_days"].isnan() & t[start].notnull()
@@ -932,16 +931,8 @@ def timing(rlog, *, catalog=None, as_of: Any = None, cutoff: str | None = "15:00
            third_party_paused: bool = True) -> RelationalTiming:
     """:func:`tthc_mining.timing.timing` for a relational log: same parameters and rules; the
     per-dossier table stays in the engine (:class:`RelationalTiming`)."""
-    from ..catalog import ProcedureCatalog
-    if catalog is None:
-        catalog = getattr(rlog, "catalog", None)
-    if catalog is not None and not isinstance(catalog, ProcedureCatalog):
-        raise ConfigError(f"catalog must be a ProcedureCatalog, not {type(catalog).__name__}")
-    overrides: dict[str, str] = {}
-    if catalog is not None and catalog.roles:
-        overrides.update(catalog.roles)
-    if roles:
-        overrides.update(roles)
+    from ..timing import catalog_and_roles
+    catalog, overrides = catalog_and_roles(rlog, catalog, roles)
     as_of_t = _as_of(rlog, as_of)
     key = ("rtiming", id(catalog), as_of_t.value, cutoff, tuple(sorted(overrides.items())),
            bool(third_party_paused))
