@@ -117,7 +117,8 @@ import ibis
 import tthc_mining as tm
 import tthc_mining.engines  # noqa: F401  (imports outside the clocks)
 tm.VietnamCalendar()._ensure(20000, 20500)  # the holidays package's import, outside the clocks
-con = ibis.duckdb.connect(memory_limit={memory_limit!r}, threads={threads!r},
+con = ibis.duckdb.connect(**({{"database": {database!r}}} if {database!r} else {{}}),
+                          memory_limit={memory_limit!r}, threads={threads!r},
                           temp_directory={temp!r}, preserve_insertion_order=False)
 con.raw_sql("SET enable_progress_bar = false")
 con.raw_sql("SET max_temp_directory_size = '{max_spill}'")  # a shared disk: bound the spill
@@ -193,6 +194,12 @@ def main() -> int:
     ap.add_argument("--generate-only", action="store_true")
     ap.add_argument("--calls", default="summary,discover,bottlenecks,rework",
                     help="which calls to time after read_log (comma-separated; default all four)")
+    ap.add_argument("--in-memory", action="store_true",
+                    help="an in-memory DuckDB database (the materialised segments are temporary, "
+                         "uncompressed tables that spill to the temporary directory); default: a "
+                         "database file in the spill directory, where they are stored compressed")
+    ap.add_argument("--timeout", type=float, default=6 * 3600.0,
+                    help="stop the run after this many seconds (the finished calls are reported)")
     ap.add_argument("--json", help="also write the results to this JSON file")
     ap.add_argument("--library", help="run with tthc_mining from this directory")
     args = ap.parse_args()
@@ -209,12 +216,18 @@ def main() -> int:
         return 0
 
     temp = Path(tempfile.mkdtemp(prefix="duckdb_spill_", dir=DATA))
-    spill = {"max_mb": 0.0}
+    spill = {"max_mb": 0.0, "db_max_mb": 0.0}
+    database = "" if args.in_memory else str(temp / "tthc.duckdb")
     stop = threading.Event()
 
     def watch_spill():
         while not stop.wait(1.0):
             spill["max_mb"] = max(spill["max_mb"], _dir_mb(temp))
+            try:
+                spill["db_max_mb"] = max(spill["db_max_mb"], sum(
+                    p.stat().st_size for p in temp.glob("tthc.duckdb*")) / 1e6)
+            except OSError:
+                pass
 
     th = threading.Thread(target=watch_spill, daemon=True)
     th.start()
@@ -223,8 +236,10 @@ def main() -> int:
         res = run_side_watched(RUN.format(memory_limit=args.memory_limit, threads=args.threads,
                                           max_spill=args.max_spill,
                                           calls=[c.strip() for c in args.calls.split(",")],
-                                          temp=str(temp), pattern=str(out_dir / "*.parquet")),
-                               mem_limit_mb=guard, label="duckdb", root=args.library)
+                                          temp=str(temp / "spill"), database=database,
+                                          pattern=str(out_dir / "*.parquet")),
+                               mem_limit_mb=guard, label="duckdb", root=args.library,
+                               timeout=args.timeout)
     finally:
         stop.set()
         th.join()
@@ -238,8 +253,10 @@ def main() -> int:
         print(f"  (n_events + n_cases: {t['counts']:.1f} s, not in the total)")
     # the peak counter is restarted before each call: the process peak is the largest of them
     peak = max([v for v in res["peaks"].values()] + [res.get("max_rss_mb") or 0.0])
-    print(f"DuckDB engine, memory_limit {args.memory_limit}, {args.threads} threads, spill to "
-          f"{temp.name} (largest {spill['max_mb']:,.0f} MB):")
+    print(f"DuckDB engine, memory_limit {args.memory_limit}, {args.threads} threads, "
+          f"{'in-memory database' if args.in_memory else 'database file'}, disk used in "
+          f"{temp.name} (database file + spill) largest {spill['max_mb']:,.0f} MB "
+          f"(database file alone largest {spill['db_max_mb']:,.0f} MB):")
     cpu = res.get("cpu", {})
     for k in calls:
         print(f"  {k:<12} {t[k]:8.1f} s (CPU {cpu.get(k, float('nan')):7.1f} s) | peak during "
@@ -260,7 +277,9 @@ def main() -> int:
           + (f", duckdb {e['duckdb_version']}" if e.get("duckdb_version") else ""))
     if args.json:
         Path(args.json).write_text(json.dumps(
-            {"data": info, "run": res, "spill_max_mb": spill["max_mb"], "total_s": total,
+            {"data": info, "run": res, "spill_max_mb": spill["max_mb"],
+             "database_file_max_mb": spill["db_max_mb"], "in_memory": args.in_memory,
+             "timeout_s": args.timeout, "total_s": total,
              "peak_mb": peak,
              "memory_limit": args.memory_limit, "threads": args.threads,
              "machine_start": m0, "machine_end": m1, "versions": versions()},

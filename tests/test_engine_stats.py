@@ -318,3 +318,49 @@ def test_spark_bottlenecks(spark_pair):
     on this machine (the per-query overhead of Spark dominates on a small log)."""
     plog, rlog = spark_pair
     check_bottlenecks(plog, rlog, "activity")
+
+
+# ====================================================================== database file
+def test_database_file_equals_pandas(tmp_path):
+    """A DuckDB connection on a database *file* (what the 100M benchmark uses): the segments and
+    the timing stages become ordinary, compressed tables of the file (not temporary tables),
+    dropped again with their expressions, and every statistic still equals the pandas engine."""
+    import gc
+
+    from tthc_mining.engines import connect
+    from tthc_mining.engines.core import duckdb_database_file
+    from tthc_mining.engines.segments import segments
+    log = tm.synth.province(800, seed=23).log
+    db = tmp_path / "store.duckdb"
+    plog, rlog = _pair(log, tmp_path, "filedb", con=connect("duckdb", database=str(db)))
+    assert duckdb_database_file(rlog.con) == str(db)
+    seg = segments(rlog)
+    name = seg.op().name
+    tables = rlog.con.raw_sql("SELECT table_name, temporary FROM duckdb_tables()").fetchall()
+    assert (name, False) in tables                    # a table of the file, not a temporary one
+    # (a large table's row groups are written compressed at once; a small one at the checkpoint)
+    rlog.con.raw_sql("CHECKPOINT").fetchall()
+    info = rlog.con.raw_sql(f"SELECT DISTINCT compression FROM pragma_storage_info('{name}')"
+                            ).fetchall()
+    assert {c for (c,) in info} - {"Uncompressed"}    # stored compressed
+    check_bottlenecks(plog, rlog, "activity")
+    check_rework(plog, rlog)
+    for exp, got in ((tm.discover(plog), tm.discover(rlog)),):
+        assert got.dfg_dict() == exp.dfg_dict() and got.n_events == exp.n_events
+    exp, got = tm.summary(plog), tm.summary(rlog)
+    for part in ("overall", "by_procedure", "by_unit", "by_month"):
+        e, g = getattr(exp, part), getattr(got, part)
+        if isinstance(e, pd.Series):
+            e, g = e.to_frame().T, g.to_frame().T
+        assert_frame_close(e.reset_index(), g.reset_index(),
+                           [c for c in e.reset_index().columns], f"summary {part}")
+    # a cached table of the file is dropped when its expression is released
+    from tthc_mining.engines import from_log
+    small = from_log(tm.synth.province(50, seed=1).log, "duckdb", con=rlog.con)
+    t = segments(small)
+    tname = t.op().name
+    del small, t
+    gc.collect()
+    left = {n for (n, _) in rlog.con.raw_sql("SELECT table_name, temporary FROM duckdb_tables()"
+                                             ).fetchall()}
+    assert tname not in left and name in left
