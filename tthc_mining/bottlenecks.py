@@ -193,15 +193,15 @@ def month_index(log, column: str = S.TIMESTAMP) -> np.ndarray:
 
 def overdue_flags(log) -> dict | None:
     """Which dossiers are overdue, for ``share_in_overdue``: ``{"overdue", "basis"}`` as
-    :func:`tthc_mining.overdue.case_overdue` gives them, read from ``tm.timing``'s per-dossier
-    arrays (``Timing.case_arrays``, aligned with the segment case codes) without building its
-    table; the other rules (exported due dates) through ``case_overdue`` itself."""
+    :func:`tthc_mining.overdue.case_overdue` gives them, from ``tm.timing``'s per-dossier
+    arrays (``Timing.case_arrays``, aligned with the segment case codes) computed by the lean
+    :func:`tthc_mining.timing.overdue_arrays` (the same values without the cases table or the
+    per-event arrays); the other rules (exported due dates) through ``case_overdue`` itself."""
     try:
-        from .timing import timing
-        tim = timing(log, catalog=resolve_catalog(log, None))
+        from .timing import overdue_arrays
+        arrays = overdue_arrays(log, catalog=resolve_catalog(log, None))
     except (ImportError, ConfigError):
-        tim = None
-    arrays = getattr(tim, "case_arrays", None) or {}
+        arrays = {}
     budget = arrays.get("budget_days")
     if budget is not None and len(budget) == segments(log).n_cases and len(budget) \
             and np.isfinite(budget).any():

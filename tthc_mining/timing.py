@@ -88,7 +88,7 @@ from .memory import releases_memory
 from .roles import add_role_column, fold
 from .segments import OWNER_AGENCY, OWNER_CITIZEN, OWNER_NAMES, OWNER_THIRD, segments
 
-__all__ = ["timing", "Timing", "rules_era", "STATUSES", "CASE_COLUMNS", "LABELS"]
+__all__ = ["timing", "overdue_arrays", "Timing", "rules_era", "STATUSES", "CASE_COLUMNS", "LABELS"]
 
 NS_PER_DAY = 86_400 * 1_000_000_000
 _NAT = np.iinfo(np.int64).min
@@ -1136,6 +1136,216 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
     log._cache[key] = out
     return out
 
+
+
+# ----------------------------------------------------------------------------- lean path
+def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
+                   cutoff: str | None = "15:00", third_party_paused: bool = True) -> dict:
+    """``Timing.case_arrays`` (``budget_days``, ``agency_days``, ``days_late_actual``,
+    ``overdue_actual``) without the rest of :func:`timing`: the same rules and the same
+    operations on the same inputs (so the same values, bit for bit), but none of the cases
+    table's columns, no per-event arrays kept and nothing cached on the log except these
+    per-dossier arrays. When ``tm.timing`` already ran with the same options its arrays are
+    returned. Used by ``tm.bottlenecks`` (``share_in_overdue``)."""
+    from .engines.core import RelationalLog
+    if isinstance(log, RelationalLog):
+        return dict(timing(log, catalog=catalog, as_of=as_of, cutoff=cutoff,
+                           third_party_paused=third_party_paused).case_arrays)
+    catalog, overrides = catalog_and_roles(log, catalog, None)
+    _ensure_roles(log, overrides)
+    cal = log.calendar
+    tz = cal.tz or "UTC"
+    ev = log.events
+    ts_ns = _col_aware(ev, S.TIMESTAMP, tz).asi8
+    as_of_t = _resolve_as_of(as_of, ts_ns, tz)
+    key = ("timing", id(catalog), as_of_t.value, cutoff, (), bool(third_party_paused))
+    cached = log._cache.get(key)
+    if cached is not None and cached._catalog is catalog:
+        return dict(cached.case_arrays)
+    lean_key = ("overdue_arrays",) + key[1:]
+    hit = log._cache.get(lean_key)
+    if hit is not None and hit[0] is catalog:
+        return dict(hit[1])
+
+    seg = segments(log)
+    n = len(ev)
+    n_cases = seg.n_cases
+    case = seg.case
+    L = cal.seconds_per_day
+    first_row = seg.case_start[:-1]
+    last_row = seg.case_start[1:] - 1
+    role = _role_codes(ev)
+    R = {name: i for i, name in enumerate(S.ROLES)}
+    in_asof = (ts_ns != _NAT) & (ts_ns <= as_of_t.value)
+    all_known = bool(in_asof.all())
+    rr = _RoleRows(role, None if all_known else in_asof)
+    w_asof = float(cal.to_working(as_of_t))
+
+    def _case_time(col: str) -> pd.DatetimeIndex:
+        v = _case_first(ev, col, case, n_cases, first_row)
+        if not pd.api.types.is_datetime64_any_dtype(v.dtype):
+            v = pd.to_datetime(v, errors="coerce")
+        return _aware(v, tz)
+
+    # received
+    w_end = seg.w_end
+    rec_idx = _first_of(rr.rows(S.ROLE_RECEIPT, known=False), case, n_cases)
+    rec_row = np.where(rec_idx >= 0, rec_idx, first_row) if n_cases else np.zeros(0, np.int64)
+    recv_ns = ts_ns[rec_row] if n_cases else np.zeros(0, np.int64)
+    recv_w = w_end[rec_row] if n_cases else np.zeros(0)
+    if S.RECEIVED in ev.columns:
+        r_ns = _case_time(S.RECEIVED).asi8
+        given = r_ns != _NAT
+        recv_ns = np.where(given, r_ns, recv_ns)
+        if given.any():
+            recv_w = recv_w.copy()
+            recv_w[given] = cal.to_working(_idx_from_ns(r_ns[given], tz))
+    received = _idx_from_ns(recv_ns, tz)
+    recv_day = _local_day_ns(recv_ns, tz)
+
+    # closing events (known by as_of): timing's rules
+    life_roles = [R[r] for r in (S.ROLE_FINISHED, S.ROLE_RESULT, S.ROLE_WITHDRAWN, S.ROLE_REFUSED,
+                                 S.ROLE_SUPPLEMENT_REQUEST, S.ROLE_SUPPLEMENT_RECEIVED,
+                                 S.ROLE_SUSPENDED, S.ROLE_RESUMED)]
+    roleless = not rr.any([S.ROLES[i] for i in life_roles]) and S.FINISHED_REPORTED not in ev.columns
+    fin_idx = _first_of(rr.rows(S.ROLE_FINISHED), case, n_cases)
+    res_idx = _first_of(rr.rows(S.ROLE_RESULT), case, n_cases)
+    wd_idx = _first_of(rr.rows(S.ROLE_WITHDRAWN), case, n_cases)
+    rf_idx = _first_of(rr.rows(S.ROLE_REFUSED), case, n_cases)
+    fin_row = fin_idx.copy()
+    fin_ns = _take_ns(ts_ns, fin_row)
+    if S.FINISHED_REPORTED in ev.columns:
+        fr_ns = _case_time(S.FINISHED_REPORTED).asi8
+        fr_ns = np.where((fr_ns != _NAT) & (fr_ns <= as_of_t.value), fr_ns, _NAT)
+        fin_ns = np.where(fin_ns != _NAT, fin_ns, fr_ns)
+    use_res = (fin_ns == _NAT) & (res_idx >= 0)
+    fin_row = np.where(use_res, res_idx, fin_row)
+    fin_ns = np.where(use_res, _take_ns(ts_ns, res_idx), fin_ns)
+    if roleless:
+        last_known_row = _last_where(in_asof, case, n_cases, seg.case_start)
+        done = (last_known_row == last_row) & (last_known_row >= 0)
+        fin_row = np.where(done, last_row, -1)
+        fin_ns = _take_ns(ts_ns, fin_row)
+    BIG = np.iinfo(np.int64).max
+    cand = np.stack([fin_ns, _take_ns(ts_ns, wd_idx), _take_ns(ts_ns, rf_idx)])
+    cand = np.where(cand == _NAT, BIG, cand)
+    cand_rows = np.stack([np.where(fin_ns == _take_ns(ts_ns, fin_row), fin_row, -1), wd_idx, rf_idx])
+    outcome = np.argmin(cand, axis=0) if n_cases else np.zeros(0, np.int64)
+    closed_ns = np.take_along_axis(cand, outcome[None, :], axis=0)[0] if n_cases else np.zeros(0, np.int64)
+    closed_row = np.take_along_axis(cand_rows, outcome[None, :], axis=0)[0] if n_cases else \
+        np.zeros(0, np.int64)
+    del cand, cand_rows
+    outcome = np.where(closed_ns == BIG, -1, outcome)
+    closed_ns = np.where(closed_ns == BIG, _NAT, closed_ns)
+    closed_row = np.where(outcome >= 0, closed_row, -1)
+    is_received = recv_ns <= as_of_t.value
+    del ts_ns
+
+    # deadlines
+    dl_days = np.full(n_cases, np.nan)
+    dl_calendar = np.zeros(n_cases, dtype=bool)
+    dl_cutoff = (np.zeros(n_cases, dtype=np.int64), np.array([cutoff], dtype=object))
+    in_cat = np.zeros(n_cases, dtype=bool)
+    if catalog is not None and S.PROCEDURE in ev.columns and n_cases:
+        procedure = _case_first(ev, S.PROCEDURE, case, n_cases, first_row)
+        row = _catalog_rows(catalog, *_codes_of(procedure), recv_day)
+        in_cat = row >= 0
+        pr = catalog.procedures
+        take = np.maximum(row, 0)
+        dl_days = np.where(in_cat, pr["deadline_days"].to_numpy(np.float64)[take], np.nan)
+        pr_units = pr["deadline_unit"].to_numpy(dtype=object)
+        dl_calendar = in_cat & (pr_units == "calendar")[take]
+        dl_cutoff = (np.where(in_cat, take + 1, 0),
+                     np.concatenate([[cutoff], pr["cutoff"].to_numpy(dtype=object)]))
+    stat_ns, stat_w, _ = _deadlines(cal, received, dl_days, dl_calendar, dl_cutoff)
+
+    def exported(col: str) -> np.ndarray:
+        if col not in ev.columns:
+            return np.full(n_cases, _NAT, dtype=np.int64)
+        return _end_of_office_if_date(_case_time(col), cal).asi8
+
+    due_ns = exported(S.DUE)
+    due_before_ns = exported(S.DUE_BEFORE)
+    from_export = (stat_ns == _NAT) & ((due_before_ns != _NAT) | (due_ns != _NAT))
+    if from_export.any():
+        exp_ns = np.where(due_before_ns != _NAT, due_before_ns, due_ns)
+        stat_ns = np.where(from_export, exp_ns, stat_ns)
+        sel = np.flatnonzero(from_export)
+        stat_w[sel] = cal.to_working(_idx_from_ns(stat_ns[sel], tz))
+    has_deadline = stat_ns != _NAT
+    budget_days = np.where(has_deadline, (stat_w - recv_w) / L, np.nan)
+
+    # clock window and owners: the per-event counted time, summed per (case, owner) at once
+    win_start = recv_w
+    cl = closed_ns != _NAT
+    closed_w = np.where(closed_row >= 0, w_end[np.maximum(closed_row, 0)], np.nan) if n else \
+        np.full(n_cases, np.nan)
+    other = np.flatnonzero(cl & (closed_row < 0))
+    if other.size:
+        closed_w[other] = cal.to_working(_idx_from_ns(closed_ns[other], tz))
+    win_end = np.where(cl, closed_w, w_asof)
+    win_end = np.where(is_received, win_end, win_start)
+    counted = win_start[case]
+    if n > 1:
+        np.maximum(w_end[:-1], counted[1:], out=counted[1:])
+    counted[first_row] = win_start
+    lo = counted                                   # (timing's ``lo``, reused in place)
+    hi = win_end[case]
+    np.minimum(w_end, hi, out=hi)
+    np.subtract(hi, lo, out=lo)                    # counted = hi - lo
+    del hi
+    np.fmax(counted, 0.0, out=counted)
+    owner = seg.owner
+    last_known = _last_where(in_asof, case, n_cases, seg.case_start)
+    has_last = last_known >= 0
+    lk = np.maximum(last_known, 0)
+    state_lut = np.full(len(S.ROLES) + 1, -1, dtype=np.int8)
+    state_lut[R[S.ROLE_SUPPLEMENT_REQUEST]] = OWNER_CITIZEN
+    state_lut[R[S.ROLE_SUSPENDED]] = OWNER_THIRD
+    state_lut[R[S.ROLE_SUPPLEMENT_RECEIVED]] = OWNER_AGENCY
+    state_lut[R[S.ROLE_RESUMED]] = OWNER_AGENCY
+    if n:
+        set_lk = state_lut[np.where(role[lk] < 0, len(S.ROLES), role[lk])]
+        state_after_lk = np.where(set_lk >= 0, set_lk, owner[lk]).astype(np.int8)
+    else:
+        state_after_lk = np.zeros(n_cases, dtype=np.int8)
+    del role, in_asof, rr
+    tail = np.where(has_last, np.clip(win_end - np.maximum(w_end[lk], win_start), 0.0, None), 0.0)
+    after = np.zeros(n_cases, dtype=bool)
+    nxt = lk + 1
+    after[has_last] = (nxt[has_last] < n) & (case[np.minimum(nxt[has_last], n - 1)] == np.arange(n_cases)[has_last])
+    tail = np.where(after, 0.0, tail)
+    tail_owner = np.where(has_last, state_after_lk, OWNER_AGENCY)
+    holder = np.where(has_last, state_after_lk, OWNER_AGENCY).astype(np.int8) if n_cases else \
+        np.zeros(0, np.int8)
+    if n:
+        k3 = case * 3
+        k3 += owner
+        by_owner = np.bincount(k3, weights=counted, minlength=3 * n_cases).reshape(n_cases, 3)
+        del k3
+    else:
+        by_owner = np.zeros((n_cases, 3))
+    del counted
+
+    def owner_sum(o: int) -> np.ndarray:
+        return by_owner[:, o] + np.where(tail_owner == o, tail, 0.0)
+
+    agency_s = owner_sum(OWNER_AGENCY)
+    charged_s = agency_s + (0.0 if third_party_paused else owner_sum(OWNER_THIRD))
+    fin = outcome == 0
+    open_ = (outcome < 0) & is_received
+    charged_days = charged_s / L
+    ok_actual = charged_days <= budget_days + _EPS_S / L
+    days_late_actual = np.where(has_deadline & (fin | open_), np.clip(charged_days - budget_days, 0.0, None),
+                                np.nan)
+    held_by_other = holder != OWNER_AGENCY
+    # timing's status_actual "overdue" / "in_progress_overdue" (the codes it overwrites are
+    # disjoint from these), or finished over the budget
+    overdue = (fin & has_deadline & ~ok_actual) | (open_ & ~held_by_other & has_deadline & ~ok_actual)
+    out = {"budget_days": budget_days, "agency_days": agency_s / L,
+           "days_late_actual": days_late_actual, "overdue_actual": overdue}
+    log._cache[lean_key] = (catalog, out)
+    return dict(out)
 
 
 # ``tm.timing`` is both this module and the function: importing the submodule binds the
