@@ -378,6 +378,9 @@ def group_quantiles(values: np.ndarray, groups: np.ndarray, n_groups: int,
     gb = max(int(n_groups - 1).bit_length(), 1)
     if n_groups == 1:
         vg = values
+    elif n_groups < (1 << 15) and groups.min(initial=0) >= 0:
+        # few groups: a stable radix sort of 16-bit codes groups the rows in row order
+        vg = values[np.argsort(groups.astype(np.int16), kind="stable")]
     elif gb + ib <= 64:
         key = groups.astype(np.uint64)
         key <<= np.uint64(ib)
@@ -441,18 +444,53 @@ def linear_trend(y_sum: np.ndarray, y_cnt: np.ndarray, min_count: int = MIN_EVEN
     return slope, p, n.astype(np.int64)
 
 
+def _group_ranks(v: np.ndarray, g: np.ndarray, n_groups: int) -> np.ndarray:
+    """Average ranks (1-based, ties share the mean of their positions, as
+    ``groupby(g).rank(method="average")``) of the finite values ``v`` within integer groups
+    ``g``: one argsort of the values, then a stable radix sort of the (small) group codes in
+    that order, so each group's values come out contiguous and ordered; tie runs are found by
+    comparing neighbours. No per-group Python."""
+    m = v.size
+    out = np.empty(m, dtype=np.float64)
+    if m == 0:
+        return out
+    order = np.argsort(v)
+    gs = g[order]
+    small = np.int16 if n_groups < (1 << 15) else (np.int32 if n_groups < (1 << 31) else np.int64)
+    o2 = np.argsort(gs.astype(small, copy=False), kind="stable")
+    order = order[o2]
+    gs = gs[o2]
+    del o2
+    vs = v[order]
+    # position of every sorted element within its group (1-based)
+    counts = np.bincount(gs, minlength=n_groups)
+    gstart = np.zeros(n_groups + 1, dtype=np.int64)
+    np.cumsum(counts, out=gstart[1:])
+    pos = np.arange(1, m + 1, dtype=np.int64) - gstart[gs]
+    # tie runs: a new run where the group or the value changes
+    new = np.empty(m, dtype=bool)
+    new[0] = True
+    np.not_equal(vs[1:], vs[:-1], out=new[1:])
+    new[1:] |= gs[1:] != gs[:-1]
+    run = np.cumsum(new) - 1
+    first = np.flatnonzero(new)
+    last = np.append(first[1:], m) - 1
+    avg = (pos[first] + pos[last]) / 2.0
+    out[order] = avg[run]
+    return out
+
+
 def _spearman_by_group(x: np.ndarray, y: np.ndarray, g: np.ndarray, n_groups: int):
     """Spearman rho and two-sided p (t approximation) of x vs y within each group (average ranks
-    for ties), vectorised with a groupby rank."""
+    for ties, :func:`_group_ranks`), vectorised."""
     from scipy import special
     rho = np.full(n_groups, np.nan)
     pval = np.full(n_groups, np.nan)
     if x.size == 0:
         return rho, pval
-    df = pd.DataFrame({"g": g, "x": x, "y": y})
-    grp = df.groupby("g", sort=False)
-    rx = grp["x"].rank(method="average").to_numpy()
-    ry = grp["y"].rank(method="average").to_numpy()
+    g = np.asarray(g, dtype=np.int64)
+    rx = _group_ranks(np.asarray(x, dtype=np.float64), g, n_groups)
+    ry = _group_ranks(np.asarray(y, dtype=np.float64), g, n_groups)
     n = np.bincount(g, minlength=n_groups).astype(np.float64)
     sx, sy = np.bincount(g, rx, n_groups), np.bincount(g, ry, n_groups)
     sxx, syy = np.bincount(g, rx * rx, n_groups), np.bincount(g, ry * ry, n_groups)
@@ -797,9 +835,10 @@ def _sub_key(log, idx, key, column: str) -> np.ndarray:
         pair, _ = pd.factorize(code)
         return pair.astype(np.int64)
     # dense codes in order of first appearance (what pd.factorize gives), from the first row
-    # of every code (np.minimum.at) instead of a hash table of every event
+    # of every code (the rows written in reverse: the first row of a code is written last)
+    # instead of a hash table of every event
     first = np.full(K, code.size, dtype=np.int64)
-    np.minimum.at(first, code, np.arange(code.size, dtype=np.int64))
+    first[code[::-1]] = np.arange(code.size - 1, -1, -1, dtype=np.int64)
     seen = np.flatnonzero(first < code.size)
     lut = np.empty(K, dtype=np.int64)
     lut[seen[np.argsort(first[seen], kind="stable")]] = np.arange(seen.size)
@@ -855,8 +894,9 @@ def _queue_evidence(log, seg, idx, key, R, seed):
 
 def _clump_share(minute_ns: np.ndarray, ck: np.ndarray, key: np.ndarray, R: int) -> np.ndarray:
     """Per row: share of the instants that fall in a clock minute holding at least 3 instants
-    of the same (row, unit) key. One sort of the composite (key, minute) codes: runs of equal
-    codes are the clock minutes, and a run's row is read from its code (no per-event inverse)."""
+    of the same (row, unit) key. One sort of the composite (key, minute) codes (32-bit when they
+    fit): an instant is in such a minute when it equals the two after it, or the one before and
+    the one after, or the two before it; its row is read from its code (no per-event inverse)."""
     nat_val = np.iinfo(np.int64).min
     valid = minute_ns != nat_val
     cnt = np.bincount(key, minlength=R)
@@ -868,16 +908,32 @@ def _clump_share(minute_ns: np.ndarray, ck: np.ndarray, key: np.ndarray, R: int)
     mmin = int(minute.min())
     span = int(minute.max()) - mmin + 1
     minute -= mmin
-    minute += ckv * span                                          # composite (key, minute)
-    minute.sort()
-    n = minute.size
-    starts = np.flatnonzero(np.concatenate(([True], minute[1:] != minute[:-1])))
-    length = np.diff(np.append(starts, n))
-    big = length >= 3
-    row_of_ck = np.zeros(int(ck.max()) + 1, dtype=np.int64)
+    n_ck = int(ck.max()) + 1
+    if n_ck * span < (1 << 32):                                   # composite fits 32 bits
+        comp = minute.astype(np.uint32)
+        del minute
+        comp += ckv.astype(np.uint32) * np.uint32(span)
+    else:
+        comp = minute
+        comp += ckv * span                                        # composite (key, minute)
+    comp.sort()
+    n = comp.size
+    row_of_ck = np.zeros(n_ck, dtype=np.int64)
     row_of_ck[ck] = key                                           # (row, unit) code -> row
-    rows = row_of_ck[minute[starts[big]] // span]
-    clumped = np.bincount(rows, weights=length[big].astype(np.float64), minlength=R)
+    if n < 3:
+        return np.zeros(R)
+    eq = comp[1:] == comp[:-1]
+    t = eq[:-1] & eq[1:]                   # t[j]: comp[j] == comp[j + 1] == comp[j + 2]
+    del eq
+    inrun = np.zeros(n, dtype=bool)
+    inrun[:-2] = t
+    inrun[1:-1] |= t
+    inrun[2:] |= t
+    del t
+    codes = comp[inrun]
+    del comp, inrun
+    codes //= codes.dtype.type(span)
+    clumped = np.bincount(row_of_ck[codes], minlength=R)
     return clumped / np.maximum(cnt, 1)
 
 
