@@ -15,6 +15,8 @@ from ..errors import ConfigError, InputError
 from ..parallel import PARALLEL_MIN_EVENTS, Tasks
 from ..segments import segments
 from . import ci
+from .blocks import (CaseBlocks, case_blocks, learned_order_blocks, lift_edear, lift_loops,
+                     repeated_cases, seg_seconds_at, spans, subset_segments)
 from .clock import RULES, clock_by_unit, clock_cases
 from .detect import (LOOP_KINDS, BackEdges, EdeaR, EventCodes, Loops, Occurrences, PingPong,
                      back_edges, catalog_order, dfg, dfg_cycles, edear, event_codes,
@@ -100,11 +102,24 @@ KIND_COLUMNS = {0: "loops_supplement", 1: "loops_selfloop", 2: "loops_cross_unit
 
 
 @dataclass
+class _Subset:
+    """The dossiers that can hold a loop (a repeated step or a supplement request), on which
+    the loop kernels ran: their segments, rows in the log, dossier codes and occurrences."""
+
+    seg: Any              # Segments of the subset (dossiers numbered 0..len(sel)-1)
+    rows: np.ndarray      # log row of each subset row
+    sel: np.ndarray       # log dossier code of each subset dossier
+    occ: Occurrences      # (dossier, step) occurrences of the subset
+    reexec_rows: np.ndarray   # log rows of the re-executions (every execution after the first)
+    reexec_prev: np.ndarray   # log row of the previous execution of each
+
+
+@dataclass
 class _Context:
     log: Any
-    seg: Any
+    seg: CaseBlocks       # the log's dossier blocks (codes only; segments() on demand)
     codes: EventCodes
-    occ: Occurrences
+    sub: _Subset
     ed: EdeaR
     loops: Loops
     pp: PingPong
@@ -389,28 +404,46 @@ def rework(log, *, procedure: str | None = None, catalog: Any = None, length_bou
     cat = catalog if catalog is not None else getattr(log, "catalog", None)
 
     _check_log(log)
-    seg = segments(log, lazy_start=True)   # no start-time arrays needed here
+    # the whole log through its codes only; segments, occurrences, the loop erasure and
+    # edeaR's counts on the dossiers that can hold a loop (see tthc_mining.rework.blocks)
+    seg = case_blocks(log)
     codes = event_codes(log)
-    occ = occurrences(seg)
+    C = seg.n_cases
+    maybe = repeated_cases(seg)
+    maybe[seg.case[np.flatnonzero(codes.is_request)]] = True
+    sel = np.flatnonzero(maybe)
+    del maybe
+    sseg, rows, scodes = subset_segments(log, seg, sel, codes)
+    socc = occurrences(sseg)
     # the loop erasure with its prices and edeaR's counts on a second core (large logs) while
     # this one does the normal order, back-edges and ping-pong (independent inputs: the same
-    # results either way); prev_activity is built first so that no two threads build it
-    seg.prev_activity
+    # results either way); the subset's prev_activity is built first so that no two threads
+    # build it
+    sseg.prev_activity
     tasks = Tasks(parallel=seg.case.size >= PARALLEL_MIN_EVENTS)
-    tasks.submit("loops", price_loops, seg, occ, codes)
-    tasks.submit("edear", edear, seg, occ, codes.resource)
+    tasks.submit("loops", price_loops, sseg, socc, scodes)
+    tasks.submit("edear", edear, sseg, socc, scodes.resource)
+    re_local = np.flatnonzero(socc.prev_occ >= 0)
+    sub = _Subset(seg=sseg, rows=rows, sel=sel, occ=socc, reexec_rows=rows[re_local],
+                  reexec_prev=rows[socc.prev_occ[re_local]])
+    del re_local
     n_proc = len(codes.procedures)
-    proc = np.where(codes.procedure >= 0, codes.procedure, n_proc)
-    learned = learned_order(seg, occ, proc, n_proc + 1)
+    proc = codes.procedure
+    if proc.size and int(proc.min()) < 0:
+        proc = np.where(proc >= 0, proc, n_proc)
+    learned = learned_order_blocks(seg, sub.reexec_rows, proc, n_proc + 1)
     proc_names = pd.Index(list(codes.procedures.astype(str)) + ["(unknown)"])
     order = catalog_order(cat, proc_names, seg.activities, learned) if cat is not None else learned
     be = back_edges(seg, order, proc)
+    rework_mask = be.mask.copy()
+    rework_mask[sub.reexec_rows] = True
     pp = pingpong(seg, codes.unit, supplement=codes.is_request | codes.is_received,
-                  rework=(occ.occ > 0) | be.mask)
-    lp = tasks.result("loops")
-    ed = tasks.result("edear")
+                  rework=rework_mask)
+    del rework_mask
+    lp = lift_loops(tasks.result("loops"), rows, sel)
+    ed = lift_edear(tasks.result("edear"), sel, C)
     first = seg.case_start[:-1]
-    ctx = _Context(log=log, seg=seg, codes=codes, occ=occ, ed=ed, loops=lp, pp=pp, be=be,
+    ctx = _Context(log=log, seg=seg, codes=codes, sub=sub, ed=ed, loops=lp, pp=pp, be=be,
                    order=order, proc_case=proc[first] if first.size else np.zeros(0, np.int64),
                    catalog=cat, n_boot=int(n_boot), seed=int(seed), rules=dict(rules or {}),
                    top_patterns=int(top_patterns), length_bound=int(length_bound),
@@ -467,23 +500,25 @@ def _per_case(idx: np.ndarray, C: int, weights: np.ndarray | None = None) -> np.
 
 def _reexec(ctx: _Context) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Rows of re-executions and masks same / other / unknown officer."""
-    rr = np.flatnonzero(ctx.occ.prev_occ >= 0)
+    rr = ctx.sub.reexec_rows
     r1 = ctx.codes.resource[rr]
-    r0 = ctx.codes.resource[ctx.occ.prev_occ[rr]]
+    r0 = ctx.codes.resource[ctx.sub.reexec_prev]
     known = (r1 >= 0) & (r0 >= 0)
     return rr, known & (r1 == r0), known & (r1 != r0), ~known
 
 
 def _selfloop_events(ctx: _Context) -> tuple[np.ndarray, np.ndarray]:
     """Immediate re-executions (activity equal to the previous event's) by the same officer as
-    that previous execution, and by another officer (both officers known)."""
-    seg = ctx.seg
-    n = seg.case.size
-    sl = ~seg.is_first & (seg.activity == seg.prev_activity)
-    r = ctx.codes.resource
-    r_prev = np.r_[-1, r[:-1]] if n else r
+    that previous execution, and by another officer (both officers known): the dossier code of
+    each (they are re-executions, so they lie in the loop subset)."""
+    sub = ctx.sub
+    seg = sub.seg
+    rows = np.flatnonzero(~seg.is_first & (seg.activity == seg.prev_activity))
+    r = ctx.codes.resource[sub.rows[rows]]
+    r_prev = ctx.codes.resource[sub.rows[rows - 1]]
     known = (r >= 0) & (r_prev >= 0)
-    return sl & known & (r == r_prev), sl & known & (r != r_prev)
+    case = sub.sel[seg.case[rows]]
+    return case[known & (r == r_prev)], case[known & (r != r_prev)]
 
 
 def _by_case(ctx: _Context) -> pd.DataFrame:
@@ -508,8 +543,8 @@ def _by_case(ctx: _Context) -> pd.DataFrame:
         "reexec_same_officer": _per_case(rc[same], C).astype(np.int64),
         "reexec_other_officer": _per_case(rc[other], C).astype(np.int64),
         "reexec_unknown_officer": _per_case(rc[unknown], C).astype(np.int64),
-        "selfloop_same_officer": _per_case(seg.case[sl_same], C).astype(np.int64),
-        "selfloop_other_officer": _per_case(seg.case[sl_other], C).astype(np.int64),
+        "selfloop_same_officer": _per_case(sl_same, C).astype(np.int64),
+        "selfloop_other_officer": _per_case(sl_other, C).astype(np.int64),
         "n_supplement": _per_case(seg.case[ctx.codes.is_request], C).astype(np.int64),
         "n_pingpong": ctx.pp.per_case.astype(np.int64),
         "n_back_edges": ctx.be.per_case.astype(np.int64),
@@ -524,30 +559,35 @@ def _by_case(ctx: _Context) -> pd.DataFrame:
 
 
 def _by_activity(ctx: _Context) -> pd.DataFrame:
-    seg, occ, ed, lp, be = ctx.seg, ctx.occ, ctx.ed, ctx.loops, ctx.be
+    seg, occ, ed, lp, be = ctx.seg, ctx.sub.occ, ctx.ed, ctx.loops, ctx.be
     A = len(seg.activities)
     act = seg.activity
     rr, same, other, _ = _reexec(ctx)
     trig_act = act[lp.trigger] if lp.size else np.zeros(0, np.int64)
     closing = lp.closing_activity[lp.closing_activity >= 0]
+    n_events = np.bincount(act, minlength=A)
+    reexec = np.bincount(act[rr], minlength=A)
+    be_rows = np.flatnonzero(be.mask)
     df = pd.DataFrame({
         "activity": seg.activities.astype(str),
-        "n_events": np.bincount(act, minlength=A),
-        "n_cases": np.bincount(occ.pair_act, minlength=A),
+        "n_events": n_events,
+        # dossiers where the step occurs: its events but the re-executions; with a repeat:
+        # pairs (dossier, step) executed more than once (all in the loop subset)
+        "n_cases": n_events - reexec,
         "cases_with_repeat": np.bincount(occ.pair_act[occ.pair_count > 1], minlength=A),
         "selfloops_repeat": ed.selfloop_act_repeat.astype(np.int64),
         "selfloops_redo": ed.selfloop_act_redo.astype(np.int64),
         "repetitions_repeat": ed.rep_act_repeat.astype(np.int64),
         "repetitions_redo": ed.rep_act_redo.astype(np.int64),
-        "reexec_events": np.bincount(act[rr], minlength=A),
+        "reexec_events": reexec,
         "reexec_same_officer": np.bincount(act[rr[same]], minlength=A),
         "reexec_other_officer": np.bincount(act[rr[other]], minlength=A),
         "loops_closed": np.bincount(closing, minlength=A),
         "loops_triggered": np.bincount(trig_act, minlength=A),
         "rework_agency_h_triggered": np.bincount(trig_act, weights=lp.agency_s, minlength=A) / 3600.0,
         "rework_citizen_h_triggered": np.bincount(trig_act, weights=lp.citizen_s, minlength=A) / 3600.0,
-        "back_edges_out": np.bincount(seg.prev_activity[be.mask], minlength=A),
-        "back_edges_in": np.bincount(act[be.mask], minlength=A),
+        "back_edges_out": np.bincount(seg.prev_activity[be_rows], minlength=A),
+        "back_edges_in": np.bincount(act[be_rows], minlength=A),
     })
     with np.errstate(invalid="ignore", divide="ignore"):
         df["repeat_case_share"] = df["cases_with_repeat"] / df["n_cases"]
@@ -666,9 +706,12 @@ def _pingpong_table(ctx: _Context) -> pd.DataFrame:
     U = len(codes.units)
     key = pp.x * U + pp.y
     k, inv = np.unique(key, return_inverse=True)
-    cs = np.concatenate([[0.0], np.cumsum(np.nan_to_num(seg.seg_s, nan=0.0))])
+    # working time of the segments ending at the Y visit's events, on those rows only
     d0, d1 = pp.detour_rows
-    detour = (cs[d1 + 1] - cs[d0]) / 3600.0  # segments ending at the Y visit's events
+    span_rows, span_len = spans(d0, d1)
+    span_s = np.nan_to_num(seg_seconds_at(ctx.log, span_rows), nan=0.0)
+    detour = np.bincount(np.repeat(np.arange(d0.size), span_len), weights=span_s,
+                         minlength=d0.size) / 3600.0
     cnt = np.bincount(inv)
     ck = seg.case[pp.rows].astype(np.int64) * k.size + inv
     doss = np.bincount(pd.unique(ck) % k.size, minlength=k.size)
@@ -720,7 +763,7 @@ def _unit_code_of_case(ctx: _Context, tc: pd.DataFrame) -> np.ndarray:
 
 def _clock_cases(ctx: _Context, timing_out, by_case: pd.DataFrame) -> pd.DataFrame:
     tc, counted = timing_out
-    seg = ctx.seg
+    seg = segments(ctx.log, lazy_start=True)   # working time of every event (the clock's)
     cc = clock_cases(ctx.log, seg, ctx.codes, tc, overrides=ctx.rules, counted_s=counted)
     L = ctx.log.calendar.seconds_per_day
     ucode = _unit_code_of_case(ctx, tc)
