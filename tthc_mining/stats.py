@@ -311,6 +311,8 @@ def _pair_sums(v: np.ndarray, g: np.ndarray, p: np.ndarray, n_units: int):
         return z, z, np.zeros(0), np.zeros(0)
     n_strata = int(p.max()) + 1
     if bool(np.all(g[1:] >= g[:-1])):
+        if n_strata <= 64 and hasattr(np, "bitwise_count"):
+            return _pair_sums_bitset(v, g, p, n_strata)
         # keys unit * n_strata + stratum are sorted up to the order inside each unit's (short)
         # block: a stable sort of nearly sorted keys is cheap and its gathers stay sequential
         key = g * n_strata
@@ -335,6 +337,59 @@ def _pair_sums(v: np.ndarray, g: np.ndarray, p: np.ndarray, n_units: int):
     pair_s = np.bincount(inv, weights=v, minlength=ukey.size)
     pair_c = np.bincount(inv, minlength=ukey.size).astype(np.float64)
     return ukey // max(n_units, 1), ukey % max(n_units, 1), pair_s, pair_c
+
+
+def _pair_sums_bitset(v: np.ndarray, g: np.ndarray, p: np.ndarray, n_strata: int):
+    """:func:`_pair_sums` for units in non-decreasing order and at most 64 strata: the same
+    pairs, sorted by unit (within a unit in order of first appearance instead of by stratum:
+    every per-stratum sum over pairs then runs over the units in the same order).
+
+    A unit whose observations all have different strata (a 64-bit set per unit: OR of one bit
+    per observation; its bit count equals the unit's count) is already its own pairs; only the
+    units with a repeated stratum go through the stable sort of :func:`_pair_sums`, whose pairs
+    are written at their first observation's row before the other rows are dropped."""
+    m = v.size
+    new = np.empty(m, dtype=bool)
+    new[0] = True
+    np.not_equal(g[1:], g[:-1], out=new[1:])
+    ustart = np.flatnonzero(new)
+    del new
+    length = np.diff(np.append(ustart, m))
+    one = np.left_shift(np.uint64(1), p.astype(np.uint64))
+    bits = np.bitwise_or.reduceat(one, ustart)
+    del one
+    dup_unit = np.bitwise_count(bits).astype(np.int64) != length
+    del bits
+    if not dup_unit.any():
+        return (p.astype(np.int64, copy=False), g.astype(np.int64, copy=False),
+                v.astype(np.float64, copy=True), np.ones(m, dtype=np.float64))
+    rows = np.flatnonzero(np.repeat(dup_unit, length))
+    key = g[rows] * n_strata
+    key += p[rows]
+    perm = np.argsort(key, kind="stable")
+    ks = key[perm]
+    del key
+    first = np.empty(ks.size, dtype=bool)
+    first[0] = True
+    np.not_equal(ks[1:], ks[:-1], out=first[1:])
+    dstarts = np.flatnonzero(first)
+    del first, ks
+    ordered = rows[perm]
+    del perm
+    d_s = np.add.reduceat(v[ordered], dstarts)
+    d_c = np.diff(np.append(dstarts, ordered.size)).astype(np.float64)
+    head = ordered[dstarts]                     # first observation of every repeated pair
+    del ordered
+    s_full = v.astype(np.float64, copy=True)
+    c_full = np.ones(m, dtype=np.float64)
+    keep = np.ones(m, dtype=bool)
+    keep[rows] = False
+    keep[head] = True
+    s_full[head] = d_s
+    c_full[head] = d_c
+    del rows, head
+    return (p[keep].astype(np.int64, copy=False), g[keep].astype(np.int64, copy=False),
+            s_full[keep], c_full[keep])
 
 
 def _clustered_ci(v, g, p, n_units, n_strata, p_uniques, single, *, n_boot, ci, rng, method,
