@@ -356,22 +356,40 @@ class WorkingCalendar:
 
         Same arithmetic as :meth:`to_working_parts`, done in cache-sized blocks.
         """
+        return self._working_ns(ts, False)
+
+    def to_working_ns_and_seconds(self, ts: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``(to_working_ns(ts), axis in seconds)`` from one pass: the seconds are
+        ``days * seconds_per_day + intra_ns / 1e9`` with ``days, intra_ns = divmod(w_ns, L_ns)``
+        (NaN for missing timestamps), the float axis ``DossierLog.working`` has always given,
+        bit for bit, computed block by block without the division or two more full-length
+        temporaries."""
+        return self._working_ns(ts, True)
+
+    def _working_ns(self, ts: Any, seconds: bool):
         ns = np.atleast_1d(self._local_ns(ts))
         n = len(ns)
         out = np.empty(n, dtype=np.int64)
+        out_s = np.empty(n, dtype=np.float64) if seconds else None
         if n == 0:
-            return out
+            return (out, out_s) if seconds else out
         nat_val = np.iinfo(np.int64).min
         nat = ns == nat_val
         any_nat = bool(nat.any())
         if any_nat and not (~nat).any():
             out.fill(nat_val)
+            if seconds:
+                out_s.fill(np.nan)
+                return out, out_s
             return out
         lo = int(np.min(ns, initial=np.iinfo(np.int64).max, where=~nat)) if any_nat else int(ns.min())
         hi = int(ns.max())
         self._ensure(lo // NS_PER_DAY, hi // NS_PER_DAY)
         L_ns = int(round(self.seconds_per_day * NS_PER_S))
         base = self._cum * L_ns                     # working ns before each day of the table
+        if seconds:
+            cum_f = self._cum.astype(np.float64)
+            L_s = float(self.seconds_per_day)
         working = self._working
         slots = [(int(round(a * NS_PER_S)), int(round(ln * NS_PER_S)))
                  for a, ln in zip(self._a, self._len)]
@@ -395,9 +413,21 @@ class WorkingCalendar:
                     intra += tmp
             intra *= working[day]
             np.add(base[day], intra, out=out[b0:b0 + block])
+            if seconds:
+                # divmod(w_ns, L_ns) is (cum, intra), or (cum + 1, 0) at the close of a full day
+                dd = cum_f[day]
+                full = intra == L_ns
+                if full.any():
+                    dd[full] += 1.0
+                    intra[full] = 0
+                o = out_s[b0:b0 + block]
+                np.multiply(dd, L_s, out=o)
+                o += intra / 1e9
         if any_nat:
             out[nat] = nat_val
-        return out
+            if seconds:
+                out_s[nat] = np.nan
+        return (out, out_s) if seconds else out
 
     def from_working(self, w: Any, *, side: str = "next", tz_aware: bool = False):
         """Inverse of :meth:`to_working`: axis values -> local timestamps.

@@ -71,6 +71,13 @@ class DossierLog:
         """A timestamp column on the working-time axis (seconds), cached."""
         key = ("working", column)
         if key not in self._cache:
+            ns_key = ("working_ns", column)
+            if ns_key not in self._cache and hasattr(self.calendar, "to_working_ns_and_seconds"):
+                # one calendar pass gives both views (the same values as below)
+                w_ns, out = self.calendar.to_working_ns_and_seconds(self.events[column])
+                self._cache[ns_key] = w_ns
+                self._cache[key] = out
+                return out
             if hasattr(self.calendar, "to_working_ns"):  # one calendar pass for both views
                 w_ns = self.working_ns(column)
                 L = self.calendar.seconds_per_day

@@ -215,11 +215,13 @@ def _owner_states(events: pd.DataFrame, case: np.ndarray, is_first: np.ndarray) 
     state[is_first & (state < 0)] = OWNER_AGENCY
     # forward fill: index of the last event at or before i that set a state (every dossier's
     # first event sets one, so the fill never crosses into another dossier)
-    src = np.where(state >= 0, np.arange(n, dtype=np.int64), 0)
-    np.maximum.accumulate(src, out=src)
+    # (the rows that set a state, each repeated until the next one: int8 runs, no int64 pass)
+    setters = np.flatnonzero(state >= 0)                       # setters[0] == 0
+    filled = np.repeat(state[setters], np.diff(np.append(setters, n)))
+    del setters
     owner = np.empty(n, dtype=np.int8)
     owner[0] = OWNER_AGENCY
-    owner[1:] = state[src[:-1]]
+    owner[1:] = filled[:-1]
     owner[is_first] = OWNER_AGENCY
     return owner
 
@@ -305,9 +307,9 @@ def _build(log, lazy_start: bool = False) -> Segments:
         tasks = Tasks(parallel=has_start and not lazy and n >= PARALLEL_MIN_EVENTS)
         if tasks.parallel:
             _cover(log, (S.TIMESTAMP, S.START))
-            tasks.submit("start", lambda: (log.working_ns(S.START), log.working(S.START)))
+            tasks.submit("start", lambda: (log.working(S.START), log.working_ns(S.START))[::-1])
+        w_end = log.working(S.TIMESTAMP)          # (both views from one calendar pass)
         e_ns = log.working_ns(S.TIMESTAMP)
-        w_end = log.working(S.TIMESTAMP)
         seg = _diff_seconds(e_ns, e_ns, shift=True)
         seg[is_first] = np.nan
         start_fn = None
@@ -318,8 +320,8 @@ def _build(log, lazy_start: bool = False) -> Segments:
             if tasks.parallel:
                 s_ns, w_start = tasks.result("start")
             else:
-                s_ns = log.working_ns(S.START)
                 w_start = log.working(S.START)
+                s_ns = log.working_ns(S.START)
             wait = _diff_seconds(s_ns, e_ns, shift=True)
             wait[is_first] = np.nan
             no_start = s_ns == np.iinfo(np.int64).min
@@ -363,8 +365,8 @@ def _start_arrays(log, e_ns: np.ndarray, seg: np.ndarray, is_first: np.ndarray):
     """The start-time arrays of :func:`_build`, computed later (``lazy_start``): exactly the
     eager path's operations on the same inputs."""
     def build():
-        s_ns = log.working_ns(S.START)
         w_start = log.working(S.START)
+        s_ns = log.working_ns(S.START)
         wait = _diff_seconds(s_ns, e_ns, shift=True)
         wait[is_first] = np.nan
         no_start = s_ns == np.iinfo(np.int64).min
