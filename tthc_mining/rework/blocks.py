@@ -25,7 +25,7 @@ import pandas as pd
 
 from .. import schema as S
 from ..segments import OWNER_AGENCY, OWNER_CITIZEN, OWNER_THIRD, Segments
-from .detect import EdeaR, EventCodes, Loops, _median_mean_by_key
+from .detect import BLOCK_ROWS, EdeaR, EventCodes, Loops, _median_mean_by_key
 
 _NAT = np.iinfo(np.int64).min
 
@@ -76,9 +76,10 @@ class CaseBlocks:
                 f"{len(self.activities):,} activities)")
 
 
-def case_blocks(log) -> CaseBlocks:
+def case_blocks(log, is_first: np.ndarray | None = None) -> CaseBlocks:
     """The :class:`CaseBlocks` of a log: the same dossier codes as
-    :func:`tthc_mining.segments.segments` (taken from its cached result when there is one)."""
+    :func:`tthc_mining.segments.segments` (taken from its cached result when there is one).
+    ``is_first``: the first-event flags of the case codes when already computed."""
     cached = log._cache.get("segments")
     if cached is not None:
         return CaseBlocks(cached.case, cached.activity, cached.is_first, cached.case_start,
@@ -86,9 +87,10 @@ def case_blocks(log) -> CaseBlocks:
     raw_case, raw_ids = log.codes(S.CASE)
     act, acts = log.codes(S.ACTIVITY)
     n = raw_case.size
-    is_first = np.ones(n, dtype=bool)
-    if n:
-        np.not_equal(raw_case[1:], raw_case[:-1], out=is_first[1:])
+    if is_first is None or is_first.size != n:
+        is_first = np.ones(n, dtype=bool)
+        if n:
+            np.not_equal(raw_case[1:], raw_case[:-1], out=is_first[1:])
     starts = np.flatnonzero(is_first)
     n_cases = starts.size
     case_start = np.append(starts, n).astype(np.int64)
@@ -219,16 +221,9 @@ def _working_seconds(log, e_ns: np.ndarray) -> np.ndarray:
     return out
 
 
-def subset_segments(log, blocks: CaseBlocks, sel: np.ndarray, codes: EventCodes
-                    ) -> tuple[Segments, np.ndarray, EventCodes]:
-    """The segments of the dossiers ``sel`` (ascending codes) alone, as a
-    :class:`~tthc_mining.segments.Segments` whose dossiers are numbered ``0..len(sel)-1``, with
-    the rows they come from and the event codes of those rows.
-
-    The working time (``seg_s``, ``w_end``), ``owner`` and ``handover`` are those of
-    :func:`tthc_mining.segments.segments` at these rows: taken from the log's cached segments
-    when there are some, else computed on these rows only with the same arithmetic (exact
-    working-ns differences); calendars without an exact axis use the whole log's segments."""
+def subset_blocks(blocks: CaseBlocks, sel: np.ndarray) -> tuple[CaseBlocks, np.ndarray]:
+    """The dossiers ``sel`` (ascending codes) alone, numbered ``0..len(sel)-1``, and the log
+    row of each of their rows."""
     rows, lengths = block_rows(blocks.case_start, sel)
     m = rows.size
     k = sel.size
@@ -237,7 +232,31 @@ def subset_segments(log, blocks: CaseBlocks, sel: np.ndarray, codes: EventCodes
     np.cumsum(lengths, out=case_start[1:])
     is_first = np.zeros(m, dtype=bool)
     is_first[case_start[:-1][lengths > 0]] = True
-    activity = blocks.activity[rows]
+    sub = CaseBlocks(case, blocks.activity[rows], is_first, case_start,
+                     blocks.case_ids.take(sel), blocks.activities)
+    return sub, rows
+
+
+def subset_codes(codes: EventCodes, rows: np.ndarray) -> EventCodes:
+    """The event codes at ``rows``."""
+    return EventCodes(
+        resource=codes.resource[rows], resources=codes.resources, unit=codes.unit[rows],
+        units=codes.units, procedure=codes.procedure[rows], procedures=codes.procedures,
+        is_request=codes.is_request[rows], is_received=codes.is_received[rows],
+        is_receipt=codes.is_receipt[rows], is_reappointed=codes.is_reappointed[rows],
+        has_roles=codes.has_roles)
+
+
+def subset_segments(log, sub: CaseBlocks, rows: np.ndarray, unit: np.ndarray) -> Segments:
+    """The segments of the dossiers of :func:`subset_blocks` alone (``unit``: the unit codes
+    at ``rows``), as a :class:`~tthc_mining.segments.Segments` with the subset's numbering.
+
+    The working time (``seg_s``, ``w_end``), ``owner`` and ``handover`` are those of
+    :func:`tthc_mining.segments.segments` at these rows: taken from the log's cached segments
+    when there are some, else computed on these rows only with the same arithmetic (exact
+    working-ns differences); calendars without an exact axis use the whole log's segments."""
+    m = rows.size
+    is_first = sub.is_first
     full = log._cache.get("segments")
     if full is None and not (hasattr(log, "working_ns")
                              and hasattr(log.calendar, "to_working_ns")):
@@ -254,21 +273,16 @@ def subset_segments(log, blocks: CaseBlocks, sel: np.ndarray, codes: EventCodes
         owner = _owners(log, rows, is_first)
         handover = np.zeros(m, dtype=bool)
         if S.GROUP in log.events.columns and m:
-            g = codes.unit[rows]
+            g = unit
             np.not_equal(g[1:], g[:-1], out=handover[1:])
             handover[1:] &= (g[1:] >= 0) & (g[:-1] >= 0)
             handover[is_first] = False
-    seg = Segments(case=case, activity=activity, is_first=is_first, w_end=w_end, w_start=None,
-                   seg_s=seg_s, wait_s=None, proc_s=None, owner=owner, handover=handover,
-                   activities=blocks.activities, case_ids=blocks.case_ids.take(sel),
-                   case_start=case_start)
-    sub_codes = EventCodes(
-        resource=codes.resource[rows], resources=codes.resources, unit=codes.unit[rows],
-        units=codes.units, procedure=codes.procedure[rows], procedures=codes.procedures,
-        is_request=codes.is_request[rows], is_received=codes.is_received[rows],
-        is_receipt=codes.is_receipt[rows], is_reappointed=codes.is_reappointed[rows],
-        has_roles=codes.has_roles)
-    return seg, rows, sub_codes
+    seg = Segments(case=sub.case, activity=sub.activity, is_first=is_first, w_end=w_end,
+                   w_start=None, seg_s=seg_s, wait_s=None, proc_s=None, owner=owner,
+                   handover=handover, activities=sub.activities, case_ids=sub.case_ids,
+                   case_start=sub.case_start,
+                   prev_activity=sub._prev_activity)
+    return seg
 
 
 def seg_seconds_at(log, rows: np.ndarray) -> np.ndarray:
@@ -352,16 +366,22 @@ def learned_order_blocks(blocks: CaseBlocks, reexec_rows: np.ndarray, procedure:
         pos = rows - blocks.case_start[blocks.case[rows]]
         ks, med, mean = _median_mean_by_key(key, pos, K)
     else:
-        # key = (procedure * A + step) * P + position, in place
-        key = procedure.astype(np.int64)
-        key *= A
-        key += blocks.activity
-        key *= P
-        key += np.arange(n, dtype=np.int64)
-        key -= np.repeat(blocks.case_start[:-1], lengths)
-        hist = np.bincount(key, minlength=K * P)
+        # key = (procedure * A + step) * P + position, counted in cache-sized blocks of rows
+        hist = np.zeros(K * P, dtype=np.int64)
+        act, case, starts = blocks.activity, blocks.case, blocks.case_start
+        for b0 in range(0, n, BLOCK_ROWS):
+            b1 = min(b0 + BLOCK_ROWS, n)
+            key = procedure[b0:b1].astype(np.int64)
+            key *= A
+            key += act[b0:b1]
+            key *= P
+            key += np.arange(b0, b1, dtype=np.int64)
+            key -= starts[case[b0:b1]]
+            hist += np.bincount(key, minlength=K * P)
         if reexec_rows.size:
-            hist -= np.bincount(key[reexec_rows], minlength=K * P)
+            rr = reexec_rows
+            key = (procedure[rr].astype(np.int64) * A + act[rr]) * P + (rr - starts[case[rr]])
+            hist -= np.bincount(key, minlength=K * P)
         del key
         hist = hist.reshape(K, P)
         cnt = hist.sum(axis=1)

@@ -493,6 +493,63 @@ def pingpong(seg: Segments, unit: np.ndarray, supplement: np.ndarray | None = No
                     detour_rows=(vrows[m - 1], rows - 1), trigger=rows - 1)
 
 
+def pingpong_rows(seg: Segments, unit: np.ndarray, supplement_rows: np.ndarray | None,
+                  rework_rows: np.ndarray) -> PingPong:
+    """:func:`pingpong` from the rows of its masks (the same result): ``rework_rows`` the
+    (sorted) rows where ``rework`` holds, ``supplement_rows`` those where ``supplement`` does.
+
+    A return is rework, so only those rows are looked at: a row is a candidate when it starts
+    a unit visit (its unit differs from the event before, same dossier); the visit before it
+    (Y) is walked back to its start, and the visit before that must be in the same dossier at
+    the candidate's unit X. Two candidates are consecutive visits when the later one's Y visit
+    starts at the earlier one. No pass over the whole log."""
+    C = seg.n_cases
+    z = np.zeros(0, np.int64)
+    is_first = seg.is_first
+    r = np.asarray(rework_rows, dtype=np.int64)
+    r = r[r > 0]
+    if r.size:
+        r = r[~is_first[r]]
+        r = r[(unit[r] != unit[r - 1]) & (unit[r] >= 0) & (unit[r - 1] >= 0)]
+    if r.size == 0:
+        return PingPong(np.zeros(C, np.int64), z, z, z, (z, z), z)
+    y = unit[r - 1]
+    ys = r - 1                       # start of the Y visit, walked back
+    active = np.arange(r.size)
+    for _ in range(64):
+        a = ys[active]
+        more = ~is_first[a]
+        more[more] = unit[a[more] - 1] == y[active[more]]
+        active = active[more]
+        if active.size == 0:
+            break
+        ys[active] -= 1
+    if active.size:                  # very long visits: the visit starts of the whole log
+        vstart = is_first.copy()
+        vstart[1:] |= unit[1:] != unit[:-1]
+        vrows = np.flatnonzero(vstart)
+        ys[active] = vrows[np.searchsorted(vrows, ys[active], side="right") - 1]
+    ok = ~is_first[ys]
+    ok[ok] = unit[ys[ok] - 1] == unit[r[ok]]
+    if supplement_rows is not None and ok.any():
+        sup = np.asarray(supplement_rows, dtype=np.int64)
+        i = np.searchsorted(sup, ys, side="left")
+        has = i < sup.size
+        has[has] = sup[i[has]] <= r[has] - 1
+        ok &= ~has
+    r, ys = r[ok], ys[ok]
+    if r.size:
+        # non-overlapping bounces: every other return inside a run of consecutive visits
+        run_start = np.ones(r.size, dtype=bool)
+        run_start[1:] = ys[1:] != r[:-1]
+        pos = np.arange(r.size)
+        start_pos = np.maximum.accumulate(np.where(run_start, pos, 0))
+        keep = (pos - start_pos) % 2 == 0
+        r, ys = r[keep], ys[keep]
+    return PingPong(per_case=np.bincount(seg.case[r], minlength=C), rows=r, x=unit[r],
+                    y=unit[r - 1], detour_rows=(ys, r - 1), trigger=r - 1)
+
+
 # ---------------------------------------------------------------------------------- order
 def _median_mean_by_key(key: np.ndarray, pos: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Median (mean of the two middle values for even counts, as pandas) and mean of small
@@ -586,34 +643,55 @@ class BackEdges:
     mask: np.ndarray      # per event: the transition into this event is a back-edge
     per_case: np.ndarray
     edges: pd.DataFrame   # src, dst (codes), transitions, dossiers
+    rows: np.ndarray | None = None   # the rows where ``mask`` holds
+
+
+#: rows per block of the blocked passes over the whole log (their temporaries stay in cache)
+BLOCK_ROWS = 1 << 16
 
 
 def back_edges(seg: Segments, order: np.ndarray, procedure: np.ndarray) -> BackEdges:
+    """Transitions into an earlier step of the normal order (``order[procedure, step]``).
+
+    Up to 4M (procedure, source, target) cells: a back-edge table looked up once per event,
+    in cache-sized blocks of rows (no log-sized temporaries); otherwise the order is compared
+    event by event."""
     n = seg.case.size
     C, A = seg.n_cases, len(seg.activities)
+    act = seg.activity
     mask = np.zeros(n, dtype=bool)
     if n:
-        p = np.maximum(procedure, 0).astype(np.int64)
-        p *= A
-        src = np.maximum(seg.prev_activity, 0)
         if order.shape[0] * A * A <= 1 << 22:
-            # back-edge table per (procedure, source, target), then one gather per event
+            # back-edge table per (procedure, source, target)
             with np.errstate(invalid="ignore"):
                 back = (order[:, None, :] < order[:, :, None]).ravel()   # [p, src, dst]
-            p += src
-            p *= A
-            p += seg.activity
-            mask = back[p]
+            is_first = seg.is_first
+            for b0 in range(0, n, BLOCK_ROWS):
+                b1 = min(b0 + BLOCK_ROWS, n)
+                lo = max(b0, 1)
+                if lo >= b1:
+                    continue
+                p = procedure[lo:b1].astype(np.int64)
+                np.maximum(p, 0, out=p)
+                p *= A
+                p += act[lo - 1:b1 - 1]           # the source: the event before
+                p *= A
+                p += act[lo:b1]
+                m = back[p]
+                m &= ~is_first[lo:b1]
+                mask[lo:b1] = m
         else:
+            p = np.maximum(procedure, 0).astype(np.int64)
+            p *= A
+            src = np.maximum(seg.prev_activity, 0)
             flat = order.ravel()
             o_src = flat[p + src]
             p += seg.activity
             mask = flat[p] < o_src
-            del o_src
-        del p, src
-        mask &= ~seg.is_first
+            del o_src, p, src
+            mask &= ~seg.is_first
     rows = np.flatnonzero(mask)
-    src, dst = seg.prev_activity[rows], seg.activity[rows]
+    src, dst = act[rows - 1], act[rows]     # a back-edge is never a dossier's first event
     key = src * A + dst
     trans = np.bincount(key, minlength=0) if key.size else np.zeros(0, np.int64)
     ck = seg.case[rows].astype(np.int64) * (A * A) + key
@@ -622,7 +700,8 @@ def back_edges(seg: Segments, order: np.ndarray, procedure: np.ndarray) -> BackE
     nz = np.flatnonzero(trans)
     edges = pd.DataFrame({"src": nz // max(A, 1), "dst": nz % max(A, 1), "transitions": trans[nz],
                           "dossiers": doss[nz]})
-    return BackEdges(mask=mask, per_case=np.bincount(seg.case[rows], minlength=C), edges=edges)
+    return BackEdges(mask=mask, per_case=np.bincount(seg.case[rows], minlength=C), edges=edges,
+                     rows=rows)
 
 
 # ---------------------------------------------------------------------------------- DFG cycles

@@ -16,11 +16,13 @@ from ..parallel import PARALLEL_MIN_EVENTS, Tasks
 from ..segments import segments
 from . import ci
 from .blocks import (CaseBlocks, case_blocks, learned_order_blocks, lift_edear, lift_loops,
-                     repeated_cases, seg_seconds_at, spans, subset_segments)
+                     repeated_cases, seg_seconds_at, spans, subset_blocks, subset_codes,
+                     subset_segments)
 from .clock import RULES, clock_by_unit, clock_cases
 from .detect import (LOOP_KINDS, BackEdges, EdeaR, EventCodes, Loops, Occurrences, PingPong,
                      back_edges, catalog_order, dfg, dfg_cycles, edear, event_codes,
-                     fragment_hashes, learned_order, occurrences, pingpong, price_loops)
+                     fragment_hashes, learned_order, occurrences, pingpong, pingpong_rows,
+                     price_loops)
 
 #: Vietnamese / English labels of the loop kinds and report columns
 LABELS = {
@@ -120,6 +122,7 @@ class _Context:
     seg: CaseBlocks       # the log's dossier blocks (codes only; segments() on demand)
     codes: EventCodes
     sub: _Subset
+    req_rows: np.ndarray  # rows of the supplement requests
     ed: EdeaR
     loops: Loops
     pp: PingPong
@@ -403,53 +406,63 @@ def rework(log, *, procedure: str | None = None, catalog: Any = None, length_bou
         raise ConfigError("n_boot must be at least 1")
     cat = catalog if catalog is not None else getattr(log, "catalog", None)
 
-    _check_log(log)
-    # the whole log through its codes only; segments, occurrences, the loop erasure and
-    # edeaR's counts on the dossiers that can hold a loop (see tthc_mining.rework.blocks)
-    seg = case_blocks(log)
-    codes = event_codes(log)
-    C = seg.n_cases
+    # The whole log is read through its codes only; the segments, occurrences, loop erasure
+    # and edeaR's counts are computed on the dossiers that can hold a loop (a repeated step
+    # or a supplement request; see tthc_mining.rework.blocks). Large logs use a second core
+    # for independent parts (each function gets its own inputs: the same results either way).
+    parallel = log.n_events >= PARALLEL_MIN_EVENTS
+    tasks = Tasks(parallel=parallel)
+    tasks.submit("codes", event_codes, log)
+    is_first = _check_log(log)
+    seg = case_blocks(log, is_first=is_first)
+    del is_first
     maybe = repeated_cases(seg)
-    maybe[seg.case[np.flatnonzero(codes.is_request)]] = True
+    codes = tasks.result("codes")
+    C = seg.n_cases
+    req_rows = np.flatnonzero(codes.is_request)
+    maybe[seg.case[req_rows]] = True
     sel = np.flatnonzero(maybe)
     del maybe
-    sseg, rows, scodes = subset_segments(log, seg, sel, codes)
-    socc = occurrences(sseg)
-    # the loop erasure with its prices and edeaR's counts on a second core (large logs) while
-    # this one does the normal order, back-edges and ping-pong (independent inputs: the same
-    # results either way); the subset's prev_activity is built first so that no two threads
-    # build it
-    sseg.prev_activity
-    tasks = Tasks(parallel=seg.case.size >= PARALLEL_MIN_EVENTS)
-    tasks.submit("loops", price_loops, sseg, socc, scodes)
-    tasks.submit("edear", edear, sseg, socc, scodes.resource)
+    sblk, rows = subset_blocks(seg, sel)
+    sblk.prev_activity   # built here, read by both threads
+    # second core: the subset's event codes and segments (working time, owners, hand-overs);
+    # this one: occurrences, the normal order, back-edges and ping-pong
+    tasks = Tasks(parallel=parallel)
+    tasks.submit("segments", _subset_segments, log, sblk, rows, codes)
+    socc = occurrences(sblk)
     re_local = np.flatnonzero(socc.prev_occ >= 0)
-    sub = _Subset(seg=sseg, rows=rows, sel=sel, occ=socc, reexec_rows=rows[re_local],
-                  reexec_prev=rows[socc.prev_occ[re_local]])
-    del re_local
+    reexec_rows = rows[re_local]
     n_proc = len(codes.procedures)
     proc = codes.procedure
     if proc.size and int(proc.min()) < 0:
         proc = np.where(proc >= 0, proc, n_proc)
-    learned = learned_order_blocks(seg, sub.reexec_rows, proc, n_proc + 1)
+    learned = learned_order_blocks(seg, reexec_rows, proc, n_proc + 1)
     proc_names = pd.Index(list(codes.procedures.astype(str)) + ["(unknown)"])
     order = catalog_order(cat, proc_names, seg.activities, learned) if cat is not None else learned
     be = back_edges(seg, order, proc)
-    rework_mask = be.mask.copy()
-    rework_mask[sub.reexec_rows] = True
-    pp = pingpong(seg, codes.unit, supplement=codes.is_request | codes.is_received,
-                  rework=rework_mask)
-    del rework_mask
-    lp = lift_loops(tasks.result("loops"), rows, sel)
-    ed = lift_edear(tasks.result("edear"), sel, C)
+    # ping-pong returns are rework: a re-execution or a back-edge
+    pp = pingpong_rows(seg, codes.unit,
+                       np.union1d(req_rows, np.flatnonzero(codes.is_received)),
+                       np.union1d(reexec_rows, be.rows))
+    sseg, scodes = tasks.result("segments")
+    # second core: the loop erasure with the price of every loop and the loops table; this
+    # one: edeaR's counts
+    tasks = Tasks(parallel=parallel)
+    tasks.submit("loops", _subset_loops, log, seg, sseg, rows, sel, codes, scodes, socc)
+    ed = lift_edear(edear(sseg, socc, scodes.resource), sel, C)
+    sub = _Subset(seg=sseg, rows=rows, sel=sel, occ=socc, reexec_rows=reexec_rows,
+                  reexec_prev=rows[socc.prev_occ[re_local]])
+    del re_local
+    lp, loops_df = tasks.result("loops")
     first = seg.case_start[:-1]
-    ctx = _Context(log=log, seg=seg, codes=codes, sub=sub, ed=ed, loops=lp, pp=pp, be=be,
-                   order=order, proc_case=proc[first] if first.size else np.zeros(0, np.int64),
+    ctx = _Context(log=log, seg=seg, codes=codes, sub=sub, req_rows=req_rows, ed=ed, loops=lp,
+                   pp=pp, be=be, order=order,
+                   proc_case=proc[first] if first.size else np.zeros(0, np.int64),
                    catalog=cat, n_boot=int(n_boot), seed=int(seed), rules=dict(rules or {}),
                    top_patterns=int(top_patterns), length_bound=int(length_bound),
                    max_cycles=int(max_cycles), use_timing=bool(timing))
     report = ReworkReport(
-        by_case=_by_case(ctx), by_activity=_by_activity(ctx), loops=_loops_table(ctx),
+        by_case=_by_case(ctx), by_activity=_by_activity(ctx), loops=loops_df,
         back_edges=_back_edges_table(ctx, proc_names), pingpong=_pingpong_table(ctx),
         order=_order_table(ctx, proc_names),
         params={"procedure": procedure, "catalog": bool(cat is not None),
@@ -462,9 +475,24 @@ def rework(log, *, procedure: str | None = None, catalog: Any = None, length_bou
     return report
 
 
-def _check_log(log) -> None:
+def _subset_segments(log, sblk: CaseBlocks, rows: np.ndarray, codes: EventCodes):
+    """The loop subset's event codes and segments."""
+    scodes = subset_codes(codes, rows)
+    return subset_segments(log, sblk, rows, scodes.unit), scodes
+
+
+def _subset_loops(log, seg: CaseBlocks, sseg, rows: np.ndarray, sel: np.ndarray,
+                  codes: EventCodes, scodes: EventCodes, socc: Occurrences):
+    """The loop subset's priced loops (in the log's rows and dossier codes) and the loops
+    table."""
+    lp = lift_loops(price_loops(sseg, socc, scodes), rows, sel)
+    return lp, _loops_table(log, seg, lp, codes)
+
+
+def _check_log(log) -> np.ndarray:
     """Dossier ids and activities must be present and events sorted by dossier (the canonical
-    form ``tm.read_log`` produces); otherwise raise an InputError naming row, column and value."""
+    form ``tm.read_log`` produces); otherwise raise an InputError naming row, column and value.
+    Returns the first-event flags of the dossier blocks."""
     ev = log.events
     for col in S.REQUIRED:
         if col not in ev.columns:
@@ -472,25 +500,31 @@ def _check_log(log) -> None:
             raise MissingColumnError([col], list(ev.columns), file=str(log.source))
     for col in (S.CASE, S.ACTIVITY):
         codes, _ = log.codes(col)
+        if codes.size == 0 or int(codes.min()) >= 0:
+            continue
         bad = np.flatnonzero(codes < 0)
-        if bad.size:
-            i = int(bad[0])
-            row = int(ev[S.ROW].iloc[i]) if S.ROW in ev.columns else i + 1
-            raise InputError(f"{bad.size:,} event(s) without a value (read the file with "
-                             "tm.read_log, which drops and counts them)", file=str(log.source),
-                             row=row, column=col, value=None)
+        i = int(bad[0])
+        row = int(ev[S.ROW].iloc[i]) if S.ROW in ev.columns else i + 1
+        raise InputError(f"{bad.size:,} event(s) without a value (read the file with "
+                         "tm.read_log, which drops and counts them)", file=str(log.source),
+                         row=row, column=col, value=None)
     case, _ = log.codes(S.CASE)
+    change = np.ones(case.size, dtype=bool)
     if case.size > 1:
-        # grouped <=> as many runs of equal codes as distinct codes (no sort needed)
-        change = np.r_[True, case[1:] != case[:-1]]
-        if int(change.sum()) != int(np.count_nonzero(np.bincount(case))):
-            starts = np.flatnonzero(change)
+        np.not_equal(case[1:], case[:-1], out=change[1:])
+        starts = np.flatnonzero(change)
+        first_codes = case[starts]
+        # grouped <=> every code starts one run only: certain when the codes of the runs
+        # increase (the reader's order), else as many runs as distinct codes (no sort needed)
+        if not bool(np.all(first_codes[1:] > first_codes[:-1])) \
+                and starts.size != int(np.count_nonzero(np.bincount(case))):
             # the first run of a dossier that already had an earlier run
-            i = int(starts[pd.Series(case[starts]).duplicated().to_numpy()][0])
+            i = int(starts[pd.Series(first_codes).duplicated().to_numpy()][0])
             row = int(ev[S.ROW].iloc[i]) if S.ROW in ev.columns else i + 1
             raise InputError("events are not grouped by dossier; sort them by dossier, then time "
                              "(tm.read_log does)", file=str(log.source), row=row, column=S.CASE,
                              value=ev[S.CASE].iloc[i])
+    return change
 
 
 # ====================================================================================== tables
@@ -522,37 +556,54 @@ def _selfloop_events(ctx: _Context) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _by_case(ctx: _Context) -> pd.DataFrame:
-    seg, lp, ed = ctx.seg, ctx.loops, ctx.ed
+    seg, lp, ed, sub = ctx.seg, ctx.loops, ctx.ed, ctx.sub
     C = seg.n_cases
     rr, same, other, unknown = _reexec(ctx)
     rc = seg.case[rr]
     sl_same, sl_other = _selfloop_events(ctx)
+
+    def count(idx):             # int64 counts per dossier (bincount gives int64: no copy)
+        return np.bincount(idx, minlength=C)
+
+    # sums over the loops: on the subset's dossiers (loops live there), then spread
+    k = sub.sel.size
+    lcase = np.searchsorted(sub.sel, lp.case)
+
+    def loop_sum(w, dtype, scale=1.0):
+        local = np.bincount(lcase, weights=w, minlength=k).astype(np.float64, copy=False)
+        if scale != 1.0:
+            local /= scale
+        out = np.zeros(C, dtype=dtype)
+        out[sub.sel] = local
+        return out
+
     out = {S.CASE: seg.case_ids}
     if S.PROCEDURE in ctx.log.events.columns:
         out["procedure"] = _cat(np.where(ctx.proc_case < len(ctx.codes.procedures), ctx.proc_case, -1),
                                 ctx.codes.procedures)
     out["n_events"] = np.diff(seg.case_start)
-    out["n_loops"] = _per_case(lp.case, C).astype(np.int64)
-    for k, name in KIND_COLUMNS.items():
-        out[name] = _per_case(lp.case[lp.kind == k], C).astype(np.int64)
+    out["n_loops"] = count(lp.case)
+    for kind, name in KIND_COLUMNS.items():
+        out[name] = count(lp.case[lp.kind == kind])
     out.update({
-        "selfloops_repeat": ed.selfloop_case_repeat.astype(np.int64),
-        "selfloops_redo": ed.selfloop_case_redo.astype(np.int64),
-        "repetitions_repeat": ed.rep_case_repeat.astype(np.int64),
-        "repetitions_redo": ed.rep_case_redo.astype(np.int64),
-        "reexec_same_officer": _per_case(rc[same], C).astype(np.int64),
-        "reexec_other_officer": _per_case(rc[other], C).astype(np.int64),
-        "reexec_unknown_officer": _per_case(rc[unknown], C).astype(np.int64),
-        "selfloop_same_officer": _per_case(sl_same, C).astype(np.int64),
-        "selfloop_other_officer": _per_case(sl_other, C).astype(np.int64),
-        "n_supplement": _per_case(seg.case[ctx.codes.is_request], C).astype(np.int64),
-        "n_pingpong": ctx.pp.per_case.astype(np.int64),
-        "n_back_edges": ctx.be.per_case.astype(np.int64),
-        "extra_steps": _per_case(lp.case, C, lp.n_events.astype(np.float64)).astype(np.int64),
-        "extra_handovers": _per_case(lp.case, C, lp.handovers.astype(np.float64)).astype(np.int64),
-        "rework_agency_h": _per_case(lp.case, C, lp.agency_s) / 3600.0,
-        "rework_citizen_h": _per_case(lp.case, C, lp.citizen_s) / 3600.0,
-        "rework_third_party_h": _per_case(lp.case, C, lp.third_s) / 3600.0,
+        "selfloops_repeat": ed.selfloop_case_repeat.astype(np.int64, copy=False),
+        "selfloops_redo": ed.selfloop_case_redo.astype(np.int64, copy=False),
+        "repetitions_repeat": ed.rep_case_repeat.astype(np.int64, copy=False),
+        "repetitions_redo": ed.rep_case_redo.astype(np.int64, copy=False),
+        "reexec_same_officer": count(rc[same]),
+        "reexec_other_officer": count(rc[other]),
+        "reexec_unknown_officer": count(rc[unknown]),
+        "selfloop_same_officer": count(sl_same),
+        "selfloop_other_officer": count(sl_other),
+        "n_supplement": count(seg.case[ctx.req_rows]),
+        "n_pingpong": ctx.pp.per_case.astype(np.int64, copy=False),
+        "n_back_edges": ctx.be.per_case.astype(np.int64, copy=False),
+        # integer sums of integers: exact as float64 sums, as before
+        "extra_steps": loop_sum(lp.n_events.astype(np.float64), np.int64),
+        "extra_handovers": loop_sum(lp.handovers.astype(np.float64), np.int64),
+        "rework_agency_h": loop_sum(lp.agency_s, np.float64, 3600.0),
+        "rework_citizen_h": loop_sum(lp.citizen_s, np.float64, 3600.0),
+        "rework_third_party_h": loop_sum(lp.third_s, np.float64, 3600.0),
     })
     # every column is a new array: no copy into consolidated blocks
     return pd.DataFrame(out, copy=False)
@@ -567,7 +618,7 @@ def _by_activity(ctx: _Context) -> pd.DataFrame:
     closing = lp.closing_activity[lp.closing_activity >= 0]
     n_events = np.bincount(act, minlength=A)
     reexec = np.bincount(act[rr], minlength=A)
-    be_rows = np.flatnonzero(be.mask)
+    be_rows = be.rows if be.rows is not None else np.flatnonzero(be.mask)
     df = pd.DataFrame({
         "activity": seg.activities.astype(str),
         "n_events": n_events,
@@ -586,7 +637,7 @@ def _by_activity(ctx: _Context) -> pd.DataFrame:
         "loops_triggered": np.bincount(trig_act, minlength=A),
         "rework_agency_h_triggered": np.bincount(trig_act, weights=lp.agency_s, minlength=A) / 3600.0,
         "rework_citizen_h_triggered": np.bincount(trig_act, weights=lp.citizen_s, minlength=A) / 3600.0,
-        "back_edges_out": np.bincount(seg.prev_activity[be_rows], minlength=A),
+        "back_edges_out": np.bincount(act[be_rows - 1], minlength=A),
         "back_edges_in": np.bincount(act[be_rows], minlength=A),
     })
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -595,9 +646,8 @@ def _by_activity(ctx: _Context) -> pd.DataFrame:
                           kind="stable").reset_index(drop=True)
 
 
-def _loops_table(ctx: _Context) -> pd.DataFrame:
-    seg, lp, codes = ctx.seg, ctx.loops, ctx.codes
-    ev = ctx.log.events
+def _loops_table(log, seg: CaseBlocks, lp: Loops, codes: EventCodes) -> pd.DataFrame:
+    ev = log.events
     trig = lp.trigger
     out = {
         S.CASE: seg.case_ids.take(lp.case),
