@@ -484,7 +484,21 @@ def rework(rlog, *, procedure: str | None = None, catalog: Any = None, ci: float
                                  "order": [np.nan]})
     order_tbl = _register(rlog, order_df)
 
-    e = _as_view(rlog, _events(t, order_tbl), "tthc_h2_rework_events")
+    # only the segment columns read below (the window functions of _events carry every input
+    # column through their sorts)
+    need = [c for c in (S.CASE, S.ACTIVITY, S.PROCEDURE, S.GROUP, S.ROLE, S.RESOURCE, "pos",
+                        "is_first", "prev_activity", "seg_s", "owner", "handover")
+            if c in t.columns]
+    e = _events(t.select(*need), order_tbl)
+    if getattr(rlog.con, "_tthc_file_cache", False):
+        # a DuckDB database file (logs beyond memory): the per-event flags are computed once
+        # into a compressed table of the file instead of being recomputed (window functions
+        # over every event) by each of the queries below
+        from .timing import deep_expressions
+        with deep_expressions():
+            e = e.cache()
+    else:
+        e = _as_view(rlog, e, "tthc_h2_rework_events")
     runs = _runs(e)
     pairs = _pairs(e)
 
