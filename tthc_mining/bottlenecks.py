@@ -152,42 +152,61 @@ def procedure_mask(log, procedure) -> np.ndarray | None:
     return np.isin(codes, idx)
 
 
-def local_ns(log, column: str = S.TIMESTAMP) -> np.ndarray:
-    """Local wall-clock time (calendar zone) of a timestamp column as int64 ns (cached)."""
+def _codes_view(log, column: str):
+    """The column's integer codes without an int64 copy when the log can give them
+    (``DossierLog.codes_view``), else ``log.codes``."""
+    return log.codes_view(column) if hasattr(log, "codes_view") else log.codes(column)
+
+
+def local_ns(log, column: str = S.TIMESTAMP, *, cache: bool = True) -> np.ndarray:
+    """Local wall-clock time (calendar zone) of a timestamp column as int64 ns (cached; with
+    ``cache=False`` a cached array is still used, but a new one is not kept)."""
     key = ("d2_local_ns", column)
-    if key not in log._cache:
-        s = log.events[column]
-        if not pd.api.types.is_datetime64_any_dtype(s.dtype):
-            s = pd.to_datetime(s)
-        if isinstance(s.dtype, pd.DatetimeTZDtype):
-            from .calendar import utc_to_local_ns
-            log._cache[key] = utc_to_local_ns(s.array.as_unit("ns").asi8, log.calendar.tz or "UTC")
-        else:
-            log._cache[key] = s.to_numpy(dtype="datetime64[ns]").view(np.int64)
-    return log._cache[key]
+    if key in log._cache:
+        return log._cache[key]
+    s = log.events[column]
+    if not pd.api.types.is_datetime64_any_dtype(s.dtype):
+        s = pd.to_datetime(s)
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        from .calendar import utc_to_local_ns
+        out = utc_to_local_ns(s.array.as_unit("ns").asi8, log.calendar.tz or "UTC")
+    else:
+        out = s.to_numpy(dtype="datetime64[ns]").view(np.int64)
+    if cache:
+        log._cache[key] = out
+    return out
 
 
-def month_index(log, column: str = S.TIMESTAMP) -> np.ndarray:
-    """Months since 1970-01 (int64) of a timestamp column in local time (cached); -1 for NaT."""
-    key = ("d2_month", column)
-    if key not in log._cache:
-        ns = local_ns(log, column)
-        nat = ns == np.iinfo(np.int64).min
-        day = np.floor_divide(ns, 86_400 * 1_000_000_000)
-        out = np.full(len(ns), -1, dtype=np.int32)   # months since 1970 fit 32 bits
-        if (~nat).any():
-            # month of each distinct day, looked up (a log spans a few hundred days)
-            d0 = int(day.min(initial=np.iinfo(np.int64).max, where=~nat))
-            d1 = int(day.max(initial=np.iinfo(np.int64).min, where=~nat))
-            if d1 - d0 < 1_000_000:
-                lut = np.arange(d0, d1 + 1, dtype=np.int64).view("datetime64[D]").astype(
-                    "datetime64[M]").astype(np.int64)
+def months_of(ns: np.ndarray) -> np.ndarray:
+    """Months since 1970-01 (int32) of local int64 ns; -1 for NaT."""
+    nat = ns == np.iinfo(np.int64).min
+    day = np.floor_divide(ns, 86_400 * 1_000_000_000)
+    out = np.full(len(ns), -1, dtype=np.int32)   # months since 1970 fit 32 bits
+    if (~nat).any():
+        # month of each distinct day, looked up (a log spans a few hundred days)
+        any_nat = bool(nat.any())
+        d0 = int(day.min(initial=np.iinfo(np.int64).max, where=~nat)) if any_nat else int(day.min())
+        d1 = int(day.max(initial=np.iinfo(np.int64).min, where=~nat)) if any_nat else int(day.max())
+        if d1 - d0 < 1_000_000:
+            lut = np.arange(d0, d1 + 1, dtype=np.int64).view("datetime64[D]").astype(
+                "datetime64[M]").astype(np.int64).astype(np.int32)
+            if any_nat:
                 ok = ~nat
                 out[ok] = lut[day[ok] - d0]
             else:
-                m = ns.view("datetime64[ns]").astype("datetime64[M]").astype(np.int64)
-                out = np.where(nat, -1, m).astype(np.int32)
-        log._cache[key] = out
+                day -= d0
+                np.take(lut, day, out=out)
+        else:
+            m = ns.view("datetime64[ns]").astype("datetime64[M]").astype(np.int64)
+            out = np.where(nat, -1, m).astype(np.int32)
+    return out
+
+
+def month_index(log, column: str = S.TIMESTAMP) -> np.ndarray:
+    """Months since 1970-01 (int32) of a timestamp column in local time (cached); -1 for NaT."""
+    key = ("d2_month", column)
+    if key not in log._cache:
+        log._cache[key] = months_of(local_ns(log, column))
     return log._cache[key]
 
 
@@ -633,6 +652,7 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
     keys_all, labels = _keys(log, seg, by)
     sel = agency & (keys_all >= 0)
     idx = np.flatnonzero(sel)
+    del sel
     R = len(labels)
 
     wait = seg.wait_s[idx]                      # a copy (fancy index): clipped in place
@@ -682,7 +702,8 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
     tasks = Tasks(parallel=idx.size >= PARALLEL_MIN_EVENTS)
     tasks.submit("overdue", overdue_flags, log)
     tasks.submit("queue", _queue_evidence, log, seg, idx, key, R, seed)
-    tasks.submit("batch", _batch_evidence, log, seg, idx, key, R, here=True)
+    ns_all = local_ns(log, cache=False)         # local clock times (batching, months)
+    tasks.submit("batch", _batch_evidence, log, seg, idx, key, R, ns_all, here=True)
     if n_boot and n_boot > 0:
         from .stats import bootstrap_mean_ci
         tasks.submit("boot", bootstrap_mean_ci, wait, groups=(case, seg.case_ids),
@@ -699,6 +720,7 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
         wait_with_proc = np.bincount(key, weights=np.where(has_proc, wait, 0.0), minlength=R)
     else:
         n_proc = sum_proc = wait_with_proc = np.zeros(R)
+    del proc, has_proc
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_wait = sum_wait / count
         proc_mean = np.where(n_proc > 0, sum_proc / np.maximum(n_proc, 1), np.nan)
@@ -751,7 +773,11 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
             share_overdue = np.zeros(R)
 
     # ------------------------------------------------------------ trend per month
-    month = month_index(log)[idx - 1]   # the month the step received the dossier
+    # the month the step received the dossier (from the local times of the previous events;
+    # the cached month index when another module built it)
+    cached_month = log._cache.get(("d2_month", S.TIMESTAMP))
+    month = cached_month[idx - 1] if cached_month is not None else months_of(ns_all[idx - 1])
+    del ns_all
     okm = month >= 0
     if okm.any():
         m0, m1 = int(month[okm].min()), int(month[okm].max())
@@ -809,7 +835,7 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
     out["kind"] = kind
     out["kind_evidence"] = evidence
     if by in ("activity", "transition") and S.GROUP in log.events.columns:
-        g, guniq = log.codes(S.GROUP)
+        g, guniq = _codes_view(log, S.GROUP)
         out.insert(len(labels.columns), "unit", _modal(key, g[idx], R, guniq))
     if sort_by not in out.columns:
         raise ConfigError(f"sort_by must be a column of the result; got {sort_by!r}")
@@ -824,7 +850,7 @@ def _sub_key(log, idx, key, column: str) -> np.ndarray:
     log has no such column)."""
     if column not in log.events.columns:
         return key
-    sub, _ = log.codes(column)
+    sub, _ = _codes_view(log, column)
     sub = sub[idx]
     code = key * (int(sub.max()) + 2)
     code += sub
@@ -851,7 +877,7 @@ def _pair_code(log, idx, key, column: str) -> np.ndarray:
     log has no such column. No hashing of the events (:func:`_sub_key` gives dense codes)."""
     if column not in log.events.columns:
         return key
-    sub, uniq = log.codes(column)
+    sub, uniq = _codes_view(log, column)
     out = key * np.int64(len(uniq) + 1)
     out += sub[idx]
     out += 1
@@ -937,13 +963,14 @@ def _clump_share(minute_ns: np.ndarray, ck: np.ndarray, key: np.ndarray, R: int)
     return clumped / np.maximum(cnt, 1)
 
 
-def _batch_evidence(log, seg, idx, key, R):
+def _batch_evidence(log, seg, idx, key, R, ns_all=None):
     """Share of a row's completions in clumps (>= 3 completions of the same step at the same
     unit in one clock minute), its ratio to the same share for the row's *arrivals* (the end of
     the previous event: same volume and daily rhythm, so the same chance of coincidences when
     nothing is batched), and whether the row's timestamps are fine enough to tell (not dates
     only)."""
-    ns_all = local_ns(log)
+    if ns_all is None:
+        ns_all = local_ns(log)
     ns = ns_all[idx]
     nat = ns == np.iinfo(np.int64).min
     cnt = np.bincount(key, minlength=R).astype(np.float64)

@@ -235,16 +235,41 @@ def _powmod(base: int, exps: np.ndarray, mod: int) -> np.ndarray:
     return table[exps]
 
 
-def _activity_codes(seg: Segments) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Activity codes with missing names mapped to an extra code; ``(act, prev, names)``."""
+def _activity_codes(seg: Segments, with_prev: bool = True
+                    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Activity codes with missing names mapped to an extra code; ``(act, prev, names)``
+    (``prev`` is None with ``with_prev=False``: ``seg.prev_activity`` is then not built)."""
     names = np.asarray(seg.activities.astype(object), dtype=object)
-    act, prev = seg.activity, seg.prev_activity
+    act = seg.activity
+    prev = seg.prev_activity if with_prev else None
     if act.size and act.min() < 0:  # a missing activity name gets its own node, never dropped
         extra = len(names)
         names = np.append(names, _MISSING_ACTIVITY)
         act = np.where(act < 0, extra, act)
-        prev = np.where(seg.is_first, -1, np.where(prev < 0, extra, prev))
+        if with_prev:
+            prev = np.where(seg.is_first, -1, np.where(prev < 0, extra, prev))
     return act, prev, names
+
+
+def _edge_ids(act: np.ndarray, tr: np.ndarray, A: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Edge id of every event that ends a transition (``tr``; -1 elsewhere), with the edges'
+    keys ``source * A + target`` in sorted order and their counts: the codes
+    ``act[i - 1] * A + act[i]`` counted in one ``np.bincount`` (an extra bin for the rest), so
+    neither ``prev_activity`` nor a compressed copy of the transitions is built."""
+    n = act.size
+    none = A * A
+    code = np.empty(n, dtype=np.int64)
+    if n:
+        code[0] = none
+        np.multiply(act[:-1], A, out=code[1:])
+        code[1:] += act[1:]
+        code[~tr] = none
+    cnt = np.bincount(code, minlength=none + 1)
+    ekeys = np.flatnonzero(cnt[:none])
+    lut = np.full(none + 1, -1, dtype=np.int64)
+    lut[ekeys] = np.arange(ekeys.size, dtype=np.int64)
+    eid = lut[code]
+    return eid, ekeys, cnt[ekeys].astype(np.int64)
 
 
 # ====================================================================== variants
@@ -266,7 +291,7 @@ def variant_index(log) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if cached is not None:
         return cached
     seg = segments(log)
-    act, _, _ = _activity_codes(seg)
+    act, _, _ = _activity_codes(seg, with_prev=False)
     n_cases = seg.n_cases
     if n_cases == 0:
         out = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64))
@@ -540,7 +565,7 @@ def discover(log, *, procedure: str | None = None, min_share: float = 0.0,
     if procedure is not None:
         log = log.filter(procedure=procedure)
     seg = segments(log)
-    act, prev, names = _activity_codes(seg)
+    act, _, names = _activity_codes(seg, with_prev=False)
     A = len(names)
     n = len(act)
     hidden: dict[str, Any] = {}
@@ -568,9 +593,8 @@ def discover(log, *, procedure: str | None = None, min_share: float = 0.0,
 
     # ---------------------------------------------------------------- edges
     tr = sel(~seg.is_first)
-    eid = np.full(n, -1, dtype=np.int64)
-    eid_tr, ekeys = _compact(prev[tr] * A + act[tr], max(A * A, 1))
-    eid[tr] = eid_tr
+    eid, ekeys, counts = _edge_ids(act, tr, A)
+    del tr
     E = len(ekeys)
     # the transitions' statistics on a second thread (large logs) while this one does the
     # activities' (independent inputs, so the same results either way)
@@ -583,7 +607,7 @@ def discover(log, *, procedure: str | None = None, min_share: float = 0.0,
         tasks.submit("proc", group_stats, a_key, seg.proc_s, A, here=True)
     tasks.submit("a_cases", _distinct_pairs_count, seg, a_key, A, here=True)
     st, ecases = tasks.result("edges")
-    counts = np.bincount(eid_tr, minlength=E).astype(np.int64)
+    del eid
     n_trans = int(counts.sum())
     dfg = pd.DataFrame({
         "source": pd.Series(names[ekeys // A] if E else [], dtype=object),
@@ -641,8 +665,11 @@ def discover(log, *, procedure: str | None = None, min_share: float = 0.0,
         return df.sort_values(["count", "activity"], ascending=[False, True],
                               kind="stable").reset_index(drop=True)
 
+    is_last = np.ones(n, dtype=bool)          # (not seg.is_last: nothing more is cached)
+    if n:
+        is_last[:-1] = seg.is_first[1:]
     pm = ProcessMap(dfg=dfg, activities=acts, start_activities=ends(seg.is_first),
-                    end_activities=ends(seg.is_last), hidden=hidden,
+                    end_activities=ends(is_last), hidden=hidden,
                     calendar=log.calendar.to_dict(), n_cases=n_cases, n_events=n_events,
                     n_transitions=n_trans, procedure=procedure, source=str(log.source),
                     filters=filters, _log=log)
@@ -660,7 +687,7 @@ def _edge_seconds(seg: Segments) -> np.ndarray:
 def _dominant(log, a_ev: np.ndarray, ev: np.ndarray | None, A: int) -> pd.Series:
     """Most frequent unit (``org:group``) of each activity's events (ties: first unit code);
     ``ev`` = mask of the events kept (None: all)."""
-    g, units = log.codes(S.GROUP)
+    g, units = log.codes_view(S.GROUP) if hasattr(log, "codes_view") else log.codes(S.GROUP)
     if ev is not None:
         g = g[ev]
     ok = g >= 0

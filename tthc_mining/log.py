@@ -67,6 +67,18 @@ class DossierLog:
             self._cache[key] = (codes, uniques)
         return self._cache[key]
 
+    def codes_view(self, column: str) -> tuple[np.ndarray, pd.Index]:
+        """:meth:`codes` without the int64 copy: a categorical column's own codes (int8 /
+        int16 / int32, -1 for missing; a view, nothing cached), else :meth:`codes`. For
+        grouping and comparisons; widen before arithmetic that could overflow the narrow type."""
+        key = ("codes", column)
+        if key in self._cache:
+            return self._cache[key]
+        col = self.events[column]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            return col.cat.codes.to_numpy(), pd.Index(col.cat.categories)
+        return self.codes(column)
+
     def working(self, column: str = S.TIMESTAMP) -> np.ndarray:
         """A timestamp column on the working-time axis (seconds), cached."""
         key = ("working", column)

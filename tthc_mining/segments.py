@@ -349,7 +349,7 @@ def _build(log, lazy_start: bool = False) -> Segments:
     owner = _owner_states(ev, case, is_first)
     handover = np.zeros(n, dtype=bool)
     if S.GROUP in ev.columns and n:
-        g, _ = log.codes(S.GROUP)
+        g, _ = log.codes_view(S.GROUP) if hasattr(log, "codes_view") else log.codes(S.GROUP)
         np.not_equal(g[1:], g[:-1], out=handover[1:])
         handover[1:] &= (g[1:] >= 0) & (g[:-1] >= 0)
         handover[is_first] = False
