@@ -346,15 +346,19 @@ def lift_edear(ed: EdeaR, sel: np.ndarray, C: int) -> EdeaR:
 
 # ---------------------------------------------------------------------------------- order
 def learned_order_blocks(blocks: CaseBlocks, reexec_rows: np.ndarray, procedure: np.ndarray,
-                         n_proc: int) -> np.ndarray:
+                         n_proc: int, events_per_step: list | None = None) -> np.ndarray:
     """:func:`tthc_mining.rework.detect.learned_order` from the codes: every event is its
     step's first occurrence in the dossier except the re-executions ``reexec_rows``, so the
     (procedure, step, position) histogram of the first occurrences is the histogram of every
-    event minus that of the re-executions (one counting pass over the log, no mask)."""
+    event minus that of the re-executions (one counting pass over the log, no mask).
+    ``events_per_step``: a list that receives the number of events of every step (a
+    by-product of the histogram)."""
     A = len(blocks.activities)
     n = blocks.case.size
     K = n_proc * A
     if n == 0 or A == 0:
+        if events_per_step is not None:
+            events_per_step.append(np.zeros(A, dtype=np.int64))
         return np.full((n_proc, A), np.nan)
     lengths = blocks.lengths
     P = int(lengths.max())        # positions 0..P-1
@@ -365,6 +369,8 @@ def learned_order_blocks(blocks: CaseBlocks, reexec_rows: np.ndarray, procedure:
         key = procedure[rows].astype(np.int64) * A + blocks.activity[rows]
         pos = rows - blocks.case_start[blocks.case[rows]]
         ks, med, mean = _median_mean_by_key(key, pos, K)
+        if events_per_step is not None:
+            events_per_step.append(np.bincount(blocks.activity, minlength=A))
     else:
         # key = (procedure * A + step) * P + position, counted in cache-sized blocks of rows
         hist = np.zeros(K * P, dtype=np.int64)
@@ -378,6 +384,8 @@ def learned_order_blocks(blocks: CaseBlocks, reexec_rows: np.ndarray, procedure:
             key += np.arange(b0, b1, dtype=np.int64)
             key -= starts[case[b0:b1]]
             hist += np.bincount(key, minlength=K * P)
+        if events_per_step is not None:
+            events_per_step.append(hist.reshape(n_proc, A, P).sum(axis=(0, 2)))
         if reexec_rows.size:
             rr = reexec_rows
             key = (procedure[rr].astype(np.int64) * A + act[rr]) * P + (rr - starts[case[rr]])

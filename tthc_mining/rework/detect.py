@@ -89,7 +89,12 @@ def event_codes(log) -> EventCodes:
         proc, procs = np.zeros(n, dtype=np.int64), pd.Index(["(all)"])
     has_roles = S.ROLE in ev.columns
     if has_roles:
-        rc, ru = log.codes(S.ROLE)
+        col = ev[S.ROLE]
+        if isinstance(col.dtype, pd.CategoricalDtype) and ("codes", S.ROLE) not in log._cache:
+            # the categorical's own (narrow) codes: the same values as log.codes, 8x less to read
+            rc, ru = col.cat.codes.to_numpy(), pd.Index(col.cat.categories)
+        else:
+            rc, ru = log.codes(S.ROLE)
         ru = np.asarray(ru.astype(str))
 
         def is_role(name):

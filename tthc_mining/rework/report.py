@@ -123,6 +123,7 @@ class _Context:
     codes: EventCodes
     sub: _Subset
     req_rows: np.ndarray  # rows of the supplement requests
+    step_events: np.ndarray   # events per step
     ed: EdeaR
     loops: Loops
     pp: PingPong
@@ -436,14 +437,15 @@ def rework(log, *, procedure: str | None = None, catalog: Any = None, length_bou
     proc = codes.procedure
     if proc.size and int(proc.min()) < 0:
         proc = np.where(proc >= 0, proc, n_proc)
-    learned = learned_order_blocks(seg, reexec_rows, proc, n_proc + 1)
+    step_events: list = []
+    learned = learned_order_blocks(seg, reexec_rows, proc, n_proc + 1, step_events)
     proc_names = pd.Index(list(codes.procedures.astype(str)) + ["(unknown)"])
     order = catalog_order(cat, proc_names, seg.activities, learned) if cat is not None else learned
     be = back_edges(seg, order, proc)
     # ping-pong returns are rework: a re-execution or a back-edge
     pp = pingpong_rows(seg, codes.unit,
-                       np.union1d(req_rows, np.flatnonzero(codes.is_received)),
-                       np.union1d(reexec_rows, be.rows))
+                       _sorted_union(req_rows, np.flatnonzero(codes.is_received)),
+                       _sorted_union(reexec_rows, be.rows))
     sseg, scodes = tasks.result("segments")
     # second core: the loop erasure with the price of every loop and the loops table; this
     # one: edeaR's counts
@@ -455,7 +457,8 @@ def rework(log, *, procedure: str | None = None, catalog: Any = None, length_bou
     del re_local
     lp, loops_df = tasks.result("loops")
     first = seg.case_start[:-1]
-    ctx = _Context(log=log, seg=seg, codes=codes, sub=sub, req_rows=req_rows, ed=ed, loops=lp,
+    ctx = _Context(log=log, seg=seg, codes=codes, sub=sub, req_rows=req_rows,
+                   step_events=step_events[0], ed=ed, loops=lp,
                    pp=pp, be=be, order=order,
                    proc_case=proc[first] if first.size else np.zeros(0, np.int64),
                    catalog=cat, n_boot=int(n_boot), seed=int(seed), rules=dict(rules or {}),
@@ -473,6 +476,15 @@ def rework(log, *, procedure: str | None = None, catalog: Any = None, length_bou
                 "has_roles": codes.has_roles},
         source=str(getattr(log, "source", "<data>")), _ctx=ctx)
     return report
+
+
+def _sorted_union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Union of two sorted arrays of distinct rows (a merge: the stable sort finds the runs)."""
+    c = np.concatenate([a, b]).astype(np.int64, copy=False)
+    c.sort(kind="stable")
+    if c.size > 1:
+        c = c[np.r_[True, c[1:] != c[:-1]]]
+    return c
 
 
 def _subset_segments(log, sblk: CaseBlocks, rows: np.ndarray, codes: EventCodes):
@@ -616,7 +628,7 @@ def _by_activity(ctx: _Context) -> pd.DataFrame:
     rr, same, other, _ = _reexec(ctx)
     trig_act = act[lp.trigger] if lp.size else np.zeros(0, np.int64)
     closing = lp.closing_activity[lp.closing_activity >= 0]
-    n_events = np.bincount(act, minlength=A)
+    n_events = ctx.step_events
     reexec = np.bincount(act[rr], minlength=A)
     be_rows = be.rows if be.rows is not None else np.flatnonzero(be.mask)
     df = pd.DataFrame({
@@ -660,7 +672,11 @@ def _loops_table(log, seg: CaseBlocks, lp: Loops, codes: EventCodes) -> pd.DataF
     if S.REASON in ev.columns:
         # only the loops' rows (converting the whole text column would cost a Python object
         # per event)
-        out["reason"] = ev[S.REASON].iloc[trig].to_numpy()
+        col = ev[S.REASON]
+        if isinstance(col.dtype, pd.StringDtype):   # text stays text (no Python objects)
+            out["reason"] = col.array.take(trig)
+        else:
+            out["reason"] = col.iloc[trig].to_numpy()
     ts = ev[S.TIMESTAMP]
     out["trigger_time"] = ts.iloc[trig].reset_index(drop=True)
     out["end_time"] = ts.iloc[lp.end].reset_index(drop=True)
