@@ -1139,6 +1139,30 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
 
 
 # ----------------------------------------------------------------------------- lean path
+
+
+class _RoleRowsLean:
+    """:class:`_RoleRows` for a few roles: each role's rows by one comparison when asked
+    (the same sorted rows), no sort of every event."""
+
+    def __init__(self, role: np.ndarray, known: np.ndarray | None):
+        self._role = role
+        self._known = known
+        self._counts = np.bincount((role.astype(np.int16) + 1), minlength=len(S.ROLES) + 1)
+
+    def rows(self, name: str, *, known: bool = True) -> np.ndarray:
+        r = S.ROLES.index(name)
+        if self._counts[r + 1] == 0:
+            return np.zeros(0, dtype=np.int64)
+        idx = np.flatnonzero(self._role == r)
+        if known and self._known is not None:
+            idx = idx[self._known[idx]]
+        return idx
+
+    def any(self, names) -> bool:
+        return any(self._counts[S.ROLES.index(nm) + 1] > 0 for nm in names)
+
+
 def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
                    cutoff: str | None = "15:00", third_party_paused: bool = True) -> dict:
     """``Timing.case_arrays`` (``budget_days``, ``agency_days``, ``days_late_actual``,
@@ -1157,7 +1181,11 @@ def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any =
     tz = cal.tz or "UTC"
     ev = log.events
     ts_ns = _col_aware(ev, S.TIMESTAMP, tz).asi8
-    as_of_t = _resolve_as_of(as_of, ts_ns, tz)
+    top = int(ts_ns.max()) if ts_ns.size else _NAT
+    if as_of is None and top != _NAT:   # _resolve_as_of's default (the NaT are the minimum)
+        as_of_t = pd.Timestamp(top, tz="UTC").tz_convert(tz or "UTC")
+    else:
+        as_of_t = _resolve_as_of(as_of, ts_ns, tz)
     key = ("timing", id(catalog), as_of_t.value, cutoff, (), bool(third_party_paused))
     cached = log._cache.get(key)
     if cached is not None and cached._catalog is catalog:
@@ -1178,7 +1206,7 @@ def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any =
     R = {name: i for i, name in enumerate(S.ROLES)}
     in_asof = (ts_ns != _NAT) & (ts_ns <= as_of_t.value)
     all_known = bool(in_asof.all())
-    rr = _RoleRows(role, None if all_known else in_asof)
+    rr = _RoleRowsLean(role, None if all_known else in_asof)
     w_asof = float(cal.to_working(as_of_t))
 
     def _case_time(col: str) -> pd.DatetimeIndex:
@@ -1285,12 +1313,13 @@ def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any =
         closed_w[other] = cal.to_working(_idx_from_ns(closed_ns[other], tz))
     win_end = np.where(cl, closed_w, w_asof)
     win_end = np.where(is_received, win_end, win_start)
-    counted = win_start[case]
+    lengths = np.diff(seg.case_start)              # (np.repeat = win_start[case], sequentially)
+    counted = np.repeat(win_start, lengths)
     if n > 1:
         np.maximum(w_end[:-1], counted[1:], out=counted[1:])
     counted[first_row] = win_start
     lo = counted                                   # (timing's ``lo``, reused in place)
-    hi = win_end[case]
+    hi = np.repeat(win_end, lengths)
     np.minimum(w_end, hi, out=hi)
     np.subtract(hi, lo, out=lo)                    # counted = hi - lo
     del hi
@@ -1318,20 +1347,20 @@ def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any =
     tail_owner = np.where(has_last, state_after_lk, OWNER_AGENCY)
     holder = np.where(has_last, state_after_lk, OWNER_AGENCY).astype(np.int8) if n_cases else \
         np.zeros(0, np.int8)
-    if n:
-        k3 = case * 3
-        k3 += owner
-        by_owner = np.bincount(k3, weights=counted, minlength=3 * n_cases).reshape(n_cases, 3)
-        del k3
-    else:
-        by_owner = np.zeros((n_cases, 3))
-    del counted
-
+    # per-case sums of one owner's counted time: the other owners' rows add 0.0 (counted >= 0),
+    # so each sum runs over the same values in the same order as timing's (case, owner) bincount
     def owner_sum(o: int) -> np.ndarray:
-        return by_owner[:, o] + np.where(tail_owner == o, tail, 0.0)
+        if n:
+            w = np.where(owner == o, counted, 0.0)
+            by = np.bincount(case, weights=w, minlength=n_cases)
+            del w
+        else:
+            by = np.zeros(n_cases)
+        return by + np.where(tail_owner == o, tail, 0.0)
 
     agency_s = owner_sum(OWNER_AGENCY)
     charged_s = agency_s + (0.0 if third_party_paused else owner_sum(OWNER_THIRD))
+    del counted
     fin = outcome == 0
     open_ = (outcome < 0) & is_received
     charged_days = charged_s / L
