@@ -226,6 +226,19 @@ def _owner_states(events: pd.DataFrame, case: np.ndarray, is_first: np.ndarray) 
     return owner
 
 
+def _owner_and_handover(log, ev: pd.DataFrame, case: np.ndarray, is_first: np.ndarray):
+    """``(owner, handover)`` of :class:`Segments` (from the role and unit codes only)."""
+    n = len(ev)
+    owner = _owner_states(ev, case, is_first)
+    handover = np.zeros(n, dtype=bool)
+    if S.GROUP in ev.columns and n:
+        g, _ = log.codes_view(S.GROUP) if hasattr(log, "codes_view") else log.codes(S.GROUP)
+        np.not_equal(g[1:], g[:-1], out=handover[1:])
+        handover[1:] &= (g[1:] >= 0) & (g[:-1] >= 0)
+        handover[is_first] = False
+    return owner, handover
+
+
 def _diff_seconds(end_ns: np.ndarray, start_ns: np.ndarray, *, shift: bool) -> np.ndarray:
     """Working seconds ``end - start`` of two int64 working-ns arrays (NaN where either is
     missing); with ``shift`` the start is the previous row's value (element 0 gets NaN)."""
@@ -297,6 +310,15 @@ def _build(log, lazy_start: bool = False) -> Segments:
         case_ids = raw_ids.take(first_codes) if n else raw_ids[:0]
     has_start = S.START in ev.columns
     exact = n and hasattr(log, "working_ns") and hasattr(log.calendar, "to_working_ns")
+    # owners and hand-overs (codes only) on the second thread of a large log, after the start
+    # column when that one is mapped there too, while this thread maps the end column
+    side = Tasks(parallel=n >= PARALLEL_MIN_EVENTS)
+    if side.parallel and exact and has_start and not (lazy_start and has_start):
+        _cover(log, (S.TIMESTAMP, S.START))
+        side.submit("start", lambda: (log.working(S.START), log.working_ns(S.START))[::-1])
+    if side.parallel and S.GROUP in ev.columns:   # codes read here, not in the thread
+        _ = log.codes_view(S.GROUP) if hasattr(log, "codes_view") else log.codes(S.GROUP)
+    side.submit("owner", _owner_and_handover, log, ev, case, is_first)
     if exact:
         # durations from the exact int64 working-ns axis (the float axis values are ~1e9 s
         # with an ulp of ~1e-7 s, their differences would not be exact): one calendar pass per
@@ -304,10 +326,6 @@ def _build(log, lazy_start: bool = False) -> Segments:
         # column is mapped on a second thread (large logs) once the calendar's day table
         # covers both columns (the table is then only read)
         lazy = bool(lazy_start and has_start)
-        tasks = Tasks(parallel=has_start and not lazy and n >= PARALLEL_MIN_EVENTS)
-        if tasks.parallel:
-            _cover(log, (S.TIMESTAMP, S.START))
-            tasks.submit("start", lambda: (log.working(S.START), log.working_ns(S.START))[::-1])
         w_end = log.working(S.TIMESTAMP)          # (both views from one calendar pass)
         e_ns = log.working_ns(S.TIMESTAMP)
         seg = _diff_seconds(e_ns, e_ns, shift=True)
@@ -317,8 +335,8 @@ def _build(log, lazy_start: bool = False) -> Segments:
             w_start = wait = proc = None
             start_fn = _start_arrays(log, e_ns, seg, is_first)
         elif has_start:
-            if tasks.parallel:
-                s_ns, w_start = tasks.result("start")
+            if side.parallel:
+                s_ns, w_start = side.result("start")
             else:
                 w_start = log.working(S.START)
                 s_ns = log.working_ns(S.START)
@@ -346,13 +364,7 @@ def _build(log, lazy_start: bool = False) -> Segments:
         seg = w_end - w_prev
         wait = np.where(np.isnan(w_start), seg, w_start - w_prev)
         proc = w_end - w_start
-    owner = _owner_states(ev, case, is_first)
-    handover = np.zeros(n, dtype=bool)
-    if S.GROUP in ev.columns and n:
-        g, _ = log.codes_view(S.GROUP) if hasattr(log, "codes_view") else log.codes(S.GROUP)
-        np.not_equal(g[1:], g[:-1], out=handover[1:])
-        handover[1:] &= (g[1:] >= 0) & (g[:-1] >= 0)
-        handover[is_first] = False
+    owner, handover = side.result("owner")
     out = Segments(case=case, activity=act, is_first=is_first, w_end=w_end, w_start=w_start,
                    seg_s=seg, wait_s=wait, proc_s=proc, owner=owner, handover=handover,
                    activities=acts, case_ids=case_ids, case_start=case_start,
