@@ -25,7 +25,7 @@ import pandas as pd
 
 from .. import schema as S
 from ..segments import OWNER_AGENCY, OWNER_CITIZEN, OWNER_THIRD, Segments
-from .detect import BLOCK_ROWS, EdeaR, EventCodes, Loops, _median_mean_by_key
+from .detect import BLOCK_ROWS, EdeaR, EventCodes, Loops, _median_mean_by_key, narrow_codes
 
 _NAT = np.iinfo(np.int64).min
 
@@ -34,8 +34,10 @@ class CaseBlocks:
     """The dossier blocks of a log (events sorted by dossier, then time) without times: the
     parts of :class:`~tthc_mining.segments.Segments` that only need the codes.
 
-    case: int64 dossier code (0..n_cases-1, contiguous blocks in row order)
-    activity: int64 step code
+    case: integer dossier code (0..n_cases-1, contiguous blocks in row order; a categorical
+        column's own codes when they are already so: cast before arithmetic)
+    activity: integer step code (a categorical's own codes, 1 byte for < 128 steps: cast
+        before arithmetic)
     is_first: bool, first event of its dossier
     case_start: row of each dossier's first event (length n_cases + 1, last = n)
     case_ids, activities: the names of the codes
@@ -84,8 +86,8 @@ def case_blocks(log, is_first: np.ndarray | None = None) -> CaseBlocks:
     if cached is not None:
         return CaseBlocks(cached.case, cached.activity, cached.is_first, cached.case_start,
                           cached.case_ids, cached.activities)
-    raw_case, raw_ids = log.codes(S.CASE)
-    act, acts = log.codes(S.ACTIVITY)
+    raw_case, raw_ids = narrow_codes(log, S.CASE)     # a categorical's own codes: no copy
+    act, acts = narrow_codes(log, S.ACTIVITY)
     n = raw_case.size
     if is_first is None or is_first.size != n:
         is_first = np.ones(n, dtype=bool)
@@ -239,9 +241,13 @@ def subset_blocks(blocks: CaseBlocks, sel: np.ndarray) -> tuple[CaseBlocks, np.n
 
 def subset_codes(codes: EventCodes, rows: np.ndarray) -> EventCodes:
     """The event codes at ``rows``."""
+    def take(a):
+        return a[rows].astype(np.int64, copy=False)
+
     return EventCodes(
-        resource=codes.resource[rows], resources=codes.resources, unit=codes.unit[rows],
-        units=codes.units, procedure=codes.procedure[rows], procedures=codes.procedures,
+        resource=take(codes.resource_codes), resources=codes.resources,
+        unit=take(codes.unit_codes), units=codes.units,
+        procedure=take(codes.procedure_codes), procedures=codes.procedures,
         is_request=codes.is_request[rows], is_received=codes.is_received[rows],
         is_receipt=codes.is_receipt[rows], is_reappointed=codes.is_reappointed[rows],
         has_roles=codes.has_roles)

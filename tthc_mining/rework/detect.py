@@ -54,21 +54,69 @@ LOOP_KINDS = np.array(["supplement", "selfloop", "cross_unit", "same_unit"], dty
 KIND_SUPPLEMENT, KIND_SELFLOOP, KIND_CROSS_UNIT, KIND_SAME_UNIT = 0, 1, 2, 3
 
 
-@dataclass
 class EventCodes:
-    """Per-event integer codes used by the kernels (aligned with ``log.events`` rows)."""
+    """Per-event integer codes used by the kernels (aligned with ``log.events`` rows).
 
-    resource: np.ndarray      # int64, -1 missing
-    resources: pd.Index
-    unit: np.ndarray          # int64, -1 missing
-    units: pd.Index
-    procedure: np.ndarray     # int64, -1 missing (all 0 when the log has no procedure column)
-    procedures: pd.Index
-    is_request: np.ndarray    # bool: supplement_request role
-    is_received: np.ndarray   # bool: supplement_received role
-    is_receipt: np.ndarray    # bool: receipt role
-    is_reappointed: np.ndarray  # bool: reappointed role
-    has_roles: bool
+    ``resource``, ``unit``, ``procedure``: int64 codes, -1 missing (``procedure`` all 0 when
+    the log has no procedure column); ``resources``, ``units``, ``procedures`` their names;
+    ``is_request`` / ``is_received`` / ``is_receipt`` / ``is_reappointed``: bool role flags.
+
+    The code arrays may be given in a narrower integer type (a categorical column's own
+    codes): ``resource_codes`` / ``unit_codes`` / ``procedure_codes`` are those arrays as given
+    (for gathers and comparisons), ``resource`` / ``unit`` / ``procedure`` the int64 view,
+    converted on first access."""
+
+    def __init__(self, resource, resources, unit, units, procedure, procedures, is_request,
+                 is_received, is_receipt, is_reappointed, has_roles):
+        self.resource_codes = resource
+        self.resources = resources
+        self.unit_codes = unit
+        self.units = units
+        self.procedure_codes = procedure
+        self.procedures = procedures
+        self.is_request = is_request
+        self.is_received = is_received
+        self.is_receipt = is_receipt
+        self.is_reappointed = is_reappointed
+        self.has_roles = has_roles
+        self._wide: dict = {}
+
+    def _int64(self, name: str) -> np.ndarray:
+        a = getattr(self, name + "_codes")
+        if a.dtype == np.int64:
+            return a
+        w = self._wide.get(name)
+        if w is None:
+            w = self._wide[name] = a.astype(np.int64)
+        return w
+
+    @property
+    def resource(self) -> np.ndarray:
+        return self._int64("resource")
+
+    @property
+    def unit(self) -> np.ndarray:
+        return self._int64("unit")
+
+    @property
+    def procedure(self) -> np.ndarray:
+        return self._int64("procedure")
+
+    def __repr__(self) -> str:
+        return (f"EventCodes({len(self.is_request):,} events, {len(self.resources):,} officers, "
+                f"{len(self.units):,} units, {len(self.procedures):,} procedures)")
+
+
+def narrow_codes(log, column: str) -> tuple[np.ndarray, pd.Index]:
+    """``log.codes(column)`` without the int64 copy when the column is categorical: the
+    categorical's own codes (the same values, -1 missing, 1 to 4 bytes each)."""
+    key = ("codes", column)
+    if key in log._cache:
+        return log._cache[key]
+    col = log.events[column]
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return col.cat.codes.to_numpy(), pd.Index(col.cat.categories)
+    return log.codes(column)
 
 
 def event_codes(log) -> EventCodes:
@@ -77,24 +125,18 @@ def event_codes(log) -> EventCodes:
 
     def codes_or_missing(col):
         if col in ev.columns:
-            c, u = log.codes(col)
-            return c, u
-        return np.full(n, -1, dtype=np.int64), pd.Index([])
+            return narrow_codes(log, col)
+        return np.full(n, -1, dtype=np.int8), pd.Index([])
 
     res, resources = codes_or_missing(S.RESOURCE)
     unit, units = codes_or_missing(S.GROUP)
     if S.PROCEDURE in ev.columns:
-        proc, procs = log.codes(S.PROCEDURE)
+        proc, procs = narrow_codes(log, S.PROCEDURE)
     else:
-        proc, procs = np.zeros(n, dtype=np.int64), pd.Index(["(all)"])
+        proc, procs = np.zeros(n, dtype=np.int8), pd.Index(["(all)"])
     has_roles = S.ROLE in ev.columns
     if has_roles:
-        col = ev[S.ROLE]
-        if isinstance(col.dtype, pd.CategoricalDtype) and ("codes", S.ROLE) not in log._cache:
-            # the categorical's own (narrow) codes: the same values as log.codes, 8x less to read
-            rc, ru = col.cat.codes.to_numpy(), pd.Index(col.cat.categories)
-        else:
-            rc, ru = log.codes(S.ROLE)
+        rc, ru = narrow_codes(log, S.ROLE)
         ru = np.asarray(ru.astype(str))
 
         def is_role(name):
@@ -551,8 +593,9 @@ def pingpong_rows(seg: Segments, unit: np.ndarray, supplement_rows: np.ndarray |
         start_pos = np.maximum.accumulate(np.where(run_start, pos, 0))
         keep = (pos - start_pos) % 2 == 0
         r, ys = r[keep], ys[keep]
-    return PingPong(per_case=np.bincount(seg.case[r], minlength=C), rows=r, x=unit[r],
-                    y=unit[r - 1], detour_rows=(ys, r - 1), trigger=r - 1)
+    return PingPong(per_case=np.bincount(seg.case[r], minlength=C), rows=r,
+                    x=unit[r].astype(np.int64), y=unit[r - 1].astype(np.int64),
+                    detour_rows=(ys, r - 1), trigger=r - 1)
 
 
 # ---------------------------------------------------------------------------------- order
@@ -696,7 +739,8 @@ def back_edges(seg: Segments, order: np.ndarray, procedure: np.ndarray) -> BackE
             del o_src, p, src
             mask &= ~seg.is_first
     rows = np.flatnonzero(mask)
-    src, dst = act[rows - 1], act[rows]     # a back-edge is never a dossier's first event
+    # a back-edge is never a dossier's first event
+    src, dst = act[rows - 1].astype(np.int64), act[rows].astype(np.int64)
     key = src * A + dst
     trans = np.bincount(key, minlength=0) if key.size else np.zeros(0, np.int64)
     ck = seg.case[rows].astype(np.int64) * (A * A) + key

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import html
 import json
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -21,7 +22,7 @@ from .blocks import (CaseBlocks, case_blocks, learned_order_blocks, lift_edear, 
 from .clock import RULES, clock_by_unit, clock_cases
 from .detect import (LOOP_KINDS, BackEdges, EdeaR, EventCodes, Loops, Occurrences, PingPong,
                      back_edges, catalog_order, dfg, dfg_cycles, edear, event_codes,
-                     fragment_hashes, learned_order, occurrences, pingpong, pingpong_rows,
+                     fragment_hashes, learned_order, narrow_codes, occurrences, pingpong, pingpong_rows,
                      price_loops)
 
 #: Vietnamese / English labels of the loop kinds and report columns
@@ -426,41 +427,48 @@ def rework(log, *, procedure: str | None = None, catalog: Any = None, length_bou
     del maybe
     sblk, rows = subset_blocks(seg, sel)
     sblk.prev_activity   # built here, read by both threads
-    # second core: the subset's event codes and segments (working time, owners, hand-overs);
-    # this one: occurrences, the normal order, back-edges and ping-pong
+    # second core: the subset's event codes and segments (working time, owners, hand-overs),
+    # then (once this core has the occurrences) the loop erasure with the price of every loop
+    # and the loops table; this one: the occurrences, the normal order, back-edges, ping-pong
+    # and edeaR's counts
     tasks = Tasks(parallel=parallel)
-    tasks.submit("segments", _subset_segments, log, sblk, rows, codes)
-    socc = occurrences(sblk)
+    occ_box: dict = {}
+    occ_ready = threading.Event()
+    if tasks.parallel:
+        tasks.submit("loops", _subset_loops, log, seg, sblk, rows, sel, codes, occ_box, occ_ready)
+    try:
+        occ_box["occ"] = socc = occurrences(sblk)
+    finally:
+        occ_ready.set()            # the worker never waits for ever
+    if not tasks.parallel:
+        tasks.submit("loops", _subset_loops, log, seg, sblk, rows, sel, codes, occ_box, occ_ready)
     re_local = np.flatnonzero(socc.prev_occ >= 0)
     reexec_rows = rows[re_local]
     n_proc = len(codes.procedures)
-    proc = codes.procedure
+    proc = codes.procedure_codes           # narrow codes; int64 when some are missing
     if proc.size and int(proc.min()) < 0:
-        proc = np.where(proc >= 0, proc, n_proc)
+        proc = proc.astype(np.int64)
+        proc[proc < 0] = n_proc
     step_events: list = []
     learned = learned_order_blocks(seg, reexec_rows, proc, n_proc + 1, step_events)
     proc_names = pd.Index(list(codes.procedures.astype(str)) + ["(unknown)"])
     order = catalog_order(cat, proc_names, seg.activities, learned) if cat is not None else learned
     be = back_edges(seg, order, proc)
     # ping-pong returns are rework: a re-execution or a back-edge
-    pp = pingpong_rows(seg, codes.unit,
+    pp = pingpong_rows(seg, codes.unit_codes,
                        _sorted_union(req_rows, np.flatnonzero(codes.is_received)),
                        _sorted_union(reexec_rows, be.rows))
-    sseg, scodes = tasks.result("segments")
-    # second core: the loop erasure with the price of every loop and the loops table; this
-    # one: edeaR's counts
-    tasks = Tasks(parallel=parallel)
-    tasks.submit("loops", _subset_loops, log, seg, sseg, rows, sel, codes, scodes, socc)
-    ed = lift_edear(edear(sseg, socc, scodes.resource), sel, C)
+    # edeaR reads the dossier blocks and resources only
+    ed = lift_edear(edear(sblk, socc, codes.resource_codes[rows]), sel, C)
+    sseg, lp, loops_df = tasks.result("loops")
     sub = _Subset(seg=sseg, rows=rows, sel=sel, occ=socc, reexec_rows=reexec_rows,
                   reexec_prev=rows[socc.prev_occ[re_local]])
     del re_local
-    lp, loops_df = tasks.result("loops")
     first = seg.case_start[:-1]
     ctx = _Context(log=log, seg=seg, codes=codes, sub=sub, req_rows=req_rows,
                    step_events=step_events[0], ed=ed, loops=lp,
                    pp=pp, be=be, order=order,
-                   proc_case=proc[first] if first.size else np.zeros(0, np.int64),
+                   proc_case=proc[first].astype(np.int64) if first.size else np.zeros(0, np.int64),
                    catalog=cat, n_boot=int(n_boot), seed=int(seed), rules=dict(rules or {}),
                    top_patterns=int(top_patterns), length_bound=int(length_bound),
                    max_cycles=int(max_cycles), use_timing=bool(timing))
@@ -487,18 +495,18 @@ def _sorted_union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return c
 
 
-def _subset_segments(log, sblk: CaseBlocks, rows: np.ndarray, codes: EventCodes):
-    """The loop subset's event codes and segments."""
+def _subset_loops(log, seg: CaseBlocks, sblk: CaseBlocks, rows: np.ndarray, sel: np.ndarray,
+                  codes: EventCodes, occ_box: dict, occ_ready: threading.Event):
+    """The loop subset's segments, its priced loops (in the log's rows and dossier codes) and
+    the loops table. The subset's occurrences come from the calling thread (``occ_box``, set
+    before ``occ_ready``)."""
     scodes = subset_codes(codes, rows)
-    return subset_segments(log, sblk, rows, scodes.unit), scodes
-
-
-def _subset_loops(log, seg: CaseBlocks, sseg, rows: np.ndarray, sel: np.ndarray,
-                  codes: EventCodes, scodes: EventCodes, socc: Occurrences):
-    """The loop subset's priced loops (in the log's rows and dossier codes) and the loops
-    table."""
-    lp = lift_loops(price_loops(sseg, socc, scodes), rows, sel)
-    return lp, _loops_table(log, seg, lp, codes)
+    sseg = subset_segments(log, sblk, rows, scodes.unit)
+    occ_ready.wait()
+    if "occ" not in occ_box:          # the calling thread failed: it raises its own error
+        raise RuntimeError("the loop subset's occurrences are missing")
+    lp = lift_loops(price_loops(sseg, occ_box["occ"], scodes), rows, sel)
+    return sseg, lp, _loops_table(log, seg, lp, codes)
 
 
 def _check_log(log) -> np.ndarray:
@@ -511,7 +519,7 @@ def _check_log(log) -> np.ndarray:
             from ..errors import MissingColumnError
             raise MissingColumnError([col], list(ev.columns), file=str(log.source))
     for col in (S.CASE, S.ACTIVITY):
-        codes, _ = log.codes(col)
+        codes, _ = narrow_codes(log, col)
         if codes.size == 0 or int(codes.min()) >= 0:
             continue
         bad = np.flatnonzero(codes < 0)
@@ -520,7 +528,7 @@ def _check_log(log) -> np.ndarray:
         raise InputError(f"{bad.size:,} event(s) without a value (read the file with "
                          "tm.read_log, which drops and counts them)", file=str(log.source),
                          row=row, column=col, value=None)
-    case, _ = log.codes(S.CASE)
+    case, _ = narrow_codes(log, S.CASE)
     change = np.ones(case.size, dtype=bool)
     if case.size > 1:
         np.not_equal(case[1:], case[:-1], out=change[1:])
@@ -547,8 +555,8 @@ def _per_case(idx: np.ndarray, C: int, weights: np.ndarray | None = None) -> np.
 def _reexec(ctx: _Context) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Rows of re-executions and masks same / other / unknown officer."""
     rr = ctx.sub.reexec_rows
-    r1 = ctx.codes.resource[rr]
-    r0 = ctx.codes.resource[ctx.sub.reexec_prev]
+    r1 = ctx.codes.resource_codes[rr]
+    r0 = ctx.codes.resource_codes[ctx.sub.reexec_prev]
     known = (r1 >= 0) & (r0 >= 0)
     return rr, known & (r1 == r0), known & (r1 != r0), ~known
 
@@ -560,8 +568,8 @@ def _selfloop_events(ctx: _Context) -> tuple[np.ndarray, np.ndarray]:
     sub = ctx.sub
     seg = sub.seg
     rows = np.flatnonzero(~seg.is_first & (seg.activity == seg.prev_activity))
-    r = ctx.codes.resource[sub.rows[rows]]
-    r_prev = ctx.codes.resource[sub.rows[rows - 1]]
+    r = ctx.codes.resource_codes[sub.rows[rows]]
+    r_prev = ctx.codes.resource_codes[sub.rows[rows - 1]]
     known = (r >= 0) & (r_prev >= 0)
     case = sub.sel[seg.case[rows]]
     return case[known & (r == r_prev)], case[known & (r != r_prev)]
@@ -666,8 +674,8 @@ def _loops_table(log, seg: CaseBlocks, lp: Loops, codes: EventCodes) -> pd.DataF
         "kind": pd.Categorical.from_codes(lp.kind, categories=list(LOOP_KINDS)),
         "closing_activity": _cat(lp.closing_activity, seg.activities),
         "trigger_activity": _cat(seg.activity[trig], seg.activities),
-        "trigger_officer": _cat(codes.resource[trig], codes.resources),
-        "trigger_unit": _cat(codes.unit[trig], codes.units),
+        "trigger_officer": _cat(codes.resource_codes[trig], codes.resources),
+        "trigger_unit": _cat(codes.unit_codes[trig], codes.units),
     }
     if S.REASON in ev.columns:
         # only the loops' rows (converting the whole text column would cost a Python object
