@@ -17,13 +17,17 @@ column is written as read.
 
 **Run**: in a fresh process (``benchmarks/common.py``: imports before the clocks, ``VmHWM`` peak
 of the whole process, DuckDB's memory included, under a resident-memory guard), a DuckDB
-connection with ``memory_limit`` (default 3 GB), ``threads`` (default 2) and a
-``temp_directory`` for spilling (a temporary directory under ``benchmarks/data/``, at most
+connection on a **database file** (``tthc.duckdb`` in a temporary directory under
+``benchmarks/data/``, deleted afterwards; the tables the engine materialises are stored
+compressed there, see docs/engines.md; ``--in-memory`` for an in-memory database, whose
+temporary tables spill uncompressed), with ``memory_limit`` (default 3 GB), ``threads``
+(default 2) and a ``temp_directory`` for spilling (in the same directory, at most
 ``--max-spill``, default 40GB) is handed to
 ``tm.read_log("<dir>/*.parquet", engine="duckdb", con=...)``; then ``tm.summary``,
 ``tm.discover``, ``tm.bottlenecks`` and ``tm.rework`` are timed one by one. Only their (small)
 results come back to pandas. Printed: events, dossiers, each call's time, the process peak, the
-spill directory's largest size and the load average (``HIGH LOAD`` when other jobs shared the
+largest disk use (database file + spill) and the database file's largest size, and the load
+average (``HIGH LOAD`` when other jobs shared the
 CPUs).
 """
 from __future__ import annotations
