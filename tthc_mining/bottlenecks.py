@@ -697,18 +697,18 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
         out.attrs.update(attrs)
         return out
 
-    # the independent heavy parts (share in overdue via tm.timing, the dossier bootstrap, the
-    # queue and batching evidence) run on a second core while this one does the rest
+    # the independent heavy parts (the deadlines behind the share in overdue, then the queue
+    # evidence) run on a second core while this one does the rest
     tasks = Tasks(parallel=idx.size >= PARALLEL_MIN_EVENTS)
     tasks.submit("overdue", overdue_flags, log)
     tasks.submit("queue", _queue_evidence, log, seg, idx, key, R, seed)
     ns_all = local_ns(log, cache=False)         # local clock times (batching, months)
     tasks.submit("batch", _batch_evidence, log, seg, idx, key, R, ns_all, here=True)
-    if n_boot and n_boot > 0:
-        from .stats import bootstrap_mean_ci
-        tasks.submit("boot", bootstrap_mean_ci, wait, groups=(case, seg.case_ids),
-                     by=(key, pd.RangeIndex(R)), n_boot=n_boot, ci=ci, seed=seed, here=True,
-                     normal_min_units=NORMAL_MIN_DOSSIERS)
+    # the month the step received the dossier (from the local times of the previous events;
+    # the cached month index when another module built it)
+    cached_month = log._cache.get(("d2_month", S.TIMESTAMP))
+    month = cached_month[idx - 1] if cached_month is not None else months_of(ns_all[idx - 1])
+    del ns_all, cached_month
 
     # ------------------------------------------------------------ sums, counts, quantiles
     sum_wait = np.bincount(key, weights=wait, minlength=R)
@@ -727,9 +727,14 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
         proc_share = np.where(n_proc > 0, sum_proc / (sum_proc + wait_with_proc), np.nan)
     q = group_quantiles(wait, key, R, (0.5, 0.9))
 
-    # dossiers per row and the bootstrap interval of the mean wait (resampling dossiers)
+    # dossiers per row and the bootstrap interval of the mean wait (resampling dossiers); run
+    # here, after the sums, so that its transient arrays do not meet those of the share in
+    # overdue on the other thread
     if n_boot and n_boot > 0:
-        boot = tasks.result("boot")
+        from .stats import bootstrap_mean_ci
+        boot = bootstrap_mean_ci(wait, groups=(case, seg.case_ids), by=(key, pd.RangeIndex(R)),
+                                 n_boot=n_boot, ci=ci, seed=seed,
+                                 normal_min_units=NORMAL_MIN_DOSSIERS)
         cases = boot["n"].to_numpy()
         ci_low, ci_high = boot["ci_low"].to_numpy(), boot["ci_high"].to_numpy()
         attrs["bootstrap_method"] = boot.attrs.get("method")
@@ -773,11 +778,6 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
             share_overdue = np.zeros(R)
 
     # ------------------------------------------------------------ trend per month
-    # the month the step received the dossier (from the local times of the previous events;
-    # the cached month index when another module built it)
-    cached_month = log._cache.get(("d2_month", S.TIMESTAMP))
-    month = cached_month[idx - 1] if cached_month is not None else months_of(ns_all[idx - 1])
-    del ns_all
     okm = month >= 0
     if okm.any():
         m0, m1 = int(month[okm].min()), int(month[okm].max())

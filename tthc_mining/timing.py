@@ -1267,7 +1267,7 @@ def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any =
     closed_ns = np.where(closed_ns == BIG, _NAT, closed_ns)
     closed_row = np.where(outcome >= 0, closed_row, -1)
     is_received = recv_ns <= as_of_t.value
-    del ts_ns
+    del ts_ns, fin_idx, res_idx, wd_idx, rf_idx, fin_row, fin_ns, use_res, rec_idx, rec_row
 
     # deadlines
     dl_days = np.full(n_cases, np.nan)
@@ -1286,6 +1286,7 @@ def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any =
         dl_cutoff = (np.where(in_cat, take + 1, 0),
                      np.concatenate([[cutoff], pr["cutoff"].to_numpy(dtype=object)]))
     stat_ns, stat_w, _ = _deadlines(cal, received, dl_days, dl_calendar, dl_cutoff)
+    del received, recv_day, dl_days, dl_calendar, dl_cutoff, in_cat
 
     def exported(col: str) -> np.ndarray:
         if col not in ev.columns:
@@ -1302,6 +1303,7 @@ def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any =
         stat_w[sel] = cal.to_working(_idx_from_ns(stat_ns[sel], tz))
     has_deadline = stat_ns != _NAT
     budget_days = np.where(has_deadline, (stat_w - recv_w) / L, np.nan)
+    del stat_ns, stat_w, due_ns, due_before_ns, from_export
 
     # clock window and owners: the per-event counted time, summed per (case, owner) at once
     win_start = recv_w
