@@ -39,6 +39,7 @@ from common import PM4PY_LOAD, ensure_data, finish, machine, run_side  # noqa: E
 OURS = r'''
 import json
 import tthc_mining as tm
+import tthc_mining.rework  # noqa: F401  (tm.rework's module: imported outside the clocks)
 import networkx, scipy.sparse, scipy.special  # noqa: F401  (imports outside the clocks)
 tm.VietnamCalendar()._ensure(20000, 20500)  # the holidays package's import, outside the clocks
 with phase("load"):

@@ -388,15 +388,15 @@ def rework(log, *, procedure: str | None = None, catalog: Any = None, length_bou
     ``order``) are computed at once; ``patterns``, ``triggers``, ``clock``, ``clock_cases``,
     ``summary``, ``cycles`` and ``sccs`` on first access (then cached).
     """
-    from ..engines.core import RelationalLog
-    if isinstance(log, RelationalLog):   # DuckDB / Spark: the relational rework counts
-        from ..engines.rework import rework as relational_rework
-        return relational_rework(log, procedure=procedure, catalog=catalog, n_boot=n_boot,
-                                 seed=seed, rules=rules, timing=timing,
-                                 length_bound=length_bound, max_cycles=max_cycles,
-                                 top_patterns=top_patterns)
     from ..log import DossierLog
     if not isinstance(log, DossierLog):
+        from ..engines.core import RelationalLog   # (imported only for other logs)
+        if isinstance(log, RelationalLog):   # DuckDB / Spark: the relational rework counts
+            from ..engines.rework import rework as relational_rework
+            return relational_rework(log, procedure=procedure, catalog=catalog, n_boot=n_boot,
+                                     seed=seed, rules=rules, timing=timing,
+                                     length_bound=length_bound, max_cycles=max_cycles,
+                                     top_patterns=top_patterns)
         raise ConfigError(f"tm.rework expects a DossierLog (tm.read_log(...)), not {type(log).__name__}")
     if procedure is not None:
         log = log.filter(procedure=procedure)
