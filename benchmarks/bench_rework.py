@@ -12,9 +12,11 @@ peak resident memory (``VmHWM``) is that side's alone. Imports happen before the
 * tthc_mining: ``tm.read_log(parquet)`` (load, timed apart), then on that fresh log (nothing
   cached: no codes, segments or working-time axis yet):
 
-  - ``rework``: the ``tm.rework(log)`` call: segments, edeaR self-loops / repetitions,
-    re-executions, the loop erasure with the price of every loop, ping-pong, back-edges and the
-    tables ``by_case``, ``by_activity``, ``loops``, ``back_edges``, ``pingpong``, ``order``;
+  - ``rework``: the ``tm.rework(log)`` call: edeaR self-loops / repetitions, re-executions,
+    the loop erasure with the price of every loop (working time of the loop subset's
+    segments), ping-pong, back-edges and the tables ``by_case``, ``by_activity``, ``loops``,
+    ``back_edges``, ``pingpong``, ``order`` (the whole log's segments are built by the lazy
+    ``clock`` below, see ``tthc_mining.rework.blocks``);
   - ``lazy tables``: then every table built on first access (``patterns``, ``cycles``,
     ``triggers`` with their bootstrap intervals, ``tm.timing`` behind the hidden clock,
     ``clock``, ``summary``), timed one by one; ``full`` = the call + all of them.
