@@ -531,23 +531,34 @@ def wip_at_arrival(row: np.ndarray, arrive: np.ndarray, depart: np.ndarray,
     """For each item (row, arrival, departure) — or only the items ``query`` (indices) — the
     number of *other* items of the same row present when it arrived (arrived at or before, not
     yet departed). Two in-place sorts and two searchsorted calls on composite keys; no loop."""
+    return _wip_consuming(row, np.array(arrive, dtype=np.float64, copy=True),
+                          np.array(depart, dtype=np.float64, copy=True), query)
+
+
+def _wip_consuming(row: np.ndarray, arrive: np.ndarray, depart: np.ndarray,
+                   query: np.ndarray | None = None) -> np.ndarray:
+    """:func:`wip_at_arrival` that builds its sort keys in the buffers of ``arrive`` and
+    ``depart`` (float64 arrays the caller gives up; the same keys and counts)."""
     if query is None:
         query = np.arange(row.size)
     if row.size == 0 or query.size == 0:
         return np.zeros(query.size, dtype=np.int64)
     t0 = float(min(np.nanmin(arrive), np.nanmin(depart)))
     span = float(max(np.nanmax(arrive), np.nanmax(depart)) - t0) + 1.0
-    ka = row.astype(np.float64)
-    ka *= span
-    ka -= t0
-    kd = np.maximum(depart, arrive)
-    kd += ka
-    ka += arrive
+    off = row.astype(np.float64)
+    off *= span
+    off -= t0
+    kd = np.maximum(depart, arrive, out=depart)
+    kd += off
+    ka = arrive
+    ka += off
+    del off
     kq = ka[query]
     ka.sort()
     kd.sort()
     order = np.argsort(kq)            # sorted queries: cache-friendly binary searches
     kqs = kq[order]
+    del kq
     out = np.empty(query.size, dtype=np.int64)
     out[order] = (np.searchsorted(ka, kqs, side="right")
                   - np.searchsorted(kd, kqs, side="right") - 1)
@@ -738,6 +749,7 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
         cases = boot["n"].to_numpy()
         ci_low, ci_high = boot["ci_low"].to_numpy(), boot["ci_high"].to_numpy()
         attrs["bootstrap_method"] = boot.attrs.get("method")
+        del boot
     else:
         nc = max(seg.n_cases, 1)
         cases = np.bincount(np.unique(key * nc + case) // nc, minlength=R)
@@ -754,6 +766,7 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
     excess_sum = np.bincount(key, weights=excess, minlength=R)
     n_allot = np.bincount(key, weights=has_allot.astype(np.float64), minlength=R)
     basis = np.where(n_allot == count, "allotment", np.where(n_allot == 0, "median", "mixed"))
+    del allot, has_allot, excess
 
     # ------------------------------------------------------------ shares
     agency_all = seg.seg_s[agency]
@@ -771,11 +784,13 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
         in_scope[seg.case[scope]] = True
         attrs["n_overdue_dossiers"] = int(np.count_nonzero(od_case & in_scope))
         attrs["overdue_basis"] = od["basis"]
+        del ev_od, in_scope
         if tot_od > 0:
             share_overdue = np.bincount(key, weights=np.where(od_case[case], held, 0.0),
                                         minlength=R) / tot_od
         else:
             share_overdue = np.zeros(R)
+    del agency_all, case, held
 
     # ------------------------------------------------------------ trend per month
     okm = month >= 0
@@ -785,6 +800,7 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
         mk = key[okm] * M + (month[okm] - m0)
         ys = np.bincount(mk, weights=wait[okm], minlength=R * M).reshape(R, M)
         yc = np.bincount(mk, minlength=R * M).reshape(R, M)
+        del mk
         slope, trend_p, trend_n = linear_trend(ys, yc)
     else:
         slope = trend_p = np.full(R, np.nan)
@@ -797,6 +813,7 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
     with np.errstate(invalid="ignore", divide="ignore"):
         handover_share = np.where(sum_wait > 0, ho_w / sum_wait, 0.0)
         ho_mean = np.where(ho_n > 0, ho_w / np.maximum(ho_n, 1), np.nan)
+    del is_ho, month, okm
     # reference: mean wait of the agency segments in scope that stay inside a unit
     inside = ~seg.handover & agency
     n_inside = int(np.count_nonzero(inside))
@@ -913,8 +930,9 @@ def _queue_evidence(log, seg, idx, key, R, seed):
     else:
         rng = np.random.default_rng(seed)
         take = np.flatnonzero(rng.random(key.size, dtype=np.float32) < frac.astype(np.float32)[key])
-    wip = wip_at_arrival(qkey, arrive, depart, take)
     wait = np.maximum(depart[take] - arrive[take], 0.0)
+    wip = _wip_consuming(qkey, arrive, depart, take)     # (arrive, depart not used after)
+    del arrive, depart, qkey
     return _spearman_by_group(wip.astype(np.float64), wait, key[take], R)
 
 

@@ -127,7 +127,14 @@ def group_stats(group: np.ndarray, values: np.ndarray, n_groups: int,
     out: dict[str, np.ndarray] = {"n": n, "sum": s, "mean": mean}
     if not quantiles:
         return out
-    qv = sorted_group_quantiles(g_use, v_use, n, quantiles)
+    bits = max(int(n_groups - 1).bit_length(), 1)
+    if bits <= _KEY_BITS_MAX and np.any(n > 0):
+        keys = _pack_keys(g_use, v_use, bits)
+        del g_use, v_use                   # (the compressed copies are not needed for the sort)
+        qv = _packed_quantiles(keys, n, quantiles, bits)
+        del keys
+    else:
+        qv = sorted_group_quantiles(g_use, v_use, n, quantiles)
     for j, q in enumerate(quantiles):
         out[f"q{int(round(q * 100))}"] = qv[:, j]
     return out
@@ -140,29 +147,42 @@ def sorted_group_quantiles(group: np.ndarray, values: np.ndarray, counts: np.nda
     packed 64-bit keys (see :func:`group_stats` for the precision). Returns an array
     ``(len(counts), len(quantiles))``, NaN for empty groups."""
     n_groups = len(counts)
+    if not np.any(counts > 0):
+        return np.full((n_groups, len(quantiles)), np.nan)
+    bits = max(int(n_groups - 1).bit_length(), 1)
+    if bits <= _KEY_BITS_MAX:
+        return _packed_quantiles(_pack_keys(group, values, bits), counts, quantiles, bits)
+    # very many groups: exact two-pass sort
+    order = np.argsort(values)
+    order = order[np.argsort(group[order], kind="stable")]
+    sorted_v = values[order]
+    return _read_quantiles(lambda pos: sorted_v[pos], counts, quantiles)
+
+
+def _pack_keys(group: np.ndarray, values: np.ndarray, bits: int) -> np.ndarray:
+    """The unsorted 64-bit keys ``group | value`` of :func:`sorted_group_quantiles`."""
+    keys = _sortable(values)
+    keys >>= np.uint64(bits)
+    top = group.astype(np.uint64)
+    top <<= np.uint64(64 - bits)
+    keys |= top
+    return keys
+
+
+def _packed_quantiles(keys: np.ndarray, counts: np.ndarray, quantiles: tuple[float, ...],
+                      bits: int) -> np.ndarray:
+    """Quantiles from the keys of :func:`_pack_keys` (sorted here, in place)."""
+    keys.sort()
+    shift = np.uint64(bits)
+    mask = np.uint64((1 << (64 - bits)) - 1)
+    return _read_quantiles(lambda pos: _unsortable((keys[pos] & mask) << shift), counts, quantiles)
+
+
+def _read_quantiles(at, counts: np.ndarray, quantiles: tuple[float, ...]) -> np.ndarray:
+    n_groups = len(counts)
     n = counts
     res = np.full((n_groups, len(quantiles)), np.nan)
     idx = np.flatnonzero(n > 0)
-    if idx.size == 0:
-        return res
-    bits = max(int(n_groups - 1).bit_length(), 1)
-    if bits <= _KEY_BITS_MAX:
-        shift = np.uint64(bits)
-        keys = _sortable(values)
-        keys >>= shift
-        keys |= group.astype(np.uint64) << np.uint64(64 - bits)
-        keys.sort()
-        mask = np.uint64((1 << (64 - bits)) - 1)
-
-        def at(pos: np.ndarray) -> np.ndarray:
-            return _unsortable((keys[pos] & mask) << shift)
-    else:  # very many groups: exact two-pass sort
-        order = np.argsort(values)
-        order = order[np.argsort(group[order], kind="stable")]
-        sorted_v = values[order]
-
-        def at(pos: np.ndarray) -> np.ndarray:
-            return sorted_v[pos]
     starts = np.zeros(n_groups, dtype=np.int64)
     if n_groups > 1:
         starts[1:] = np.cumsum(n)[:-1]
