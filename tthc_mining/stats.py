@@ -380,16 +380,18 @@ def _pair_sums_bitset(v: np.ndarray, g: np.ndarray, p: np.ndarray, n_strata: int
     d_c = np.diff(np.append(dstarts, ordered.size)).astype(np.float64)
     head = ordered[dstarts]                     # first observation of every repeated pair
     del ordered
-    s_full = v.astype(np.float64, copy=True)
-    c_full = np.ones(m, dtype=np.float64)
     keep = np.ones(m, dtype=bool)
     keep[rows] = False
     keep[head] = True
-    s_full[head] = d_s
-    c_full[head] = d_c
-    del rows, head
+    del rows
+    at = np.cumsum(keep[:int(head.max()) + 1])[head] - 1 if head.size else head  # after compress
+    del head
+    out_s = v[keep].astype(np.float64, copy=False)
+    out_s[at] = d_s
+    out_c = np.ones(out_s.size, dtype=np.float64)
+    out_c[at] = d_c
     return (p[keep].astype(np.int64, copy=False), g[keep].astype(np.int64, copy=False),
-            s_full[keep], c_full[keep])
+            out_s, out_c)
 
 
 def _clustered_ci(v, g, p, n_units, n_strata, p_uniques, single, *, n_boot, ci, rng, method,
@@ -408,7 +410,9 @@ def _clustered_ci(v, g, p, n_units, n_strata, p_uniques, single, *, n_boot, ci, 
     used = []
     if big.any():
         # linearised ratio estimator: z_i = s_i - mean * c_i per (stratum, dossier)
-        z = pair_s - mean[pair_p] * pair_c
+        z = mean[pair_p]
+        z *= pair_c
+        np.subtract(pair_s, z, out=z)           # pair_s - mean * pair_c
         z *= z
         ss = np.bincount(pair_p, weights=z, minlength=n_strata)[:n_strata]
         del z
