@@ -881,6 +881,28 @@ def _distinct_pairs(case: np.ndarray, key: np.ndarray, K: int) -> tuple[np.ndarr
     return u // K, u % K
 
 
+def _dossiers_per_key(case: np.ndarray, key: np.ndarray, K: int) -> np.ndarray:
+    """Per key in ``0..K-1``: the dossiers in which it appears (events sorted by dossier; -1 =
+    no key). Only the first row of each run of one key inside a dossier can be new; those
+    (dossier, key) pairs are deduplicated by a stable sort (nearly sorted already)."""
+    n = key.size
+    if n == 0:
+        return np.zeros(K, dtype=np.int64)
+    new = np.ones(n, dtype=bool)
+    np.not_equal(key[1:], key[:-1], out=new[1:])
+    new[1:] |= case[1:] != case[:-1]
+    new &= key >= 0
+    rows = np.flatnonzero(new)
+    del new
+    pk = case[rows].astype(np.int64)
+    pk *= K
+    pk += key[rows]
+    pk.sort(kind="stable")
+    if pk.size > 1:
+        pk = pk[np.r_[True, pk[1:] != pk[:-1]]]
+    return np.bincount(pk % K, minlength=K)
+
+
 def _month_codes(ctx: _Context, tc: pd.DataFrame) -> tuple[np.ndarray, pd.Index]:
     """Month of receipt (local) per dossier as codes into 'YYYY-MM' labels. Received as
     tm.timing defines it: ``case:received``, else the first receipt event, else the first
@@ -933,7 +955,7 @@ def _triggers(ctx: _Context, timing_out) -> pd.DataFrame:
     frames = []
     trig = lp.trigger
 
-    def dimension(name, per_event, names, per_case=None):
+    def dimension(name, per_event, names, per_case=None, n_doss=None):
         K = len(names)
         if K == 0:
             return
@@ -943,8 +965,8 @@ def _triggers(ctx: _Context, timing_out) -> pd.DataFrame:
             n_with = np.bincount(per_case[ok & looped_case], minlength=K)
             lk = per_case[lp.case]
         else:
-            pc, pk = _distinct_pairs(seg.case, per_event, K)
-            n_doss = np.bincount(pk, minlength=K)
+            if n_doss is None:
+                n_doss = _dossiers_per_key(seg.case, per_event, K)
             lk = per_event[trig]
             okl = lk >= 0
             tc_, tk = _distinct_pairs(lp.case[okl], lk[okl], K)
@@ -972,15 +994,18 @@ def _triggers(ctx: _Context, timing_out) -> pd.DataFrame:
         pcase = np.where(ctx.proc_case < len(codes.procedures), ctx.proc_case, -1)
         dimension("procedure", None, codes.procedures, per_case=pcase)
     if len(codes.units):
-        dimension("unit", codes.unit, codes.units)
+        dimension("unit", codes.unit_codes, codes.units)
     if len(codes.resources):
-        dimension("officer", codes.resource, codes.resources)
-    dimension("step", seg.activity, seg.activities)
+        dimension("officer", codes.resource_codes, codes.resources)
+    # dossiers per step: its events but the re-executions (as by_activity's n_cases)
+    A = len(seg.activities)
+    dimension("step", seg.activity, seg.activities,
+              n_doss=ctx.step_events - np.bincount(seg.activity[ctx.sub.reexec_rows], minlength=A))
     mcodes, months = _month_codes(ctx, tc if tc is not None else pd.DataFrame())
     dimension("month", None, months, per_case=mcodes)
     if S.REASON in ev.columns and lp.size:
         # reasons: among dossiers with a loop, how many cite the reason at a trigger
-        rc, rnames = pd.factorize(ev[S.REASON].to_numpy()[trig])
+        rc, rnames = pd.factorize(ev[S.REASON].iloc[trig].to_numpy())   # the loops' rows only
         rc = np.asarray(rc, dtype=np.int64)
         K = len(rnames)
         if K:
