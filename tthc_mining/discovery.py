@@ -129,8 +129,12 @@ def group_stats(group: np.ndarray, values: np.ndarray, n_groups: int,
         return out
     bits = max(int(n_groups - 1).bit_length(), 1)
     if bits <= _KEY_BITS_MAX and np.any(n > 0):
-        keys = _pack_keys(g_use, v_use, bits)
-        del g_use, v_use                   # (the compressed copies are not needed for the sort)
+        # the keys of _pack_keys, with each input dropped as soon as it is used
+        keys = _sortable(v_use)
+        del v_use
+        keys >>= np.uint64(bits)
+        _or_shifted(keys, g_use, 64 - bits)
+        del g_use
         qv = _packed_quantiles(keys, n, quantiles, bits)
         del keys
     else:
@@ -163,10 +167,16 @@ def _pack_keys(group: np.ndarray, values: np.ndarray, bits: int) -> np.ndarray:
     """The unsorted 64-bit keys ``group | value`` of :func:`sorted_group_quantiles`."""
     keys = _sortable(values)
     keys >>= np.uint64(bits)
-    top = group.astype(np.uint64)
-    top <<= np.uint64(64 - bits)
-    keys |= top
+    _or_shifted(keys, group, 64 - bits)
     return keys
+
+
+def _or_shifted(keys: np.ndarray, group: np.ndarray, shift: int, block: int = 1 << 20) -> None:
+    """``keys |= group << shift`` for non-negative integer codes, in blocks (no full-length
+    temporary)."""
+    s = np.uint64(shift)
+    for b0 in range(0, keys.size, block):
+        keys[b0:b0 + block] |= group[b0:b0 + block].astype(np.uint64) << s
 
 
 def _packed_quantiles(keys: np.ndarray, counts: np.ndarray, quantiles: tuple[float, ...],
@@ -698,10 +708,13 @@ def discover(log, *, procedure: str | None = None, min_share: float = 0.0,
 
 def _edge_seconds(seg: Segments) -> np.ndarray:
     """Working seconds of the transition that ends at each event (see the module docstring)."""
-    if np.all(np.isnan(seg.w_start)):
+    no_start = np.isnan(seg.w_start)
+    if no_start.all():
         return seg.seg_s
-    has_start = ~np.isnan(seg.w_start)
-    return np.where(has_start, np.maximum(seg.wait_s, 0.0), seg.seg_s)
+    out = np.maximum(seg.wait_s, 0.0)        # = where(has start, max(wait, 0), seg), in place
+    if no_start.any():
+        out[no_start] = seg.seg_s[no_start]
+    return out
 
 
 def _dominant(log, a_ev: np.ndarray, ev: np.ndarray | None, A: int) -> pd.Series:

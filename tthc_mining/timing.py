@@ -1148,19 +1148,21 @@ class _RoleRowsLean:
     def __init__(self, role: np.ndarray, known: np.ndarray | None):
         self._role = role
         self._known = known
-        self._counts = np.bincount((role.astype(np.int16) + 1), minlength=len(S.ROLES) + 1)
+        self._rows: dict[int, np.ndarray] = {}
+
+    def _all(self, r: int) -> np.ndarray:
+        if r not in self._rows:
+            self._rows[r] = np.flatnonzero(self._role == r)
+        return self._rows[r]
 
     def rows(self, name: str, *, known: bool = True) -> np.ndarray:
-        r = S.ROLES.index(name)
-        if self._counts[r + 1] == 0:
-            return np.zeros(0, dtype=np.int64)
-        idx = np.flatnonzero(self._role == r)
+        idx = self._all(S.ROLES.index(name))
         if known and self._known is not None:
             idx = idx[self._known[idx]]
         return idx
 
     def any(self, names) -> bool:
-        return any(self._counts[S.ROLES.index(nm) + 1] > 0 for nm in names)
+        return any(self._all(S.ROLES.index(nm)).size > 0 for nm in names)
 
 
 def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
