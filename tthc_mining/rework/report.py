@@ -460,20 +460,22 @@ def rework(log, *, procedure: str | None = None, catalog: Any = None, length_bou
                        _sorted_union(reexec_rows, be.rows))
     # edeaR reads the dossier blocks and resources only
     ed = lift_edear(edear(sblk, socc, codes.resource_codes[rows]), sel, C)
-    sseg, lp, loops_df = tasks.result("loops")
-    sub = _Subset(seg=sseg, rows=rows, sel=sel, occ=socc, reexec_rows=reexec_rows,
+    sub = _Subset(seg=sblk, rows=rows, sel=sel, occ=socc, reexec_rows=reexec_rows,
                   reexec_prev=rows[socc.prev_occ[re_local]])
     del re_local
     first = seg.case_start[:-1]
+    proc_case = proc[first].astype(np.int64) if first.size else np.zeros(0, np.int64)
+    counts = _by_case_counts(log, seg, codes, sub, ed, pp, be, req_rows, proc_case)
+    sseg, lp, loops_df = tasks.result("loops")
+    sub.seg = sseg
     ctx = _Context(log=log, seg=seg, codes=codes, sub=sub, req_rows=req_rows,
                    step_events=step_events[0], ed=ed, loops=lp,
-                   pp=pp, be=be, order=order,
-                   proc_case=proc[first].astype(np.int64) if first.size else np.zeros(0, np.int64),
+                   pp=pp, be=be, order=order, proc_case=proc_case,
                    catalog=cat, n_boot=int(n_boot), seed=int(seed), rules=dict(rules or {}),
                    top_patterns=int(top_patterns), length_bound=int(length_bound),
                    max_cycles=int(max_cycles), use_timing=bool(timing))
     report = ReworkReport(
-        by_case=_by_case(ctx), by_activity=_by_activity(ctx), loops=loops_df,
+        by_case=_by_case(ctx, counts), by_activity=_by_activity(ctx), loops=loops_df,
         back_edges=_back_edges_table(ctx, proc_names), pingpong=_pingpong_table(ctx),
         order=_order_table(ctx, proc_names),
         params={"procedure": procedure, "catalog": bool(cat is not None),
@@ -553,36 +555,74 @@ def _per_case(idx: np.ndarray, C: int, weights: np.ndarray | None = None) -> np.
 
 
 def _reexec(ctx: _Context) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    return _reexec_of(ctx.codes, ctx.sub)
+
+
+def _reexec_of(codes: EventCodes, sub: _Subset) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Rows of re-executions and masks same / other / unknown officer."""
-    rr = ctx.sub.reexec_rows
-    r1 = ctx.codes.resource_codes[rr]
-    r0 = ctx.codes.resource_codes[ctx.sub.reexec_prev]
+    rr = sub.reexec_rows
+    r1 = codes.resource_codes[rr]
+    r0 = codes.resource_codes[sub.reexec_prev]
     known = (r1 >= 0) & (r0 >= 0)
     return rr, known & (r1 == r0), known & (r1 != r0), ~known
 
 
-def _selfloop_events(ctx: _Context) -> tuple[np.ndarray, np.ndarray]:
+def _selfloop_events_of(codes: EventCodes, sub: _Subset) -> tuple[np.ndarray, np.ndarray]:
     """Immediate re-executions (activity equal to the previous event's) by the same officer as
     that previous execution, and by another officer (both officers known): the dossier code of
     each (they are re-executions, so they lie in the loop subset)."""
-    sub = ctx.sub
     seg = sub.seg
     rows = np.flatnonzero(~seg.is_first & (seg.activity == seg.prev_activity))
-    r = ctx.codes.resource_codes[sub.rows[rows]]
-    r_prev = ctx.codes.resource_codes[sub.rows[rows - 1]]
+    r = codes.resource_codes[sub.rows[rows]]
+    r_prev = codes.resource_codes[sub.rows[rows - 1]]
     known = (r >= 0) & (r_prev >= 0)
     case = sub.sel[seg.case[rows]]
     return case[known & (r == r_prev)], case[known & (r != r_prev)]
 
 
-def _by_case(ctx: _Context) -> pd.DataFrame:
-    seg, lp, ed, sub = ctx.seg, ctx.loops, ctx.ed, ctx.sub
+def _by_case_counts(log, seg: CaseBlocks, codes: EventCodes, sub: _Subset, ed: EdeaR,
+                    pp: PingPong, be: BackEdges, req_rows: np.ndarray,
+                    proc_case: np.ndarray) -> dict:
+    """The ``by_case`` columns that do not depend on the priced loops (built while the second
+    core prices them)."""
     C = seg.n_cases
-    rr, same, other, unknown = _reexec(ctx)
+    rr, same, other, unknown = _reexec_of(codes, sub)
     rc = seg.case[rr]
-    sl_same, sl_other = _selfloop_events(ctx)
+    sl_same, sl_other = _selfloop_events_of(codes, sub)
 
     def count(idx):             # int64 counts per dossier (bincount gives int64: no copy)
+        return np.bincount(idx, minlength=C)
+
+    out = {S.CASE: seg.case_ids}
+    if S.PROCEDURE in log.events.columns:
+        out["procedure"] = _cat(np.where(proc_case < len(codes.procedures), proc_case, -1),
+                                codes.procedures)
+    out["n_events"] = np.diff(seg.case_start)
+    out.update({
+        "selfloops_repeat": ed.selfloop_case_repeat.astype(np.int64, copy=False),
+        "selfloops_redo": ed.selfloop_case_redo.astype(np.int64, copy=False),
+        "repetitions_repeat": ed.rep_case_repeat.astype(np.int64, copy=False),
+        "repetitions_redo": ed.rep_case_redo.astype(np.int64, copy=False),
+        "reexec_same_officer": count(rc[same]),
+        "reexec_other_officer": count(rc[other]),
+        "reexec_unknown_officer": count(rc[unknown]),
+        "selfloop_same_officer": count(sl_same),
+        "selfloop_other_officer": count(sl_other),
+        "n_supplement": count(seg.case[req_rows]),
+        "n_pingpong": pp.per_case.astype(np.int64, copy=False),
+        "n_back_edges": be.per_case.astype(np.int64, copy=False),
+    })
+    return out
+
+
+def _by_case(ctx: _Context, counts: dict | None = None) -> pd.DataFrame:
+    seg, lp, sub = ctx.seg, ctx.loops, ctx.sub
+    C = seg.n_cases
+    if counts is None:
+        counts = _by_case_counts(ctx.log, seg, ctx.codes, sub, ctx.ed, ctx.pp, ctx.be,
+                                 ctx.req_rows, ctx.proc_case)
+
+    def count(idx):
         return np.bincount(idx, minlength=C)
 
     # sums over the loops: on the subset's dossiers (loops live there), then spread
@@ -597,27 +637,13 @@ def _by_case(ctx: _Context) -> pd.DataFrame:
         out[sub.sel] = local
         return out
 
-    out = {S.CASE: seg.case_ids}
-    if S.PROCEDURE in ctx.log.events.columns:
-        out["procedure"] = _cat(np.where(ctx.proc_case < len(ctx.codes.procedures), ctx.proc_case, -1),
-                                ctx.codes.procedures)
-    out["n_events"] = np.diff(seg.case_start)
+    head = [S.CASE, "procedure", "n_events"]
+    out = {c: counts[c] for c in head if c in counts}
     out["n_loops"] = count(lp.case)
     for kind, name in KIND_COLUMNS.items():
         out[name] = count(lp.case[lp.kind == kind])
+    out.update({c: v for c, v in counts.items() if c not in head})
     out.update({
-        "selfloops_repeat": ed.selfloop_case_repeat.astype(np.int64, copy=False),
-        "selfloops_redo": ed.selfloop_case_redo.astype(np.int64, copy=False),
-        "repetitions_repeat": ed.rep_case_repeat.astype(np.int64, copy=False),
-        "repetitions_redo": ed.rep_case_redo.astype(np.int64, copy=False),
-        "reexec_same_officer": count(rc[same]),
-        "reexec_other_officer": count(rc[other]),
-        "reexec_unknown_officer": count(rc[unknown]),
-        "selfloop_same_officer": count(sl_same),
-        "selfloop_other_officer": count(sl_other),
-        "n_supplement": count(seg.case[ctx.req_rows]),
-        "n_pingpong": ctx.pp.per_case.astype(np.int64, copy=False),
-        "n_back_edges": ctx.be.per_case.astype(np.int64, copy=False),
         # integer sums of integers: exact as float64 sums, as before
         "extra_steps": loop_sum(lp.n_events.astype(np.float64), np.int64),
         "extra_handovers": loop_sum(lp.handovers.astype(np.float64), np.int64),
