@@ -206,3 +206,32 @@ def test_rework_does_not_build_the_logs_segments(province):
     assert ("working_ns", S.TIMESTAMP) not in log._cache
     r.clock
     assert "segments" in log._cache
+
+
+class _FloatAxisCalendar:
+    """A calendar without the exact working-ns axis (duck-typed): the subset then takes the
+    whole log's segments."""
+
+    def __init__(self, cal):
+        self._cal = cal
+
+    def __getattr__(self, name):
+        if name in ("to_working_ns", "to_working_ns_and_seconds"):
+            raise AttributeError(name)
+        return getattr(self._cal, name)
+
+
+def test_rework_with_a_calendar_without_exact_axis(province):
+    cal = _FloatAxisCalendar(province.calendar)
+    log = tm.DossierLog(events=province.events, catalog=province.catalog)
+    log.calendar = cal
+    r = tm.rework(log, n_boot=20, timing=False)
+    assert "segments" in log._cache                  # the fallback: the whole log's segments
+    ref = tm.rework(tm.DossierLog(events=province.events, calendar=province.calendar,
+                                  catalog=province.catalog), n_boot=20, timing=False)
+    a, b = r.by_case, ref.by_case
+    for c in a.columns:
+        if pd.api.types.is_float_dtype(a[c]):
+            np.testing.assert_allclose(a[c], b[c], rtol=1e-9, atol=1e-6, err_msg=c)
+        else:
+            assert a[c].equals(b[c]), c
