@@ -676,7 +676,6 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
     np.fmax(held, 0.0, out=held)
     held /= H
     key = keys_all[idx]
-    case = seg.case[idx]
 
     count = np.bincount(key, minlength=R)
     keep_rows = np.flatnonzero(count > 0)
@@ -713,13 +712,6 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
     tasks = Tasks(parallel=idx.size >= PARALLEL_MIN_EVENTS)
     tasks.submit("overdue", overdue_flags, log)
     tasks.submit("queue", _queue_evidence, log, seg, idx, key, R, seed)
-    ns_all = local_ns(log, cache=False)         # local clock times (batching, months)
-    tasks.submit("batch", _batch_evidence, log, seg, idx, key, R, ns_all, here=True)
-    # the month the step received the dossier (from the local times of the previous events;
-    # the cached month index when another module built it)
-    cached_month = log._cache.get(("d2_month", S.TIMESTAMP))
-    month = cached_month[idx - 1] if cached_month is not None else months_of(ns_all[idx - 1])
-    del ns_all, cached_month
 
     # ------------------------------------------------------------ sums, counts, quantiles
     sum_wait = np.bincount(key, weights=wait, minlength=R)
@@ -732,6 +724,15 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
     else:
         n_proc = sum_proc = wait_with_proc = np.zeros(R)
     del proc, has_proc
+
+    ns_all = local_ns(log, cache=False)         # local clock times (batching, months)
+    tasks.submit("batch", _batch_evidence, log, seg, idx, key, R, ns_all, here=True)
+    # the month the step received the dossier (from the local times of the previous events;
+    # the cached month index when another module built it)
+    cached_month = log._cache.get(("d2_month", S.TIMESTAMP))
+    month = cached_month[idx - 1] if cached_month is not None else months_of(ns_all[idx - 1])
+    del ns_all, cached_month
+    case = seg.case[idx]
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_wait = sum_wait / count
         proc_mean = np.where(n_proc > 0, sum_proc / np.maximum(n_proc, 1), np.nan)
