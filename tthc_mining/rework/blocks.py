@@ -78,10 +78,12 @@ class CaseBlocks:
                 f"{len(self.activities):,} activities)")
 
 
-def case_blocks(log, is_first: np.ndarray | None = None) -> CaseBlocks:
+def case_blocks(log, is_first: np.ndarray | None = None,
+                starts: np.ndarray | None = None) -> CaseBlocks:
     """The :class:`CaseBlocks` of a log: the same dossier codes as
     :func:`tthc_mining.segments.segments` (taken from its cached result when there is one).
-    ``is_first``: the first-event flags of the case codes when already computed."""
+    ``is_first``, ``starts``: the first-event flags of the case codes and their rows when
+    already computed."""
     cached = log._cache.get("segments")
     if cached is not None:
         return CaseBlocks(cached.case, cached.activity, cached.is_first, cached.case_start,
@@ -93,7 +95,9 @@ def case_blocks(log, is_first: np.ndarray | None = None) -> CaseBlocks:
         is_first = np.ones(n, dtype=bool)
         if n:
             np.not_equal(raw_case[1:], raw_case[:-1], out=is_first[1:])
-    starts = np.flatnonzero(is_first)
+        starts = None
+    if starts is None:
+        starts = np.flatnonzero(is_first)
     n_cases = starts.size
     case_start = np.append(starts, n).astype(np.int64)
     first_codes = raw_case[starts]
@@ -158,7 +162,7 @@ def _role_states(log, rows: np.ndarray) -> np.ndarray:
     col = log.events[S.ROLE]
     if isinstance(col.dtype, pd.CategoricalDtype):
         cats = [str(c) for c in col.cat.categories]
-        codes = col.cat.codes.to_numpy()[rows]
+        codes = col.array.codes[rows]
     else:
         codes, uniq = pd.factorize(col.to_numpy()[rows])
         cats = [str(c) for c in uniq]

@@ -109,13 +109,14 @@ class EventCodes:
 
 def narrow_codes(log, column: str) -> tuple[np.ndarray, pd.Index]:
     """``log.codes(column)`` without the int64 copy when the column is categorical: the
-    categorical's own codes (the same values, -1 missing, 1 to 4 bytes each)."""
+    categorical's own codes (the same values, -1 missing, 1 to 4 bytes each; read-only)."""
     key = ("codes", column)
     if key in log._cache:
         return log._cache[key]
     col = log.events[column]
     if isinstance(col.dtype, pd.CategoricalDtype):
-        return col.cat.codes.to_numpy(), pd.Index(col.cat.categories)
+        # the Categorical's own codes array (a read-only view; ``.cat.codes`` would copy it)
+        return col.array.codes, pd.Index(col.cat.categories)
     return log.codes(column)
 
 
@@ -708,12 +709,14 @@ def back_edges(seg: Segments, order: np.ndarray, procedure: np.ndarray) -> BackE
     C, A = seg.n_cases, len(seg.activities)
     act = seg.activity
     mask = np.zeros(n, dtype=bool)
+    rows = None
     if n:
         if order.shape[0] * A * A <= 1 << 22:
             # back-edge table per (procedure, source, target)
             with np.errstate(invalid="ignore"):
                 back = (order[:, None, :] < order[:, :, None]).ravel()   # [p, src, dst]
             is_first = seg.is_first
+            found = []
             for b0 in range(0, n, BLOCK_ROWS):
                 b1 = min(b0 + BLOCK_ROWS, n)
                 lo = max(b0, 1)
@@ -728,6 +731,8 @@ def back_edges(seg: Segments, order: np.ndarray, procedure: np.ndarray) -> BackE
                 m = back[p]
                 m &= ~is_first[lo:b1]
                 mask[lo:b1] = m
+                found.append(np.flatnonzero(m) + lo)
+            rows = np.concatenate(found) if found else np.zeros(0, np.int64)
         else:
             p = np.maximum(procedure, 0).astype(np.int64)
             p *= A
@@ -738,7 +743,8 @@ def back_edges(seg: Segments, order: np.ndarray, procedure: np.ndarray) -> BackE
             mask = flat[p] < o_src
             del o_src, p, src
             mask &= ~seg.is_first
-    rows = np.flatnonzero(mask)
+    if rows is None:
+        rows = np.flatnonzero(mask)
     # a back-edge is never a dossier's first event
     src, dst = act[rows - 1].astype(np.int64), act[rows].astype(np.int64)
     key = src * A + dst

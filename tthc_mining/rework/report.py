@@ -415,13 +415,14 @@ def rework(log, *, procedure: str | None = None, catalog: Any = None, length_bou
     parallel = log.n_events >= PARALLEL_MIN_EVENTS
     tasks = Tasks(parallel=parallel)
     tasks.submit("codes", event_codes, log)
-    is_first = _check_log(log)
-    seg = case_blocks(log, is_first=is_first)
-    del is_first
+    is_first, starts = _check_log(log)
+    seg = case_blocks(log, is_first=is_first, starts=starts)
+    del is_first, starts
     maybe = repeated_cases(seg)
     codes = tasks.result("codes")
     C = seg.n_cases
-    req_rows = np.flatnonzero(codes.is_request)
+    sup_rows = np.flatnonzero(codes.is_request | codes.is_received)   # one scan for both
+    req_rows = sup_rows[codes.is_request[sup_rows]]
     maybe[seg.case[req_rows]] = True
     sel = np.flatnonzero(maybe)
     del maybe
@@ -456,7 +457,7 @@ def rework(log, *, procedure: str | None = None, catalog: Any = None, length_bou
     be = back_edges(seg, order, proc)
     # ping-pong returns are rework: a re-execution or a back-edge
     pp = pingpong_rows(seg, codes.unit_codes,
-                       _sorted_union(req_rows, np.flatnonzero(codes.is_received)),
+                       sup_rows,
                        _sorted_union(reexec_rows, be.rows))
     # edeaR reads the dossier blocks and resources only
     ed = lift_edear(edear(sblk, socc, codes.resource_codes[rows]), sel, C)
@@ -511,10 +512,10 @@ def _subset_loops(log, seg: CaseBlocks, sblk: CaseBlocks, rows: np.ndarray, sel:
     return sseg, lp, _loops_table(log, seg, lp, codes)
 
 
-def _check_log(log) -> np.ndarray:
+def _check_log(log) -> tuple[np.ndarray, np.ndarray]:
     """Dossier ids and activities must be present and events sorted by dossier (the canonical
     form ``tm.read_log`` produces); otherwise raise an InputError naming row, column and value.
-    Returns the first-event flags of the dossier blocks."""
+    Returns the first-event flags of the dossier blocks and their rows."""
     ev = log.events
     for col in S.REQUIRED:
         if col not in ev.columns:
@@ -532,6 +533,7 @@ def _check_log(log) -> np.ndarray:
                          row=row, column=col, value=None)
     case, _ = narrow_codes(log, S.CASE)
     change = np.ones(case.size, dtype=bool)
+    starts = np.flatnonzero(change)
     if case.size > 1:
         np.not_equal(case[1:], case[:-1], out=change[1:])
         starts = np.flatnonzero(change)
@@ -546,7 +548,7 @@ def _check_log(log) -> np.ndarray:
             raise InputError("events are not grouped by dossier; sort them by dossier, then time "
                              "(tm.read_log does)", file=str(log.source), row=row, column=S.CASE,
                              value=ev[S.CASE].iloc[i])
-    return change
+    return change, starts
 
 
 # ====================================================================================== tables
