@@ -12,7 +12,8 @@ memory (``VmHWM``) is that side's alone. Imports happen before the clocks start 
 * tthc_mining: ``tm.read_log(parquet)`` (load: column recognition, checks, categorical codes,
   roles), then ``tm.discover(log)`` and ``tm.bottlenecks(log, by="activity")`` on the fresh log
   (nothing cached: the working-time segments, the catalogue-free deadlines of ``tm.timing``
-  behind ``share_in_overdue``, the dossier bootstrap and the kind hints are all computed in the
+  behind ``share_in_overdue`` — ``tm.timing.overdue_arrays``, the same per-dossier arrays
+  without the cases table —, the dossier bootstrap and the kind hints are all computed in the
   timed calls).
 * pm4py: ``pandas.read_parquet`` + ``pm4py.format_dataframe`` (load), then
   ``pm4py.discover_dfg`` and ``pm4py.discover_performance_dfg`` (elapsed time, no calendar).

@@ -712,6 +712,7 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
     tasks = Tasks(parallel=idx.size >= PARALLEL_MIN_EVENTS)
     tasks.submit("overdue", overdue_flags, log)
     tasks.submit("queue", _queue_evidence, log, seg, idx, key, R, seed)
+    tasks.submit("quantiles", group_quantiles, wait, key, R, (0.5, 0.9))   # (reads only)
 
     # ------------------------------------------------------------ sums, counts, quantiles
     sum_wait = np.bincount(key, weights=wait, minlength=R)
@@ -737,7 +738,6 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
         mean_wait = sum_wait / count
         proc_mean = np.where(n_proc > 0, sum_proc / np.maximum(n_proc, 1), np.nan)
         proc_share = np.where(n_proc > 0, sum_proc / (sum_proc + wait_with_proc), np.nan)
-    q = group_quantiles(wait, key, R, (0.5, 0.9))
 
     # dossiers per row and the bootstrap interval of the mean wait (resampling dossiers); run
     # here, after the sums, so that its transient arrays do not meet those of the share in
@@ -758,6 +758,7 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
         attrs["bootstrap_method"] = None
 
     # ------------------------------------------------------------ excess over allotment/median
+    q = tasks.result("quantiles")
     allot = event_allotment_s(log, resolve_catalog(log, catalog), idx) / H
     has_allot = np.isfinite(allot)
     excess = wait - q[key, 0]

@@ -257,15 +257,21 @@ def _percentile_ci(pair_p, pair_g, pair_s, pair_c, n_res, n_strata, n_boot, ci, 
     low = np.full(n_strata, np.nan)
     high = np.full(n_strata, np.nan)
     from scipy import sparse
-    ms = sparse.csr_matrix((pair_s, (pair_g, pair_p)), shape=(n_res, n_strata))
-    mc = sparse.csr_matrix((pair_c, (pair_g, pair_p)), shape=(n_res, n_strata))
+    # sums and counts side by side: one sparse product per chunk gives both (each entry the
+    # same products summed in the same order as two separate products)
+    msc = sparse.csr_matrix((np.concatenate([pair_s, pair_c]),
+                             (np.concatenate([pair_g, pair_g]),
+                              np.concatenate([pair_p, pair_p + n_strata]))),
+                            shape=(n_res, 2 * n_strata))
     reps = np.empty((n_boot, n_strata), dtype=np.float64)
     chunk = int(max(1, min(n_boot, _CHUNK_CELLS // max(n_res, 1))))
     for b0 in range(0, n_boot, chunk):  # loop over chunks of replicates, not over dossiers
         b1 = min(n_boot, b0 + chunk)
-        w = rng.poisson(1.0, size=(b1 - b0, n_res)).astype(np.float32)
-        num = np.asarray((ms.T @ w.T).T, dtype=np.float64)
-        den = np.asarray((mc.T @ w.T).T, dtype=np.float64)
+        # (Poisson counts are small integers: float64 holds them exactly, as float32 did)
+        w = rng.poisson(1.0, size=(b1 - b0, n_res)).astype(np.float64)
+        both = np.asarray((msc.T @ w.T).T, dtype=np.float64)
+        del w
+        num, den = both[:, :n_strata], both[:, n_strata:]
         with np.errstate(invalid="ignore", divide="ignore"):
             reps[b0:b1] = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
     alpha = (1.0 - float(ci)) / 2.0
