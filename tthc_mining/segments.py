@@ -254,8 +254,9 @@ def _diff_seconds(end_ns: np.ndarray, start_ns: np.ndarray, *, shift: bool) -> n
         e, s0, o = end_ns, start_ns, out
     np.subtract(e, s0, out=o, casting="unsafe")       # exact int64 difference -> float64
     o /= 1e9
-    missing = (e == nat) | (s0 == nat)
-    if missing.any():
+    # (NaT is the int64 minimum: one min() per array tells whether any is missing)
+    if (e.size and e.min() == nat) or (s0.size and s0.min() == nat):
+        missing = (e == nat) | (s0 == nat)
         o[missing] = np.nan
     return out
 
@@ -329,7 +330,7 @@ def _build(log, lazy_start: bool = False) -> Segments:
         w_end = log.working(S.TIMESTAMP)          # (both views from one calendar pass)
         e_ns = log.working_ns(S.TIMESTAMP)
         seg = _diff_seconds(e_ns, e_ns, shift=True)
-        seg[is_first] = np.nan
+        seg[starts] = np.nan                      # (the first rows: is_first)
         start_fn = None
         if lazy:
             w_start = wait = proc = None
@@ -341,7 +342,7 @@ def _build(log, lazy_start: bool = False) -> Segments:
                 w_start = log.working(S.START)
                 s_ns = log.working_ns(S.START)
             wait = _diff_seconds(s_ns, e_ns, shift=True)
-            wait[is_first] = np.nan
+            wait[starts] = np.nan
             no_start = s_ns == np.iinfo(np.int64).min
             if no_start.any():
                 wait[no_start] = seg[no_start]
