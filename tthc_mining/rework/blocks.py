@@ -244,14 +244,11 @@ def subset_blocks(blocks: CaseBlocks, sel: np.ndarray) -> tuple[CaseBlocks, np.n
 
 
 def subset_codes(codes: EventCodes, rows: np.ndarray) -> EventCodes:
-    """The event codes at ``rows``."""
-    def take(a):
-        return a[rows].astype(np.int64, copy=False)
-
+    """The event codes at ``rows`` (narrow code arrays stay narrow)."""
     return EventCodes(
-        resource=take(codes.resource_codes), resources=codes.resources,
-        unit=take(codes.unit_codes), units=codes.units,
-        procedure=take(codes.procedure_codes), procedures=codes.procedures,
+        resource=codes.resource_codes[rows], resources=codes.resources,
+        unit=codes.unit_codes[rows], units=codes.units,
+        procedure=codes.procedure_codes[rows], procedures=codes.procedures,
         is_request=codes.is_request[rows], is_received=codes.is_received[rows],
         is_receipt=codes.is_receipt[rows], is_reappointed=codes.is_reappointed[rows],
         has_roles=codes.has_roles)

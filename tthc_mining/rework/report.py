@@ -504,7 +504,7 @@ def _subset_loops(log, seg: CaseBlocks, sblk: CaseBlocks, rows: np.ndarray, sel:
     the loops table. The subset's occurrences come from the calling thread (``occ_box``, set
     before ``occ_ready``)."""
     scodes = subset_codes(codes, rows)
-    sseg = subset_segments(log, sblk, rows, scodes.unit)
+    sseg = subset_segments(log, sblk, rows, scodes.unit_codes)
     occ_ready.wait()
     if "occ" not in occ_box:          # the calling thread failed: it raises its own error
         raise RuntimeError("the loop subset's occurrences are missing")
