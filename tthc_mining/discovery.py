@@ -623,21 +623,26 @@ def discover(log, *, procedure: str | None = None, min_share: float = 0.0,
 
     # ---------------------------------------------------------------- edges
     tr = sel(~seg.is_first)
-    eid, ekeys, counts = _edge_ids(act, tr, A)
-    del tr
-    E = len(ekeys)
+
+    def edges():
+        """Edge ids, counts and the transitions' statistics (second thread on large logs)."""
+        eid, ekeys, counts = _edge_ids(act, tr, A)
+        E = len(ekeys)
+        st = group_stats(eid, _edge_seconds(seg) if has_start else seg.seg_s, E)
+        return ekeys, counts, st, _distinct_pairs_count(seg, eid, E)
+
     # the transitions' statistics on a second thread (large logs) while this one does the
     # activities' (independent inputs, so the same results either way)
     a_key = act if keep is None else np.where(keep, act, -1)
     tasks = Tasks(parallel=n >= PARALLEL_MIN_EVENTS)
-    tasks.submit("edges", lambda: (group_stats(eid, _edge_seconds(seg) if has_start else seg.seg_s, E),
-                                   _distinct_pairs_count(seg, eid, E)))
+    tasks.submit("edges", edges)
     tasks.submit("wait", group_stats, a_key, seg.wait_s, A, here=True)
     if has_start:
         tasks.submit("proc", group_stats, a_key, seg.proc_s, A, here=True)
     tasks.submit("a_cases", _distinct_pairs_count, seg, a_key, A, here=True)
-    st, ecases = tasks.result("edges")
-    del eid
+    ekeys, counts, st, ecases = tasks.result("edges")
+    del tr
+    E = len(ekeys)
     n_trans = int(counts.sum())
     dfg = pd.DataFrame({
         "source": pd.Series(names[ekeys // A] if E else [], dtype=object),
