@@ -689,8 +689,13 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
     count = count[keep_rows]
 
     cal = log.calendar
+    # dossiers with at least one event in scope (rows are in dossier blocks)
+    if scope.size:
+        in_scope = np.logical_or.reduceat(scope, seg.case_start[:-1])
+    else:
+        in_scope = np.zeros(seg.n_cases, dtype=bool)
     attrs = {"by": by, "procedure": procedure, "n_events": int(idx.size),
-             "n_dossiers": n_distinct_sorted(seg.case[scope]),
+             "n_dossiers": int(np.count_nonzero(in_scope)),
              "calendar": cal.to_dict(), "ci": float(ci), "n_boot": int(n_boot),
              "negative_waits_clipped": neg,
              "events_without_key": int(np.sum(agency & (keys_all < 0))),
@@ -782,11 +787,9 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
         od_case = od["overdue"]
         ev_od = od_case[seg.case[agency]]
         tot_od = agency_all[ev_od].sum()
-        in_scope = np.zeros(seg.n_cases, dtype=bool)
-        in_scope[seg.case[scope]] = True
         attrs["n_overdue_dossiers"] = int(np.count_nonzero(od_case & in_scope))
         attrs["overdue_basis"] = od["basis"]
-        del ev_od, in_scope
+        del ev_od
         if tot_od > 0:
             share_overdue = np.bincount(key, weights=np.where(od_case[case], held, 0.0),
                                         minlength=R) / tot_od
