@@ -287,14 +287,18 @@ class Loops:
 
 
 class _RangeMin:
-    """Sparse table: vectorised minimum of ``values[lo..hi]`` (inclusive; empty ranges -> INF)."""
+    """Sparse table: vectorised minimum of ``values[lo..hi]`` (inclusive; empty ranges -> INF).
+
+    ``max_len``: the longest range that will be queried (the levels beyond it are not built;
+    the ranges of the loop erasure stay inside one dossier, so a few levels suffice)."""
 
     INF = np.iinfo(np.int64).max
 
-    def __init__(self, values: np.ndarray):
+    def __init__(self, values: np.ndarray, max_len: int | None = None):
         self.levels = [np.asarray(values, dtype=np.int64)]
+        limit = self.levels[0].size if max_len is None else min(self.levels[0].size, int(max_len))
         k = 1
-        while 2 * k <= self.levels[0].size:
+        while 2 * k <= limit:
             prev = self.levels[-1]
             self.levels.append(np.minimum(prev[:-k], prev[k:]))
             k *= 2
@@ -306,15 +310,23 @@ class _RangeMin:
         ok = hi >= lo
         if not ok.any():
             return out
-        length = hi[ok] - lo[ok] + 1
+        lo_ok, hi_ok = lo[ok], hi[ok]
+        length = hi_ok - lo_ok + 1
         j = np.floor(np.log2(length)).astype(np.int64)
         res = np.empty(length.size, dtype=np.int64)
-        for lev in np.unique(j):  # a handful of levels
+        for lev in np.flatnonzero(np.bincount(j)):  # a handful of levels
             m = j == lev
             tab = self.levels[int(lev)]
-            res[m] = np.minimum(tab[lo[ok][m]], tab[hi[ok][m] - (1 << int(lev)) + 1])
+            res[m] = np.minimum(tab[lo_ok[m]], tab[hi_ok[m] - (1 << int(lev)) + 1])
         out[ok] = res
         return out
+
+
+def _longest(lo: np.ndarray, hi: np.ndarray) -> int:
+    """The longest of the ranges ``lo..hi`` (inclusive), 1 when there is none."""
+    if lo.size == 0:
+        return 1
+    return max(int((hi - lo).max()) + 1, 1)
 
 
 def chronological_erasure(seg: Segments, occ: Occurrences) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -365,9 +377,9 @@ def chronological_erasure(seg: Segments, occ: Occurrences) -> tuple[np.ndarray, 
         anchor[srt] = np.where(valid, srt[np.maximum(prev_pos, 0)], -1)
         aR = anchor[R]
         vals = np.where(closing[R], aR, INF)
-        rmq = _RangeMin(vals)
         lo = np.searchsorted(R, aR, side="right")
         hi = np.arange(R.size) - 1
+        rmq = _RangeMin(vals, max_len=_longest(lo, hi))
         new = rmq.query(lo, hi) >= aR
         if np.array_equal(new, closing[R]):
             break
@@ -378,7 +390,6 @@ def chronological_erasure(seg: Segments, occ: Occurrences) -> tuple[np.ndarray, 
     canchor = anchor[crow]
     # eraser of each non-closing event: the first closing after it whose anchor is before it
     cvals = canchor  # closings in row order
-    rmq = _RangeMin(cvals)
     # candidates: rows after the earliest anchor and before the last closing of their dossier
     cc = seg.case[crow]
     lo_row = np.full(seg.n_cases, n, dtype=np.int64)
@@ -391,6 +402,7 @@ def chronological_erasure(seg: Segments, occ: Occurrences) -> tuple[np.ndarray, 
         lo = np.searchsorted(crow, xs, side="right")
         case_end_row = seg.case_start[1:][seg.case[xs]]
         hi_max = np.searchsorted(crow, case_end_row, side="left") - 1
+        rmq = _RangeMin(cvals, max_len=_longest(lo, hi_max))
         hit = rmq.query(lo, hi_max) < xs
         xs, lo, hi_max = xs[hit], lo[hit], hi_max[hit]
         # binary search for the first closing (smallest index) whose anchor is before x
