@@ -641,7 +641,6 @@ def discover(log, *, procedure: str | None = None, min_share: float = 0.0,
         tasks.submit("proc", group_stats, a_key, seg.proc_s, A, here=True)
     tasks.submit("a_cases", _distinct_pairs_count, seg, a_key, A, here=True)
     ekeys, counts, st, ecases = tasks.result("edges")
-    del tr
     E = len(ekeys)
     n_trans = int(counts.sum())
     dfg = pd.DataFrame({

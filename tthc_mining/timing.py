@@ -1353,7 +1353,7 @@ def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any =
         np.zeros(0, np.int8)
     # per-case sums of one owner's counted time: the other owners' rows add 0.0 (counted >= 0),
     # so each sum runs over the same values in the same order as timing's (case, owner) bincount
-    def owner_sum(o: int) -> np.ndarray:
+    def owner_sum(o: int, counted: np.ndarray) -> np.ndarray:
         if n:
             w = np.where(owner == o, counted, 0.0)
             by = np.bincount(case, weights=w, minlength=n_cases)
@@ -1362,8 +1362,8 @@ def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any =
             by = np.zeros(n_cases)
         return by + np.where(tail_owner == o, tail, 0.0)
 
-    agency_s = owner_sum(OWNER_AGENCY)
-    charged_s = agency_s + (0.0 if third_party_paused else owner_sum(OWNER_THIRD))
+    agency_s = owner_sum(OWNER_AGENCY, counted)
+    charged_s = agency_s + (0.0 if third_party_paused else owner_sum(OWNER_THIRD, counted))
     del counted
     fin = outcome == 0
     open_ = (outcome < 0) & is_received
