@@ -240,10 +240,17 @@ def _distinct_pairs_count(seg: Segments, key: np.ndarray, n_keys: int) -> np.nda
             np.bitwise_and(per_case, np.uint64(1 << k), out=bit)
             out[k] = np.count_nonzero(bit)
         return out
-    pair = np.sort(seg.case[use].astype(np.int64) * np.int64(n_keys) + key[use])
+    everything = bool(use.all())
+    pair = (seg.case.astype(np.int64, copy=True) if everything
+            else seg.case[use].astype(np.int64, copy=False))
+    pair *= np.int64(n_keys)
+    pair += key if everything else key[use]
+    pair.sort()
     first = np.ones(pair.size, dtype=bool)
-    first[1:] = pair[1:] != pair[:-1]
-    return np.bincount(pair[first] % n_keys, minlength=n_keys).astype(np.int64)
+    np.not_equal(pair[1:], pair[:-1], out=first[1:])
+    pair = pair[first]
+    pair %= n_keys
+    return np.bincount(pair, minlength=n_keys).astype(np.int64)
 
 
 def _powmod(base: int, exps: np.ndarray, mod: int) -> np.ndarray:
