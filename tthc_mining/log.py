@@ -166,9 +166,20 @@ class DossierLog:
 
 
 def build_cases(events: pd.DataFrame) -> pd.DataFrame:
-    """One row per dossier from a canonical event table (vectorised)."""
+    """One row per dossier from a canonical event table (vectorised).
+
+    Columns: the case id, ``first_time`` / ``last_time`` (min / max of the timestamps, NaT
+    skipped), ``n_events``, ``first_activity`` / ``last_activity`` and the case attributes (first
+    / last non-missing value of the dossier's rows), ``first_start`` (min of the start times).
+    Dossiers in order of first appearance. When every dossier's rows are one contiguous block (the
+    canonical table: sorted by case) the blocks are reduced directly (``np.minimum.reduceat`` and
+    gathers at the first rows, no hashing or groupby); otherwise pandas' groupby gives the same
+    table."""
     if events.empty:
         return pd.DataFrame(columns=[S.CASE, "first_time", "last_time", "n_events"])
+    fast = _build_cases_blocks(events)
+    if fast is not None:
+        return fast
     g = events.groupby(S.CASE, sort=False, observed=True)
     out = pd.DataFrame({
         "first_time": g[S.TIMESTAMP].min(),
@@ -183,3 +194,89 @@ def build_cases(events: pd.DataFrame) -> pd.DataFrame:
     if S.START in events.columns:
         out["first_start"] = g[S.START].min()
     return out.reset_index()
+
+
+_BIG = np.iinfo(np.int64).max
+_NAT = np.iinfo(np.int64).min
+
+
+def _build_cases_blocks(events: pd.DataFrame) -> pd.DataFrame | None:
+    """:func:`build_cases` for a table whose dossiers are contiguous blocks of rows with a
+    categorical case column and no missing case id (None otherwise: the groupby path)."""
+    case_col = events[S.CASE]
+    if not isinstance(case_col.dtype, pd.CategoricalDtype):
+        return None
+    codes = case_col.cat.codes.to_numpy()
+    n = codes.size
+    if codes.min() < 0:
+        return None                                   # groupby drops missing ids
+    is_first = np.ones(n, dtype=bool)
+    np.not_equal(codes[1:], codes[:-1], out=is_first[1:])
+    starts = np.flatnonzero(is_first)
+    k = starts.size
+    seen = np.zeros(len(case_col.cat.categories), dtype=bool)
+    seen[codes[starts]] = True
+    if int(seen.sum()) != k:                          # a dossier in two blocks
+        return None
+    ends = np.append(starts[1:], n) - 1
+
+    def times(col: str, how: str) -> pd.Series:
+        s = events[col]
+        if not isinstance(s.dtype, pd.DatetimeTZDtype):
+            return None
+        v = s.array.asi8
+        nat = v == _NAT
+        if how == "min":
+            r = np.minimum.reduceat(np.where(nat, _BIG, v) if nat.any() else v, starts)
+            r[r == _BIG] = _NAT
+        else:
+            r = np.maximum.reduceat(v, starts)        # NaT is the int64 minimum
+        arr = pd.arrays.DatetimeArray._from_sequence(r.view(f"M8[{s.dtype.unit}]"),
+                                                     dtype=f"M8[{s.dtype.unit}]")
+        return pd.Series(arr, copy=False).dt.tz_localize("UTC").dt.tz_convert(s.dtype.tz)
+
+    def notna(s: pd.Series) -> np.ndarray:
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            return s.cat.codes.to_numpy() >= 0
+        if isinstance(s.dtype, pd.DatetimeTZDtype):
+            return s.array.asi8 != _NAT
+        return s.notna().to_numpy()
+
+    def pick(col: str, last: bool) -> pd.Series:
+        s = events[col]
+        ok = notna(s)
+        if ok.all():
+            pos = ends if last else starts
+            return s.take(pos).reset_index(drop=True)
+        nz = np.flatnonzero(ok)               # the rows with a value, ascending
+        if last:     # the last such row at or before each block's end, if inside the block
+            j = np.searchsorted(nz, ends, side="right") - 1
+            pos = nz[np.maximum(j, 0)] if nz.size else ends
+            missing = (j < 0) | (pos < starts)
+        else:        # the first such row at or after each block's start, if inside the block
+            j = np.searchsorted(nz, starts, side="left")
+            pos = nz[np.minimum(j, nz.size - 1)] if nz.size else starts
+            missing = (j >= nz.size) | (pos > ends)
+        out = s.take(np.where(missing, starts, pos)).reset_index(drop=True)
+        return out.where(~missing) if missing.any() else out
+
+    cols = {}
+    for name, col, how in (("first_time", S.TIMESTAMP, "min"), ("last_time", S.TIMESTAMP, "max")):
+        t = times(col, how)
+        if t is None:
+            return None
+        cols[name] = t
+    cols["n_events"] = pd.Series(np.diff(np.append(starts, n)).astype(np.int64))
+    cols["first_activity"] = pick(S.ACTIVITY, last=False)
+    cols["last_activity"] = pick(S.ACTIVITY, last=True)
+    for c in S.CASE_ATTRIBUTES:
+        if c in events.columns:
+            cols[c] = pick(c, last=False)
+    if S.START in events.columns:
+        t = times(S.START, "min")
+        if t is None:
+            return None
+        cols["first_start"] = t
+    ids = case_col.take(starts).reset_index(drop=True)
+    out = pd.DataFrame({S.CASE: ids, **cols}, copy=False)
+    return out
