@@ -58,7 +58,7 @@ from . import schema as S
 from .errors import ConfigError
 from .memory import releases_memory
 from .parallel import PARALLEL_MIN_EVENTS, Tasks
-from .segments import OWNER_AGENCY, Segments, case_sums, segments
+from .segments import OWNER_AGENCY, Segments, segments
 
 __all__ = ["discover", "variants", "ProcessMap", "group_stats", "sorted_group_quantiles",
            "variant_index"]
@@ -327,7 +327,7 @@ def variant_index(log) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     cached = log._cache.get("variant_index")
     if cached is not None:
         return cached
-    seg = segments(log)
+    seg = segments(log, lazy_start=True)  # (no start times read)
     act, _, _ = _activity_codes(seg, with_prev=False)
     n_cases = seg.n_cases
     if n_cases == 0:
@@ -391,7 +391,7 @@ def variants(log, *, procedure: str | None = None, top: int | None = None,
     if top is not None and (isinstance(top, bool) or not isinstance(top, (int, np.integer))
                             or top < 1):
         raise ConfigError(f"top must be a positive integer, got {top!r}")
-    seg = segments(log)
+    seg = segments(log, lazy_start=True)  # (no start times read)
     var_of_case, rep, counts = variant_index(log)
     n_cases = seg.n_cases
     n_var = len(counts)
@@ -410,8 +410,11 @@ def variants(log, *, procedure: str | None = None, top: int | None = None,
     else:
         seqs = []
     spd = log.calendar.seconds_per_day
-    agency = case_sums(seg, seg.seg_s, seg.owner == OWNER_AGENCY) / spd
-    total = case_sums(seg, seg.seg_s) / spd
+    held = np.nan_to_num(seg.seg_s, nan=0.0)        # (case_sums' arithmetic, one copy)
+    total = np.bincount(seg.case, weights=held, minlength=n_cases) / spd
+    held[seg.owner != OWNER_AGENCY] = 0.0
+    agency = np.bincount(seg.case, weights=held, minlength=n_cases) / spd
+    del held
     med_a = group_stats(var_of_case, agency, n_var, (0.5,))["q50"][:k]
     med_t = group_stats(var_of_case, total, n_var, (0.5,))["q50"][:k]
     share = counts[:k] / n_cases if n_cases else np.zeros(k)
