@@ -133,6 +133,8 @@ def test_nan_values_and_negative_codes_are_dropped():
     v, g, p = _synthetic(6, n_units=800)
     v2, g2, p2 = v.copy(), g.copy(), p.copy()
     v2[::17] = np.nan
+    v2[1::31] = np.inf
+    v2[2::37] = -np.inf
     g2[5::23] = -1
     p2[3::29] = -1
     keep = np.isfinite(v2) & (g2 >= 0) & (p2 >= 0)
@@ -173,3 +175,12 @@ def test_all_zero_small_strata_skip_the_draws_with_the_same_result(monkeypatch):
     v3[np.flatnonzero(zero)[0]] = 1.0
     r3 = ST.bootstrap_mean_ci(v3, **kw)
     assert r3.loc[4, "ci_high"] > 0.0
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")     # the squares overflow
+def test_finite_values_whose_total_overflows_are_kept():
+    v, g, p = _synthetic(7, n_units=300)
+    v[:4] = 1e308                               # the total overflows, every value is finite
+    r = ST.bootstrap_mean_ci(v, groups=g, by=(p, pd.RangeIndex(20)), n_boot=20, seed=0,
+                             normal_min_units=50)
+    assert r["n_obs"].sum() == v.size

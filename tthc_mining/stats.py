@@ -184,8 +184,11 @@ def bootstrap_mean_ci(values: Any, groups: Any = None, *, by: Any = None, n_boot
     n_boot = int(n_boot)
     if n_boot < 1:
         raise ConfigError("n_boot must be at least 1")
-    # drop NaN values and negative codes (the mask only when there is something to drop)
-    if n and not (bool(np.isfinite(v).all()) and int(g.min()) >= 0 and int(p.min()) >= 0):
+    # drop NaN values and negative codes (the mask only when there may be something to drop:
+    # a finite total means finite values, a NaN or infinity would make it NaN or infinite)
+    with np.errstate(over="ignore", invalid="ignore"):
+        clean = n == 0 or (int(g.min()) >= 0 and int(p.min()) >= 0 and bool(np.isfinite(v.sum())))
+    if not clean:
         keep = np.isfinite(v)
         keep &= g >= 0
         keep &= p >= 0
