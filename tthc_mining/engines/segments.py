@@ -35,7 +35,12 @@ from ..segments import OWNER_AGENCY, OWNER_CITIZEN, OWNER_THIRD
 from .axis import with_working_ns
 from .core import RelationalLog, _ibis
 
-__all__ = ["segments", "segments_frame", "event_window", "FRAME_COLUMNS"]
+__all__ = ["segments", "segments_frame", "event_window", "FRAME_COLUMNS", "CASE_KEY", "case_key"]
+
+#: an integer dossier key in the materialised DuckDB segments: a 63-bit hash of the dossier id,
+#: kept only when it is checked to be one-to-one on the log (else the column is left out and
+#: the statistics key by the text id); see :func:`case_key`
+CASE_KEY = "tm:cid"
 
 #: the columns of :meth:`tthc_mining.segments.Segments.to_frame`, in order
 FRAME_COLUMNS = [S.CASE, S.ACTIVITY, "prev_activity", "pos", "seg_s", "wait_s", "proc_s",
@@ -81,9 +86,41 @@ def segments(rlog: RelationalLog) -> Any:
         t = t.select(*[c for c in t.columns
                        if c not in event_cols or c in KEEP_EVENT_COLUMNS])
         t = t.cache()
+        t = _checked_case_key(t)
     else:
         t = _segments_expr(rlog)
     rlog._cache["segments"] = t
+    return t
+
+
+def case_key(t: Any) -> Any:
+    """The dossier key to group, count and partition by: the integer :data:`CASE_KEY` when the
+    table has it (DuckDB segments: 8 bytes instead of a text id in every hash table and sort
+    run that spills), else the text dossier id. Only for grouping / counting / equality within
+    a log; orders and outputs use the text id."""
+    return t[CASE_KEY] if CASE_KEY in t.columns else t[S.CASE]
+
+
+def _hash63(col: Any) -> Any:
+    """DuckDB ``hash()`` (UBIGINT) folded into int64 (modulo 2**63 - 1)."""
+    ibis = _ibis()
+
+    def _h(x):  # pragma: no cover - a DuckDB builtin, never called in Python
+        ...
+
+    _h = ibis.udf.scalar.builtin(_h, name="hash", signature=(("string",), "uint64"))
+    return (_h(col) % ibis.literal(9223372036854775807, "uint64")).cast("int64")
+
+
+def _checked_case_key(t: Any) -> Any:
+    """Keep :data:`CASE_KEY` only if it is one-to-one on the dossiers (distinct keys over the
+    first events == first events, one per dossier); otherwise the text id (exact either way)."""
+    if CASE_KEY not in t.columns:
+        return t
+    f = t.filter(t["is_first"])
+    chk = f.aggregate(n=f.count(), k=f[CASE_KEY].nunique()).to_pandas().iloc[0]
+    if int(chk["n"]) != int(chk["k"]):  # a hash collision (about 1e-5 at 15 M dossiers)
+        return t.drop(CASE_KEY)
     return t
 
 
@@ -103,6 +140,8 @@ def _segments_expr(rlog: RelationalLog, local: bool = False) -> Any:
     if local:
         from .bottlenecks import _local_day_columns
         t = _local_day_columns(rlog, t)
+        if rlog.backend == "duckdb":
+            t = t.mutate(**{CASE_KEY: _hash63(t[S.CASE])})
     role = t[S.ROLE]
     setter = ibis.null("int64")
     for r, state in _SETTERS.items():
