@@ -34,7 +34,8 @@ from ..discovery import check_options
 from ..errors import ConfigError
 from ..segments import OWNER_AGENCY
 from .core import RelationalLog, _ibis, _register
-from .segments import segments
+from .quantiles import exact_quantiles
+from .segments import case_key, segments
 
 __all__ = ["discover", "variants"]
 
@@ -44,6 +45,29 @@ HOUR = 3600.0
 def _quantiles(values: Any) -> Any:
     """[median, p90] of a column, exact with linear interpolation (one sort per group)."""
     return values.quantile([0.5, 0.9])
+
+
+def _edge_value(seg: Any) -> Any:
+    """The duration of a transition: the wait when the event has a start time (clipped at 0),
+    else the whole segment."""
+    ibis = _ibis()
+    return seg["w_start_ns"].notnull().ifelse(ibis.greatest(seg["wait_s"], 0.0), seg["seg_s"])
+
+
+def _with_quantiles(df: pd.DataFrame, t: Any, keys: list[str], names: list[str], value: Any,
+                    out: str) -> pd.DataFrame:
+    """``df`` (keyed by ``names``) with column ``out`` = ``(median, p90)`` of ``value`` per
+    ``keys`` of ``t`` (:func:`tthc_mining.engines.quantiles.exact_quantiles`: exact, and
+    spillable where DuckDB's ``quantile_cont`` holds every value of a group in memory); None
+    for groups without a value."""
+    q = exact_quantiles(t, keys, value, (0.5, 0.9)).rename(columns=dict(zip(keys, names)))
+    q[out] = list(zip(q["q0"], q["q1"]))
+    q = q.drop(columns=["q0", "q1"])
+    for k in names:   # the same key dtype as df's (integer codes, NULL for none)
+        q[k] = q[k].astype(df[k].dtype) if not df[k].isna().any() else q[k]
+    m = df.merge(q, on=names, how="left", sort=False)
+    m[out] = [v if isinstance(v, tuple) else None for v in m[out]]
+    return m
 
 
 def _q(series: pd.Series, j: int) -> np.ndarray:
@@ -203,26 +227,43 @@ def _discover(rlog, root, seg, procedure, min_share, top_variants, hidden, filte
         n_var = int(tot["n_var"])
         seg = seg.semi_join(kept, seg[S.CASE] == kept["_kc"])
     has_group = S.GROUP in seg.columns
-    edge_s = seg["w_start_ns"].notnull().ifelse(ibis.greatest(seg["wait_s"], 0.0), seg["seg_s"])
-    slim = seg.select(
-        c=seg[S.CASE], a=seg[S.ACTIVITY], p=seg["prev_activity"], first=seg["is_first"],
-        last=seg["is_last"], e=edge_s, w=seg["wait_s"], pr=seg["proc_s"],
-        **({"g": seg[S.GROUP]} if has_group else {}))
+    # integer keys in the slim table (the only columns read below): activity codes from a small
+    # table (joined), the dossier's integer key when the segments have one (segments.case_key);
+    # names come back in pandas. Every hash table and sort run that spills is then a few
+    # numbers per event instead of text.
+    dim, code_names = _activity_codes(root)
+    da = dim.select(_an_a=dim["_an"], _ac_a=dim["_ac"])
+    dp = dim.select(_an_p=dim["_an"], _ac_p=dim["_ac"])
+    j = seg.left_join(da, seg[S.ACTIVITY] == da["_an_a"])
+    j = j.left_join(dp, j["prev_activity"] == dp["_an_p"])
+    slim = j.select(
+        c=case_key(j), a=j["_ac_a"], p=j["_ac_p"], first=j["is_first"],
+        last=j["is_last"], e=_edge_value(j), w=j["wait_s"], pr=j["proc_s"])
     with slim.cache() as t:
         tr = t.filter(~t["first"])
         edges = tr.group_by(source=tr["p"], target=tr["a"]).aggregate(
             count=tr.count(), cases=tr["c"].nunique(), n_timed=tr["e"].count(),
-            sum_s=tr["e"].sum(), q=_quantiles(tr["e"])).to_pandas()
+            sum_s=tr["e"].sum()).to_pandas()
+        edges = _with_quantiles(edges, tr, ["p", "a"], ["source", "target"], tr["e"], "q")
         acts = t.group_by(activity=t["a"]).aggregate(
             count=t.count(), cases=t["c"].nunique(),
-            n_wait=t["w"].count(), wait_sum=t["w"].sum(), wait_q=_quantiles(t["w"]),
-            n_proc=t["pr"].count(), proc_sum=t["pr"].sum(), proc_q=_quantiles(t["pr"]),
+            n_wait=t["w"].count(), wait_sum=t["w"].sum(),
+            n_proc=t["pr"].count(), proc_sum=t["pr"].sum(),
             n_first=t["first"].cast("int64").sum(),
             n_last=t["last"].cast("int64").sum()).to_pandas()
-        ends = acts[["activity", "n_first", "n_last"]]
-        units = None
-        if has_group:
-            units = _dominant_units(rlog, t.rename({S.ACTIVITY: "a", S.GROUP: "g"}), root)
+        acts = _with_quantiles(acts, t, ["a"], ["activity"], t["w"], "wait_q")
+        acts = _with_quantiles(acts, t, ["a"], ["activity"], t["pr"], "proc_q")
+    names_arr = np.asarray(code_names + [None], dtype=object)
+
+    def decode(col: pd.Series) -> np.ndarray:
+        c = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        idx = np.where(np.isnan(c), len(code_names), c).astype(np.int64)
+        return names_arr[idx]
+
+    edges["source"], edges["target"] = decode(edges["source"]), decode(edges["target"])
+    acts["activity"] = decode(acts["activity"])
+    ends = acts[["activity", "n_first", "n_last"]]
+    units = _dominant_units(rlog, seg, root) if has_group else None
 
     # ---------------------------------------------------------------- edges
     counts = edges["count"].to_numpy(np.int64)
