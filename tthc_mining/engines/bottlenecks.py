@@ -50,6 +50,8 @@ from .. import schema as S
 from ..bottlenecks import BY, H, _kind_hint, linear_trend
 from ..errors import ConfigError
 from ..stats import z_value
+from .quantiles import exact_quantiles
+from .segments import case_key
 
 __all__ = ["bottlenecks", "cluster_normal_ci", "first_seen"]
 
@@ -324,7 +326,7 @@ def bottlenecks(rlog, by: str = "activity", *, procedure=None, ci: float = 0.95,
     # ---------------------------------------------------------------- scalars (one row)
     inside = ev["_agency"] & ~ev["_ho"]
     sc = ev.aggregate(
-        n_dossiers=ev[S.CASE].nunique(where=ev["_scope"]),
+        n_dossiers=case_key(ev).nunique(where=ev["_scope"]),
         n_events=ev.count(where=ev["_agency"] & ev["_key_ok"]),
         neg=ev.count(where=ev["_agency"] & ev["_key_ok"] & ev["_neg"]),
         no_key=ev.count(where=ev["_agency"] & ~ev["_key_ok"]),
@@ -369,21 +371,25 @@ def bottlenecks(rlog, by: str = "activity", *, procedure=None, ci: float = 0.95,
         n_proc=sel.count(where=sel["_has_proc"]),
         sum_proc=ibis.greatest(sel["_proc"], 0.0).sum(where=sel["_has_proc"]),
         wait_with_proc=sel["_wait"].sum(where=sel["_has_proc"]),
-        median=sel["_wait"].quantile(0.5),
-        p90=sel["_wait"].quantile(0.9),
         ho_w=sel["_wait"].sum(where=sel["_ho"]),
         ho_n=sel.count(where=sel["_ho"]),
         n_allot=(sel.count(where=sel["_allot_h"].notnull()) if has_allot_col else ibis.literal(0)),
         mid=sel.count(where=_dates_only(sel["local_ns"])),
     )
     # dossier clusters: per (row, dossier) count and sum, reduced per row in the database
-    pc = sel.group_by(kcols + [S.CASE]).aggregate(n_c=sel.count(), s_c=sel["_wait"].sum())
+    pc = sel.group_by(kcols + [case_key(sel).name("_ck")]).aggregate(n_c=sel.count(),
+                                                                      s_c=sel["_wait"].sum())
     clus = pc.group_by(kcols).aggregate(
         cases=pc.count(), ss=(pc["s_c"] * pc["s_c"]).sum(),
         sn=(pc["s_c"] * pc["n_c"].cast("float64")).sum(),
         nn=(pc["n_c"].cast("float64") * pc["n_c"].cast("float64")).sum())
+    # exact median and p90 per row (quantiles.exact_quantiles: DuckDB's quantile_cont holds
+    # every value of a row in memory it cannot spill, "Out of Memory" at 100 M events)
+    qdf = exact_quantiles(sel, kcols, sel["_wait"], (0.5, 0.9))
+    qdf = qdf.rename(columns={"q0": "median", "q1": "p90"})
     # excess over the allotment (when the catalogue gives one), else over the row's median
-    med = rows.select(*kcols, _med=rows["median"])
+    med = _register(rlog.con, qdf[kcols].assign(_med=qdf["median"].to_numpy(np.float64)))
+    med = med.select(*[med[k].cast(sel[k].type()).name(k) for k in kcols], med["_med"])
     sx = sel.join(med, kcols)
     if has_allot_col:
         exc = ibis.cases(
@@ -394,6 +400,7 @@ def bottlenecks(rlog, by: str = "activity", *, procedure=None, ci: float = 0.95,
     excess = sx.group_by(kcols).aggregate(excess=exc.sum())
     res = rows.join(clus, kcols).join(excess, kcols)
     res = res.to_pandas()
+    res = res.merge(qdf, on=kcols, how="left", sort=False)
     res = res.rename(columns={f"_k_{k}": k for k in labels})
     R = len(res)
 
