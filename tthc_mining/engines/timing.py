@@ -251,6 +251,30 @@ def _roles_dim(rlog, overrides: Mapping[str, str]) -> pd.DataFrame | None:
     return out
 
 
+_TEXT_ATTRS = ("_a_proc", "_a_pname", "_a_chan")
+
+
+def _text_codes(rlog, E, names):
+    """DuckDB: ``{name: (code column added to E, dim table _tv -> _tc)}`` for the text columns
+    ``names`` of ``E`` (codes 0.. over the distinct values, -1 -> the no-unit sentinel); ``E``
+    is extended in place of the caller through the returned column names. Spark: ``{}``."""
+    if getattr(rlog, "backend", None) != "duckdb":
+        return {}
+    from .core import _register
+    out = {}
+    for n in names:
+        if n not in E.columns or not E[n].type().is_string():
+            continue
+        vals = [v for v in E.select(v=E[n]).distinct().to_pyarrow().column("v").to_pylist()
+                if v is not None]
+        if not vals:
+            continue
+        df = pd.DataFrame({"_tv": pd.Series(vals + [_NULL_UNIT], dtype=object),
+                           "_tc": np.r_[np.arange(len(vals)), -1].astype(np.int64)})
+        out[n] = ("_code" + n, _register(rlog.con, rlog.backend, df, "tthc_t_codes"))
+    return out
+
+
 def _events(rlog, overrides: Mapping[str, str], as_of_ns: int, cal: _Cal):
     """The event columns the timing needs, from the relational segments
     (:func:`tthc_mining.engines.segments.segments`, with the role mappings applied first):
@@ -527,6 +551,14 @@ def _build(rlog, catalog, as_of_ns: int, as_of_t, cutoff, overrides, third_party
     cal = _Cal(rlog, lo_day - 400, hi_day)
 
     E, present = _events(rlog, overrides, as_of_ns, cal)
+    # the text values taken per dossier (unit, procedure, its name, channel) as integer codes
+    # on DuckDB: arg_min / arg_max states holding text are memory DuckDB cannot spill (the
+    # stage ran out of memory at 12 M events with a 400 MB limit); decoded after the GROUP BY
+    coded = _text_codes(rlog, E, ["_g"] + [n for n in present if n in _TEXT_ATTRS])
+    for n, (cname, dimt) in coded.items():
+        d = dimt.filter(dimt["_tc"] >= 0)
+        d = d.select(**{"_jv" + n: d["_tv"], cname: d["_tc"]})
+        E = E.left_join(d, E[n] == d["_jv" + n]).drop("_jv" + n)
     k = E["_k"]
     role = E["_role"]
 
@@ -547,15 +579,26 @@ def _build(rlog, catalog, as_of_ns: int, as_of_t, cutoff, overrides, third_party
         n_sup_rx=E.count(where=isr(S.ROLE_SUPPLEMENT_RECEIVED) & k),
         n_susp=E.count(where=isr(S.ROLE_SUSPENDED) & k),
         holder_st=E["_st"].argmax(E["_pos"], where=E["_st"].notnull() & k),
-        g_rec=E["_g"].fill_null(_NULL_UNIT).argmin(E["_pos"], where=isr(S.ROLE_RECEIPT)),
-        g_first=E["_g"].argmin(E["_pos"], where=E["_g"].notnull()),
-        g_last_known=E["_g"].argmax(E["_pos"], where=E["_g"].notnull() & k),
-        g_last=E["_g"].argmax(E["_pos"], where=E["_g"].notnull()),
-        g_lk=E["_g"].fill_null(_NULL_UNIT).argmax(E["_pos"], where=k),
+    )
+    G = E[coded["_g"][0]] if "_g" in coded else E["_g"]
+    gnull = -1 if "_g" in coded else _NULL_UNIT
+    aggs.update(
+        g_rec=G.fill_null(gnull).argmin(E["_pos"], where=isr(S.ROLE_RECEIPT)),
+        g_first=G.argmin(E["_pos"], where=G.notnull()),
+        g_last_known=G.argmax(E["_pos"], where=G.notnull() & k),
+        g_last=G.argmax(E["_pos"], where=G.notnull()),
+        g_lk=G.fill_null(gnull).argmax(E["_pos"], where=k),
     )
     for name in present:
-        aggs[name] = E[name].argmin(E["_pos"], where=E[name].notnull())
+        col = E[coded[name][0]] if name in coded else E[name]
+        aggs[name] = col.argmin(E["_pos"], where=col.notnull())
     A = E.group_by("_c").aggregate(**aggs)
+    for name, (_, dimt) in coded.items():
+        outs = ["g_rec", "g_first", "g_last_known", "g_last", "g_lk"] if name == "_g" else [name]
+        for o in outs:
+            d = dimt.select(**{"_dc" + o: dimt["_tc"], "_dv" + o: dimt["_tv"]})
+            A = A.left_join(d, A[o] == d["_dc" + o])
+            A = A.mutate(**{o: A["_dv" + o]}).drop("_dc" + o, "_dv" + o)
     for name in ("_a_recv", "_a_due", "_a_due_after", "_a_due_before", "_a_fin", "_a_proc",
                  "_a_pname", "_a_chan"):
         if name not in A.columns:
