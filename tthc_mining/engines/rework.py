@@ -46,6 +46,8 @@ import pandas as pd
 from .. import schema as S
 from ..stats import z_value
 from .bottlenecks import _as_view, _segments
+from .quantiles import exact_quantiles
+from .segments import CASE_KEY, case_key
 
 __all__ = ["rework", "RelationalReworkReport"]
 
@@ -79,10 +81,74 @@ def _has(t, c) -> bool:
 
 
 # ====================================================================== event-level flags
-def _events(t, order_tbl):
+#: text columns that the coded path of :func:`_events` carries as integer codes, and the
+#: dictionary each one uses
+_CODED = {S.ACTIVITY: S.ACTIVITY, "prev_activity": S.ACTIVITY, S.GROUP: S.GROUP,
+          S.RESOURCE: S.RESOURCE, S.ROLE: S.ROLE, S.PROCEDURE: S.PROCEDURE}
+
+
+def _text_dims(rlog, t) -> dict:
+    """DuckDB: one small table per text column (``_v`` value, ``_k`` code 0.., plus
+    ``(NONE, -1)``) from the column's distinct values."""
+    from .core import _register as reg
+    dims = {}
+    for c in set(_CODED.values()):
+        vals = [v for v in t.select(v=t[c].cast("string")).distinct().to_pyarrow()
+                .column("v").to_pylist() if v is not None]
+        df = pd.DataFrame({"_v": pd.Series(vals + [NONE], dtype=object),
+                           "_k": np.r_[np.arange(len(vals)), -1].astype(np.int64)})
+        dims[c] = reg(rlog.con, rlog.backend, df, "tthc_rw_codes")
+    return dims
+
+
+def _coded_windows(rlog, t):
+    """The window columns of :func:`_events` computed on integer codes of the text columns
+    (DuckDB): both window sorts (by dossier, by dossier and step) then carry a few numbers per
+    event instead of every text column (the largest spill of ``tm.rework`` at 100 M events);
+    the text comes back by joins with the small dictionaries afterwards. Same values as the
+    text path: codes are one-to-one, NULL stays NULL, -1 stands for :data:`NONE`."""
+    import ibis
+
+    dims = _text_dims(rlog, t)
+    for c, dc in _CODED.items():
+        d = dims[dc].filter(dims[dc]["_k"] >= 0)
+        d = d.select(**{"_ev": d["_v"], "_ek": d["_k"]})
+        t = t.left_join(d, t[c].cast("string") == d["_ev"])
+        t = t.mutate(**{c: t["_ek"]}).drop("_ev", "_ek")
+    w_case = ibis.window(group_by=S.CASE, order_by="pos")
+    w_cum = ibis.cumulative_window(group_by=S.CASE, order_by="pos")
+    w_pair = ibis.window(group_by=[S.CASE, S.ACTIVITY], order_by="pos")
+    e = t.mutate(
+        _run_start=(t["is_first"] | (t[S.ACTIVITY] != t["prev_activity"])).fill_null(True))
+    e = e.mutate(
+        _res_prev=e[S.RESOURCE].fill_null(-1).lag().over(w_case),
+        _res_raw_prev=e[S.RESOURCE].lag().over(w_case),
+        _unit_prev=e[S.GROUP].fill_null(-1).lag().over(w_case),
+        _occ=ibis.row_number().over(w_pair),
+        _exec_res_prev=e[S.RESOURCE].lag().over(w_pair),
+        _run_id=e["_run_start"].cast("int64").sum().over(w_cum))
+    back = {**_CODED, "_res_prev": S.RESOURCE, "_res_raw_prev": S.RESOURCE,
+            "_unit_prev": S.GROUP, "_exec_res_prev": S.RESOURCE}
+    for c, dc in back.items():
+        d = dims[dc].select(**{"_dk": dims[dc]["_k"], "_dv": dims[dc]["_v"]})
+        e = e.left_join(d, e[c] == d["_dk"])
+        e = e.mutate(**{c: e["_dv"]}).drop("_dk", "_dv")
+    res_raw = e[S.RESOURCE]
+    proc = e[S.PROCEDURE].fill_null(UNKNOWN_PROC)
+    return e.mutate(
+        _res_raw=res_raw, _res=res_raw.fill_null(NONE), _unit_raw=e[S.GROUP], _role=e[S.ROLE],
+        _proc=proc,
+        _is_request=(e[S.ROLE] == S.ROLE_SUPPLEMENT_REQUEST).fill_null(False),
+        _is_received=(e[S.ROLE] == S.ROLE_SUPPLEMENT_RECEIVED).fill_null(False))
+
+
+def _events(t, order_tbl, rlog=None):
     """Per-event flags (one Ibis expression; window functions by dossier and by step)."""
     import ibis
 
+    if (rlog is not None and getattr(rlog, "backend", None) == "duckdb"
+            and all(_has(t, c) for c in _CODED)):
+        return _flags(_coded_windows(rlog, t), order_tbl)
     w_case = ibis.window(group_by=S.CASE, order_by="pos")
     w_cum = ibis.cumulative_window(group_by=S.CASE, order_by="pos")
     w_pair = ibis.window(group_by=[S.CASE, S.ACTIVITY], order_by="pos")
@@ -107,6 +173,11 @@ def _events(t, order_tbl):
         _is_request=(e["_role"] == S.ROLE_SUPPLEMENT_REQUEST).fill_null(False),
         _is_received=(e["_role"] == S.ROLE_SUPPLEMENT_RECEIVED).fill_null(False),
     )
+    return _flags(e, order_tbl)
+
+
+def _flags(e, order_tbl):
+    """The flags of :func:`_events` computed from its window columns (no window)."""
     both = e["_res_raw"].notnull() & e["_exec_res_prev"].notnull()
     sl = ~e["is_first"] & (e[S.ACTIVITY] == e["prev_activity"]).fill_null(False)
     known = e["_res_raw"].notnull() & e["_res_raw_prev"].notnull()
@@ -343,14 +414,18 @@ def _order(rlog, t, catalog, acts: pd.Index, procs: pd.Index):
     import ibis
     from ..rework.detect import catalog_order
 
-    w_pair = ibis.window(group_by=[S.CASE, S.ACTIVITY], order_by="pos")
     proc = (t[S.PROCEDURE].cast("string").fill_null(UNKNOWN_PROC) if _has(t, S.PROCEDURE)
             else ibis.literal("(all)"))
-    f = t.mutate(_proc=proc, _occ=ibis.row_number().over(w_pair))
-    f = f.filter(f["_occ"] == 0)
-    agg = f.group_by(["_proc", S.ACTIVITY]).aggregate(
-        med=f["pos"].cast("float64").quantile(0.5), mean=f["pos"].cast("float64").mean()
-    ).to_pandas()
+    # each step's first position in each dossier: a GROUP BY (dossier, procedure, step) min
+    # (a hash aggregate, which spills; the procedure is a dossier attribute), then the mean and
+    # the exact median per (procedure, step) (quantiles.exact_quantiles)
+    f = t.group_by([case_key(t).name("_c"), proc.name("_proc"), t[S.ACTIVITY]]).aggregate(
+        _p=t["pos"].cast("float64").min())
+    with f.cache() as fc:
+        agg = fc.group_by(["_proc", S.ACTIVITY]).aggregate(mean=fc["_p"].mean()).to_pandas()
+        md = exact_quantiles(fc, ["_proc", S.ACTIVITY], fc["_p"], (0.5,))
+    agg = agg.merge(md.rename(columns={"q0": "med"}), on=["_proc", S.ACTIVITY], how="left",
+                    sort=False)
     proc_names = pd.Index(list(procs.astype(str)) + [UNKNOWN_PROC])
     A = len(acts)
     out = np.full((len(proc_names), A), np.nan)
@@ -489,7 +564,14 @@ def rework(rlog, *, procedure: str | None = None, catalog: Any = None, ci: float
     need = [c for c in (S.CASE, S.ACTIVITY, S.PROCEDURE, S.GROUP, S.ROLE, S.RESOURCE, "pos",
                         "is_first", "prev_activity", "seg_s", "owner", "handover")
             if c in t.columns]
-    e = _events(t.select(*need), order_tbl)
+    # the dossier's integer key (segments.case_key) stands in for the text id in every window
+    # sort, hash table and join below (equality only, never an order); the by-dossier table
+    # gets the text id back by one join with the dossiers' first events
+    ck = CASE_KEY in t.columns
+    src = t.select(*need)
+    if ck:
+        src = t.select(*[t[CASE_KEY].name(S.CASE) if c == S.CASE else t[c] for c in need])
+    e = _events(src, order_tbl, rlog)
     if getattr(rlog.con, "_tthc_file_cache", False):
         # a DuckDB database file (logs beyond memory): the per-event flags are computed once
         # into a compressed table of the file instead of being recomputed (window functions
@@ -546,6 +628,12 @@ def rework(rlog, *, procedure: str | None = None, catalog: Any = None, ci: float
                    **{c: bc[c].fill_null(0.0) for c in BY_CASE_HOURS})
     head = [S.CASE] + (["procedure"] if _has(t, S.PROCEDURE) else [])
     by_case_table = bc.select(*head, *BY_CASE_COLUMNS, *BY_CASE_HOURS)
+    if ck:
+        f0 = t.filter(t["is_first"])
+        ids = f0.select(_ck=f0[CASE_KEY], _id=f0[S.CASE])
+        jb = by_case_table.join(ids, by_case_table[S.CASE] == ids["_ck"])
+        by_case_table = jb.select(jb["_id"].name(S.CASE),
+                                  *[jb[c] for c in by_case_table.columns if c != S.CASE])
 
     # ------------------------------------------------------------------ per step (small)
     ea = e.group_by(e[S.ACTIVITY].name("activity")).aggregate(
