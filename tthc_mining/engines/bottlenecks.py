@@ -10,7 +10,7 @@ batching evidence.
 Every column of the pandas engine is computed, exactly as there (counts equal, durations
 within 1e-9 relative), except the interval of the mean wait: ``count``, ``cases``,
 ``wait_mean_h``, ``wait_median_h`` and ``wait_p90_h`` (exact quantiles with linear
-interpolation: DuckDB ``quantile_cont``, Spark ``percentile``), ``proc_mean_h``,
+interpolation, :func:`tthc_mining.engines.quantiles.exact_quantiles`), ``proc_mean_h``,
 ``total_wait_h``, ``excess_wait_h`` and ``excess_basis`` (the catalogue's allotments are mapped
 on the distinct (procedure, day of receipt, step) triples in Python, then joined),
 ``share_of_agency_time``, ``share_in_overdue`` (overdue flags from the relational timing,

@@ -8,8 +8,9 @@ row per transition, step, start/end step, variant) come back to pandas.
 * Counts (``count``, ``cases``, ``n_timed``, ``n_wait``, ``n_proc``, start/end counts, variant
   counts) are equal to the pandas engine's; sums and means are float64 sums of the same exact
   per-event durations (equal within ~1e-12 relative: only the order of the additions differs).
-* Quantiles are exact with linear interpolation on both backends (DuckDB ``percentile_cont``,
-  Spark ``percentile``: numpy's / pandas' default); the pandas engine's are exact to 1.5e-11
+* Quantiles are exact with linear interpolation on both backends (numpy's / pandas' default;
+  :func:`tthc_mining.engines.quantiles.exact_quantiles`, which spills beyond memory; variants'
+  medians still use ``quantile``); the pandas engine's are exact to 1.5e-11
   relative (:func:`tthc_mining.discovery.group_stats`).
 * ``unit`` (a step's most frequent unit) breaks ties by the unit's first appearance in the
   log's order, as the pandas engine's factorised codes do.
