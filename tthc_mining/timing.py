@@ -1141,28 +1141,171 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
 # ----------------------------------------------------------------------------- lean path
 
 
-class _RoleRowsLean:
-    """:class:`_RoleRows` for a few roles: each role's rows by one comparison when asked
-    (the same sorted rows), no sort of every event."""
+def _utc_ns_col(ev: pd.DataFrame, col: str, tz: str | None) -> np.ndarray:
+    """``_col_aware(ev, col, tz).asi8`` (UTC int64 ns, read only): the column's own values,
+    without an index or a conversion, when it is already tz-aware (``_aware`` then only
+    changes the zone and the unit, which leave the UTC instants as they are)."""
+    s = ev[col]
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        return _tz_ns_view(s)
+    return _col_aware(ev, col, tz).asi8
 
-    def __init__(self, role: np.ndarray, known: np.ndarray | None):
-        self._role = role
-        self._known = known
-        self._rows: dict[int, np.ndarray] = {}
 
-    def _all(self, r: int) -> np.ndarray:
-        if r not in self._rows:
-            self._rows[r] = np.flatnonzero(self._role == r)
-        return self._rows[r]
+def _tz_ns_view(s: pd.Series) -> np.ndarray:
+    """The UTC int64 ns of a tz-aware column (a view when it is in ns: read only)."""
+    arr = s.array
+    return arr.asi8 if arr.unit == "ns" else arr.as_unit("ns").asi8
 
-    def rows(self, name: str, *, known: bool = True) -> np.ndarray:
-        idx = self._all(S.ROLES.index(name))
-        if known and self._known is not None:
-            idx = idx[self._known[idx]]
-        return idx
 
-    def any(self, names) -> bool:
-        return any(self._all(S.ROLES.index(nm)).size > 0 for nm in names)
+def _case_first_ns(ev: pd.DataFrame, col: str, case: np.ndarray, n_cases: int,
+                   first_row: np.ndarray, tz: str | None) -> np.ndarray:
+    """``_aware(_case_first(ev, col, ...), tz).asi8``: the first non-missing instant of a
+    timestamp column per case, as UTC int64 ns (NaT = int64 min). For a tz-aware column, on
+    its int64 values: the value on each case's first row, and for the cases where it is
+    missing the first non-missing row of the case (found among the non-missing rows only)."""
+    s = ev[col]
+    if not isinstance(s.dtype, pd.DatetimeTZDtype) or len(first_row) != n_cases:
+        v = _case_first(ev, col, case, n_cases, first_row)
+        if not pd.api.types.is_datetime64_any_dtype(v.dtype):
+            v = pd.to_datetime(v, errors="coerce")
+        return _aware(v, tz).asi8
+    a = _tz_ns_view(s)
+    out = a[first_row]
+    miss = out == _NAT
+    if miss.any():
+        rows = np.flatnonzero(a != _NAT)
+        rows = rows[miss[case[rows]]]
+        if rows.size:
+            c = case[rows]
+            first = np.concatenate(([True], c[1:] != c[:-1]))
+            out[c[first]] = a[rows[first]]
+    return out
+
+
+def _end_of_office_ns(utc_ns: np.ndarray, cal, tz: str | None) -> np.ndarray:
+    """``_end_of_office_if_date(_idx_from_ns(utc_ns, tz), cal).asi8``: the local wall clock from
+    ``calendar.utc_to_local_ns`` (pandas' own conversion, one addition when the offset is
+    constant); the pandas path only when some due date is at local midnight."""
+    from .calendar import utc_to_local_ns
+    local = utc_to_local_ns(utc_ns, tz or "UTC")
+    midnight = (local != _NAT) & ((local % NS_PER_DAY) == 0)
+    if not midnight.any():
+        return utc_ns
+    return _end_of_office_if_date(_idx_from_ns(utc_ns, tz), cal).asi8
+
+
+_W_BLOCK = 1 << 15   # rows per block of the blocked kernels (their temporaries stay in cache)
+
+
+def _to_working_utc(cal, utc_ns: np.ndarray, tz: str | None) -> np.ndarray:
+    """``cal.to_working(_idx_from_ns(utc_ns, tz))`` for UTC int64 ns.
+
+    For a :class:`~tthc_mining.calendar.WorkingCalendar` whose conversion is not overridden
+    and an input long enough for its constant-offset local-time path, the same operations as
+    ``WorkingCalendar.to_working`` (local ns, day and seconds of the day, a clip per office
+    slot added to zeros, ``cum[day] * L + where(working, intra, 0)``) element by element,
+    block by block (so the same values, bit for bit; the tests compare them); otherwise the
+    calendar's own method."""
+    from .calendar import _FAST_LOCAL_MIN, NS_PER_S, WorkingCalendar, utc_to_local_ns
+    utc_ns = np.asarray(utc_ns, dtype=np.int64)
+    n = len(utc_ns)
+    kind = type(cal)
+    plain = (isinstance(cal, WorkingCalendar)
+             and kind.to_working is WorkingCalendar.to_working
+             and kind._local_ns is WorkingCalendar._local_ns
+             and kind._day_and_seconds is WorkingCalendar._day_and_seconds
+             and kind._ensure is WorkingCalendar._ensure)
+    if not plain or n < _FAST_LOCAL_MIN:
+        return np.asarray(cal.to_working(_idx_from_ns(utc_ns, tz)), dtype=np.float64)
+    ns = utc_to_local_ns(utc_ns, cal.tz or "UTC")
+    nat = ns == _NAT
+    any_nat = bool(nat.any())
+    if any_nat and nat.all():
+        return np.asarray(cal.to_working(_idx_from_ns(utc_ns, tz)), dtype=np.float64)
+    lo = int(np.min(ns, initial=np.iinfo(np.int64).max, where=~nat)) if any_nat else int(ns.min())
+    hi = int(ns.max())
+    cal._ensure(lo // NS_PER_DAY, hi // NS_PER_DAY)
+    d0, working = cal._d0, cal._working
+    cum_l = cal._cum * cal.seconds_per_day      # cum[day] * L, per day of the table
+    (a0, ln0), *more = list(zip(cal._a, cal._len))
+    out = np.empty(n, dtype=np.float64)
+    for b0 in range(0, n, _W_BLOCK):
+        x = ns[b0:b0 + _W_BLOCK]
+        day = np.floor_divide(x, NS_PER_DAY)
+        sec = (x - day * NS_PER_DAY) / NS_PER_S
+        if any_nat:
+            nb = x == _NAT
+            day[nb] = d0
+        day -= d0
+        # sum of np.clip(sec - a, 0.0, ln) over the slots (sec >= +0.0, so every term is
+        # +0.0 or more and the first one equals 0.0 + itself)
+        intra = np.subtract(sec, a0)
+        np.maximum(intra, 0.0, out=intra)
+        np.minimum(intra, ln0, out=intra)
+        t = np.empty_like(sec) if more else None
+        for a, ln in more:
+            np.subtract(sec, a, out=t)
+            np.maximum(t, 0.0, out=t)
+            np.minimum(t, ln, out=t)
+            intra += t
+        o = out[b0:b0 + _W_BLOCK]
+        np.take(cum_l, day, out=o)
+        intra *= working[day]     # np.where(working, intra, 0.0): intra is finite and >= +0.0
+        o += intra
+        if any_nat:
+            o[nb] = np.nan
+    return out
+
+
+def _counted_sums(w_end: np.ndarray, case: np.ndarray, case_start: np.ndarray,
+                  owner: np.ndarray, win_start: np.ndarray, win_end: np.ndarray,
+                  owners: tuple[int, ...]) -> list[np.ndarray]:
+    """Per case, for each owner in ``owners``: the sum over its events of that owner of the
+    counted time ``fmax(min(w_end, win_end) - max(w_prev_end, win_start), 0)`` (``win_start``
+    on the case's first event), in row order from 0.0 — what ``np.bincount(case,
+    weights=np.where(owner == o, counted, 0.0))`` gives over the full arrays. Done over blocks of
+    whole cases (each case's sum is still one sequential sum over its rows, so the same values
+    bit for bit) whose temporaries stay in the CPU cache."""
+    n_cases = len(case_start) - 1
+    n = len(w_end)
+    outs = [np.zeros(n_cases) for _ in owners]
+    if n == 0 or n_cases == 0:
+        return outs
+    # case boundaries at about every _W_BLOCK rows
+    cuts = np.unique(np.searchsorted(case_start, np.arange(0, n, _W_BLOCK), side="right") - 1)
+    cuts = np.append(cuts[cuts < n_cases], n_cases)
+    # per owner, the rows that are not its own (to zero: few for the agency) or its own rows
+    # (to keep, when fewer): either way exactly np.where(owner == o, counted, 0.0)
+    masks = []
+    for o in owners:
+        own = owner == o
+        k = int(np.count_nonzero(own))
+        masks.append((True, np.flatnonzero(own)) if k < n - k else (False, np.flatnonzero(~own)))
+        del own
+    for c0, c1 in zip(cuts[:-1].tolist(), cuts[1:].tolist()):
+        r0, r1 = int(case_start[c0]), int(case_start[c1])
+        lens = np.diff(case_start[c0:c1 + 1])
+        ws = win_start[c0:c1]
+        lo = np.repeat(ws, lens)
+        if r1 - r0 > 1:
+            np.maximum(w_end[r0:r1 - 1], lo[1:], out=lo[1:])
+        lo[case_start[c0:c1] - r0] = ws
+        hi = np.repeat(win_end[c0:c1], lens)
+        np.minimum(w_end[r0:r1], hi, out=hi)
+        np.subtract(hi, lo, out=lo)
+        np.fmax(lo, 0.0, out=lo)
+        cb = case[r0:r1] - c0
+        for (keep, rows), acc in zip(masks, outs):
+            k0, k1 = np.searchsorted(rows, (r0, r1)).tolist()
+            sub = rows[k0:k1] - r0
+            if keep:
+                w = np.zeros(r1 - r0)
+                w[sub] = lo[sub]
+            else:
+                w = lo.copy() if len(owners) > 1 else lo
+                w[sub] = 0.0
+            acc[c0:c1] = np.bincount(cb, weights=w, minlength=c1 - c0)
+    return outs
 
 
 def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
@@ -1182,7 +1325,7 @@ def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any =
     cal = log.calendar
     tz = cal.tz or "UTC"
     ev = log.events
-    ts_ns = _col_aware(ev, S.TIMESTAMP, tz).asi8
+    ts_ns = _utc_ns_col(ev, S.TIMESTAMP, tz)
     top = int(ts_ns.max()) if ts_ns.size else _NAT
     if as_of is None and top != _NAT:   # _resolve_as_of's default (the NaT are the minimum)
         as_of_t = pd.Timestamp(top, tz="UTC").tz_convert(tz or "UTC")
@@ -1206,77 +1349,108 @@ def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any =
     last_row = seg.case_start[1:] - 1
     role = _role_codes(ev)
     R = {name: i for i, name in enumerate(S.ROLES)}
-    in_asof = (ts_ns != _NAT) & (ts_ns <= as_of_t.value)
-    all_known = bool(in_asof.all())
-    rr = _RoleRowsLean(role, None if all_known else in_asof)
+    # the events known by as_of (None: all of them, told by the extremes without a mask)
+    lo_ts = int(ts_ns.min()) if ts_ns.size else _NAT
+    if not ts_ns.size or (lo_ts != _NAT and top <= as_of_t.value):
+        in_asof = None
+    else:
+        in_asof = (ts_ns != _NAT) & (ts_ns <= as_of_t.value)
+        if in_asof.all():
+            in_asof = None
     w_asof = float(cal.to_working(as_of_t))
 
-    def _case_time(col: str) -> pd.DatetimeIndex:
-        v = _case_first(ev, col, case, n_cases, first_row)
-        if not pd.api.types.is_datetime64_any_dtype(v.dtype):
-            v = pd.to_datetime(v, errors="coerce")
-        return _aware(v, tz)
+    def first_role(name: str, known: bool = True) -> np.ndarray | None:
+        """``_first_of`` the rows of a role (known by as_of); None when there are none (all
+        -1): one comparison, no row list for a role the log does not have."""
+        m = role == R[name]
+        if known and in_asof is not None:
+            m &= in_asof
+        if not m.any():
+            return None
+        return _first_of(np.flatnonzero(m), case, n_cases)
 
-    # received
+    def case_ns(col: str) -> np.ndarray:
+        return _case_first_ns(ev, col, case, n_cases, first_row, tz)
+
+    # received: case:received where given (the receipt event only needed for the others)
     w_end = seg.w_end
-    rec_idx = _first_of(rr.rows(S.ROLE_RECEIPT, known=False), case, n_cases)
-    rec_row = np.where(rec_idx >= 0, rec_idx, first_row) if n_cases else np.zeros(0, np.int64)
-    recv_ns = ts_ns[rec_row] if n_cases else np.zeros(0, np.int64)
-    recv_w = w_end[rec_row] if n_cases else np.zeros(0)
-    if S.RECEIVED in ev.columns:
-        r_ns = _case_time(S.RECEIVED).asi8
-        given = r_ns != _NAT
-        recv_ns = np.where(given, r_ns, recv_ns)
-        if given.any():
-            recv_w = recv_w.copy()
-            recv_w[given] = cal.to_working(_idx_from_ns(r_ns[given], tz))
-    received = _idx_from_ns(recv_ns, tz)
-    recv_day = _local_day_ns(recv_ns, tz)
+    r_ns = case_ns(S.RECEIVED) if S.RECEIVED in ev.columns else None
+    given = r_ns != _NAT if r_ns is not None else np.zeros(n_cases, dtype=bool)
+    if n_cases and given.all():
+        recv_ns = r_ns
+        recv_w = _to_working_utc(cal, r_ns, tz)
+    else:
+        rec_idx = first_role(S.ROLE_RECEIPT, known=False)
+        rec_row = first_row if rec_idx is None else np.where(rec_idx >= 0, rec_idx, first_row)
+        recv_ns = ts_ns[rec_row] if n_cases else np.zeros(0, np.int64)
+        recv_w = w_end[rec_row] if n_cases else np.zeros(0)
+        if r_ns is not None:
+            recv_ns = np.where(given, r_ns, recv_ns)
+            if given.any():
+                recv_w = recv_w.copy()
+                recv_w[given] = _to_working_utc(cal, r_ns[given], tz)
+        del rec_idx, rec_row
+    del r_ns, given
 
     # closing events (known by as_of): timing's rules
     life_roles = [R[r] for r in (S.ROLE_FINISHED, S.ROLE_RESULT, S.ROLE_WITHDRAWN, S.ROLE_REFUSED,
                                  S.ROLE_SUPPLEMENT_REQUEST, S.ROLE_SUPPLEMENT_RECEIVED,
                                  S.ROLE_SUSPENDED, S.ROLE_RESUMED)]
-    roleless = not rr.any([S.ROLES[i] for i in life_roles]) and S.FINISHED_REPORTED not in ev.columns
-    fin_idx = _first_of(rr.rows(S.ROLE_FINISHED), case, n_cases)
-    res_idx = _first_of(rr.rows(S.ROLE_RESULT), case, n_cases)
-    wd_idx = _first_of(rr.rows(S.ROLE_WITHDRAWN), case, n_cases)
-    rf_idx = _first_of(rr.rows(S.ROLE_REFUSED), case, n_cases)
-    fin_row = fin_idx.copy()
-    fin_ns = _take_ns(ts_ns, fin_row)
+    roleless = S.FINISHED_REPORTED not in ev.columns and \
+        not any(bool((role == r).any()) for r in life_roles)
+    fin_row = first_role(S.ROLE_FINISHED)        # (None: -1 everywhere)
+    fin_ns = np.full(n_cases, _NAT, dtype=np.int64) if fin_row is None else \
+        _take_ns(ts_ns, fin_row)
     if S.FINISHED_REPORTED in ev.columns:
-        fr_ns = _case_time(S.FINISHED_REPORTED).asi8
-        fr_ns = np.where((fr_ns != _NAT) & (fr_ns <= as_of_t.value), fr_ns, _NAT)
-        fin_ns = np.where(fin_ns != _NAT, fin_ns, fr_ns)
-    use_res = (fin_ns == _NAT) & (res_idx >= 0)
-    fin_row = np.where(use_res, res_idx, fin_row)
-    fin_ns = np.where(use_res, _take_ns(ts_ns, res_idx), fin_ns)
+        fr_ns = case_ns(S.FINISHED_REPORTED)
+        later = fr_ns > as_of_t.value             # (NaT is the minimum: never later)
+        if later.any():
+            fr_ns = np.where(later, _NAT, fr_ns)
+        del later
+        fin_ns = fr_ns if fin_row is None else np.where(fin_ns != _NAT, fin_ns, fr_ns)
+        del fr_ns
+    no_fin = fin_ns == _NAT
+    res_idx = first_role(S.ROLE_RESULT) if no_fin.any() else None
+    if res_idx is not None:   # the result event, for the dossiers with no finish yet
+        use_res = no_fin & (res_idx >= 0)
+        fin_row = np.where(use_res, res_idx, -1 if fin_row is None else fin_row)
+        fin_ns = np.where(use_res, _take_ns(ts_ns, res_idx), fin_ns)
+        del use_res
+    del no_fin, res_idx
     if roleless:
-        last_known_row = _last_where(in_asof, case, n_cases, seg.case_start)
+        last_known_row = last_row if in_asof is None else \
+            _last_where(in_asof, case, n_cases, seg.case_start)
         done = (last_known_row == last_row) & (last_known_row >= 0)
         fin_row = np.where(done, last_row, -1)
         fin_ns = _take_ns(ts_ns, fin_row)
+    # the earliest of finished / withdrawn / refused (np.argmin's first minimum: a later
+    # candidate wins only when strictly earlier)
     BIG = np.iinfo(np.int64).max
-    cand = np.stack([fin_ns, _take_ns(ts_ns, wd_idx), _take_ns(ts_ns, rf_idx)])
-    cand = np.where(cand == _NAT, BIG, cand)
-    cand_rows = np.stack([np.where(fin_ns == _take_ns(ts_ns, fin_row), fin_row, -1), wd_idx, rf_idx])
-    outcome = np.argmin(cand, axis=0) if n_cases else np.zeros(0, np.int64)
-    closed_ns = np.take_along_axis(cand, outcome[None, :], axis=0)[0] if n_cases else np.zeros(0, np.int64)
-    closed_row = np.take_along_axis(cand_rows, outcome[None, :], axis=0)[0] if n_cases else \
-        np.zeros(0, np.int64)
-    del cand, cand_rows
+    closed_ns = np.where(fin_ns == _NAT, BIG, fin_ns)
+    # (no finished row: fin_ns == NaT there or from case:finished, the row is -1 either way)
+    closed_row = np.full(n_cases, -1, dtype=np.int64) if fin_row is None else \
+        np.where(fin_ns == _take_ns(ts_ns, fin_row), fin_row, -1)
+    outcome = np.zeros(n_cases, dtype=np.int64)
+    for k, name in ((1, S.ROLE_WITHDRAWN), (2, S.ROLE_REFUSED)):
+        idx = first_role(name)
+        if idx is None or not (idx >= 0).any():
+            continue
+        c_ns = _take_ns(ts_ns, idx)
+        c_ns = np.where(c_ns == _NAT, BIG, c_ns)
+        earlier = c_ns < closed_ns
+        outcome[earlier] = k
+        closed_ns = np.where(earlier, c_ns, closed_ns)
+        closed_row = np.where(earlier, idx, closed_row)
     outcome = np.where(closed_ns == BIG, -1, outcome)
     closed_ns = np.where(closed_ns == BIG, _NAT, closed_ns)
     closed_row = np.where(outcome >= 0, closed_row, -1)
     is_received = recv_ns <= as_of_t.value
-    del ts_ns, fin_idx, res_idx, wd_idx, rf_idx, fin_row, fin_ns, use_res, rec_idx, rec_row
+    del fin_row, fin_ns
 
     # deadlines
-    dl_days = np.full(n_cases, np.nan)
-    dl_calendar = np.zeros(n_cases, dtype=bool)
-    dl_cutoff = (np.zeros(n_cases, dtype=np.int64), np.array([cutoff], dtype=object))
-    in_cat = np.zeros(n_cases, dtype=bool)
     if catalog is not None and S.PROCEDURE in ev.columns and n_cases:
+        received = _idx_from_ns(recv_ns, tz)
+        recv_day = _local_day_ns(recv_ns, tz)
         procedure = _case_first(ev, S.PROCEDURE, case, n_cases, first_row)
         row = _catalog_rows(catalog, *_codes_of(procedure), recv_day)
         in_cat = row >= 0
@@ -1287,13 +1461,16 @@ def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any =
         dl_calendar = in_cat & (pr_units == "calendar")[take]
         dl_cutoff = (np.where(in_cat, take + 1, 0),
                      np.concatenate([[cutoff], pr["cutoff"].to_numpy(dtype=object)]))
-    stat_ns, stat_w, _ = _deadlines(cal, received, dl_days, dl_calendar, dl_cutoff)
-    del received, recv_day, dl_days, dl_calendar, dl_cutoff, in_cat
+        stat_ns, stat_w, _ = _deadlines(cal, received, dl_days, dl_calendar, dl_cutoff)
+        del received, recv_day, dl_days, dl_calendar, dl_cutoff, in_cat
+    else:   # (what _deadlines gives when no dossier has a deadline)
+        stat_ns = np.full(n_cases, _NAT, dtype=np.int64)
+        stat_w = np.full(n_cases, np.nan)
 
     def exported(col: str) -> np.ndarray:
         if col not in ev.columns:
             return np.full(n_cases, _NAT, dtype=np.int64)
-        return _end_of_office_if_date(_case_time(col), cal).asi8
+        return _end_of_office_ns(case_ns(col), cal, tz)
 
     due_ns = exported(S.DUE)
     due_before_ns = exported(S.DUE_BEFORE)
@@ -1301,70 +1478,69 @@ def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any =
     if from_export.any():
         exp_ns = np.where(due_before_ns != _NAT, due_before_ns, due_ns)
         stat_ns = np.where(from_export, exp_ns, stat_ns)
-        sel = np.flatnonzero(from_export)
-        stat_w[sel] = cal.to_working(_idx_from_ns(stat_ns[sel], tz))
+        if from_export.all():
+            stat_w = _to_working_utc(cal, stat_ns, tz)
+        else:
+            sel = np.flatnonzero(from_export)
+            stat_w[sel] = _to_working_utc(cal, stat_ns[sel], tz)
     has_deadline = stat_ns != _NAT
     budget_days = np.where(has_deadline, (stat_w - recv_w) / L, np.nan)
     del stat_ns, stat_w, due_ns, due_before_ns, from_export
 
-    # clock window and owners: the per-event counted time, summed per (case, owner) at once
+    # clock window and owners: the per-event counted time, summed per (case, owner)
     win_start = recv_w
     cl = closed_ns != _NAT
-    closed_w = np.where(closed_row >= 0, w_end[np.maximum(closed_row, 0)], np.nan) if n else \
-        np.full(n_cases, np.nan)
-    other = np.flatnonzero(cl & (closed_row < 0))
-    if other.size:
-        closed_w[other] = cal.to_working(_idx_from_ns(closed_ns[other], tz))
+    other = cl & (closed_row < 0)
+    if n_cases and other.all():   # (no closing row: all from case:finished)
+        closed_w = _to_working_utc(cal, closed_ns, tz)
+    else:
+        closed_w = np.where(closed_row >= 0, w_end[np.maximum(closed_row, 0)], np.nan) if n else \
+            np.full(n_cases, np.nan)
+    if not other.all() and other.any():
+        other = np.flatnonzero(other)
+        closed_w[other] = _to_working_utc(cal, closed_ns[other], tz)
     win_end = np.where(cl, closed_w, w_asof)
     win_end = np.where(is_received, win_end, win_start)
-    lengths = np.diff(seg.case_start)              # (np.repeat = win_start[case], sequentially)
-    counted = np.repeat(win_start, lengths)
-    if n > 1:
-        np.maximum(w_end[:-1], counted[1:], out=counted[1:])
-    counted[first_row] = win_start
-    lo = counted                                   # (timing's ``lo``, reused in place)
-    hi = np.repeat(win_end, lengths)
-    np.minimum(w_end, hi, out=hi)
-    np.subtract(hi, lo, out=lo)                    # counted = hi - lo
-    del hi
-    np.fmax(counted, 0.0, out=counted)
     owner = seg.owner
-    last_known = _last_where(in_asof, case, n_cases, seg.case_start)
-    has_last = last_known >= 0
-    lk = np.maximum(last_known, 0)
-    state_lut = np.full(len(S.ROLES) + 1, -1, dtype=np.int8)
-    state_lut[R[S.ROLE_SUPPLEMENT_REQUEST]] = OWNER_CITIZEN
-    state_lut[R[S.ROLE_SUSPENDED]] = OWNER_THIRD
-    state_lut[R[S.ROLE_SUPPLEMENT_RECEIVED]] = OWNER_AGENCY
-    state_lut[R[S.ROLE_RESUMED]] = OWNER_AGENCY
+    owners = (OWNER_AGENCY,) if third_party_paused else (OWNER_AGENCY, OWNER_THIRD)
+    by_owner = _counted_sums(w_end, case, seg.case_start, owner, win_start, win_end, owners)
+    # the holder after the last known event; the open tail from there to the window's end
+    all_known = in_asof is None
+    last_known = last_row if all_known else _last_where(in_asof, case, n_cases, seg.case_start)
+    lk = last_known if all_known else np.maximum(last_known, 0)
+    state_lut = np.full(len(S.ROLES) + 2, -1, dtype=np.int8)    # by role code + 1 (-1: unknown)
+    state_lut[R[S.ROLE_SUPPLEMENT_REQUEST] + 1] = OWNER_CITIZEN
+    state_lut[R[S.ROLE_SUSPENDED] + 1] = OWNER_THIRD
+    state_lut[R[S.ROLE_SUPPLEMENT_RECEIVED] + 1] = OWNER_AGENCY
+    state_lut[R[S.ROLE_RESUMED] + 1] = OWNER_AGENCY
     if n:
-        set_lk = state_lut[np.where(role[lk] < 0, len(S.ROLES), role[lk])]
+        set_lk = state_lut[role[lk] + np.int8(1)]
         state_after_lk = np.where(set_lk >= 0, set_lk, owner[lk]).astype(np.int8)
     else:
         state_after_lk = np.zeros(n_cases, dtype=np.int8)
-    del role, in_asof, rr
-    tail = np.where(has_last, np.clip(win_end - np.maximum(w_end[lk], win_start), 0.0, None), 0.0)
-    after = np.zeros(n_cases, dtype=bool)
-    nxt = lk + 1
-    after[has_last] = (nxt[has_last] < n) & (case[np.minimum(nxt[has_last], n - 1)] == np.arange(n_cases)[has_last])
-    tail = np.where(after, 0.0, tail)
-    tail_owner = np.where(has_last, state_after_lk, OWNER_AGENCY)
-    holder = np.where(has_last, state_after_lk, OWNER_AGENCY).astype(np.int8) if n_cases else \
-        np.zeros(0, np.int8)
-    # per-case sums of one owner's counted time: the other owners' rows add 0.0 (counted >= 0),
-    # so each sum runs over the same values in the same order as timing's (case, owner) bincount
-    def owner_sum(o: int, counted: np.ndarray) -> np.ndarray:
-        if n:
-            w = np.where(owner == o, counted, 0.0)
-            by = np.bincount(case, weights=w, minlength=n_cases)
-            del w
-        else:
-            by = np.zeros(n_cases)
+    del role
+    tail = win_end - np.maximum(w_end[lk], win_start)
+    np.maximum(tail, 0.0, out=tail)               # (np.clip(tail, 0.0, None))
+    if all_known:   # every case has its last event known, none after it
+        tail_owner = holder = state_after_lk
+    else:
+        has_last = last_known >= 0
+        tail = np.where(has_last, tail, 0.0)
+        # an event of the case after the last known one (rows of a case are contiguous)
+        after = has_last & (last_known < last_row)
+        tail = np.where(after, 0.0, tail)
+        tail_owner = np.where(has_last, state_after_lk, OWNER_AGENCY)
+        holder = np.where(has_last, state_after_lk, OWNER_AGENCY).astype(np.int8)
+    del in_asof
+
+    # per-case sums of one owner's counted time (the other owners' rows add 0.0), plus the
+    # open tail when that owner holds the dossier
+    def owner_sum(by: np.ndarray, o: int) -> np.ndarray:
         return by + np.where(tail_owner == o, tail, 0.0)
 
-    agency_s = owner_sum(OWNER_AGENCY, counted)
-    charged_s = agency_s + (0.0 if third_party_paused else owner_sum(OWNER_THIRD, counted))
-    del counted
+    agency_s = owner_sum(by_owner[0], OWNER_AGENCY)
+    charged_s = agency_s + (0.0 if third_party_paused else owner_sum(by_owner[1], OWNER_THIRD))
+    del by_owner
     fin = outcome == 0
     open_ = (outcome < 0) & is_received
     charged_days = charged_s / L
