@@ -1183,18 +1183,36 @@ def _case_first_ns(ev: pd.DataFrame, col: str, case: np.ndarray, n_cases: int,
 
 
 def _end_of_office_ns(utc_ns: np.ndarray, cal, tz: str | None) -> np.ndarray:
-    """``_end_of_office_if_date(_idx_from_ns(utc_ns, tz), cal).asi8``: the local wall clock from
-    ``calendar.utc_to_local_ns`` (pandas' own conversion, one addition when the offset is
-    constant); the pandas path only when some due date is at local midnight."""
-    from .calendar import utc_to_local_ns
-    local = utc_to_local_ns(utc_ns, tz or "UTC")
-    midnight = (local != _NAT) & ((local % NS_PER_DAY) == 0)
-    if not midnight.any():
+    """``_end_of_office_if_date(_idx_from_ns(utc_ns, tz), cal).asi8``: the local wall clock of
+    the given values as ``calendar.utc_to_local_ns`` makes it (one addition when the zone's
+    offset is constant over their span, else pandas' conversion); the pandas path only when
+    some due date is at local midnight."""
+    from .calendar import _constant_offset, utc_to_local_ns
+    valid = utc_ns != _NAT
+    if not valid.any():
+        return utc_ns
+    v = utc_ns if valid.all() else utc_ns[valid]
+    off = _constant_offset(int(v.min()), int(v.max()), tz or "UTC")
+    local = v + off if off is not None else utc_to_local_ns(v, tz or "UTC")
+    if not ((local % NS_PER_DAY) == 0).any():
         return utc_ns
     return _end_of_office_if_date(_idx_from_ns(utc_ns, tz), cal).asi8
 
 
 _W_BLOCK = 1 << 15   # rows per block of the blocked kernels (their temporaries stay in cache)
+
+
+def _min_max(a: np.ndarray) -> tuple[int, int]:
+    """``(a.min(), a.max())`` of an int64 array from one read of it (block by block);
+    ``(NaT, NaT)`` when empty."""
+    if not a.size:
+        return _NAT, _NAT
+    step = 1 << 16
+    lo, hi = int(a[0]), int(a[0])
+    for i in range(0, a.size, step):
+        b = a[i:i + step]                  # (in the cache for the second reduction)
+        lo, hi = min(lo, int(b.min())), max(hi, int(b.max()))
+    return lo, hi
 
 
 def _to_working_utc(cal, utc_ns: np.ndarray, tz: str | None) -> np.ndarray:
@@ -1326,7 +1344,7 @@ def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any =
     tz = cal.tz or "UTC"
     ev = log.events
     ts_ns = _utc_ns_col(ev, S.TIMESTAMP, tz)
-    top = int(ts_ns.max()) if ts_ns.size else _NAT
+    lo_ts, top = _min_max(ts_ns)
     if as_of is None and top != _NAT:   # _resolve_as_of's default (the NaT are the minimum)
         as_of_t = pd.Timestamp(top, tz="UTC").tz_convert(tz or "UTC")
     else:
@@ -1350,7 +1368,6 @@ def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any =
     role = _role_codes(ev)
     R = {name: i for i, name in enumerate(S.ROLES)}
     # the events known by as_of (None: all of them, told by the extremes without a mask)
-    lo_ts = int(ts_ns.min()) if ts_ns.size else _NAT
     if not ts_ns.size or (lo_ts != _NAT and top <= as_of_t.value):
         in_asof = None
     else:
