@@ -1300,27 +1300,38 @@ def _counted_sums(w_end: np.ndarray, case: np.ndarray, case_start: np.ndarray,
         k = int(np.count_nonzero(own))
         masks.append((True, np.flatnonzero(own)) if k < n - k else (False, np.flatnonzero(~own)))
         del own
+    # buffers reused by every block (no allocation per block); a row's case value is taken
+    # by its case index in the block (what np.repeat over the case lengths gives)
+    size = int(np.max(np.diff(case_start[cuts])))
+    cb_buf = np.empty(size, dtype=np.int64)
+    lo_buf, hi_buf = np.empty(size), np.empty(size)
+    w_buf = np.empty(size) if len(owners) > 1 or any(keep for keep, _ in masks) else None
     for c0, c1 in zip(cuts[:-1].tolist(), cuts[1:].tolist()):
         r0, r1 = int(case_start[c0]), int(case_start[c1])
-        lens = np.diff(case_start[c0:c1 + 1])
+        m = r1 - r0
+        cb = np.subtract(case[r0:r1], c0, out=cb_buf[:m])
         ws = win_start[c0:c1]
-        lo = np.repeat(ws, lens)
-        if r1 - r0 > 1:
+        lo = np.take(ws, cb, out=lo_buf[:m], mode="clip")
+        if m > 1:
             np.maximum(w_end[r0:r1 - 1], lo[1:], out=lo[1:])
         lo[case_start[c0:c1] - r0] = ws
-        hi = np.repeat(win_end[c0:c1], lens)
+        hi = np.take(win_end[c0:c1], cb, out=hi_buf[:m], mode="clip")
         np.minimum(w_end[r0:r1], hi, out=hi)
         np.subtract(hi, lo, out=lo)
         np.fmax(lo, 0.0, out=lo)
-        cb = case[r0:r1] - c0
         for (keep, rows), acc in zip(masks, outs):
             k0, k1 = np.searchsorted(rows, (r0, r1)).tolist()
             sub = rows[k0:k1] - r0
             if keep:
-                w = np.zeros(r1 - r0)
+                w = w_buf[:m]
+                w.fill(0.0)
                 w[sub] = lo[sub]
             else:
-                w = lo.copy() if len(owners) > 1 else lo
+                if len(owners) > 1:
+                    w = w_buf[:m]
+                    w[:] = lo
+                else:
+                    w = lo
                 w[sub] = 0.0
             acc[c0:c1] = np.bincount(cb, weights=w, minlength=c1 - c0)
     return outs
