@@ -1247,28 +1247,36 @@ def _to_working_utc(cal, utc_ns: np.ndarray, tz: str | None) -> np.ndarray:
     cum_l = cal._cum * cal.seconds_per_day      # cum[day] * L, per day of the table
     (a0, ln0), *more = list(zip(cal._a, cal._len))
     out = np.empty(n, dtype=np.float64)
+    size = min(n, _W_BLOCK)             # buffers reused by every block
+    day_b, rem_b = np.empty(size, dtype=np.int64), np.empty(size, dtype=np.int64)
+    sec_b, intra_b, t_b = np.empty(size), np.empty(size), np.empty(size)
+    wk_b = np.empty(size, dtype=bool)
     for b0 in range(0, n, _W_BLOCK):
         x = ns[b0:b0 + _W_BLOCK]
-        day = np.floor_divide(x, NS_PER_DAY)
-        sec = (x - day * NS_PER_DAY) / NS_PER_S
+        m = len(x)
+        day = np.floor_divide(x, NS_PER_DAY, out=day_b[:m])
+        rem = np.multiply(day, NS_PER_DAY, out=rem_b[:m])
+        np.subtract(x, rem, out=rem)                      # x - day * NS_PER_DAY
+        sec = np.true_divide(rem, NS_PER_S, out=sec_b[:m])
         if any_nat:
             nb = x == _NAT
             day[nb] = d0
         day -= d0
         # sum of np.clip(sec - a, 0.0, ln) over the slots (sec >= +0.0, so every term is
         # +0.0 or more and the first one equals 0.0 + itself)
-        intra = np.subtract(sec, a0)
+        intra = np.subtract(sec, a0, out=intra_b[:m])
         np.maximum(intra, 0.0, out=intra)
         np.minimum(intra, ln0, out=intra)
-        t = np.empty_like(sec) if more else None
+        t = t_b[:m]
         for a, ln in more:
             np.subtract(sec, a, out=t)
             np.maximum(t, 0.0, out=t)
             np.minimum(t, ln, out=t)
             intra += t
         o = out[b0:b0 + _W_BLOCK]
-        np.take(cum_l, day, out=o)
-        intra *= working[day]     # np.where(working, intra, 0.0): intra is finite and >= +0.0
+        np.take(cum_l, day, out=o, mode="clip")          # (day is within the table)
+        # np.where(working, intra, 0.0): intra is finite and >= +0.0
+        intra *= np.take(working, day, out=wk_b[:m], mode="clip")
         o += intra
         if any_nat:
             o[nb] = np.nan
