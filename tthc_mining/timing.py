@@ -1554,7 +1554,6 @@ def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any =
         state_after_lk = np.where(set_lk >= 0, set_lk, owner[lk]).astype(np.int8)
     else:
         state_after_lk = np.zeros(n_cases, dtype=np.int8)
-    del role
     tail = win_end - np.maximum(w_end[lk], win_start)
     np.maximum(tail, 0.0, out=tail)               # (np.clip(tail, 0.0, None))
     if all_known:   # every case has its last event known, none after it
@@ -1567,7 +1566,6 @@ def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any =
         tail = np.where(after, 0.0, tail)
         tail_owner = np.where(has_last, state_after_lk, OWNER_AGENCY)
         holder = np.where(has_last, state_after_lk, OWNER_AGENCY).astype(np.int8)
-    del in_asof
 
     # per-case sums of one owner's counted time (the other owners' rows add 0.0), plus the
     # open tail when that owner holds the dossier
