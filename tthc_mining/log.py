@@ -220,7 +220,7 @@ def _build_cases_blocks(events: pd.DataFrame) -> pd.DataFrame | None:
         return None
     ends = np.append(starts[1:], n) - 1
 
-    def times(col: str, how: str) -> pd.Series:
+    def times(col: str, how: str) -> pd.Series | None:
         s = events[col]
         if not isinstance(s.dtype, pd.DatetimeTZDtype):
             return None
@@ -231,9 +231,9 @@ def _build_cases_blocks(events: pd.DataFrame) -> pd.DataFrame | None:
             r[r == _BIG] = _NAT
         else:
             r = np.maximum.reduceat(v, starts)        # NaT is the int64 minimum
-        arr = pd.arrays.DatetimeArray._from_sequence(r.view(f"M8[{s.dtype.unit}]"),
-                                                     dtype=f"M8[{s.dtype.unit}]")
-        return pd.Series(arr, copy=False).dt.tz_localize("UTC").dt.tz_convert(s.dtype.tz)
+        # (public API only: naive UTC values of the column's unit, then its zone)
+        naive = pd.Series(r.view(f"M8[{s.dtype.unit}]"), copy=False)
+        return naive.dt.tz_localize("UTC").dt.tz_convert(s.dtype.tz)
 
     def notna(s: pd.Series) -> np.ndarray:
         if isinstance(s.dtype, pd.CategoricalDtype):
