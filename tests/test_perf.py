@@ -81,11 +81,25 @@ def _reference_segments(log):
     seg = np.array([np.nan] + [float(e_ns[i] - e_ns[i - 1]) / 1e9 for i in range(1, len(ev))])
     seg[first] = np.nan
     role = ev[S.ROLE].astype(object).to_numpy()
-    state, owner = 0, np.zeros(len(ev), np.int8)
+    t = list(ev[S.TIMESTAMP])
+    rep = list(ev[S.FINISHED_REPORTED]) if S.FINISHED_REPORTED in ev.columns else [pd.NaT] * len(ev)
+    state, owner, fin = 0, np.zeros(len(ev), np.int8), pd.NaT
     for i in range(len(ev)):                       # the plain loop the vectorised code replaces
         if first[i]:
             state = 0
+            # the dossier's finish: its first processing-finished event, else case:finished
+            j = i
+            fin = pd.NaT
+            while j < len(ev) and (j == i or not first[j]):
+                if role[j] == S.ROLE_FINISHED:
+                    fin = t[j]
+                    break
+                j += 1
+            if pd.isna(fin):
+                fin = rep[i]
         owner[i] = 0 if first[i] else state
+        if not first[i] and not pd.isna(fin) and t[i - 1] >= fin:
+            owner[i] = 1                           # the citizen's pick-up wait
         r = role[i]
         state = {S.ROLE_SUPPLEMENT_REQUEST: 1, S.ROLE_SUSPENDED: 2,
                  S.ROLE_SUPPLEMENT_RECEIVED: 0, S.ROLE_RESUMED: 0}.get(r, state)

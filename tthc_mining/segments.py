@@ -6,6 +6,12 @@ start) and *processing* (start -> end). Every segment has an *owner*:
 
 - ``citizen`` between a supplement request and the receipt of the supplement (clock stopped),
 - ``third_party`` between a suspension (tax, verification, public posting ...) and its resumption,
+- ``citizen`` also once the dossier is *finished* (the result is ready at the one-stop and waits
+  for the citizen to collect it: the step *Trả kết quả* is "không tính thời gian",
+  ``../shared/docs/domain-vn.md`` §1): every segment that starts at or after the dossier's
+  finish — the first *processing finished* event (Kết thúc xử lý), else the exported
+  ``case:finished`` (NgayKetThucXuLy), the instant :func:`tthc_mining.timing` ends the agency's
+  clock at — so that the pick-up wait is not ranked as an agency bottleneck,
 - ``agency`` otherwise, attributed to the unit/officer of the event that ends the segment.
 
 Bottlenecks, rework cost, overdue attribution and the replay of cuts are sums over segments, so
@@ -47,7 +53,7 @@ class Segments:
     seg_s: w_end - w_prev_end: working time since the previous event
     wait_s: w_start - w_prev_end when a start exists, else seg_s
     proc_s: w_end - w_start (NaN without start)
-    owner: int8: OWNER_AGENCY / OWNER_CITIZEN / OWNER_THIRD
+    owner: int8: OWNER_AGENCY / OWNER_CITIZEN / OWNER_THIRD (citizen also after the finish)
     handover: bool: the unit differs from the previous event's unit
     activities: activity names for the codes
     case_ids: case ids for the codes
@@ -201,8 +207,16 @@ def _role_index(events: pd.DataFrame) -> np.ndarray:
 def _owner_states(events: pd.DataFrame, case: np.ndarray, is_first: np.ndarray) -> np.ndarray:
     """Owner of the segment that ends at each event = clock state after the previous event."""
     n = len(events)
-    if S.ROLE not in events.columns or n == 0:
+    if n == 0:
         return np.zeros(n, dtype=np.int8)
+    if S.ROLE not in events.columns:
+        owner = np.zeros(n, dtype=np.int8)
+        if S.FINISHED_REPORTED in events.columns:
+            after = after_finish(_ns(events[S.TIMESTAMP]), np.zeros(n, dtype=bool),
+                                 _ns(events[S.FINISHED_REPORTED]), is_first, case)
+            if after is not None:
+                owner[after] = OWNER_CITIZEN
+        return owner
     role = _role_index(events)
     # clock-changing events set a state; others carry the last state forward within the case
     lut = np.full(len(S.ROLES) + 1, -1, dtype=np.int8)        # role index -> state set (-1 none)
@@ -223,7 +237,63 @@ def _owner_states(events: pd.DataFrame, case: np.ndarray, is_first: np.ndarray) 
     owner[0] = OWNER_AGENCY
     owner[1:] = filled[:-1]
     owner[is_first] = OWNER_AGENCY
+    del filled
+    fin_rep = _ns(events[S.FINISHED_REPORTED]) if S.FINISHED_REPORTED in events.columns else None
+    after = after_finish(_ns(events[S.TIMESTAMP]), role == S.ROLES.index(S.ROLE_FINISHED),
+                         fin_rep, is_first, case)
+    if after is not None:
+        owner[after] = OWNER_CITIZEN
     return owner
+
+
+_NAT = np.iinfo(np.int64).min
+
+
+def _ns(col: pd.Series) -> np.ndarray:
+    """int64 UTC nanoseconds of a datetime column (NaT = int64 min), a view when it is in ns."""
+    arr = col.array
+    if hasattr(arr, "as_unit"):
+        return arr.as_unit("ns").asi8
+    return pd.to_datetime(col).array.as_unit("ns").asi8
+
+
+def after_finish(ts_ns: np.ndarray, is_fin: np.ndarray, fin_reported_ns: np.ndarray | None,
+                 is_first: np.ndarray, case: np.ndarray) -> np.ndarray | None:
+    """Per event: whether its segment starts at or after its dossier's finish (the pick-up
+    wait, owned by the citizen), or None when no dossier has a finish.
+
+    The finish is :func:`tthc_mining.timing`'s: the end time of the dossier's first event with
+    ``is_fin`` (processing finished), else its exported ``case:finished`` (``fin_reported_ns``,
+    read at the dossier's first row); a segment starts at the previous event's end time. Rows
+    are whole dossiers in order (``is_first`` marks the first row of each, ``case`` numbers
+    them 0, 1, ... in row order)."""
+    n = ts_ns.size
+    if n == 0:
+        return None
+    fin_rows = np.flatnonzero(is_fin)
+    if fin_rows.size == 0 and fin_reported_ns is None:
+        return None
+    starts = np.flatnonzero(is_first)
+    fin = np.full(starts.size, _NAT, dtype=np.int64)
+    if fin_rows.size:
+        c = case[fin_rows]
+        first = np.ones(c.size, dtype=bool)
+        first[1:] = c[1:] != c[:-1]           # rows ascending: the first finish of each dossier
+        fin[c[first]] = ts_ns[fin_rows[first]]
+    if fin_reported_ns is not None:
+        fr = fin_reported_ns[starts]
+        np.copyto(fin, fr, where=fin == _NAT)
+    if not (fin != _NAT).any():
+        return None
+    out = np.zeros(n, dtype=bool)
+    block = 1 << 20
+    for a in range(1, n, block):              # in blocks: no per-event int64 temporaries
+        b = min(n, a + block)
+        f = fin[case[a:b]]
+        np.greater_equal(ts_ns[a - 1:b - 1], f, out=out[a:b])
+        out[a:b] &= f != _NAT
+    out[is_first] = False
+    return out
 
 
 def _owner_and_handover(log, ev: pd.DataFrame, case: np.ndarray, is_first: np.ndarray):

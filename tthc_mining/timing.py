@@ -7,7 +7,8 @@ due dates, on time computed two ways, and the status of every dossier as of a da
     ``seg_h`` working hours since the previous event of the dossier, ``wait_h`` / ``proc_h``
     (waiting before the start and processing start -> end, where start times exist; without
     starts ``wait_h == seg_h`` and ``proc_h`` is NaN), ``owner`` of the segment (agency /
-    citizen / third_party, from :mod:`tthc_mining.segments`), ``counted_h`` the part of the
+    citizen / third_party, from :mod:`tthc_mining.segments`; the pick-up wait after the finish
+    is the citizen's), ``counted_h`` the part of the
     segment between the dossier's receipt and its close (or ``as_of``), i.e. what the case
     columns ``agency_days`` / ``citizen_days`` / ``third_party_days`` add up.
 

@@ -4,7 +4,8 @@ Read :mod:`tthc_mining.segments` for the definitions (each event after a dossier
 a segment from the previous event's end to its own end; waiting = previous end -> start,
 processing = start -> end; the owner is the clock state after the previous event: ``citizen``
 after a supplement request until the supplement is received, ``third_party`` during a
-suspension, ``agency`` otherwise). Here they are window functions over each dossier's events
+suspension, ``agency`` otherwise; ``citizen`` for every segment that starts at or after the
+dossier's finish, the pick-up wait). Here they are window functions over each dossier's events
 ordered by ``(time:timestamp, tm:row)`` (the pandas engine's stable order, see
 :mod:`tthc_mining.engines.core`):
 
@@ -17,6 +18,9 @@ ordered by ``(time:timestamp, tm:row)`` (the pandas engine's stable order, see
   its maximum over the dossier's *earlier* events (frame ``ROWS UNBOUNDED PRECEDING AND 1
   PRECEDING``) is the last state set before the event (no forward fill needed), agency when
   none; every window function shares one partition and order (one sort);
+* the pick-up wait: the dossier's finish = the minimum end time of its processing-finished
+  events (whole-partition frame), else ``case:finished`` at its first event; a segment whose
+  previous event ended at or after it is the citizen's;
 * ``handover``: the unit differs from the previous event's unit (both known).
 
 Columns: every event column (on DuckDB those of :data:`KEEP_EVENT_COLUMNS`), plus ``prev_activity, pos, is_first, is_last, w_end_ns,
@@ -153,11 +157,20 @@ def _segments_expr(rlog: RelationalLog, local: bool = False) -> Any:
     st = role.isin(list(_SETTERS)).ifelse(st, ibis.null(st.type()))
     w = event_window(t)
     before = event_window(t, rows=(None, -1))
+    whole = event_window(t, rows=(None, None))
+    # the dossier's finish (tm.timing's: first processing-finished event, else the exported
+    # case:finished at its first row): segments starting at or after it are the citizen's
+    # pick-up wait
+    fin_ev = (role == S.ROLE_FINISHED).ifelse(t[S.TIMESTAMP], ibis.null(t[S.TIMESTAMP].type()))
+    fin = fin_ev.min().over(whole)
+    if S.FINISHED_REPORTED in t.columns and t[S.FINISHED_REPORTED].type().is_timestamp():
+        fin = fin.coalesce(t[S.FINISHED_REPORTED].first().over(w))
     t = t.mutate(pos=ibis.row_number().over(w).cast("int64"),
                  prev_activity=t[S.ACTIVITY].lag().over(w),
                  w_prev_end_ns=t["w_end_ns"].lag().over(w),
                  _next_row=t[S.ROW].lead().over(w),
                  _state_before=st.max().over(before),
+                 _after_fin=(t[S.TIMESTAMP].lag().over(w) >= fin).fill_null(False),
                  _prev_group=(t[S.GROUP].lag().over(w) if S.GROUP in t.columns
                               else ibis.null("string")),
                  # the receipt day = the first event's candidate (whole-partition frame)
@@ -166,7 +179,8 @@ def _segments_expr(rlog: RelationalLog, local: bool = False) -> Any:
     seg = (t["w_end_ns"] - t["w_prev_end_ns"]).cast("float64") / 1e9
     wait = t["w_start_ns"].isnull().ifelse(seg, (t["w_start_ns"] - t["w_prev_end_ns"]).cast("float64") / 1e9)
     proc = (t["w_end_ns"] - t["w_start_ns"]).cast("float64") / 1e9
-    owner = t["_state_before"]["s"].fill_null(OWNER_AGENCY).cast("int8")
+    owner = t["_after_fin"].ifelse(OWNER_CITIZEN, t["_state_before"]["s"].fill_null(OWNER_AGENCY)
+                                   ).cast("int8")
     if S.GROUP in t.columns:
         g, pg = t[S.GROUP], t["_prev_group"]
         handover = (g.notnull() & pg.notnull() & (g != pg)).fill_null(False)
@@ -176,7 +190,7 @@ def _segments_expr(rlog: RelationalLog, local: bool = False) -> Any:
                  seg_s=seg, wait_s=wait, proc_s=proc, owner=owner, handover=handover)
     t = t.mutate(owner_name=t["owner"].cases((OWNER_AGENCY, "agency"), (OWNER_CITIZEN, "citizen"),
                                              (OWNER_THIRD, "third_party")))
-    return t.drop("_next_row", "_prev_group", "_state_before", *(["tm:_rday"] if local else []))
+    return t.drop("_next_row", "_prev_group", "_state_before", "_after_fin", *(["tm:_rday"] if local else []))
 
 
 def segments_frame(rlog: RelationalLog) -> pd.DataFrame:

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .. import schema as S
-from ..segments import OWNER_AGENCY, OWNER_CITIZEN, OWNER_THIRD, Segments
+from ..segments import OWNER_AGENCY, OWNER_CITIZEN, OWNER_THIRD, Segments, _ns, after_finish
 from .detect import BLOCK_ROWS, EdeaR, EventCodes, Loops, _median_mean_by_key, narrow_codes
 
 _NAT = np.iinfo(np.int64).min
@@ -175,16 +175,36 @@ def _owners(log, rows: np.ndarray, is_first: np.ndarray) -> np.ndarray:
     """Owner of the segment ending at each of ``rows`` (whole dossiers, in row order): the
     clock state after the previous event of the dossier (forward fill of the states)."""
     m = rows.size
-    if S.ROLE not in log.events.columns or m == 0:
+    if m == 0:
         return np.zeros(m, dtype=np.int8)
-    state = _role_states(log, rows)
-    state[is_first & (state < 0)] = OWNER_AGENCY
-    src = np.where(state >= 0, np.arange(m, dtype=np.int64), 0)
-    np.maximum.accumulate(src, out=src)
-    owner = np.empty(m, dtype=np.int8)
-    owner[0] = OWNER_AGENCY
-    owner[1:] = state[src[:-1]]
-    owner[is_first] = OWNER_AGENCY
+    ev = log.events
+    if S.ROLE in ev.columns:
+        state = _role_states(log, rows)
+        state[is_first & (state < 0)] = OWNER_AGENCY
+        src = np.where(state >= 0, np.arange(m, dtype=np.int64), 0)
+        np.maximum.accumulate(src, out=src)
+        owner = np.empty(m, dtype=np.int8)
+        owner[0] = OWNER_AGENCY
+        owner[1:] = state[src[:-1]]
+        owner[is_first] = OWNER_AGENCY
+        del state, src
+        col = ev[S.ROLE]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            cats = [str(c) for c in col.cat.categories]
+            fin_code = cats.index(S.ROLE_FINISHED) if S.ROLE_FINISHED in cats else -2
+            is_fin = col.array.codes[rows] == fin_code
+        else:
+            is_fin = col.to_numpy()[rows] == S.ROLE_FINISHED
+    else:
+        owner = np.zeros(m, dtype=np.int8)
+        is_fin = np.zeros(m, dtype=bool)
+    # the pick-up wait after the dossier's finish belongs to the citizen (segments' rule)
+    fin_rep = _ns(ev[S.FINISHED_REPORTED])[rows] if S.FINISHED_REPORTED in ev.columns else None
+    case = np.cumsum(is_first, dtype=np.int64)
+    case -= 1
+    after = after_finish(_ns(ev[S.TIMESTAMP])[rows], is_fin, fin_rep, is_first, case)
+    if after is not None:
+        owner[after] = OWNER_CITIZEN
     return owner
 
 
