@@ -389,14 +389,36 @@ class ReplayContext:
         all internal transfers of the log."""
         if self._parent is not None:
             return self._parent.internal_wait(unit_code)
+        table = self.__dict__.get("_internal_wait")
+        if table is None:   # every unit at once (one sort by unit), then looked up
+            table = self.__dict__["_internal_wait"] = self._internal_waits()
+        per_unit, overall = table
+        hit = per_unit.get(int(unit_code))
+        return hit if hit is not None else overall
+
+    def _internal_waits(self):
+        """``({unit: (median, n, basis)} for units with >= 5 internal transfers, fallback)``:
+        the medians :meth:`internal_wait` returns (``np.median`` of the same values)."""
         base = (~self.first) & (self.owner == OWNER_AGENCY) & (self.unit >= 0) & \
                (self.prev_unit == self.unit) & (self.w0 >= 0)
-        m = base & (self.unit == unit_code)
-        if m.sum() >= 5:
-            return float(np.median(self.w0[m])), int(m.sum()), "receiving unit's internal transfers"
-        if base.any():
-            return float(np.median(self.w0[base])), int(base.sum()), "all internal transfers of the log"
-        return 0.0, 0, "no internal transfers in the log (residual 0)"
+        idx = np.flatnonzero(base)
+        del base
+        if not idx.size:
+            return {}, (0.0, 0, "no internal transfers in the log (residual 0)")
+        w = self.w0[idx]
+        u = self.unit[idx]
+        del idx
+        overall = (float(np.median(w)), int(w.size), "all internal transfers of the log")
+        order = np.argsort(u, kind="stable")
+        u, w = u[order], w[order]
+        del order
+        cuts = np.flatnonzero(np.r_[True, u[1:] != u[:-1], True])
+        per_unit = {}
+        for a, b in zip(cuts[:-1], cuts[1:]):   # one slice per unit (a few dozen)
+            if b - a >= 5:
+                per_unit[int(u[a])] = (float(np.median(w[a:b])), int(b - a),
+                                       "receiving unit's internal transfers")
+        return per_unit, overall
 
     def pair_load(self, pairs: np.ndarray) -> pd.DataFrame:
         """Queue evidence for (activity, unit) pairs (codes of :attr:`pair_key`), computed on
@@ -437,13 +459,12 @@ class ReplayContext:
             offs = np.unique(res[idx][res[idx] >= 0])
             if offs.size:
                 from ..load import utilisation
-                olut = np.zeros(len(rnames) + 1, dtype=bool)
-                olut[offs] = True
-                rows = np.flatnonzero(olut[res])
-                if rows.size > 0.5 * self.n:  # most officers: the whole log (segments cached)
-                    ut = utilisation(self.log)
-                else:  # the log of these officers' events only (their utilisation is exact)
-                    ut = utilisation(self.log.with_events(self.log.events.iloc[rows].reset_index(drop=True)))
+                # an officer's utilisation depends on that officer's events only: the whole
+                # log's table (tm.utilisation(log), what the analyst sees) computed once and
+                # read for every request, instead of a sub-log (and its segments) per request
+                ut = self.__dict__.get("_utilisation_all")
+                if ut is None:
+                    ut = self.__dict__["_utilisation_all"] = utilisation(self.log)
                 per_off = pd.Series(ut["utilisation"].to_numpy(dtype=np.float64),
                                     index=ut["resource"].astype(str))
                 per_off = per_off[~per_off.index.duplicated()]

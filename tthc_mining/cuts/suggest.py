@@ -28,7 +28,9 @@ levers: intake checklists, electronic transfer):
 
 Every row carries ``potential_h`` = an upper bound of the agency dossier-hours in the log the cut
 could give back (the hours it acts on), the evidence in Vietnamese and English, the number of
-dossiers behind it and, where it is an estimate, a confidence interval. Rows are sorted by
+dossiers behind it and, where it is an estimate, a confidence interval (of a mean over dossiers:
+the dossier bootstrap, or with at least ``NORMAL_MIN_DOSSIERS`` = 5,000 dossiers the
+dossier-clustered normal interval, as :func:`tthc_mining.bottlenecks` gives them). Rows are sorted by
 ``potential_h``; pass the frame (or its ``cut`` column) to :func:`tthc_mining.score_cuts`.
 """
 from __future__ import annotations
@@ -38,6 +40,7 @@ import pandas as pd
 
 from .. import schema as S
 from ..errors import ConfigError
+from ..bottlenecks import NORMAL_MIN_DOSSIERS
 from ..segments import OWNER_AGENCY
 from ..stats import bootstrap_mean_ci, wilson
 from .catalogue import (AddStaff, Cut, MergeSteps, Parallelize, ReduceLoopRate, RemoveHandover,
@@ -52,6 +55,14 @@ H = 3600.0
 
 
 def _role_per_activity(ctx) -> np.ndarray:
+    """The role of each activity's first event (the same for every scope: cached on ``ctx``)."""
+    cached = ctx.__dict__.get("_role_per_activity")
+    if cached is None:
+        cached = ctx.__dict__["_role_per_activity"] = _roles_of_activities(ctx)
+    return cached.copy()
+
+
+def _roles_of_activities(ctx) -> np.ndarray:
     A = len(ctx.acts)
     ev = ctx.log.events
     out = np.full(A, S.ROLE_WORK, dtype=object)
@@ -167,7 +178,8 @@ def _suggest_scope(ctx, mask: np.ndarray, *, top: int, deps: set, min_dossiers: 
                          minlength=A) if idx.size else np.zeros(A, np.int64)
     if idx.size:
         boot = bootstrap_mean_ci(held / H, groups=(ctx.case[idx], ctx.seg.case_ids),
-                                 by=(key, pd.RangeIndex(A)), n_boot=n_boot, ci=ci, seed=seed)
+                                 by=(key, pd.RangeIndex(A)), n_boot=n_boot, ci=ci, seed=seed,
+                                 normal_min_units=NORMAL_MIN_DOSSIERS)
         mean_h = boot["mean"].reindex(pd.RangeIndex(A)).to_numpy()
         lo_h = boot["ci_low"].reindex(pd.RangeIndex(A)).to_numpy()
         hi_h = boot["ci_high"].reindex(pd.RangeIndex(A)).to_numpy()
@@ -356,7 +368,8 @@ def _suggest_scope(ctx, mask: np.ndarray, *, top: int, deps: set, min_dossiers: 
             ncp = np.bincount(pd.unique(codes.astype(np.int64) * ctx.C + ctx.case[hidx]) // ctx.C, minlength=P)
             mean_w = np.bincount(codes, weights=w, minlength=P) / np.maximum(cntp, 1)
             boot = bootstrap_mean_ci(w / H, groups=(ctx.case[hidx], ctx.seg.case_ids),
-                                     by=(codes, pd.RangeIndex(P)), n_boot=n_boot, ci=ci, seed=seed)
+                                     by=(codes, pd.RangeIndex(P)), n_boot=n_boot, ci=ci, seed=seed,
+                                     normal_min_units=NORMAL_MIN_DOSSIERS)
             cand_rows = []
             for j in range(P):  # unit pairs (few)
                 to_u = int(uniq[j] % U)
