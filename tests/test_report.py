@@ -461,3 +461,27 @@ def test_large_logs_score_cuts_by_replay(sample_log, monkeypatch):
     assert set(r.tables["cuts_ranked"]["method"]) == {"replay"}
     assert "phát lại (replay)" in r.html
     r.validate()
+
+
+def test_cut_finding_says_why_the_provincial_formula_gives_zero():
+    """A cut that leaves the statutory deadline alone (e.g. one more officer) is worth 0 VND under
+    the provincial formula (days cut from the deadline): the key finding says so instead of a
+    bare "0 đồng/năm"; a cut that shortens the deadline keeps the amount."""
+    import pandas as pd
+    from tthc_mining.report import _findings
+    from tthc_mining.report.build import Section
+
+    def finding(days_cut, vnd, lang):
+        ranked = pd.DataFrame({"label_vi": ["Bổ sung 1 cán bộ"], "label_en": ["Add one officer"],
+                               "procedure": ["1.004227"], "saved_mean_days": [0.71],
+                               "saved_ci_low": [0.48], "saved_ci_high": [0.94],
+                               "statutory_days_saved": [days_cut],
+                               "statutory_cost_saved_vnd_per_year": [vnd]})
+        return _findings({"cuts": Section(id="cuts", tables={"cuts_ranked": ranked})}, lang)[-1]
+
+    vi = finding(0.0, 0.0, "vi")
+    assert "thời hạn giải quyết không đổi" in vi and "0 đồng/năm" in vi
+    en = finding(0.0, 0.0, "en")
+    assert "deadline is unchanged" in en and "0 VND per year" in en
+    kept = finding(2.0, 1_500_000.0, "vi")
+    assert "không đổi" not in kept and "1.500.000 đồng/năm" in kept
