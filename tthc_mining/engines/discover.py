@@ -10,7 +10,7 @@ row per transition, step, start/end step, variant) come back to pandas.
   per-event durations (equal within ~1e-12 relative: only the order of the additions differs).
 * Quantiles are exact with linear interpolation on both backends (numpy's / pandas' default;
   :func:`tthc_mining.engines.quantiles.exact_quantiles`, which spills beyond memory; variants'
-  medians still use ``quantile``); the pandas engine's are exact to 1.5e-11
+  medians too); the pandas engine's are exact to 1.5e-11
   relative (:func:`tthc_mining.discovery.group_stats`).
 * ``unit`` (a step's most frequent unit) breaks ties by the unit's first appearance in the
   log's order, as the pandas engine's factorised codes do.
@@ -140,13 +140,26 @@ def _case_sequences(rlog: RelationalLog, seg: Any) -> Any:
 
 def _variant_table(cases: Any) -> Any:
     """One row per variant: ``seq``, ``count``, ``first`` (first dossier id), ``rank``
-    (0 = most frequent; ties: first dossier first), medians of agency / total seconds."""
+    (0 = most frequent; ties: first dossier first). The medians come from
+    :func:`_variant_medians`."""
     ibis = _ibis()
-    v = cases.group_by("seq").aggregate(
-        count=cases.count(), first=cases[S.CASE].min(),
-        med_agency=cases["agency_s"].quantile(0.5), med_total=cases["total_s"].quantile(0.5))
+    v = cases.group_by("seq").aggregate(count=cases.count(), first=cases[S.CASE].min())
     w = ibis.window(order_by=[ibis.desc(v["count"]), v["first"]])
     return v.mutate(rank=ibis.row_number().over(w))
+
+
+def _variant_medians(cases: Any, vt: Any, top: int | None) -> pd.DataFrame:
+    """``rank``, ``med_agency``, ``med_total``: the medians of the dossiers' agency / total
+    seconds per variant (of the ``top`` first when given), exact with linear interpolation
+    (:func:`tthc_mining.engines.quantiles.exact_quantiles`: a GROUP BY that spills, where
+    ``quantile`` keeps every value of a variant in memory)."""
+    sel = vt.select("seq", "rank")
+    if top is not None:
+        sel = sel.filter(sel["rank"] < int(top))
+    j = cases.join(sel, "seq")
+    a = exact_quantiles(j, ["rank"], j["agency_s"], (0.5,)).rename(columns={"q0": "med_agency"})
+    t = exact_quantiles(j, ["rank"], j["total_s"], (0.5,)).rename(columns={"q0": "med_total"})
+    return a.merge(t, on="rank", how="outer")
 
 
 def variants(rlog: RelationalLog, *, procedure: str | None = None, top: int | None = None,
@@ -169,9 +182,13 @@ def variants(rlog: RelationalLog, *, procedure: str | None = None, top: int | No
             sel = sel.join(ids, "seq")
         df = sel.order_by("rank").to_pandas()
         if len(df):
+            med = _variant_medians(cases, vt, top)
+            med["rank"] = med["rank"].astype(np.int64)
+            df = df.merge(med, on="rank", how="left")
             n_cases, n_var = int(df["_n_cases"].iloc[0]), int(df["_n_var"].iloc[0])
         else:
             n_cases = n_var = 0
+            df["med_agency"] = df["med_total"] = pd.Series(dtype=np.float64)
     spd = rlog.calendar.seconds_per_day
     seqs = [tuple(names[int(a)] for a in s) for s in df["seq"]]
     counts = df["count"].to_numpy(np.int64)
