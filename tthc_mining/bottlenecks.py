@@ -168,8 +168,8 @@ def local_ns(log, column: str = S.TIMESTAMP, *, cache: bool = True) -> np.ndarra
     if not pd.api.types.is_datetime64_any_dtype(s.dtype):
         s = pd.to_datetime(s)
     if isinstance(s.dtype, pd.DatetimeTZDtype):
-        from .calendar import utc_to_local_ns
-        out = utc_to_local_ns(s.array.as_unit("ns").asi8, log.calendar.tz or "UTC")
+        from .calendar import ns_view, utc_to_local_ns
+        out = utc_to_local_ns(ns_view(s.array), log.calendar.tz or "UTC")
     else:
         out = s.to_numpy(dtype="datetime64[ns]").view(np.int64)
     if cache:

@@ -38,6 +38,15 @@ DEFAULT_OFFICE_HOURS = (("07:00", "11:30"), ("13:30", "17:00"))
 _FAST_LOCAL_MIN = 10_000  # inputs at least this long take the constant-offset path
 
 
+def ns_view(arr) -> np.ndarray:
+    """int64 ns of a DatetimeArray / DatetimeIndex, a read-only view when it is already in ns
+    (pandas' ``as_unit("ns")`` copies even then: 48 MB per 6 million events). Never write
+    into the result."""
+    if getattr(arr, "unit", None) == "ns":
+        return arr.asi8
+    return arr.as_unit("ns").asi8
+
+
 def utc_to_local_ns(utc_ns: np.ndarray, tz: str) -> np.ndarray:
     """UTC int64 ns -> wall-clock int64 ns in ``tz`` (NaT = int64 min kept).
 
@@ -261,7 +270,7 @@ class WorkingCalendar:
             if not pd.api.types.is_datetime64_any_dtype(s.dtype):
                 s = pd.to_datetime(s)
             if isinstance(s.dtype, pd.DatetimeTZDtype) and len(s) >= _FAST_LOCAL_MIN:
-                return utc_to_local_ns(s.array.as_unit("ns").asi8, self.tz or "UTC")
+                return utc_to_local_ns(ns_view(s.array), self.tz or "UTC")
             if getattr(s.dt, "tz", None) is not None:
                 s = s.dt.tz_convert(self.tz or "UTC").dt.tz_localize(None)
             return s.to_numpy(dtype="datetime64[ns]").view(np.int64)
@@ -275,7 +284,7 @@ class WorkingCalendar:
             idx = pd.DatetimeIndex(pd.to_datetime(list(ts) if not isinstance(ts, np.ndarray) else ts))
         if idx.tz is not None:
             if len(idx) >= _FAST_LOCAL_MIN:
-                return utc_to_local_ns(idx.as_unit("ns").asi8, self.tz or "UTC")
+                return utc_to_local_ns(ns_view(idx), self.tz or "UTC")
             idx = idx.tz_convert(self.tz or "UTC").tz_localize(None)
         return idx.as_unit("ns").asi8
 

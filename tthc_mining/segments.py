@@ -252,10 +252,9 @@ _NAT = np.iinfo(np.int64).min
 def _ns(col: pd.Series) -> np.ndarray:
     """int64 UTC nanoseconds of a datetime column (NaT = int64 min), a view when it is in ns."""
     arr = col.array
-    if getattr(arr, "unit", None) == "ns":
-        return arr.asi8                  # a view (as_unit("ns") would copy even then)
     if hasattr(arr, "as_unit"):
-        return arr.as_unit("ns").asi8
+        from .calendar import ns_view
+        return ns_view(arr)
     return pd.to_datetime(col).array.as_unit("ns").asi8
 
 
