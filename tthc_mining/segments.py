@@ -212,8 +212,8 @@ def _owner_states(events: pd.DataFrame, case: np.ndarray, is_first: np.ndarray) 
     if S.ROLE not in events.columns:
         owner = np.zeros(n, dtype=np.int8)
         if S.FINISHED_REPORTED in events.columns:
-            after = after_finish(_ns(events[S.TIMESTAMP]), np.zeros(n, dtype=bool),
-                                 _ns(events[S.FINISHED_REPORTED]), is_first, case)
+            after = after_finish(utc_ns(events[S.TIMESTAMP]), np.zeros(n, dtype=bool),
+                                 utc_ns(events[S.FINISHED_REPORTED]), is_first, case)
             if after is not None:
                 owner[after] = OWNER_CITIZEN
         return owner
@@ -238,8 +238,8 @@ def _owner_states(events: pd.DataFrame, case: np.ndarray, is_first: np.ndarray) 
     owner[1:] = filled[:-1]
     owner[is_first] = OWNER_AGENCY
     del filled
-    fin_rep = _ns(events[S.FINISHED_REPORTED]) if S.FINISHED_REPORTED in events.columns else None
-    after = after_finish(_ns(events[S.TIMESTAMP]), role == S.ROLES.index(S.ROLE_FINISHED),
+    fin_rep = utc_ns(events[S.FINISHED_REPORTED]) if S.FINISHED_REPORTED in events.columns else None
+    after = after_finish(utc_ns(events[S.TIMESTAMP]), role == S.ROLES.index(S.ROLE_FINISHED),
                          fin_rep, is_first, case)
     if after is not None:
         owner[after] = OWNER_CITIZEN
@@ -249,7 +249,7 @@ def _owner_states(events: pd.DataFrame, case: np.ndarray, is_first: np.ndarray) 
 _NAT = np.iinfo(np.int64).min
 
 
-def _ns(col: pd.Series) -> np.ndarray:
+def utc_ns(col: pd.Series) -> np.ndarray:
     """int64 UTC nanoseconds of a datetime column (NaT = int64 min), a view when it is in ns."""
     arr = col.array
     if hasattr(arr, "as_unit"):

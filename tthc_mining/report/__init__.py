@@ -222,13 +222,12 @@ def _findings(sections: dict[str, Section], lang: str) -> list[str]:
         lab = r["label_vi"] if lang == "vi" else r["label_en"]
         if isinstance(r.get("procedure"), str) and r.get("procedure"):
             lab = f"{lab} ({r['procedure']})"
-        vnd = r.get("statutory_cost_saved_vnd_per_year")
-        same_deadline = vnd is not None and pd.notna(vnd) and float(vnd) == 0.0 and \
-            pd.notna(r.get("statutory_days_saved", float("nan"))) and float(r.get("statutory_days_saved")) == 0.0
+        vnd, days_cut = r.get("statutory_cost_saved_vnd_per_year"), r.get("statutory_days_saved")
+        same_deadline = bool(pd.notna(vnd) and pd.notna(days_cut) and vnd == 0 and days_cut == 0)
         out.append(t("finding_cut_same_deadline" if same_deadline else "finding_cut", lang).format(
             label=lab, days=fmt_num(r.get("saved_mean_days"), 2, lang),
             ci=fmt_ci(r.get("saved_ci_low"), r.get("saved_ci_high"), lang, digits=2),
-            vnd=fmt_num(r.get("statutory_cost_saved_vnd_per_year"), 0, lang)))
+            vnd=fmt_num(vnd, 0, lang)))
     return out
 
 

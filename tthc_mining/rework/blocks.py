@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .. import schema as S
-from ..segments import OWNER_AGENCY, OWNER_CITIZEN, OWNER_THIRD, Segments, _ns, after_finish
+from ..segments import OWNER_AGENCY, OWNER_CITIZEN, OWNER_THIRD, Segments, after_finish, utc_ns
 from .detect import BLOCK_ROWS, EdeaR, EventCodes, Loops, _median_mean_by_key, narrow_codes
 
 _NAT = np.iinfo(np.int64).min
@@ -199,10 +199,10 @@ def _owners(log, rows: np.ndarray, is_first: np.ndarray) -> np.ndarray:
         owner = np.zeros(m, dtype=np.int8)
         is_fin = np.zeros(m, dtype=bool)
     # the pick-up wait after the dossier's finish belongs to the citizen (segments' rule)
-    fin_rep = _ns(ev[S.FINISHED_REPORTED])[rows] if S.FINISHED_REPORTED in ev.columns else None
+    fin_rep = utc_ns(ev[S.FINISHED_REPORTED])[rows] if S.FINISHED_REPORTED in ev.columns else None
     case = np.cumsum(is_first, dtype=np.int64)
     case -= 1
-    after = after_finish(_ns(ev[S.TIMESTAMP])[rows], is_fin, fin_rep, is_first, case)
+    after = after_finish(utc_ns(ev[S.TIMESTAMP])[rows], is_fin, fin_rep, is_first, case)
     if after is not None:
         owner[after] = OWNER_CITIZEN
     return owner
