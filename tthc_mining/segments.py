@@ -191,56 +191,73 @@ class Segments:
         })
 
 
-def _role_index(events: pd.DataFrame) -> np.ndarray:
+def _role_index(events: pd.DataFrame, rows: np.ndarray | None = None) -> np.ndarray:
     """Index into ``schema.ROLES`` of every event's role (-1 for missing/unknown), from the
-    categorical codes when the column is categorical (no per-row strings)."""
+    categorical codes when the column is categorical (no per-row strings); ``rows``: of these
+    rows only."""
     col = events[S.ROLE]
     if isinstance(col.dtype, pd.CategoricalDtype):
         cats = [str(c) for c in col.cat.categories]
         lut = np.array([S.ROLES.index(c) if c in S.ROLES else -1 for c in cats] + [-1],
                        dtype=np.int8)
         codes = col.cat.codes.to_numpy()
+        if rows is not None:
+            codes = codes[rows]
         return lut[np.where(codes < 0, len(cats), codes)]
-    return pd.Categorical(col.astype(object), categories=list(S.ROLES)).codes.astype(np.int8)
+    vals = col.astype(object) if rows is None else col.astype(object).to_numpy()[rows]
+    return pd.Categorical(vals, categories=list(S.ROLES)).codes.astype(np.int8)
+
+
+#: role index (``schema.ROLES``; the last entry for -1) -> the clock state the event sets
+#: (-1: none): a supplement request hands the dossier to the citizen, a suspension to a third
+#: party, the supplement's receipt or a resumption back to the agency
+_STATE_SET = np.full(len(S.ROLES) + 1, -1, dtype=np.int8)
+_STATE_SET[S.ROLES.index(S.ROLE_SUPPLEMENT_REQUEST)] = OWNER_CITIZEN
+_STATE_SET[S.ROLES.index(S.ROLE_SUSPENDED)] = OWNER_THIRD
+_STATE_SET[S.ROLES.index(S.ROLE_SUPPLEMENT_RECEIVED)] = OWNER_AGENCY
+_STATE_SET[S.ROLES.index(S.ROLE_RESUMED)] = OWNER_AGENCY
 
 
 def _owner_states(events: pd.DataFrame, case: np.ndarray, is_first: np.ndarray) -> np.ndarray:
     """Owner of the segment that ends at each event = clock state after the previous event."""
-    n = len(events)
+    return owners_of(events, None, case, is_first)
+
+
+def owners_of(events: pd.DataFrame, rows: np.ndarray | None, case: np.ndarray,
+              is_first: np.ndarray) -> np.ndarray:
+    """Owner of the segment ending at each event of ``rows`` (default: all; whole dossiers in
+    row order, ``case`` numbering them 0, 1, ... and ``is_first`` marking their first rows):
+    the clock state after the previous event, and the citizen after the dossier's finish."""
+    n = len(events) if rows is None else rows.size
     if n == 0:
         return np.zeros(n, dtype=np.int8)
-    if S.ROLE not in events.columns:
+
+    def take(a: np.ndarray) -> np.ndarray:
+        return a if rows is None else a[rows]
+
+    if S.ROLE in events.columns:
+        role = _role_index(events, rows)
+        # clock-changing events set a state; others carry the last state forward in the case
+        state = _STATE_SET[role]                               # (-1 of an unknown role -> [-1])
+        # a new dossier starts with the agency
+        state[is_first & (state < 0)] = OWNER_AGENCY
+        # forward fill: the rows that set a state, each repeated until the next one (every
+        # dossier's first event sets one, so the fill never crosses into another dossier)
+        setters = np.flatnonzero(state >= 0)                   # setters[0] == 0
+        filled = np.repeat(state[setters], np.diff(np.append(setters, n)))
+        del setters, state
+        owner = np.empty(n, dtype=np.int8)
+        owner[0] = OWNER_AGENCY
+        owner[1:] = filled[:-1]
+        owner[is_first] = OWNER_AGENCY
+        del filled
+        is_fin = role == S.ROLES.index(S.ROLE_FINISHED)
+    else:
         owner = np.zeros(n, dtype=np.int8)
-        if S.FINISHED_REPORTED in events.columns:
-            after = after_finish(utc_ns(events[S.TIMESTAMP]), np.zeros(n, dtype=bool),
-                                 utc_ns(events[S.FINISHED_REPORTED]), is_first, case)
-            if after is not None:
-                owner[after] = OWNER_CITIZEN
-        return owner
-    role = _role_index(events)
-    # clock-changing events set a state; others carry the last state forward within the case
-    lut = np.full(len(S.ROLES) + 1, -1, dtype=np.int8)        # role index -> state set (-1 none)
-    lut[S.ROLES.index(S.ROLE_SUPPLEMENT_REQUEST)] = OWNER_CITIZEN
-    lut[S.ROLES.index(S.ROLE_SUSPENDED)] = OWNER_THIRD
-    lut[S.ROLES.index(S.ROLE_SUPPLEMENT_RECEIVED)] = OWNER_AGENCY
-    lut[S.ROLES.index(S.ROLE_RESUMED)] = OWNER_AGENCY
-    state = lut[role]                                          # (-1 of an unknown role -> lut[-1])
-    # a new dossier starts with the agency
-    state[is_first & (state < 0)] = OWNER_AGENCY
-    # forward fill: index of the last event at or before i that set a state (every dossier's
-    # first event sets one, so the fill never crosses into another dossier)
-    # (the rows that set a state, each repeated until the next one: int8 runs, no int64 pass)
-    setters = np.flatnonzero(state >= 0)                       # setters[0] == 0
-    filled = np.repeat(state[setters], np.diff(np.append(setters, n)))
-    del setters
-    owner = np.empty(n, dtype=np.int8)
-    owner[0] = OWNER_AGENCY
-    owner[1:] = filled[:-1]
-    owner[is_first] = OWNER_AGENCY
-    del filled
-    fin_rep = utc_ns(events[S.FINISHED_REPORTED]) if S.FINISHED_REPORTED in events.columns else None
-    after = after_finish(utc_ns(events[S.TIMESTAMP]), role == S.ROLES.index(S.ROLE_FINISHED),
-                         fin_rep, is_first, case)
+        is_fin = np.zeros(n, dtype=bool)
+    fin_rep = take(utc_ns(events[S.FINISHED_REPORTED])) \
+        if S.FINISHED_REPORTED in events.columns else None
+    after = after_finish(take(utc_ns(events[S.TIMESTAMP])), is_fin, fin_rep, is_first, case)
     if after is not None:
         owner[after] = OWNER_CITIZEN
     return owner

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .. import schema as S
-from ..segments import OWNER_AGENCY, OWNER_CITIZEN, OWNER_THIRD, Segments, after_finish, utc_ns
+from ..segments import Segments, owners_of
 from .detect import BLOCK_ROWS, EdeaR, EventCodes, Loops, _median_mean_by_key, narrow_codes
 
 _NAT = np.iinfo(np.int64).min
@@ -153,59 +153,12 @@ def block_rows(case_start: np.ndarray, sel: np.ndarray) -> tuple[np.ndarray, np.
     return spans(case_start[sel], case_start[sel + 1] - 1)
 
 
-def _role_states(log, rows: np.ndarray) -> np.ndarray:
-    """The clock state each event sets (-1: none), as :mod:`tthc_mining.segments` defines it:
-    a supplement request hands the dossier to the citizen, a suspension to a third party, the
-    supplement's receipt or a resumption back to the agency."""
-    state_of = {S.ROLE_SUPPLEMENT_REQUEST: OWNER_CITIZEN, S.ROLE_SUSPENDED: OWNER_THIRD,
-                S.ROLE_SUPPLEMENT_RECEIVED: OWNER_AGENCY, S.ROLE_RESUMED: OWNER_AGENCY}
-    col = log.events[S.ROLE]
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        cats = [str(c) for c in col.cat.categories]
-        codes = col.array.codes[rows]
-    else:
-        codes, uniq = pd.factorize(col.to_numpy()[rows])
-        cats = [str(c) for c in uniq]
-    lut = np.array([state_of.get(c, -1) if c in S.ROLES else -1 for c in cats] + [-1],
-                   dtype=np.int8)
-    return lut[np.where(codes < 0, len(cats), codes)]
-
-
 def _owners(log, rows: np.ndarray, is_first: np.ndarray) -> np.ndarray:
-    """Owner of the segment ending at each of ``rows`` (whole dossiers, in row order): the
-    clock state after the previous event of the dossier (forward fill of the states)."""
-    m = rows.size
-    if m == 0:
-        return np.zeros(m, dtype=np.int8)
-    ev = log.events
-    if S.ROLE in ev.columns:
-        state = _role_states(log, rows)
-        state[is_first & (state < 0)] = OWNER_AGENCY
-        src = np.where(state >= 0, np.arange(m, dtype=np.int64), 0)
-        np.maximum.accumulate(src, out=src)
-        owner = np.empty(m, dtype=np.int8)
-        owner[0] = OWNER_AGENCY
-        owner[1:] = state[src[:-1]]
-        owner[is_first] = OWNER_AGENCY
-        del state, src
-        col = ev[S.ROLE]
-        if isinstance(col.dtype, pd.CategoricalDtype):
-            cats = [str(c) for c in col.cat.categories]
-            fin_code = cats.index(S.ROLE_FINISHED) if S.ROLE_FINISHED in cats else -2
-            is_fin = col.array.codes[rows] == fin_code
-        else:
-            is_fin = col.to_numpy()[rows] == S.ROLE_FINISHED
-    else:
-        owner = np.zeros(m, dtype=np.int8)
-        is_fin = np.zeros(m, dtype=bool)
-    # the pick-up wait after the dossier's finish belongs to the citizen (segments' rule)
-    fin_rep = utc_ns(ev[S.FINISHED_REPORTED])[rows] if S.FINISHED_REPORTED in ev.columns else None
+    """Owner of the segment ending at each of ``rows`` (whole dossiers, in row order):
+    :func:`tthc_mining.segments.owners_of` on these rows."""
     case = np.cumsum(is_first, dtype=np.int64)
     case -= 1
-    after = after_finish(utc_ns(ev[S.TIMESTAMP])[rows], is_fin, fin_rep, is_first, case)
-    if after is not None:
-        owner[after] = OWNER_CITIZEN
-    return owner
+    return owners_of(log.events, rows, case, is_first)
 
 
 def _working_ns_rows(log, rows: np.ndarray) -> np.ndarray:
