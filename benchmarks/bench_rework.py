@@ -44,6 +44,8 @@ import tthc_mining as tm
 import tthc_mining.rework  # noqa: F401  (tm.rework's module: imported outside the clocks)
 import networkx, scipy.sparse, scipy.special  # noqa: F401  (imports outside the clocks)
 tm.VietnamCalendar()._ensure(20000, 20500)  # the holidays package's import, outside the clocks
+import tthc_mining.kernels
+tthc_mining.kernels.warm()   # numba's start-up and the compiled kernels, outside the clocks
 with phase("load"):
     log = tm.read_log({path!r})
 report(events=log.n_events, dossiers=log.n_cases, rss_after_load=rss_mb(),

@@ -30,6 +30,8 @@ __all__ = ["kernel", "warm", "n_compiled"]
 
 #: every compiled kernel (their dispatchers), for :func:`n_compiled`
 _REGISTRY: list = []
+#: kernel modules whose ``warm_types()`` (if any) :func:`warm` calls after the small-log run
+_MODULES = ("calendar", "segments", "discovery", "bottlenecks", "stats", "timing")
 
 
 def kernel(fn: Callable | None = None, **options) -> Callable:
@@ -53,8 +55,10 @@ def n_compiled() -> int:
 
 def warm(n_dossiers: int = 3000, seed: int = 0) -> int:
     """Start numba and load (or, the first time on a machine, compile) the kernels with the
-    argument types the library uses, by running ``tm.discover``, ``tm.bottlenecks`` and
-    ``tm.timing`` on a small synthetic province. Returns :func:`n_compiled`."""
+    argument types the library uses, by running ``tm.discover``, ``tm.bottlenecks`` (every ``by``),
+    ``tm.timing``, ``tm.variants``, ``tm.rework`` and ``tm.summary`` on a small synthetic province
+    read from Parquet, then each kernel module's ``warm_types()`` (paths a small log does not
+    reach). Returns :func:`n_compiled`."""
     import tempfile
     from pathlib import Path
 
@@ -69,4 +73,15 @@ def warm(n_dossiers: int = 3000, seed: int = 0) -> int:
     for by in ("activity", "transition", "unit", "resource"):
         tm.bottlenecks(log, by=by)
     tm.timing(log)
+    tm.variants(log)
+    tm.rework(log)
+    tm.summary(log)
+    import importlib
+    for name in _MODULES:     # paths a small log does not reach (e.g. large-row intervals)
+        try:
+            mod = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError:
+            continue
+        if hasattr(mod, "warm_types"):
+            mod.warm_types()
     return n_compiled()
