@@ -13,15 +13,9 @@ from tthc_mining import stats as ST
 
 
 def _no_counts(monkeypatch):
-    """Force the per-pair path: without unit counts ``_clustered_ci`` cannot take the sorted
-    path."""
-    orig = ST._dense_ranks
-
-    def ranks(codes, with_counts=False):
-        out = orig(codes, with_counts)
-        return (out[0], out[1], None) if with_counts else out
-
-    monkeypatch.setattr(ST, "_dense_ranks", ranks)
+    """Force the per-pair path: without the compiled sorted path ``bootstrap_mean_ci`` takes
+    the dense ranks and the per-pair sums of ``_clustered_ci``."""
+    monkeypatch.setattr(ST, "_sorted_clustered_ci", lambda *a, **k: None)
 
 
 def _per_pair(monkeypatch, v, **kw):
@@ -96,20 +90,73 @@ def _synthetic(seed, n_units=4000, n_strata=20, max_len=30):
     return v, g, p
 
 
-@pytest.mark.parametrize("rows,cells", [(1 << 15, 1 << 16), (64, 40), (7, 1)])
-def test_chunking_does_not_change_the_sums(monkeypatch, rows, cells):
-    v, g, p = _synthetic(3)
-    monkeypatch.setattr(ST, "_CHUNK_ROWS", rows)
-    monkeypatch.setattr(ST, "_REPEAT_CELLS", cells)
-    kw = dict(groups=g, by=(p, pd.RangeIndex(20)), n_boot=50, seed=4, normal_min_units=1500)
+@pytest.mark.parametrize("n_strata,spread", [(20, 1), (20, 10 ** 6), (90, 1)])
+def test_sorted_kernels_equal_the_per_pair_path_and_the_reference(monkeypatch, n_strata, spread):
+    """The compiled sorted path with both sum orders: sequential pair sums (<= 64 strata, unit
+    codes that fit the rank table) and np.add.reduceat's (more strata, or sparse unit codes: the
+    per-pair path it replaces)."""
+    v, g, p = _synthetic(3, n_strata=n_strata)
+    g = g * spread
+    kw = dict(groups=g, by=(p, pd.RangeIndex(n_strata)), n_boot=50, seed=4,
+              normal_min_units=1500 if n_strata == 20 else 400)
     fast = ST.bootstrap_mean_ci(v, **kw)
     slow = _per_pair(monkeypatch, v, **kw)
     pd.testing.assert_frame_equal(fast, slow, check_exact=True)
-    mean, lo, hi, units, _ = _reference_normal(v, g, p, 20, 0.95)
-    big = units >= 1500
+    assert fast.attrs == slow.attrs
+    mean, lo, hi, units, _ = _reference_normal(v, g, p, n_strata, 0.95)
+    big = units >= kw["normal_min_units"]
     assert big.any() and (~big & (units > 0)).any()
-    np.testing.assert_array_equal(fast["ci_low"].to_numpy()[big], lo[big])
     np.testing.assert_array_equal(fast["n"].to_numpy(), units)
+    np.testing.assert_array_equal(fast["mean"].to_numpy(), mean)
+    if n_strata <= 64 and spread == 1:          # (the reference adds pairs in row order)
+        np.testing.assert_array_equal(fast["ci_low"].to_numpy()[big], lo[big])
+
+
+def test_pairwise_kernel_equals_numpy_reduceat():
+    from tthc_mining.kernels.stats import _pairwise
+    rng = np.random.default_rng(1)
+    lens = rng.integers(1, 400, 600)
+    lens[:60] = rng.integers(1, 20, 60)
+    v = rng.exponential(1.0, int(lens.sum())) * rng.choice([1.0, -1.0], int(lens.sum()))
+    v[rng.random(v.size) < 0.05] = -0.0
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+    want = np.add.reduceat(v, starts)
+    got = np.array([v[s] + _pairwise(v, s + 1, n - 1) if n > 1 else v[s]
+                    for s, n in zip(starts.tolist(), lens.tolist())])
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+
+
+@pytest.mark.parametrize("pairwise", [False, True])
+def test_clustered_term_kernel_equals_its_definition(pairwise):
+    """``normal_ss`` term by term on few, long pairs (every rounding of a pair sum shows)."""
+    from tthc_mining.kernels.stats import normal_ss, normal_sums
+    rng = np.random.default_rng(2)
+    lens = rng.integers(1, 300, 40)
+    g = np.repeat(np.arange(40, dtype=np.int64) * 3, lens)
+    p = rng.integers(0, 3, g.size).astype(np.int64)
+    v = rng.exponential(5.0, g.size)
+    v[::11] = np.nan                            # skipped rows
+    st, tot_s, n_obs, units, n_units, g_max, n_valid, n_bad, max_len = normal_sums(v, g, p, 3)
+    keep = np.isfinite(v)
+    assert st == 0 and n_bad == (~keep).sum() and n_units == 40 and g_max == 117
+    mean = tot_s / n_obs
+    small = np.array([False, True, False])
+    ss, rows, rank = normal_ss(v, g, p, mean, small, int(n_obs[1]), int(max_len), pairwise)
+    want = np.zeros(3)
+    vk, gk, pk = v[keep], g[keep], p[keep]
+    for u in np.unique(gk):
+        for s in range(3):
+            x = vk[(gk == u) & (pk == s)]
+            if x.size:
+                tot = np.add.reduceat(x, [0])[0] if pairwise else float(np.cumsum(x)[-1])
+                want[s] += (tot - mean[s] * x.size) ** 2
+    np.testing.assert_array_equal(ss, want)
+    np.testing.assert_array_equal(rows, np.flatnonzero(keep & (p == 1)))
+    np.testing.assert_array_equal(rank, np.unique(gk, return_inverse=True)[1][pk == 1])
+    # units out of order, a stratum out of range: the caller's general path
+    assert normal_sums(v[::-1].copy(), g[::-1].copy(), p[::-1].copy(), 3)[0] == 1
+    assert normal_sums(v, g, p, 2)[0] == 2
 
 
 def test_sparse_codes_single_stratum_and_unsorted_units(monkeypatch):

@@ -105,31 +105,24 @@ def _codes(labels: Any, n: int, what: str) -> tuple[np.ndarray, pd.Index | None]
     return codes, uniques
 
 
-def _dense_ranks(codes: np.ndarray, with_counts: bool = False):
+def _dense_ranks(codes: np.ndarray):
     """Ranks of the values among the distinct values (``np.unique(codes, return_inverse=True)``
     without the sort when the codes are small non-negative integers: a presence table).
 
-    ``with_counts``: also return the number of occurrences of every rank (``None`` when the
-    sort was used). When every code ``0..max`` occurs the codes are their own ranks and are
-    returned as they are (no copy: callers must not write into them)."""
+    When every code ``0..max`` occurs the codes are their own ranks and are returned as they
+    are (no copy: callers must not write into them)."""
     if codes.size == 0:
-        out = (codes.astype(np.int64), 0)
-        return out + (np.zeros(0, np.int64),) if with_counts else out
+        return codes.astype(np.int64), 0
     lo, hi = int(codes.min()), int(codes.max())
     if lo >= 0 and hi < max(4 * codes.size, 1 << 20):
-        counts = np.bincount(codes, minlength=hi + 1)
-        present = counts > 0
+        present = np.bincount(codes, minlength=hi + 1) > 0
         if lo == 0 and bool(present.all()):
-            ranks, n = codes.astype(np.int64, copy=False), hi + 1      # already dense
-        else:
-            lut = np.cumsum(present, dtype=np.int64)
-            lut -= 1
-            ranks, n = lut[codes], int(lut[-1]) + 1
-            counts = counts[present]
-        return (ranks, n, counts) if with_counts else (ranks, n)
+            return codes.astype(np.int64, copy=False), hi + 1      # already dense
+        lut = np.cumsum(present, dtype=np.int64)
+        lut -= 1
+        return lut[codes], int(lut[-1]) + 1
     uniq, inv = np.unique(codes, return_inverse=True)
-    out = (inv.astype(np.int64), len(uniq))
-    return out + (None,) if with_counts else out
+    return inv.astype(np.int64), len(uniq)
 
 
 def bootstrap_mean_ci(values: Any, groups: Any = None, *, by: Any = None, n_boot: int = 1000,
@@ -184,6 +177,16 @@ def bootstrap_mean_ci(values: Any, groups: Any = None, *, by: Any = None, n_boot
     n_boot = int(n_boot)
     if n_boot < 1:
         raise ConfigError("n_boot must be at least 1")
+    if normal_min_units is not None and n and (p_uniques is not None or by is None):
+        # observations in unit blocks (a log's events): two compiled passes over the rows as
+        # they are (None: not in blocks, the per-pair path below)
+        n_strata = len(p_uniques) if p_uniques is not None else 1
+        out = _sorted_clustered_ci(v, g, p, n_strata, p_uniques, by is None, n_boot=n_boot,
+                                   ci=ci, rng=np.random.default_rng(seed), method=method,
+                                   n_groups=n_groups, budget=budget,
+                                   normal_min_units=int(normal_min_units)) if n_strata else None
+        if out is not None:
+            return out
     # drop NaN values and negative codes (the mask only when there may be something to drop:
     # a finite total means finite values, a NaN or infinity would make it NaN or infinite)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -199,12 +202,12 @@ def bootstrap_mean_ci(values: Any, groups: Any = None, *, by: Any = None, n_boot
         n_strata = int(p.max()) + 1 if p.size else 0
 
     # resampling units as dense ranks 0..n_units-1 (sorted order, as np.unique gives)
-    g, n_units, unit_n = _dense_ranks(g, with_counts=True)
+    g, n_units = _dense_ranks(g)
     rng = np.random.default_rng(seed)
     if normal_min_units is not None:
         return _clustered_ci(v, g, p, n_units, n_strata, p_uniques, by is None, n_boot=n_boot,
                              ci=ci, rng=rng, method=method, n_groups=n_groups, budget=budget,
-                             normal_min_units=int(normal_min_units), unit_n=unit_n)
+                             normal_min_units=int(normal_min_units))
     key = p * max(n_units, 1)
     key += g
     # distinct (stratum, unit) pairs: one sort of the composite keys (no argsort)
@@ -416,185 +419,89 @@ def _pair_sums_bitset(v: np.ndarray, g: np.ndarray, p: np.ndarray, n_strata: int
             out_s, out_c)
 
 
-# rows per chunk of the passes over sorted observations (buffers that stay in the CPU cache)
-_CHUNK_ROWS = 1 << 15
-# cells (unit with a repeat, stratum) per chunk of the per-pair sums of repeated strata
-_REPEAT_CELLS = 1 << 16
+def _sorted_clustered_ci(v, g, p, n_strata, p_uniques, single, *, n_boot, ci, rng, method,
+                         n_groups, budget, normal_min_units):
+    """:func:`_clustered_ci` for observations in unit blocks (a log's events: units
+    non-decreasing over the kept rows), from two passes of compiled kernels over the unfiltered
+    rows (:mod:`tthc_mining.kernels.stats`; rows with a non-finite value or a negative code are
+    skipped as the filter would drop them) instead of dense ranks and per-pair arrays. ``None``
+    when the units are not sorted or a stratum code is out of range (the caller then takes the
+    per-pair path).
 
-
-def _carry_bincount(keys: np.ndarray, weights: np.ndarray, acc: np.ndarray, kb: np.ndarray,
-                    wb: np.ndarray) -> np.ndarray:
-    """``acc`` plus the per-key sums of ``weights``, adding in row order after ``acc``: the
-    sums one ``np.bincount`` over all the chunks would give (``kb``/``wb``: buffers whose first
-    ``len(acc)`` keys are ``0..len(acc)-1``; ``0.0 + acc`` is ``acc``)."""
-    k, n = acc.size, keys.size
-    kb[k:k + n] = keys
-    wb[:k] = acc
-    wb[k:k + n] = weights
-    return np.bincount(kb[:k + n], weights=wb[:k + n], minlength=k)
-
-
-def _sorted_sums(v: np.ndarray, p: np.ndarray, n_strata: int, unit_n: np.ndarray):
-    """One chunked pass over observations sorted by unit (``unit_n`` each, all > 0) with
-    strata ``0..n_strata-1 <= 63``: per-stratum sums (added in row order, as ``np.bincount``)
-    and counts, and per unit the 64-bit set of its strata (OR of one bit per observation).
-    Returns ``(ustart, tot_s, n_obs, bits)``."""
-    m = v.size
-    ustart = np.cumsum(unit_n)
-    ustart -= unit_n
-    # chunk boundaries at unit starts
-    ub = np.unique(np.searchsorted(ustart, np.arange(0, m, _CHUNK_ROWS)))
-    ub = np.append(ub, unit_n.size)
-    rb = np.append(ustart, m)[ub]
-    width = int(np.diff(rb).max())
-    kb = np.empty(width + n_strata, dtype=np.int64)
-    kb[:n_strata] = np.arange(n_strata)
-    wb = np.empty(width + n_strata, dtype=np.float64)
-    ob = np.empty(width, dtype=np.uint64)
-    tot_s = np.zeros(n_strata)
-    n_obs = np.zeros(n_strata, dtype=np.int64)
-    bits = np.empty(unit_n.size, dtype=np.uint64)
-    one = np.uint64(1)
-    for i in range(ub.size - 1):                # loop over chunks of units, not over rows
-        a, b = int(rb[i]), int(rb[i + 1])
-        pc = p[a:b]
-        tot_s = _carry_bincount(pc, v[a:b], tot_s, kb, wb)
-        n_obs += np.bincount(pc, minlength=n_strata)
-        o = ob[:b - a]
-        np.left_shift(one, pc.view(np.uint64), out=o)      # p >= 0: same bits as int64
-        bits[ub[i]:ub[i + 1]] = np.bitwise_or.reduceat(o, ustart[ub[i]:ub[i + 1]] - a)
-    return ustart, tot_s, n_obs, bits
-
-
-def _repeated_pairs(v: np.ndarray, p: np.ndarray, n_strata: int, unit_n: np.ndarray,
-                    ustart: np.ndarray, bits: np.ndarray):
-    """The (unit, stratum) pairs with more than one observation, for observations sorted by
-    unit (a unit whose set of strata ``bits`` has as many members as observations has none).
-
-    Returns ``(rows, pos, cell_p, cell_s, cell_c)`` or ``None``: ``rows`` all observation rows
-    of these pairs (increasing); per pair (ordered by unit, then stratum) its stratum, the sum of
-    its observations (added in row order) and their count, and ``pos`` a row of its unit among
-    ``rows`` (increasing: the unit's k-th pair at the unit's k-th such row)."""
-    dup = np.flatnonzero(np.bitwise_count(bits) != unit_n)
-    if dup.size == 0:
+    The same sums in the same order as the path it replaces, so the same intervals bit for
+    bit: per stratum the values in row order, and the clustered term over the pairs in unit
+    order, each pair's sum added in row order (at most 64 strata and unit codes that fit the
+    rank table, the former sorted path) or as ``np.add.reduceat`` adds it (the per-pair path);
+    the small strata's pairs come from their own rows as before."""
+    from .kernels.stats import normal_ss, normal_sums
+    v = np.ascontiguousarray(v, dtype=np.float64)
+    g = np.ascontiguousarray(g, dtype=np.int64)
+    p = np.ascontiguousarray(p, dtype=np.int64)
+    status, tot_s, n_obs, units_per, n_units, g_max, n_valid, _, max_len = \
+        normal_sums(v, g, p, int(n_strata))
+    if status != 0 or n_valid == 0:
         return None
-    out = []
-    per = max(1, _REPEAT_CELLS // n_strata)
-    for d0 in range(0, dup.size, per):          # loop over chunks of units with a repeat
-        du = dup[d0:d0 + per]
-        nu = du.size
-        length = unit_n[du]
-        off = np.cumsum(length)
-        total = int(off[-1])
-        off -= length
-        rows = np.repeat(ustart[du] - off, length)
-        rows += np.arange(total)
-        cell = np.repeat(np.arange(nu, dtype=np.int64) * n_strata, length)
-        cell += p[rows]
-        cc = np.bincount(cell, minlength=nu * n_strata)
-        rep = cc[cell] > 1
-        rows, cell = rows[rep], cell[rep]
-        del rep
-        # bincount adds in row order: each pair's sum as a sequential sum over its rows
-        cs = np.bincount(cell, weights=v[rows], minlength=nu * n_strata)
-        used = np.flatnonzero(cc > 1)
-        unit = used // n_strata
-        # the unit's k-th pair at the unit's k-th repeated row
-        row_start = np.cumsum(np.bincount(cell // n_strata, minlength=nu))
-        pair_start = np.cumsum(np.bincount(unit, minlength=nu))
-        k = np.arange(used.size)
-        k -= (pair_start - np.bincount(unit, minlength=nu))[unit]
-        k += (row_start - np.bincount(cell // n_strata, minlength=nu))[unit]
-        out.append((rows, rows[k], used % n_strata, cs[used], cc[used].astype(np.float64)))
-        del cc, cs, cell, used, unit, k
-    if len(out) == 1:
-        return out[0]
-    return tuple(np.concatenate(parts) for parts in zip(*out))
-
-
-def _sorted_ss(v: np.ndarray, p: np.ndarray, mean: np.ndarray, rp) -> np.ndarray:
-    """Per stratum the sum over its (unit, stratum) pairs of ``(s - mean * c)**2`` in unit
-    order (the clustered variance term), for observations sorted by unit: chunked over the
-    observations, each single-observation pair's term at its row, each repeated pair's term at
-    one repeated row of its unit (with its stratum as the key) and zeros at the others. Per
-    stratum the same terms in the same unit order as over the pairs: the same sums."""
-    m, n_strata = v.size, mean.size
-    C = min(_CHUNK_ROWS, m)
-    kb = np.empty(C + n_strata, dtype=np.int64)
-    kb[:n_strata] = np.arange(n_strata)
-    wb = np.empty(C + n_strata, dtype=np.float64)
-    ss = np.zeros(n_strata)
-    starts = np.arange(0, m, C)
-    if rp is not None:
-        rows, pos, cell_p, cell_s, cell_c = rp
-        zc = mean[cell_p]
-        zc *= cell_c
-        np.subtract(cell_s, zc, out=zc)         # s - mean * c of the repeated pairs
-        ir = np.searchsorted(rows, np.append(starts, m))
-        ip = np.searchsorted(pos, np.append(starts, m))
-    for i, a in enumerate(starts):              # loop over chunks of rows
-        b = min(m, a + C)
-        n = b - a
-        pc = p[a:b]
-        kb[n_strata:n_strata + n] = pc
-        z = wb[n_strata:n_strata + n]
-        np.take(mean, pc, out=z, mode="clip")   # (p < n_strata: "clip" only skips a buffer)
-        np.subtract(v[a:b], z, out=z)           # single-observation pairs: s - mean * 1
-        if rp is not None and ir[i] < ir[i + 1]:
-            z[rows[ir[i]:ir[i + 1]] - a] = 0.0
-            q = pos[ip[i]:ip[i + 1]] - a
-            z[q] = zc[ip[i]:ip[i + 1]]
-            kb[n_strata + q] = cell_p[ip[i]:ip[i + 1]]
-        z *= z
-        wb[:n_strata] = ss
-        ss = np.bincount(kb[:n_strata + n], weights=wb[:n_strata + n], minlength=n_strata)
-    return ss
-
-
-def _clustered_ci(v, g, p, n_units, n_strata, p_uniques, single, *, n_boot, ci, rng, method,
-                  n_groups, budget, normal_min_units, unit_n=None):
-    """:func:`bootstrap_mean_ci` with ``normal_min_units``: the dossier-clustered normal
-    interval for strata with at least that many dossiers, the bootstrap for the others.
-
-    Observations sorted by unit (a log's events) with at most 64 strata take a path without
-    per-pair arrays (:func:`_sorted_sums`, :func:`_repeated_pairs`, :func:`_sorted_ss`): the
-    same sums in the same order, so the same intervals."""
-    m = v.size
-    fast = (unit_n is not None and m > 0 and 0 < n_strata <= 64 and hasattr(np, "bitwise_count")
-            and len(unit_n) == n_units and int(p.max()) < n_strata
-            and bool(np.all(g[1:] >= g[:-1])))
-    rp = None
-    if fast:
-        ustart, tot_s, n_obs, bits = _sorted_sums(v, p, n_strata, unit_n)
-        rp = _repeated_pairs(v, p, n_strata, unit_n, ustart, bits)
-        del ustart, bits
-        units_per = n_obs
-        if rp is not None:                      # a pair of c observations counts c - 1 too many
-            units_per = n_obs - np.bincount(rp[2], weights=rp[4] - 1.0,
-                                            minlength=n_strata).astype(np.int64)
-    else:
-        tot_s = np.bincount(p, weights=v, minlength=n_strata)[:max(n_strata, 0)]
-        n_obs = np.bincount(p, minlength=n_strata)[:max(n_strata, 0)]
-        pair_p, pair_g, pair_s, pair_c = _pair_sums(v, g, p, n_units)
-        units_per = np.bincount(pair_p, minlength=n_strata)[:max(n_strata, 0)]
+    pairwise = not (n_strata <= 64 and g_max < max(4 * n_valid, 1 << 20))
     tot_c = n_obs.astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(tot_c > 0, tot_s / np.where(tot_c > 0, tot_c, 1), np.nan)
+    big = units_per >= max(normal_min_units, 2)
+    small = ~big & (units_per > 0)
+    ss, srows, srank = normal_ss(v, g, p, mean, small, int(n_obs[small].sum()), int(max_len),
+                                 bool(pairwise))
+
+    def small_pairs():
+        return _pair_sums(v[srows], srank, p[srows], int(n_units))
+
+    return _clustered_tail(mean, tot_c, units_per, big, small, lambda: ss, small_pairs,
+                           n_strata, p_uniques, single, n_boot=n_boot, ci=ci, rng=rng,
+                           method=method, n_groups=n_groups, budget=budget)
+
+
+def _clustered_ci(v, g, p, n_units, n_strata, p_uniques, single, *, n_boot, ci, rng, method,
+                  n_groups, budget, normal_min_units):
+    """:func:`bootstrap_mean_ci` with ``normal_min_units``: the dossier-clustered normal
+    interval for strata with at least that many dossiers, the bootstrap for the others, from
+    the distinct (stratum, unit) pairs (:func:`_pair_sums`; observations in any order).
+    Observations in unit blocks take :func:`_sorted_clustered_ci` instead."""
+    tot_s = np.bincount(p, weights=v, minlength=n_strata)[:max(n_strata, 0)]
+    n_obs = np.bincount(p, minlength=n_strata)[:max(n_strata, 0)]
+    pair_p, pair_g, pair_s, pair_c = _pair_sums(v, g, p, n_units)
+    units_per = np.bincount(pair_p, minlength=n_strata)[:max(n_strata, 0)]
+    tot_c = n_obs.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(tot_c > 0, tot_s / np.where(tot_c > 0, tot_c, 1), np.nan)
+    big = units_per >= max(normal_min_units, 2)
+    small = ~big & (units_per > 0)
+
+    def clustered_ss():
+        z = mean[pair_p]
+        z *= pair_c
+        np.subtract(pair_s, z, out=z)           # pair_s - mean * pair_c
+        z *= z
+        return np.bincount(pair_p, weights=z, minlength=n_strata)[:n_strata]
+
+    def small_pairs():
+        sel = small[pair_p]
+        return pair_p[sel], pair_g[sel], pair_s[sel], pair_c[sel]
+
+    return _clustered_tail(mean, tot_c, units_per, big, small, clustered_ss, small_pairs,
+                           n_strata, p_uniques, single, n_boot=n_boot, ci=ci, rng=rng,
+                           method=method, n_groups=n_groups, budget=budget)
+
+
+def _clustered_tail(mean, tot_c, units_per, big, small, clustered_ss, small_pairs, n_strata,
+                    p_uniques, single, *, n_boot, ci, rng, method, n_groups, budget):
+    """The intervals of :func:`_clustered_ci` from the per-stratum sums: the normal interval
+    where ``big`` (``clustered_ss()``: per stratum ``Σ (s_i - mean · c_i)²`` over its
+    dossiers), the bootstrap where ``small`` (``small_pairs()``: their (stratum, unit, sum,
+    count) pairs, units in non-decreasing order)."""
     low = np.full(n_strata, np.nan)
     high = np.full(n_strata, np.nan)
-    big = units_per >= max(normal_min_units, 2)
     used = []
     if big.any():
         # linearised ratio estimator: z_i = s_i - mean * c_i per (stratum, dossier)
-        if fast:
-            ss = _sorted_ss(v, p, mean, rp)
-        else:
-            z = mean[pair_p]
-            z *= pair_c
-            np.subtract(pair_s, z, out=z)       # pair_s - mean * pair_c
-            z *= z
-            ss = np.bincount(pair_p, weights=z, minlength=n_strata)[:n_strata]
-            del z
+        ss = clustered_ss()
         k = units_per.astype(np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
             se = np.sqrt(k / np.maximum(k - 1.0, 1.0) * ss) / tot_c
@@ -602,24 +509,8 @@ def _clustered_ci(v, g, p, n_units, n_strata, p_uniques, single, *, n_boot, ci, 
         low[big] = (mean - half)[big]
         high[big] = (mean + half)[big]
         used.append("normal")
-    del rp
-    small = ~big & (units_per > 0)
     if small.any():
-        if fast:
-            # the small strata's pairs, as the pairs of their observations (same order, sums)
-            few = np.flatnonzero(small)
-            if few.size <= 4:
-                srows = p == few[0]
-                for r in few[1:]:
-                    srows |= p == r
-            else:
-                srows = small[p]
-            srows = np.flatnonzero(srows)
-            sp, sg, s_s, s_c = _pair_sums(v[srows], g[srows], p[srows], n_units)
-            del srows
-        else:
-            sel = small[pair_p]
-            sp, sg, s_s, s_c = pair_p[sel], pair_g[sel], pair_s[sel], pair_c[sel]
+        sp, sg, s_s, s_c = small_pairs()
         sg, n_res = _dense_ranks(sg)                # only the small strata's dossiers
         m = method
         if m == "auto":
