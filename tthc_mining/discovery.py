@@ -6,8 +6,11 @@ start/end activities, and (lazily) the variants. ``tm.variants(log)`` lists the 
 sequences of the dossiers.
 
 Everything is computed from :func:`tthc_mining.segments.segments` (per-event working-time
-segments, cached on the log) with ``np.bincount`` / sorting on integer codes: no pm4py, no
-per-row or per-dossier Python.
+segments, cached on the log) on integer codes: the map by a few compiled passes over the
+dossiers' blocks of events (:mod:`tthc_mining.kernels.discovery`: counts, sums, dossiers per step
+and per transition, quantiles by a counting sort per group and a selection, no global sort and
+no per-event temporary besides the quantiles' key buffer), the variants with numpy: no pm4py,
+no per-row or per-dossier Python.
 
 Definitions (stated once)
 -------------------------
@@ -64,7 +67,8 @@ __all__ = ["discover", "variants", "ProcessMap", "group_stats", "sorted_group_qu
            "variant_index"]
 
 HOUR = 3600.0
-#: group_stats packs the group code into the top bits of a 64-bit sort key up to this many bits
+#: group_stats' quantile keys drop ceil(log2(n_groups)) low bits up to this many (the precision of
+#: the former sort of packed ``group | value`` keys, kept so the quantiles do not change)
 _KEY_BITS_MAX = 24
 _MISSING_ACTIVITY = "(không rõ / unknown)"
 
@@ -74,23 +78,84 @@ _BASES = ((911_382_323, 972_663_749), (1_000_000_007 % _M1, 998_244_353),
           (1_234_567_891 % _M1, 1_987_654_321 % _M2), (305_175_781, 244_140_625))
 
 
-# ====================================================================== small vectorised helpers
-def _sortable(values: np.ndarray) -> np.ndarray:
-    """Float64 -> uint64 keys with the same order (IEEE-754 bits, sign handled); a new array."""
-    if values.size and values.min() >= 0:  # durations: the bits of x >= 0 already sort
-        out = values + 0.0                  # (-0.0 + 0.0 = +0.0)
-        out = out.view(np.uint64)
-        out |= np.uint64(1 << 63)
-        return out
-    bits = values.view(np.int64)
-    return (bits ^ ((bits >> 63) & np.int64(0x7FFFFFFFFFFFFFFF))).view(np.uint64) \
-        ^ np.uint64(1 << 63)
+# ====================================================================== per-group statistics
+def _kernels():
+    """The numba kernels (imported on first use: ``import tthc_mining`` does not start numba)."""
+    from .kernels import discovery
+    return discovery
 
 
 def _unsortable(keys: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`_sortable`."""
+    """Float64 values of order keys (``kernels.discovery.sort_key``; cleared low bits stay
+    cleared)."""
     bits = (keys ^ np.uint64(1 << 63)).view(np.int64)
     return (bits ^ ((bits >> 63) & np.int64(0x7FFFFFFFFFFFFFFF))).view(np.float64)
+
+
+def _key_mask(n_groups: int) -> np.uint64:
+    """The order keys' mask for ``n_groups`` groups: the lowest ``b = ceil(log2(n_groups))``
+    bits cleared when ``b <= _KEY_BITS_MAX`` (the precision of the former packed sort, whose
+    results this keeps bit for bit), else every bit kept (exact)."""
+    bits = max(int(n_groups - 1).bit_length(), 1)
+    trunc = bits if bits <= _KEY_BITS_MAX else 0
+    return np.uint64(((1 << 64) - 1) ^ ((1 << trunc) - 1))
+
+
+def _group_quantiles(n: np.ndarray, quantiles: tuple[float, ...], scatter,
+                     work: np.ndarray | None = None) -> np.ndarray:
+    """Linear-interpolated quantiles per group, ``(len(n), len(quantiles))``, NaN for empty
+    groups: ``scatter(starts, buf)`` writes the groups' order keys into ``buf`` (group ``g`` at
+    ``starts[g]:starts[g + 1]``; the front of ``work`` when it is long enough, else a new
+    array: numpy's large allocations get huge pages, the kernels' own would not), the kernel
+    selects the keys at each quantile's two ranks, and ``a + (b - a) * frac`` interpolates
+    (numpy's / pandas' default)."""
+    K = _kernels()
+    G, Q = len(n), len(quantiles)
+    res = np.full((G, Q), np.nan)
+    idx = np.flatnonzero(n > 0)
+    if idx.size == 0 or Q == 0:
+        return res
+    starts = K.exclusive_starts(np.ascontiguousarray(n, dtype=np.int64))
+    total = int(starts[-1])
+    buf = work[:total] if work is not None and work.size >= total else np.empty(total, np.uint64)
+    scatter(starts, buf)
+    lo = np.zeros((G, Q), dtype=np.int64)
+    hi = np.zeros((G, Q), dtype=np.int64)
+    frac = np.empty((idx.size, Q))
+    m = n[idx]
+    for j, q in enumerate(quantiles):
+        pos = q * (m - 1).astype(np.float64)
+        lo_j = np.floor(pos).astype(np.int64)
+        lo[idx, j] = lo_j
+        hi[idx, j] = np.minimum(lo_j + 1, m - 1)
+        frac[:, j] = pos - lo_j
+    klo, khi = K.select_quantile_keys(buf, starts, lo, hi)
+    del buf
+    for j in range(Q):
+        a, b = _unsortable(klo[idx, j]), _unsortable(khi[idx, j])
+        res[idx, j] = a + (b - a) * frac[:, j]
+    return res
+
+
+def _stats(n: np.ndarray, s: np.ndarray, vmin: float, quantiles: tuple[float, ...],
+           scatter, work: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """:func:`group_stats`' result from the groups' counts ``n``, sums ``s``, the smallest
+    value ``vmin`` and ``scatter(starts, allpos, mask, buf)`` (the order keys, grouped into
+    ``buf``; see :func:`_group_quantiles` for ``work``)."""
+    G = len(n)
+    mean = np.full(G, np.nan)
+    has = n > 0
+    mean[has] = s[has] / n[has]
+    out: dict[str, np.ndarray] = {"n": n, "sum": s, "mean": mean}
+    if not quantiles:
+        return out
+    allpos = bool(vmin >= 0)            # every value >= 0: -0.0 counts as +0.0 (as before)
+    mask = _key_mask(G)
+    qv = _group_quantiles(n, quantiles, lambda starts, buf: scatter(starts, allpos, mask, buf),
+                          work)
+    for j, q in enumerate(quantiles):
+        out[f"q{int(round(q * 100))}"] = qv[:, j]
+    return out
 
 
 def group_stats(group: np.ndarray, values: np.ndarray, n_groups: int,
@@ -98,159 +163,42 @@ def group_stats(group: np.ndarray, values: np.ndarray, n_groups: int,
     """Per-group ``n``, ``sum``, ``mean`` and linear-interpolated quantiles (NaN values ignored).
 
     ``group`` holds integer codes in ``[0, n_groups)``, or ``-1`` for rows to leave out. Counts,
-    sums and means are exact (``np.bincount``). Quantiles come from **one sort** of 64-bit keys
-    ``group | value`` (the group in the top ``b = ceil(log2(n_groups))`` bits, the value's
-    order-preserving IEEE bits below, without their lowest ``b`` mantissa bits), so a group's
-    values are contiguous and ordered; a quantile is then read at its position and interpolated
-    linearly (numpy's / pandas' default). Dropping ``b`` mantissa bits makes the quantiles exact
-    to a relative ``2**-(52 - b)`` (1.5e-11 with 65,536 groups). No Python loop over groups.
+    sums and means are exact (sums in row order, as ``np.bincount(weights=)``). Quantiles: no
+    global sort; a counting sort by group puts each group's order keys (the value's
+    order-preserving IEEE bits) in one buffer and a selection per group (quickselect) finds the
+    keys at the quantile's two ranks, interpolated linearly (numpy's / pandas' default). With
+    ``b = ceil(log2(n_groups)) <= 24`` the keys drop their lowest ``b`` mantissa bits (the
+    precision of the former packed ``group | value`` sort, kept so results do not change):
+    exact to a relative ``2**-(52 - b)`` (1.5e-11 with 65,536 groups); with more groups exact.
+    Compiled kernels (``tthc_mining.kernels.discovery``), no Python loop over groups or rows.
     Groups with no value get ``n = 0``, ``sum = 0`` and NaN mean/quantiles. Quantile keys are
     ``"q50"``, ``"q90"``, ... (``round(100 * q)``).
     """
-    group = np.asarray(group, dtype=np.int64)
-    values = np.asarray(values, dtype=np.float64)
-    use = group >= 0
-    use &= ~np.isnan(values)
-    if use.all():
-        g_use, v_use = group, values
-    else:
-        g_use, v_use = group[use], values[use]
-    del use
-    if n_groups:
-        n = np.bincount(g_use, minlength=n_groups)[:n_groups].astype(np.int64)
-        s = np.bincount(g_use, weights=v_use, minlength=n_groups)[:n_groups]
-    else:
-        n, s = np.zeros(0, np.int64), np.zeros(0)
-    mean = np.full(n_groups, np.nan)
-    has = n > 0
-    mean[has] = s[has] / n[has]
-    out: dict[str, np.ndarray] = {"n": n, "sum": s, "mean": mean}
-    if not quantiles:
-        return out
-    bits = max(int(n_groups - 1).bit_length(), 1)
-    if bits <= _KEY_BITS_MAX and np.any(n > 0):
-        # the keys of _pack_keys, with each input dropped as soon as it is used
-        keys = _sortable(v_use)
-        del v_use
-        keys >>= np.uint64(bits)
-        _or_shifted(keys, g_use, 64 - bits)
-        del g_use
-        qv = _packed_quantiles(keys, n, quantiles, bits)
-        del keys
-    else:
-        qv = sorted_group_quantiles(g_use, v_use, n, quantiles)
-    for j, q in enumerate(quantiles):
-        out[f"q{int(round(q * 100))}"] = qv[:, j]
-    return out
+    K = _kernels()
+    group = np.ascontiguousarray(group, dtype=np.int64)
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    n_groups = int(n_groups)
+    n, s, vmin = K.group_sums(group, values, n_groups)
+    return _stats(n, s, vmin, tuple(quantiles),
+                  lambda starts, allpos, mask, buf: K.group_scatter(group, values, starts, allpos,
+                                                                    mask, buf))
 
 
 def sorted_group_quantiles(group: np.ndarray, values: np.ndarray, counts: np.ndarray,
                            quantiles: tuple[float, ...]) -> np.ndarray:
     """Linear-interpolated quantiles of finite ``values`` within integer ``group`` codes in
-    ``[0, len(counts))`` (``counts`` = the number of values of each group), by one sort of
-    packed 64-bit keys (see :func:`group_stats` for the precision). Returns an array
-    ``(len(counts), len(quantiles))``, NaN for empty groups."""
-    n_groups = len(counts)
-    if not np.any(counts > 0):
-        return np.full((n_groups, len(quantiles)), np.nan)
-    bits = max(int(n_groups - 1).bit_length(), 1)
-    if bits <= _KEY_BITS_MAX:
-        return _packed_quantiles(_pack_keys(group, values, bits), counts, quantiles, bits)
-    # very many groups: exact two-pass sort
-    order = np.argsort(values)
-    order = order[np.argsort(group[order], kind="stable")]
-    sorted_v = values[order]
-    return _read_quantiles(lambda pos: sorted_v[pos], counts, quantiles)
-
-
-def _pack_keys(group: np.ndarray, values: np.ndarray, bits: int) -> np.ndarray:
-    """The unsorted 64-bit keys ``group | value`` of :func:`sorted_group_quantiles`."""
-    keys = _sortable(values)
-    keys >>= np.uint64(bits)
-    _or_shifted(keys, group, 64 - bits)
-    return keys
-
-
-def _or_shifted(keys: np.ndarray, group: np.ndarray, shift: int, block: int = 1 << 20) -> None:
-    """``keys |= group << shift`` for non-negative integer codes, in blocks (no full-length
-    temporary)."""
-    s = np.uint64(shift)
-    for b0 in range(0, keys.size, block):
-        keys[b0:b0 + block] |= group[b0:b0 + block].astype(np.uint64) << s
-
-
-def _packed_quantiles(keys: np.ndarray, counts: np.ndarray, quantiles: tuple[float, ...],
-                      bits: int) -> np.ndarray:
-    """Quantiles from the keys of :func:`_pack_keys` (sorted here, in place)."""
-    keys.sort()
-    shift = np.uint64(bits)
-    mask = np.uint64((1 << (64 - bits)) - 1)
-    return _read_quantiles(lambda pos: _unsortable((keys[pos] & mask) << shift), counts, quantiles)
-
-
-def _read_quantiles(at, counts: np.ndarray, quantiles: tuple[float, ...]) -> np.ndarray:
-    n_groups = len(counts)
-    n = counts
-    res = np.full((n_groups, len(quantiles)), np.nan)
-    idx = np.flatnonzero(n > 0)
-    starts = np.zeros(n_groups, dtype=np.int64)
-    if n_groups > 1:
-        starts[1:] = np.cumsum(n)[:-1]
-    for j, q in enumerate(quantiles):
-        pos = q * (n[idx] - 1).astype(np.float64)
-        lo = np.floor(pos).astype(np.int64)
-        hi = np.minimum(lo + 1, n[idx] - 1)
-        frac = pos - lo
-        a, b = at(starts[idx] + lo), at(starts[idx] + hi)
-        res[idx, j] = a + (b - a) * frac
-    return res
-
-
-def _compact(keys: np.ndarray, space: int) -> tuple[np.ndarray, np.ndarray]:
-    """Dense ids for integer keys in ``[0, space)``: ``(ids, distinct keys in id order)``.
-
-    Ids follow the sorted order of the keys (so edges come out sorted by source, target).
-    """
-    if space <= 1 << 24:
-        present = np.bincount(keys, minlength=space) > 0
-        lut = np.cumsum(present) - 1
-        return lut[keys].astype(np.int64), np.flatnonzero(present)
-    uniq, inv = np.unique(keys, return_inverse=True)
-    return inv.astype(np.int64), uniq
-
-
-def _distinct_pairs_count(seg: Segments, key: np.ndarray, n_keys: int) -> np.ndarray:
-    """For each key, the number of distinct dossiers in which it occurs (``key`` -1 = skip).
-
-    Up to 64 keys: a per-dossier bit set (``np.bitwise_or.reduceat`` over the dossiers'
-    contiguous blocks), then a bit count. More keys: one sort of ``case * n_keys + key``.
-    """
-    use = key >= 0
-    if n_keys == 0 or not use.any():
-        return np.zeros(n_keys, dtype=np.int64)
-    if n_keys <= 64:
-        one = np.left_shift(np.uint64(1), np.maximum(key, 0).astype(np.uint64))
-        if not use.all():
-            one[~use] = 0
-        per_case = np.bitwise_or.reduceat(one, seg.case_start[:-1])
-        del one
-        out = np.empty(n_keys, dtype=np.int64)
-        bit = np.empty_like(per_case)
-        for k in range(n_keys):                # one pass over the dossiers per key (<= 64)
-            np.bitwise_and(per_case, np.uint64(1 << k), out=bit)
-            out[k] = np.count_nonzero(bit)
-        return out
-    everything = bool(use.all())
-    pair = (seg.case.astype(np.int64, copy=True) if everything
-            else seg.case[use].astype(np.int64, copy=False))
-    pair *= np.int64(n_keys)
-    pair += key if everything else key[use]
-    pair.sort()
-    first = np.ones(pair.size, dtype=bool)
-    np.not_equal(pair[1:], pair[:-1], out=first[1:])
-    pair = pair[first]
-    pair %= n_keys
-    return np.bincount(pair, minlength=n_keys).astype(np.int64)
+    ``[0, len(counts))`` (``counts`` = the number of values of each group), as in
+    :func:`group_stats` (same precision). Returns an array ``(len(counts), len(quantiles))``,
+    NaN for empty groups."""
+    K = _kernels()
+    group = np.ascontiguousarray(group, dtype=np.int64)
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    counts = np.asarray(counts, dtype=np.int64)
+    allpos = bool(values.size and values.min() >= 0)
+    mask = _key_mask(len(counts))
+    return _group_quantiles(counts, tuple(quantiles),
+                            lambda starts, buf: K.group_scatter(group, values, starts, allpos,
+                                                                mask, buf))
 
 
 def _powmod(base: int, exps: np.ndarray, mod: int) -> np.ndarray:
@@ -286,27 +234,6 @@ def _activity_codes(seg: Segments, with_prev: bool = True
         if with_prev:
             prev = np.where(seg.is_first, -1, np.where(prev < 0, extra, prev))
     return act, prev, names
-
-
-def _edge_ids(act: np.ndarray, tr: np.ndarray, A: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Edge id of every event that ends a transition (``tr``; -1 elsewhere), with the edges'
-    keys ``source * A + target`` in sorted order and their counts: the codes
-    ``act[i - 1] * A + act[i]`` counted in one ``np.bincount`` (an extra bin for the rest), so
-    neither ``prev_activity`` nor a compressed copy of the transitions is built."""
-    n = act.size
-    none = A * A
-    code = np.empty(n, dtype=np.int64)
-    if n:
-        code[0] = none
-        np.multiply(act[:-1], A, out=code[1:])
-        code[1:] += act[1:]
-        code[~tr] = none
-    cnt = np.bincount(code, minlength=none + 1)
-    ekeys = np.flatnonzero(cnt[:none])
-    lut = np.full(none + 1, -1, dtype=np.int64)
-    lut[ekeys] = np.arange(ekeys.size, dtype=np.int64)
-    eid = lut[code]
-    return eid, ekeys, cnt[ekeys].astype(np.int64)
 
 
 # ====================================================================== variants
@@ -582,8 +509,8 @@ def check_options(min_share: Any, top_variants: Any) -> float:
 @releases_memory
 def discover(log, *, procedure: str | None = None, min_share: float = 0.0,
              top_variants: int | None = None) -> ProcessMap:
-    """Directly-follows process map of a :class:`~tthc_mining.DossierLog` (own vectorised
-    kernel on integer codes; counts equal ``pm4py.discover_dfg``).
+    """Directly-follows process map of a :class:`~tthc_mining.DossierLog` (compiled kernels
+    over the dossiers' blocks of integer codes; counts equal ``pm4py.discover_dfg``).
 
     Parameters
     ----------
@@ -605,51 +532,100 @@ def discover(log, *, procedure: str | None = None, min_share: float = 0.0,
     if procedure is not None:
         log = log.filter(procedure=procedure)
     seg = segments(log)
-    act, _, names = _activity_codes(seg, with_prev=False)
-    A = len(names)
+    K = _kernels()
+    # the kernels' fixed argument types (no copy when the arrays already have them)
+    act = np.ascontiguousarray(seg.activity, dtype=np.int64)
+    case_start = np.ascontiguousarray(seg.case_start, dtype=np.int64)
     n = len(act)
+    names = np.asarray(seg.activities.astype(object), dtype=object)
+    extra = len(names)                    # the code of a missing activity name (own node)
+    if n and act.min() < 0:
+        names = np.append(names, _MISSING_ACTIVITY)
+    A = len(names)
     hidden: dict[str, Any] = {}
     filters = {"procedure": procedure, "min_share": min_share, "top_variants": top_variants}
 
-    case = seg.case
-    keep = None  # event mask of the kept dossiers (top_variants)
-    if top_variants is not None:
+    if top_variants is not None:          # the kept dossiers
         var_of_case, _, vcounts = variant_index(log)
-        keep_case = var_of_case < top_variants
-        keep = keep_case[case] if n else np.zeros(0, bool)
+        keep = np.ascontiguousarray(var_of_case < top_variants)
         hidden.update(top_variants=int(top_variants),
                       variants=int(max(len(vcounts) - top_variants, 0)),
-                      cases=int((~keep_case).sum()), events=int((~keep).sum()))
-        n_cases = int(keep_case.sum())
+                      cases=int((~keep).sum()), events=0)
+        n_cases = int(keep.sum())
     else:
+        keep = np.ones(seg.n_cases, dtype=bool)
         n_cases = int(seg.n_cases)
 
-    def sel(mask: np.ndarray) -> np.ndarray:
-        return mask if keep is None else (mask & keep)
-
-    ev = sel(np.ones(n, dtype=bool))
-    n_events = int(ev.sum())
-    has_start = bool(np.any(~np.isnan(seg.w_start)))
+    f64 = lambda a: np.ascontiguousarray(a, dtype=np.float64)   # noqa: E731
+    w_start = seg.w_start
+    has_start = w_start is not None and bool(K.any_not_nan(f64(w_start)))
+    seg_s = f64(seg.seg_s)
+    wait = f64(seg.wait_s)
+    w_start = f64(w_start) if has_start else seg_s     # (not read without start times)
+    proc = f64(seg.proc_s) if has_start else seg_s     # (not read without start times)
 
     # ---------------------------------------------------------------- edges
-    tr = sel(~seg.is_first)
-
     def edges():
-        """Edge ids, counts and the transitions' statistics (second thread on large logs)."""
-        eid, ekeys, counts = _edge_ids(act, tr, A)
-        E = len(ekeys)
-        st = group_stats(eid, _edge_seconds(seg) if has_start else seg.seg_s, E)
-        return ekeys, counts, st, _distinct_pairs_count(seg, eid, E)
+        """Edges, counts, dossiers and the transitions' statistics (second thread on large
+        logs): edge codes ``source * A + target`` counted, then numbered in sorted order."""
+        cnt = K.edge_counts(act, case_start, keep, extra, A)
+        ekeys = np.flatnonzero(cnt)
+        E = ekeys.size
+        counts = cnt[ekeys]
+        del cnt
+        lut = np.full(A * A, -1, dtype=np.int64)
+        lut[ekeys] = np.arange(E, dtype=np.int64)
+        ecases, nt, st_sum, vmin = K.edge_stats(act, case_start, keep, extra, A, lut, E,
+                                                seg_s, wait, w_start, has_start)
+        st = _stats(nt, st_sum, vmin, (0.5, 0.9), lambda starts, allpos, mask, buf: K.edge_scatter(
+            act, case_start, keep, extra, A, lut, seg_s, wait, w_start, has_start, starts,
+            allpos, mask, buf))
+        return ekeys, counts, st, ecases
 
-    # the transitions' statistics on a second thread (large logs) while this one does the
-    # activities' (independent inputs, so the same results either way)
-    a_key = act if keep is None else np.where(keep, act, -1)
     tasks = Tasks(parallel=n >= PARALLEL_MIN_EVENTS)
     tasks.submit("edges", edges)
-    tasks.submit("wait", group_stats, a_key, seg.wait_s, A, here=True)
+
+    # ---------------------------------------------------------------- activities (this thread)
+    units = None
+    G = 0
+    u_bytes, u_width = np.zeros(0, dtype=np.uint8), 1
+    if S.GROUP in log.events.columns:
+        g, units = log.codes_view(S.GROUP) if hasattr(log, "codes_view") else log.codes(S.GROUP)
+        if len(units) and A * len(units) <= 1 << 24:   # (else _dominant's sparse count)
+            G = len(units)
+            g = np.ascontiguousarray(g)
+            u_bytes, u_width = g.view(np.uint8), g.dtype.itemsize
+    (a_count, a_cases, first_ct, last_ct, wn, wsum, wmin, pn, psum, pmin, u_count,
+     n_events) = K.activity_pass(act, case_start, keep, extra, A, wait, proc, has_start,
+                                 u_bytes, u_width, G)
+    if top_variants is not None:
+        hidden["events"] = int(n - n_events)
+    all_kept = top_variants is None
+    work = np.empty(max(int(wn.sum()), int(pn.sum())), dtype=np.uint64)  # (wait's, then proc's)
+    w = _stats(wn, wsum, wmin, (0.5, 0.9), lambda starts, allpos, mask, buf: K.activity_scatter(
+        act, case_start, keep, all_kept, extra, wait, starts, allpos, mask, buf), work)
     if has_start:
-        tasks.submit("proc", group_stats, a_key, seg.proc_s, A, here=True)
-    tasks.submit("a_cases", _distinct_pairs_count, seg, a_key, A, here=True)
+        p = _stats(pn, psum, pmin, (0.5, 0.9), lambda starts, allpos, mask, buf: K.activity_scatter(
+            act, case_start, keep, all_kept, extra, proc, starts, allpos, mask, buf), work)
+    else:
+        nan = np.full(A, np.nan)
+        p = {"n": np.zeros(A, np.int64), "sum": np.zeros(A), "mean": nan, "q50": nan, "q90": nan}
+    del work
+    acts = pd.DataFrame({
+        "activity": pd.Series(names, dtype=object),
+        "count": a_count, "cases": a_cases,
+        "n_wait": w["n"], "wait_mean_h": w["mean"] / HOUR, "wait_median_h": w["q50"] / HOUR,
+        "wait_p90_h": w["q90"] / HOUR, "wait_sum_h": w["sum"] / HOUR,
+        "n_proc": p["n"], "proc_mean_h": p["mean"] / HOUR, "proc_median_h": p["q50"] / HOUR,
+        "proc_p90_h": p["q90"] / HOUR, "proc_sum_h": p["sum"] / HOUR,
+    })
+    if units is not None:
+        acts["unit"] = (_dominant_of(u_count.reshape(A, G), units) if G
+                        else _dominant(log, act, keep, case_start, extra, A))
+    acts = acts.loc[a_count > 0].sort_values(["count", "activity"], ascending=[False, True],
+                                             kind="stable").reset_index(drop=True)
+
+    # ---------------------------------------------------------------- the edges' frame
     ekeys, counts, st, ecases = tasks.result("edges")
     E = len(ekeys)
     n_trans = int(counts.sum())
@@ -676,32 +652,8 @@ def discover(log, *, procedure: str | None = None, min_share: float = 0.0,
     dfg = dfg.sort_values(["count", "source", "target"], ascending=[False, True, True],
                           kind="stable").reset_index(drop=True)
 
-    # ---------------------------------------------------------------- activities
-    a_ev = act if keep is None else act[ev]      # (no copy of every event without a filter)
-    a_count = np.bincount(a_ev, minlength=A).astype(np.int64)
-    a_cases = tasks.result("a_cases")
-    w = tasks.result("wait")
-    if has_start:
-        p = tasks.result("proc")
-    else:
-        nan = np.full(A, np.nan)
-        p = {"n": np.zeros(A, np.int64), "sum": np.zeros(A), "mean": nan, "q50": nan, "q90": nan}
-    acts = pd.DataFrame({
-        "activity": pd.Series(names, dtype=object),
-        "count": a_count, "cases": a_cases,
-        "n_wait": w["n"], "wait_mean_h": w["mean"] / HOUR, "wait_median_h": w["q50"] / HOUR,
-        "wait_p90_h": w["q90"] / HOUR, "wait_sum_h": w["sum"] / HOUR,
-        "n_proc": p["n"], "proc_mean_h": p["mean"] / HOUR, "proc_median_h": p["q50"] / HOUR,
-        "proc_p90_h": p["q90"] / HOUR, "proc_sum_h": p["sum"] / HOUR,
-    })
-    if S.GROUP in log.events.columns:
-        acts["unit"] = _dominant(log, a_ev, None if keep is None else ev, A)
-    acts = acts.loc[a_count > 0].sort_values(["count", "activity"], ascending=[False, True],
-                                             kind="stable").reset_index(drop=True)
-
     # ---------------------------------------------------------------- start / end
-    def ends(mask: np.ndarray) -> pd.DataFrame:
-        c = np.bincount(act[sel(mask)], minlength=A)
+    def ends(c: np.ndarray) -> pd.DataFrame:
         idx = np.flatnonzero(c)
         df = pd.DataFrame({"activity": pd.Series(names[idx], dtype=object),
                            "count": c[idx].astype(np.int64),
@@ -709,54 +661,47 @@ def discover(log, *, procedure: str | None = None, min_share: float = 0.0,
         return df.sort_values(["count", "activity"], ascending=[False, True],
                               kind="stable").reset_index(drop=True)
 
-    is_last = np.ones(n, dtype=bool)          # (not seg.is_last: nothing more is cached)
-    if n:
-        is_last[:-1] = seg.is_first[1:]
-    pm = ProcessMap(dfg=dfg, activities=acts, start_activities=ends(seg.is_first),
-                    end_activities=ends(is_last), hidden=hidden,
-                    calendar=log.calendar.to_dict(), n_cases=n_cases, n_events=n_events,
+    pm = ProcessMap(dfg=dfg, activities=acts, start_activities=ends(first_ct),
+                    end_activities=ends(last_ct), hidden=hidden,
+                    calendar=log.calendar.to_dict(), n_cases=n_cases, n_events=int(n_events),
                     n_transitions=n_trans, procedure=procedure, source=str(log.source),
                     filters=filters, _log=log)
     return pm
 
 
-def _edge_seconds(seg: Segments) -> np.ndarray:
-    """Working seconds of the transition that ends at each event (see the module docstring)."""
-    no_start = np.isnan(seg.w_start)
-    if no_start.all():
-        return seg.seg_s
-    out = np.maximum(seg.wait_s, 0.0)        # = where(has start, max(wait, 0), seg), in place
-    if no_start.any():
-        out[no_start] = seg.seg_s[no_start]
-    return out
+def _dominant_of(count: np.ndarray, units: pd.Index) -> pd.Series:
+    """Most frequent unit of each activity from the ``(A, G)`` event counts (ties: first unit
+    code; None without any unit)."""
+    out = np.full(count.shape[0], None, dtype=object)
+    if count.size:
+        best = count.argmax(axis=1)
+        has = count.max(axis=1) > 0
+        uvals = np.asarray(units.astype(object), dtype=object)
+        out[has] = uvals[best[has]]
+    return pd.Series(out, dtype=object)
 
 
-def _dominant(log, a_ev: np.ndarray, ev: np.ndarray | None, A: int) -> pd.Series:
-    """Most frequent unit (``org:group``) of each activity's events (ties: first unit code);
-    ``ev`` = mask of the events kept (None: all)."""
+def _dominant(log, act: np.ndarray, keep: np.ndarray, case_start: np.ndarray, extra: int,
+              A: int) -> pd.Series:
+    """:func:`_dominant_of` when ``A x G`` counts would be too many (over 2**24): the distinct
+    (activity, unit) pairs of the kept dossiers' events are counted instead."""
     g, units = log.codes_view(S.GROUP) if hasattr(log, "codes_view") else log.codes(S.GROUP)
-    if ev is not None:
-        g = g[ev]
-    ok = g >= 0
-    G = len(units)
+    ev = np.repeat(keep, np.diff(case_start))
+    ok = (g >= 0) & ev
     out = np.full(A, None, dtype=object)
+    G = len(units)
     if G == 0 or not ok.any():
         return pd.Series(out, dtype=object)
-    a, gg = (a_ev, g) if ok.all() else (a_ev[ok], g[ok])
-    if A * G <= 1 << 24:
-        mat = np.bincount(a * G + gg, minlength=A * G).reshape(A, G)
-        best = mat.argmax(axis=1)
-        has = mat.max(axis=1) > 0
-    else:
-        pair, cnt = np.unique(a * np.int64(G) + gg, return_counts=True)
-        pa, pg = pair // G, pair % G
-        order = np.lexsort((pg, -cnt, pa))  # per activity: highest count, then lowest code
-        first = np.ones(order.size, bool)
-        first[1:] = pa[order][1:] != pa[order][:-1]
-        best = np.zeros(A, np.int64)
-        has = np.zeros(A, bool)
-        best[pa[order][first]] = pg[order][first]
-        has[pa[order][first]] = True
+    a = np.where(act[ok] < 0, extra, act[ok])
+    pair, cnt = np.unique(a * np.int64(G) + g[ok], return_counts=True)
+    pa, pg = pair // G, pair % G
+    order = np.lexsort((pg, -cnt, pa))  # per activity: highest count, then lowest code
+    first = np.ones(order.size, bool)
+    first[1:] = pa[order][1:] != pa[order][:-1]
+    best = np.zeros(A, np.int64)
+    has = np.zeros(A, bool)
+    best[pa[order][first]] = pg[order][first]
+    has[pa[order][first]] = True
     uvals = np.asarray(units.astype(object), dtype=object)
     out[has] = uvals[best[has]]
     return pd.Series(out, dtype=object)
