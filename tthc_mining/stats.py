@@ -434,9 +434,7 @@ def _sorted_clustered_ci(v, g, p, n_strata, p_uniques, single, *, n_boot, ci, rn
     rank table, the former sorted path) or as ``np.add.reduceat`` adds it (the per-pair path);
     the small strata's pairs come from their own rows as before."""
     from .kernels.stats import normal_ss, normal_sums
-    v = np.ascontiguousarray(v, dtype=np.float64)
-    g = np.ascontiguousarray(g, dtype=np.int64)
-    p = np.ascontiguousarray(p, dtype=np.int64)
+    v, g, p = _ro(v, np.float64), _ro(g, np.int64), _ro(p, np.int64)
     status, tot_s, n_obs, units_per, n_units, g_max, n_valid, _, max_len = \
         normal_sums(v, g, p, int(n_strata))
     if status != 0 or n_valid == 0:
@@ -456,6 +454,17 @@ def _sorted_clustered_ci(v, g, p, n_strata, p_uniques, single, *, n_boot, ci, rn
     return _clustered_tail(mean, tot_c, units_per, big, small, lambda: ss, small_pairs,
                            n_strata, p_uniques, single, n_boot=n_boot, ci=ci, rng=rng,
                            method=method, n_groups=n_groups, budget=budget)
+
+
+def _ro(a: np.ndarray, dtype) -> np.ndarray:
+    """``a`` as a C-contiguous read-only array of ``dtype`` (a view when it already is one): one
+    array type for the kernels whatever the caller passes, so their compiled signatures are the
+    ones :func:`tthc_mining.kernels.warm` loads."""
+    a = np.ascontiguousarray(a, dtype=dtype)
+    if a.flags.writeable:
+        a = a.view()
+        a.flags.writeable = False
+    return a
 
 
 def _clustered_ci(v, g, p, n_units, n_strata, p_uniques, single, *, n_boot, ci, rng, method,

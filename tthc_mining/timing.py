@@ -1162,25 +1162,32 @@ def _case_first_ns(ev: pd.DataFrame, col: str, case: np.ndarray, n_cases: int,
                    first_row: np.ndarray, tz: str | None) -> np.ndarray:
     """``_aware(_case_first(ev, col, ...), tz).asi8``: the first non-missing instant of a
     timestamp column per case, as UTC int64 ns (NaT = int64 min). For a tz-aware column, on
-    its int64 values: the value on each case's first row, and for the cases where it is
-    missing the first non-missing row of the case (found among the non-missing rows only)."""
+    its int64 values: one compiled pass over each case's rows (``first_row`` the first row of
+    every case, the rows of a case contiguous and in case order, as the segments give them) up
+    to the first non-missing one."""
     s = ev[col]
     if not isinstance(s.dtype, pd.DatetimeTZDtype) or len(first_row) != n_cases:
         v = _case_first(ev, col, case, n_cases, first_row)
         if not pd.api.types.is_datetime64_any_dtype(v.dtype):
             v = pd.to_datetime(v, errors="coerce")
         return _aware(v, tz).asi8
+    from .kernels.timing import first_valid
     a = _tz_ns_view(s)
-    out = a[first_row]
-    miss = out == _NAT
-    if miss.any():
-        rows = np.flatnonzero(a != _NAT)
-        rows = rows[miss[case[rows]]]
-        if rows.size:
-            c = case[rows]
-            first = np.concatenate(([True], c[1:] != c[:-1]))
-            out[c[first]] = a[rows[first]]
-    return out
+    bounds = np.empty(n_cases + 1, dtype=np.int64)
+    bounds[:-1] = first_row
+    bounds[-1] = len(a)
+    return first_valid(_ro(bounds), _ro(a))
+
+
+def _ro(a: np.ndarray, dtype=np.int64) -> np.ndarray:
+    """``a`` as a C-contiguous read-only array of ``dtype`` (a view when it already is one): the
+    kernels then see one array type whether the data came from Parquet (read-only Arrow
+    buffers) or was built in memory, so their compiled signatures are the same on any log."""
+    a = np.ascontiguousarray(a, dtype=dtype)
+    if a.flags.writeable:
+        a = a.view()
+        a.flags.writeable = False
+    return a
 
 
 def _end_of_office_ns(utc_ns: np.ndarray, cal, tz: str | None) -> np.ndarray:
@@ -1200,20 +1207,6 @@ def _end_of_office_ns(utc_ns: np.ndarray, cal, tz: str | None) -> np.ndarray:
     return _end_of_office_if_date(_idx_from_ns(utc_ns, tz), cal).asi8
 
 
-_W_BLOCK = 1 << 15   # rows per block of the blocked kernels (their temporaries stay in cache)
-
-
-def _min_max(a: np.ndarray) -> tuple[int, int]:
-    """``(a.min(), a.max())`` of an int64 array from one read of it (block by block);
-    ``(NaT, NaT)`` when empty."""
-    if not a.size:
-        return _NAT, _NAT
-    step = 1 << 16
-    lo, hi = int(a[0]), int(a[0])
-    for i in range(0, a.size, step):
-        b = a[i:i + step]                  # (in the cache for the second reduction)
-        lo, hi = min(lo, int(b.min())), max(hi, int(b.max()))
-    return lo, hi
 
 
 def _to_working_utc(cal, utc_ns: np.ndarray, tz: str | None) -> np.ndarray:
@@ -1222,9 +1215,9 @@ def _to_working_utc(cal, utc_ns: np.ndarray, tz: str | None) -> np.ndarray:
     For a :class:`~tthc_mining.calendar.WorkingCalendar` whose conversion is not overridden
     and an input long enough for its constant-offset local-time path, the same operations as
     ``WorkingCalendar.to_working`` (local ns, day and seconds of the day, a clip per office
-    slot added to zeros, ``cum[day] * L + where(working, intra, 0)``) element by element,
-    block by block (so the same values, bit for bit; the tests compare them); otherwise the
-    calendar's own method."""
+    slot added to zeros, ``cum[day] * L + where(working, intra, 0)``) element by element in
+    one compiled pass (``kernels.timing.to_working``: the same values, bit for bit; the tests
+    compare them); otherwise the calendar's own method."""
     from .calendar import _FAST_LOCAL_MIN, NS_PER_S, WorkingCalendar, utc_to_local_ns
     utc_ns = np.asarray(utc_ns, dtype=np.int64)
     n = len(utc_ns)
@@ -1236,52 +1229,15 @@ def _to_working_utc(cal, utc_ns: np.ndarray, tz: str | None) -> np.ndarray:
              and kind._ensure is WorkingCalendar._ensure)
     if not plain or n < _FAST_LOCAL_MIN:
         return np.asarray(cal.to_working(_idx_from_ns(utc_ns, tz)), dtype=np.float64)
-    ns = utc_to_local_ns(utc_ns, cal.tz or "UTC")
-    nat = ns == _NAT
-    any_nat = bool(nat.any())
-    if any_nat and nat.all():
+    from .kernels.timing import min_max_valid, to_working
+    ns = _ro(utc_to_local_ns(utc_ns, cal.tz or "UTC"))
+    lo, hi, n_nat = min_max_valid(ns)
+    if n_nat == n:
         return np.asarray(cal.to_working(_idx_from_ns(utc_ns, tz)), dtype=np.float64)
-    lo = int(np.min(ns, initial=np.iinfo(np.int64).max, where=~nat)) if any_nat else int(ns.min())
-    hi = int(ns.max())
-    cal._ensure(lo // NS_PER_DAY, hi // NS_PER_DAY)
-    d0, working = cal._d0, cal._working
-    cum_l = cal._cum * cal.seconds_per_day      # cum[day] * L, per day of the table
-    (a0, ln0), *more = list(zip(cal._a, cal._len))
-    out = np.empty(n, dtype=np.float64)
-    size = min(n, _W_BLOCK)             # buffers reused by every block
-    day_b, rem_b = np.empty(size, dtype=np.int64), np.empty(size, dtype=np.int64)
-    sec_b, intra_b, t_b = np.empty(size), np.empty(size), np.empty(size)
-    wk_b = np.empty(size, dtype=bool)
-    for b0 in range(0, n, _W_BLOCK):
-        x = ns[b0:b0 + _W_BLOCK]
-        m = len(x)
-        day = np.floor_divide(x, NS_PER_DAY, out=day_b[:m])
-        rem = np.multiply(day, NS_PER_DAY, out=rem_b[:m])
-        np.subtract(x, rem, out=rem)                      # x - day * NS_PER_DAY
-        sec = np.true_divide(rem, NS_PER_S, out=sec_b[:m])
-        if any_nat:
-            nb = x == _NAT
-            day[nb] = d0
-        day -= d0
-        # sum of np.clip(sec - a, 0.0, ln) over the slots (sec >= +0.0, so every term is
-        # +0.0 or more and the first one equals 0.0 + itself)
-        intra = np.subtract(sec, a0, out=intra_b[:m])
-        np.maximum(intra, 0.0, out=intra)
-        np.minimum(intra, ln0, out=intra)
-        t = t_b[:m]
-        for a, ln in more:
-            np.subtract(sec, a, out=t)
-            np.maximum(t, 0.0, out=t)
-            np.minimum(t, ln, out=t)
-            intra += t
-        o = out[b0:b0 + _W_BLOCK]
-        np.take(cum_l, day, out=o, mode="clip")          # (day is within the table)
-        # np.where(working, intra, 0.0): intra is finite and >= +0.0
-        intra *= np.take(working, day, out=wk_b[:m], mode="clip")
-        o += intra
-        if any_nat:
-            o[nb] = np.nan
-    return out
+    cal._ensure(int(lo) // NS_PER_DAY, int(hi) // NS_PER_DAY)
+    return to_working(ns, int(cal._d0), _ro(cal._cum * cal.seconds_per_day, np.float64),
+                      _ro(cal._working, np.bool_), _ro(cal._a, np.float64),
+                      _ro(cal._len, np.float64))
 
 
 def _counted_sums(w_end: np.ndarray, case: np.ndarray, case_start: np.ndarray,
@@ -1290,60 +1246,18 @@ def _counted_sums(w_end: np.ndarray, case: np.ndarray, case_start: np.ndarray,
     """Per case, for each owner in ``owners``: the sum over its events of that owner of the
     counted time ``fmax(min(w_end, win_end) - max(w_prev_end, win_start), 0)`` (``win_start``
     on the case's first event), in row order from 0.0 — what ``np.bincount(case,
-    weights=np.where(owner == o, counted, 0.0))`` gives over the full arrays. Done over blocks of
-    whole cases (each case's sum is still one sequential sum over its rows, so the same values
-    bit for bit) whose temporaries stay in the CPU cache."""
+    weights=np.where(owner == o, counted, 0.0))`` gives over the full arrays (the rows of a case
+    contiguous, ``case_start`` their bounds). One compiled pass over the rows
+    (``kernels.timing.counted_sums``: each case's sum one sequential sum over its rows, so the
+    same values bit for bit); ``case`` is not read."""
+    from .kernels.timing import counted_sums
     n_cases = len(case_start) - 1
-    n = len(w_end)
-    outs = [np.zeros(n_cases) for _ in owners]
-    if n == 0 or n_cases == 0:
-        return outs
-    # case boundaries at about every _W_BLOCK rows
-    cuts = np.unique(np.searchsorted(case_start, np.arange(0, n, _W_BLOCK), side="right") - 1)
-    cuts = np.append(cuts[cuts < n_cases], n_cases)
-    # per owner, the rows that are not its own (to zero: few for the agency) or its own rows
-    # (to keep, when fewer): either way exactly np.where(owner == o, counted, 0.0)
-    masks = []
-    for o in owners:
-        own = owner == o
-        k = int(np.count_nonzero(own))
-        masks.append((True, np.flatnonzero(own)) if k < n - k else (False, np.flatnonzero(~own)))
-        del own
-    # buffers reused by every block (no allocation per block); a row's case value is taken
-    # by its case index in the block (what np.repeat over the case lengths gives)
-    size = int(np.max(np.diff(case_start[cuts])))
-    cb_buf = np.empty(size, dtype=np.int64)
-    lo_buf, hi_buf = np.empty(size), np.empty(size)
-    w_buf = np.empty(size) if len(owners) > 1 or any(keep for keep, _ in masks) else None
-    for c0, c1 in zip(cuts[:-1].tolist(), cuts[1:].tolist()):
-        r0, r1 = int(case_start[c0]), int(case_start[c1])
-        m = r1 - r0
-        cb = np.subtract(case[r0:r1], c0, out=cb_buf[:m])
-        ws = win_start[c0:c1]
-        lo = np.take(ws, cb, out=lo_buf[:m], mode="clip")
-        if m > 1:
-            np.maximum(w_end[r0:r1 - 1], lo[1:], out=lo[1:])
-        lo[case_start[c0:c1] - r0] = ws
-        hi = np.take(win_end[c0:c1], cb, out=hi_buf[:m], mode="clip")
-        np.minimum(w_end[r0:r1], hi, out=hi)
-        np.subtract(hi, lo, out=lo)
-        np.fmax(lo, 0.0, out=lo)
-        for (keep, rows), acc in zip(masks, outs):
-            k0, k1 = np.searchsorted(rows, (r0, r1)).tolist()
-            sub = rows[k0:k1] - r0
-            if keep:
-                w = w_buf[:m]
-                w.fill(0.0)
-                w[sub] = lo[sub]
-            else:
-                if len(owners) > 1:
-                    w = w_buf[:m]
-                    w[:] = lo
-                else:
-                    w = lo
-                w[sub] = 0.0
-            acc[c0:c1] = np.bincount(cb, weights=w, minlength=c1 - c0)
-    return outs
+    if len(w_end) == 0 or n_cases <= 0:
+        return [np.zeros(max(n_cases, 0)) for _ in owners]
+    out = counted_sums(_ro(w_end, np.float64), _ro(case_start), _ro(owner, np.int8),
+                       _ro(win_start, np.float64), _ro(win_end, np.float64),
+                       _ro(np.asarray(owners), np.int8))
+    return list(out)
 
 
 def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
@@ -1364,8 +1278,10 @@ def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any =
     tz = cal.tz or "UTC"
     ev = log.events
     ts_ns = _utc_ns_col(ev, S.TIMESTAMP, tz)
-    lo_ts, top = _min_max(ts_ns)
-    if as_of is None and top != _NAT:   # _resolve_as_of's default (the NaT are the minimum)
+    from .kernels.timing import case_close, clock_flags, min_max_valid
+    ts_ns = _ro(ts_ns)
+    _, top, n_nat = min_max_valid(ts_ns)
+    if as_of is None and n_nat < ts_ns.size:   # _resolve_as_of's default: the latest instant
         as_of_t = pd.Timestamp(top, tz="UTC").tz_convert(tz or "UTC")
     else:
         as_of_t = _resolve_as_of(as_of, ts_ns, tz)
@@ -1384,32 +1300,32 @@ def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any =
     case = seg.case
     L = cal.seconds_per_day
     first_row = seg.case_start[:-1]
-    last_row = seg.case_start[1:] - 1
-    role = _role_codes(ev)
+    role = _ro(_role_codes(ev), np.int8)
     R = {name: i for i, name in enumerate(S.ROLES)}
-    # the events known by as_of (None: all of them, told by the extremes without a mask)
-    if not ts_ns.size or (lo_ts != _NAT and top <= as_of_t.value):
-        in_asof = None
-    else:
-        in_asof = (ts_ns != _NAT) & (ts_ns <= as_of_t.value)
-        if in_asof.all():
-            in_asof = None
-    w_asof = float(cal.to_working(as_of_t))
-
-    def first_role(name: str, known: bool = True) -> np.ndarray | None:
-        """``_first_of`` the rows of a role (known by as_of); None when there are none (all
-        -1): one comparison, no row list for a role the log does not have."""
-        m = role == R[name]
-        if known and in_asof is not None:
-            m &= in_asof
-        if not m.any():
-            return None
-        return _first_of(np.flatnonzero(m), case, n_cases)
+    case_start = _ro(seg.case_start)
 
     def case_ns(col: str) -> np.ndarray:
         return _case_first_ns(ev, col, case, n_cases, first_row, tz)
 
-    # received: case:received where given (the receipt event only needed for the others)
+    # closing events (known by as_of: timestamp <= as_of), timing's rules, and the first
+    # receipt and the last known event, from one pass over the events; a log without
+    # case:finished and without any closing or clock role (generic logs) ends every dossier at
+    # its last event
+    has_fr = S.FINISHED_REPORTED in ev.columns
+    fr_ns = _ro(case_ns(S.FINISHED_REPORTED)) if has_fr else _ro(np.zeros(0, np.int64))
+    life_mask = 0
+    for r in (S.ROLE_FINISHED, S.ROLE_RESULT, S.ROLE_WITHDRAWN, S.ROLE_REFUSED,
+              S.ROLE_SUPPLEMENT_REQUEST, S.ROLE_SUPPLEMENT_RECEIVED, S.ROLE_SUSPENDED,
+              S.ROLE_RESUMED):
+        life_mask |= 1 << (R[r] + 1)
+    roles = np.array([R[r] for r in (S.ROLE_RECEIPT, S.ROLE_FINISHED, S.ROLE_RESULT,
+                                     S.ROLE_WITHDRAWN, S.ROLE_REFUSED)], dtype=np.int64)
+    rec_row, closed_ns, closed_row, outcome, last_known = case_close(
+        case_start, ts_ns, role, int(as_of_t.value), roles, fr_ns, has_fr, life_mask)
+    del fr_ns
+    w_asof = float(cal.to_working(as_of_t))
+
+    # received: case:received where given, else the first receipt event, else the first event
     w_end = seg.w_end
     r_ns = case_ns(S.RECEIVED) if S.RECEIVED in ev.columns else None
     given = r_ns != _NAT if r_ns is not None else np.zeros(n_cases, dtype=bool)
@@ -1417,8 +1333,6 @@ def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any =
         recv_ns = r_ns
         recv_w = _to_working_utc(cal, r_ns, tz)
     else:
-        rec_idx = first_role(S.ROLE_RECEIPT, known=False)
-        rec_row = first_row if rec_idx is None else np.where(rec_idx >= 0, rec_idx, first_row)
         recv_ns = ts_ns[rec_row] if n_cases else np.zeros(0, np.int64)
         recv_w = w_end[rec_row] if n_cases else np.zeros(0)
         if r_ns is not None:
@@ -1426,63 +1340,8 @@ def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any =
             if given.any():
                 recv_w = recv_w.copy()
                 recv_w[given] = _to_working_utc(cal, r_ns[given], tz)
-        del rec_idx, rec_row
-    del r_ns, given
-
-    # closing events (known by as_of): timing's rules
-    life_roles = [R[r] for r in (S.ROLE_FINISHED, S.ROLE_RESULT, S.ROLE_WITHDRAWN, S.ROLE_REFUSED,
-                                 S.ROLE_SUPPLEMENT_REQUEST, S.ROLE_SUPPLEMENT_RECEIVED,
-                                 S.ROLE_SUSPENDED, S.ROLE_RESUMED)]
-    roleless = S.FINISHED_REPORTED not in ev.columns and \
-        not any(bool((role == r).any()) for r in life_roles)
-    fin_row = first_role(S.ROLE_FINISHED)        # (None: -1 everywhere)
-    fin_ns = np.full(n_cases, _NAT, dtype=np.int64) if fin_row is None else \
-        _take_ns(ts_ns, fin_row)
-    if S.FINISHED_REPORTED in ev.columns:
-        fr_ns = case_ns(S.FINISHED_REPORTED)
-        later = fr_ns > as_of_t.value             # (NaT is the minimum: never later)
-        if later.any():
-            fr_ns = np.where(later, _NAT, fr_ns)
-        del later
-        fin_ns = fr_ns if fin_row is None else np.where(fin_ns != _NAT, fin_ns, fr_ns)
-        del fr_ns
-    no_fin = fin_ns == _NAT
-    res_idx = first_role(S.ROLE_RESULT) if no_fin.any() else None
-    if res_idx is not None:   # the result event, for the dossiers with no finish yet
-        use_res = no_fin & (res_idx >= 0)
-        fin_row = np.where(use_res, res_idx, -1 if fin_row is None else fin_row)
-        fin_ns = np.where(use_res, _take_ns(ts_ns, res_idx), fin_ns)
-        del use_res
-    del no_fin, res_idx
-    if roleless:
-        last_known_row = last_row if in_asof is None else \
-            _last_where(in_asof, case, n_cases, seg.case_start)
-        done = (last_known_row == last_row) & (last_known_row >= 0)
-        fin_row = np.where(done, last_row, -1)
-        fin_ns = _take_ns(ts_ns, fin_row)
-    # the earliest of finished / withdrawn / refused (np.argmin's first minimum: a later
-    # candidate wins only when strictly earlier)
-    BIG = np.iinfo(np.int64).max
-    closed_ns = np.where(fin_ns == _NAT, BIG, fin_ns)
-    # (no finished row: fin_ns == NaT there or from case:finished, the row is -1 either way)
-    closed_row = np.full(n_cases, -1, dtype=np.int64) if fin_row is None else \
-        np.where(fin_ns == _take_ns(ts_ns, fin_row), fin_row, -1)
-    outcome = np.zeros(n_cases, dtype=np.int64)
-    for k, name in ((1, S.ROLE_WITHDRAWN), (2, S.ROLE_REFUSED)):
-        idx = first_role(name)
-        if idx is None or not (idx >= 0).any():
-            continue
-        c_ns = _take_ns(ts_ns, idx)
-        c_ns = np.where(c_ns == _NAT, BIG, c_ns)
-        earlier = c_ns < closed_ns
-        outcome[earlier] = k
-        closed_ns = np.where(earlier, c_ns, closed_ns)
-        closed_row = np.where(earlier, idx, closed_row)
-    outcome = np.where(closed_ns == BIG, -1, outcome)
-    closed_ns = np.where(closed_ns == BIG, _NAT, closed_ns)
-    closed_row = np.where(outcome >= 0, closed_row, -1)
+    del r_ns, given, rec_row
     is_received = recv_ns <= as_of_t.value
-    del fin_row, fin_ns
 
     # deadlines
     if catalog is not None and S.PROCEDURE in ev.columns and n_cases:
@@ -1538,55 +1397,25 @@ def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any =
         closed_w[other] = _to_working_utc(cal, closed_ns[other], tz)
     win_end = np.where(cl, closed_w, w_asof)
     win_end = np.where(is_received, win_end, win_start)
-    owner = seg.owner
+    owner = _ro(seg.owner, np.int8)
     owners = (OWNER_AGENCY,) if third_party_paused else (OWNER_AGENCY, OWNER_THIRD)
-    by_owner = _counted_sums(w_end, case, seg.case_start, owner, win_start, win_end, owners)
-    # the holder after the last known event; the open tail from there to the window's end
-    all_known = in_asof is None
-    last_known = last_row if all_known else _last_where(in_asof, case, n_cases, seg.case_start)
-    lk = last_known if all_known else np.maximum(last_known, 0)
-    state_lut = np.full(len(S.ROLES) + 2, -1, dtype=np.int8)    # by role code + 1 (-1: unknown)
+    by_owner = _counted_sums(w_end, case, case_start, owner, win_start, win_end, owners)
+    # the holder after the last known event (its role's state, else its owner) and the open
+    # tail from there to the window's end; the agency clock against the budget
+    state_lut = np.full(len(S.ROLES) + 1, -1, dtype=np.int8)    # by role code + 1 (-1: unknown)
     state_lut[R[S.ROLE_SUPPLEMENT_REQUEST] + 1] = OWNER_CITIZEN
     state_lut[R[S.ROLE_SUSPENDED] + 1] = OWNER_THIRD
     state_lut[R[S.ROLE_SUPPLEMENT_RECEIVED] + 1] = OWNER_AGENCY
     state_lut[R[S.ROLE_RESUMED] + 1] = OWNER_AGENCY
-    if n:
-        set_lk = state_lut[role[lk] + np.int8(1)]
-        state_after_lk = np.where(set_lk >= 0, set_lk, owner[lk]).astype(np.int8)
-    else:
-        state_after_lk = np.zeros(n_cases, dtype=np.int8)
-    tail = win_end - np.maximum(w_end[lk], win_start)
-    np.maximum(tail, 0.0, out=tail)               # (np.clip(tail, 0.0, None))
-    if all_known:   # every case has its last event known, none after it
-        tail_owner = holder = state_after_lk
-    else:
-        has_last = last_known >= 0
-        tail = np.where(has_last, tail, 0.0)
-        # an event of the case after the last known one (rows of a case are contiguous)
-        after = has_last & (last_known < last_row)
-        tail = np.where(after, 0.0, tail)
-        tail_owner = np.where(has_last, state_after_lk, OWNER_AGENCY)
-        holder = np.where(has_last, state_after_lk, OWNER_AGENCY).astype(np.int8)
-
-    # per-case sums of one owner's counted time (the other owners' rows add 0.0), plus the
-    # open tail when that owner holds the dossier
-    def owner_sum(by: np.ndarray, o: int) -> np.ndarray:
-        return by + np.where(tail_owner == o, tail, 0.0)
-
-    agency_s = owner_sum(by_owner[0], OWNER_AGENCY)
-    charged_s = agency_s + (0.0 if third_party_paused else owner_sum(by_owner[1], OWNER_THIRD))
+    agency_days, days_late_actual, overdue = clock_flags(
+        _ro(w_end, np.float64), case_start, owner, role, _ro(win_start, np.float64),
+        _ro(win_end, np.float64), _ro(last_known), _ro(state_lut, np.int8),
+        _ro(by_owner[0], np.float64), _ro(by_owner[-1], np.float64), bool(third_party_paused),
+        float(L), _EPS_S / L, _ro(budget_days, np.float64), _ro(has_deadline, np.bool_),
+        _ro(outcome),
+        _ro(is_received, np.bool_), int(OWNER_AGENCY), int(OWNER_THIRD))
     del by_owner
-    fin = outcome == 0
-    open_ = (outcome < 0) & is_received
-    charged_days = charged_s / L
-    ok_actual = charged_days <= budget_days + _EPS_S / L
-    days_late_actual = np.where(has_deadline & (fin | open_), np.clip(charged_days - budget_days, 0.0, None),
-                                np.nan)
-    held_by_other = holder != OWNER_AGENCY
-    # timing's status_actual "overdue" / "in_progress_overdue" (the codes it overwrites are
-    # disjoint from these), or finished over the budget
-    overdue = (fin & has_deadline & ~ok_actual) | (open_ & ~held_by_other & has_deadline & ~ok_actual)
-    out = {"budget_days": budget_days, "agency_days": agency_s / L,
+    out = {"budget_days": budget_days, "agency_days": agency_days,
            "days_late_actual": days_late_actual, "overdue_actual": overdue}
     log._cache[lean_key] = (catalog, out)
     return dict(out)

@@ -229,11 +229,18 @@ def normal_ss(v, g, p, mean, small, n_small, max_len, pairwise):
     return ss, rows, rank
 
 
+def _ro(a):
+    a = np.ascontiguousarray(a)
+    a.flags.writeable = False
+    return a
+
+
 def warm_types() -> None:
-    """Compile (or load) both kernels, both sum orders, with the library's argument types."""
-    v = np.array([1.0, 2.0, 3.0, np.nan] + [0.5] * 10, dtype=np.float64)
-    g = np.array([0, 0, 0, 1] + [2] * 10, dtype=np.int64)
-    p = np.array([0, 1, 0, 0] + [1] * 10, dtype=np.int64)
+    """Compile (or load) both kernels, both sum orders, with the library's argument types
+    (read-only arrays, as ``tthc_mining.stats`` passes them)."""
+    v = _ro(np.array([1.0, 2.0, 3.0, np.nan] + [0.5] * 10, dtype=np.float64))
+    g = _ro(np.array([0, 0, 0, 1] + [2] * 10, dtype=np.int64))
+    p = _ro(np.array([0, 1, 0, 0] + [1] * 10, dtype=np.int64))
     out = normal_sums(v, g, p, 2)
     mean = out[1] / np.maximum(out[2], 1)
     small = np.array([False, True])

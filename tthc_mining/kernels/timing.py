@@ -1,0 +1,325 @@
+"""Kernels of the per-dossier deadline arrays (:func:`tthc_mining.timing.overdue_arrays`, the
+clock behind ``tm.bottlenecks``' ``share_in_overdue``): single passes over the events, which
+come in dossier blocks (``case_start``), with the same operations, element by element, as the
+numpy code they replace (so the same values, bit for bit).
+
+Argument types (fixed): row numbers and block bounds ``int64``, instants ``int64`` UTC
+nanoseconds (NaT = int64 min), role codes ``int8`` (-1 unknown), owners ``int8``, working-axis
+values ``float64``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import kernel
+
+__all__ = ["case_close", "first_valid", "counted_sums", "clock_flags", "min_max_valid", "to_working",
+           "warm_types"]
+
+_NAT = np.iinfo(np.int64).min
+_NS_PER_DAY = 86_400 * 1_000_000_000
+_NS_PER_S = 1_000_000_000
+
+
+@kernel
+def case_close(case_start, ts, role, as_of, roles, fr_ns, has_fr, life_mask):
+    """The closing rules of ``tm.timing`` per dossier, from one pass over the events.
+
+    ``roles`` = the codes of receipt, finished, result, withdrawn, refused; ``fr_ns`` per
+    dossier the exported finish (``case:finished``, used when ``has_fr``); ``life_mask`` the
+    bits ``role + 1`` of the closing and clock roles. An event is *known* when its timestamp is
+    not NaT and ``<= as_of``.
+
+    Per dossier: finished = the first known finished event, else the exported finish (unless
+    after ``as_of``), else the first known result event; for a log without the exported finish
+    and without any event of the ``life_mask`` roles, the last event when it is known. Closed =
+    the earliest of finished / withdrawn / refused (a later candidate wins only when strictly
+    earlier), with its row when it is an event's (-1 otherwise) and the outcome 0 finished, 1
+    withdrawn, 2 refused, -1 open.
+
+    Returns ``(rec_row, closed_ns, closed_row, outcome, last_known)``: the first receipt
+    event (any time; else the first event), the closing and the last known event (-1 when
+    none)."""
+    n_cases = case_start.size - 1
+    big = np.iinfo(np.int64).max
+    r_rec, r_fin, r_res, r_wd, r_rf = roles[0], roles[1], roles[2], roles[3], roles[4]
+    rec_row = np.empty(n_cases, dtype=np.int64)
+    fin = np.empty(n_cases, dtype=np.int64)
+    res = np.empty(n_cases, dtype=np.int64)
+    wd = np.empty(n_cases, dtype=np.int64)
+    rf = np.empty(n_cases, dtype=np.int64)
+    last_known = np.empty(n_cases, dtype=np.int64)
+    present = 0
+    for c in range(n_cases):
+        r0 = case_start[c]
+        f_rec = -1
+        f_fin = -1
+        f_res = -1
+        f_wd = -1
+        f_rf = -1
+        lk = -1
+        for r in range(r0, case_start[c + 1]):
+            t = ts[r]
+            ro = role[r]
+            present |= 1 << (ro + 1)
+            if ro == r_rec and f_rec < 0:
+                f_rec = r
+            if t != _NAT and t <= as_of:
+                lk = r
+                if ro == r_fin:
+                    if f_fin < 0:
+                        f_fin = r
+                elif ro == r_res:
+                    if f_res < 0:
+                        f_res = r
+                elif ro == r_wd:
+                    if f_wd < 0:
+                        f_wd = r
+                elif ro == r_rf:
+                    if f_rf < 0:
+                        f_rf = r
+        rec_row[c] = f_rec if f_rec >= 0 else r0
+        fin[c] = f_fin
+        res[c] = f_res
+        wd[c] = f_wd
+        rf[c] = f_rf
+        last_known[c] = lk
+    roleless = not has_fr and (present & life_mask) == 0
+    closed_ns = np.empty(n_cases, dtype=np.int64)
+    closed_row = np.empty(n_cases, dtype=np.int64)
+    outcome = np.empty(n_cases, dtype=np.int64)
+    for c in range(n_cases):
+        f_row = fin[c]
+        f_ns = ts[f_row] if f_row >= 0 else _NAT
+        if has_fr and f_ns == _NAT:
+            x = fr_ns[c]
+            f_ns = x if x <= as_of else _NAT
+        if f_ns == _NAT and res[c] >= 0:
+            f_row = res[c]
+            f_ns = ts[f_row]
+        if roleless:
+            lr = case_start[c + 1] - 1
+            if last_known[c] == lr and lr >= 0:
+                f_row = lr
+                f_ns = ts[lr]
+            else:
+                f_row = -1
+                f_ns = _NAT
+        cl = f_ns if f_ns != _NAT else big
+        row = f_row if f_ns == (ts[f_row] if f_row >= 0 else _NAT) else -1
+        out = 0
+        for k in range(1, 3):
+            idx = wd[c] if k == 1 else rf[c]
+            if idx >= 0:
+                x = ts[idx]
+                if x == _NAT:
+                    x = big
+                if x < cl:
+                    out = k
+                    cl = x
+                    row = idx
+        if cl == big:
+            out = -1
+            cl = _NAT
+        closed_ns[c] = cl
+        closed_row[c] = row if out >= 0 else -1
+        outcome[c] = out
+    return rec_row, closed_ns, closed_row, outcome, last_known
+
+
+@kernel
+def first_valid(case_start, a):
+    """Per dossier the first value of ``a`` over its rows that is not NaT (NaT when none)."""
+    n_cases = case_start.size - 1
+    out = np.empty(n_cases, dtype=np.int64)
+    for c in range(n_cases):
+        v = _NAT
+        for r in range(case_start[c], case_start[c + 1]):
+            if a[r] != _NAT:
+                v = a[r]
+                break
+        out[c] = v
+    return out
+
+
+@kernel
+def counted_sums(w_end, case_start, owner, win_start, win_end, owners):
+    """Per dossier and for each owner in ``owners`` (one or two): the sum over the dossier's
+    events of that owner, in row order from 0.0, of the counted time ``fmax(min(w_end, win_end)
+    - max(w_prev_end, win_start), 0)`` (``win_start`` for the dossier's first event;
+    ``maximum`` / ``minimum`` propagate NaN, ``fmax`` turns it into 0), as ``np.bincount(case,
+    weights=np.where(owner == o, counted, 0.0))`` gives it (adding the 0.0 of the other rows
+    changes no sum). Returns ``(len(owners), n_cases)``."""
+    n_cases = case_start.size - 1
+    n_o = owners.size
+    o0 = owners[0]
+    o1 = owners[1] if n_o > 1 else owners[0]
+    out = np.zeros((n_o, n_cases), dtype=np.float64)
+    for c in range(n_cases):
+        ws = win_start[c]
+        we = win_end[c]
+        r0 = case_start[c]
+        r1 = case_start[c + 1]
+        a0 = 0.0
+        a1 = 0.0
+        prev = ws
+        for r in range(r0, r1):
+            e = w_end[r]
+            o = owner[r]
+            if o == o0 or o == o1:
+                if r == r0:
+                    lo = ws
+                else:
+                    lo = prev if (prev >= ws or np.isnan(prev)) else ws       # np.maximum
+                hi = e if (e <= we or np.isnan(e)) else we                    # np.minimum
+                d = hi - lo
+                if d >= 0.0:                                                  # np.fmax(d, 0)
+                    if o == o0:
+                        a0 += d
+                    else:
+                        a1 += d
+            prev = e
+        out[0, c] = a0
+        if n_o > 1:
+            out[1, c] = a1
+    return out
+
+
+@kernel
+def clock_flags(w_end, case_start, owner, role, win_start, win_end, last_known, state_lut,
+                by_agency, by_third, paused, L, eps_l, budget_days, has_deadline, outcome,
+                is_received, agency, third):
+    """The agency clock per dossier after the counted sums (``by_agency`` / ``by_third``, the
+    latter read only when not ``paused``): the open tail after the last known event (``win_end
+    - maximum(w_end[lk], win_start)``, negative -> 0, NaN kept; 0 when a later event exists or
+    none is known) charged to who holds the dossier after that event (``state_lut[role + 1]``
+    when >= 0, else the event's owner; the agency when no event is known), then what
+    ``overdue_arrays`` returns: ``(agency_days, days_late_actual, overdue_actual)`` with the
+    same operations as its numpy expressions (``charged / L <= budget + eps_l`` on time;
+    days late clipped below at 0, NaN kept, only for finished or open dossiers with a
+    deadline; overdue: finished over the budget, or open, held by the agency and over it)."""
+    n_cases = case_start.size - 1
+    agency_days = np.empty(n_cases, dtype=np.float64)
+    late = np.empty(n_cases, dtype=np.float64)
+    overdue = np.empty(n_cases, dtype=np.bool_)
+    for c in range(n_cases):
+        lk = last_known[c]
+        if lk >= 0:
+            st = state_lut[role[lk] + 1]
+            if st < 0:
+                st = owner[lk]
+            e = w_end[lk]
+            ws = win_start[c]
+            m = e if (e >= ws or np.isnan(e)) else ws                       # np.maximum
+            t = win_end[c] - m
+            if not (t >= 0.0 or np.isnan(t)):                                # np.maximum(t, 0)
+                t = 0.0
+            if lk < case_start[c + 1] - 1:          # a later event covers it
+                t = 0.0
+        else:
+            st = agency
+            t = 0.0
+        a_s = by_agency[c] + (t if st == agency else 0.0)
+        if paused:
+            charged = a_s + 0.0
+        else:
+            charged = a_s + (by_third[c] + (t if st == third else 0.0))
+        out = outcome[c]
+        fin = out == 0
+        open_ = out < 0 and is_received[c]
+        cd = charged / L
+        b = budget_days[c]
+        ok = cd <= b + eps_l
+        hd = has_deadline[c]
+        x = np.nan
+        if hd and (fin or open_):
+            x = cd - b
+            if not (x >= 0.0 or np.isnan(x)):                                # np.clip(x, 0, None)
+                x = 0.0
+        late[c] = x
+        agency_days[c] = a_s / L
+        overdue[c] = (fin and hd and not ok) or (open_ and st == agency and hd and not ok)
+    return agency_days, late, overdue
+
+
+@kernel
+def min_max_valid(a):
+    """``(min, max, n_nat)`` of the values of ``a`` that are not NaT (``(0, 0, n)`` when all
+    are)."""
+    lo = np.iinfo(np.int64).max
+    hi = _NAT
+    n_nat = 0
+    for i in range(a.size):
+        x = a[i]
+        if x == _NAT:
+            n_nat += 1
+            continue
+        if x < lo:
+            lo = x
+        if x > hi:
+            hi = x
+    if n_nat == a.size:
+        return 0, 0, n_nat
+    return lo, hi, n_nat
+
+
+@kernel
+def to_working(ns, d0, cum_l, working, slot_a, slot_len):
+    """``WorkingCalendar.to_working`` of local wall-clock ns (NaT -> NaN) with the day table
+    (``d0`` its first day, ``cum_l`` = ``cum * L`` per day, ``working`` per day) and the office
+    slots (starts and lengths in seconds of the day): per element the day and the seconds of
+    the day, the sum of ``clip(sec - a, 0, len)`` over the slots (from the first slot's term),
+    and ``cum_l[day] + intra * working[day]``."""
+    n = ns.size
+    out = np.empty(n, dtype=np.float64)
+    n_slots = slot_a.size
+    for i in range(n):
+        x = ns[i]
+        if x == _NAT:
+            out[i] = np.nan
+            continue
+        day = x // _NS_PER_DAY
+        rem = x - day * _NS_PER_DAY
+        sec = rem / _NS_PER_S
+        intra = 0.0
+        for s in range(n_slots):
+            t = sec - slot_a[s]
+            if not t >= 0.0:
+                t = 0.0
+            ln = slot_len[s]
+            if not t <= ln:
+                t = ln
+            intra = t if s == 0 else intra + t
+        d = day - d0
+        out[i] = cum_l[d] + (intra if working[d] else 0.0)
+    return out
+
+
+def _ro(a):
+    a = np.ascontiguousarray(a)
+    a.flags.writeable = False
+    return a
+
+
+def warm_types() -> None:
+    """Compile (or load) every kernel with the library's argument types (read-only arrays, as
+    ``tthc_mining.timing`` passes them)."""
+    cs = _ro(np.array([0, 2, 3], dtype=np.int64))
+    ts = _ro(np.array([0, 10, _NAT], dtype=np.int64))
+    role = _ro(np.array([0, -1, 1], dtype=np.int8))
+    roles = np.array([0, 1, 2, 3, 4], dtype=np.int64)
+    for has_fr in (False, True):
+        case_close(cs, ts, role, 5, roles, _ro(np.array([1, _NAT], dtype=np.int64)), has_fr, 6)
+    first_valid(cs, ts)
+    min_max_valid(ts)
+    w = _ro(np.array([1.0, 2.0, np.nan]))
+    counted_sums(w, cs, role, _ro(np.zeros(2)), _ro(np.ones(2)),
+                 _ro(np.array([0, 1], dtype=np.int8)))
+    z = _ro(np.zeros(2))
+    for paused in (False, True):
+        clock_flags(w, cs, role, role, z, _ro(np.ones(2)), _ro(np.array([1, -1], np.int64)),
+                    _ro(np.array([-1, 0, 1], np.int8)), z, z, paused, 1.0, 1e-3, z,
+                    _ro(np.ones(2, np.bool_)), _ro(np.array([0, -1], np.int64)),
+                    _ro(np.ones(2, np.bool_)), 0, 2)
+    to_working(ts, 0, _ro(np.zeros(2)), _ro(np.ones(2, dtype=np.bool_)), _ro(np.array([0.0])),
+               _ro(np.array([3600.0])))
