@@ -154,3 +154,18 @@ def test_map_dossier_counts_equal_a_groupby():
     top = tm.discover(log, top_variants=3)
     assert top.hidden["events"] + top.n_events == len(ev)
     assert top.dfg["cases"].max() <= top.n_cases
+
+
+@pytest.mark.parametrize("n_units", [5, 300, 40_000])      # int8, int16, int32 unit codes
+def test_dominant_unit_any_code_width(n_units):
+    from tthc_mining import DossierLog
+    ev = tm.synth.province(400, seed=6).log.events.copy()
+    rng = np.random.default_rng(n_units)
+    cats = [f"u{i:05d}" for i in range(n_units)]
+    codes = rng.integers(-1, min(n_units, 7), len(ev))       # -1: no unit
+    ev["org:group"] = pd.Categorical.from_codes(codes, categories=cats)
+    pm = tm.discover(DossierLog(events=ev))
+    a = ev["concept:name"].astype(str).to_numpy()
+    for act, unit in zip(pm.activities["activity"], pm.activities["unit"]):
+        c = np.bincount(codes[(a == act) & (codes >= 0)], minlength=n_units)
+        assert unit == (cats[int(c.argmax())] if c.max() > 0 else None)

@@ -85,6 +85,15 @@ def _kernels():
     return discovery
 
 
+def _ro(a: np.ndarray, dtype) -> np.ndarray:
+    """``a`` as a C-contiguous ``dtype`` array (no copy when it is one already), seen read-only:
+    a kernel's compiled argument types then do not depend on whether an input came writable
+    (computed) or read-only (Arrow buffers, pandas' copy-on-write views)."""
+    v = np.ascontiguousarray(a, dtype=dtype).view()
+    v.flags.writeable = False
+    return v
+
+
 def _unsortable(keys: np.ndarray) -> np.ndarray:
     """Float64 values of order keys (``kernels.discovery.sort_key``; cleared low bits stay
     cleared)."""
@@ -115,7 +124,7 @@ def _group_quantiles(n: np.ndarray, quantiles: tuple[float, ...], scatter,
     idx = np.flatnonzero(n > 0)
     if idx.size == 0 or Q == 0:
         return res
-    starts = K.exclusive_starts(np.ascontiguousarray(n, dtype=np.int64))
+    starts = K.exclusive_starts(_ro(n, np.int64))
     total = int(starts[-1])
     buf = work[:total] if work is not None and work.size >= total else np.empty(total, np.uint64)
     scatter(starts, buf)
@@ -175,8 +184,8 @@ def group_stats(group: np.ndarray, values: np.ndarray, n_groups: int,
     ``"q50"``, ``"q90"``, ... (``round(100 * q)``).
     """
     K = _kernels()
-    group = np.ascontiguousarray(group, dtype=np.int64)
-    values = np.ascontiguousarray(values, dtype=np.float64)
+    group = _ro(group, np.int64)
+    values = _ro(values, np.float64)
     n_groups = int(n_groups)
     n, s, vmin = K.group_sums(group, values, n_groups)
     return _stats(n, s, vmin, tuple(quantiles),
@@ -191,8 +200,8 @@ def sorted_group_quantiles(group: np.ndarray, values: np.ndarray, counts: np.nda
     :func:`group_stats` (same precision). Returns an array ``(len(counts), len(quantiles))``,
     NaN for empty groups."""
     K = _kernels()
-    group = np.ascontiguousarray(group, dtype=np.int64)
-    values = np.ascontiguousarray(values, dtype=np.float64)
+    group = _ro(group, np.int64)
+    values = _ro(values, np.float64)
     counts = np.asarray(counts, dtype=np.int64)
     allpos = bool(values.size and values.min() >= 0)
     mask = _key_mask(len(counts))
@@ -534,8 +543,8 @@ def discover(log, *, procedure: str | None = None, min_share: float = 0.0,
     seg = segments(log)
     K = _kernels()
     # the kernels' fixed argument types (no copy when the arrays already have them)
-    act = np.ascontiguousarray(seg.activity, dtype=np.int64)
-    case_start = np.ascontiguousarray(seg.case_start, dtype=np.int64)
+    act = _ro(seg.activity, np.int64)
+    case_start = _ro(seg.case_start, np.int64)
     n = len(act)
     names = np.asarray(seg.activities.astype(object), dtype=object)
     extra = len(names)                    # the code of a missing activity name (own node)
@@ -547,16 +556,16 @@ def discover(log, *, procedure: str | None = None, min_share: float = 0.0,
 
     if top_variants is not None:          # the kept dossiers
         var_of_case, _, vcounts = variant_index(log)
-        keep = np.ascontiguousarray(var_of_case < top_variants)
+        keep = _ro(var_of_case < top_variants, bool)
         hidden.update(top_variants=int(top_variants),
                       variants=int(max(len(vcounts) - top_variants, 0)),
                       cases=int((~keep).sum()), events=0)
         n_cases = int(keep.sum())
     else:
-        keep = np.ones(seg.n_cases, dtype=bool)
+        keep = _ro(np.ones(seg.n_cases, dtype=bool), bool)
         n_cases = int(seg.n_cases)
 
-    f64 = lambda a: np.ascontiguousarray(a, dtype=np.float64)   # noqa: E731
+    f64 = lambda a: _ro(a, np.float64)   # noqa: E731
     w_start = seg.w_start
     has_start = w_start is not None and bool(K.any_not_nan(f64(w_start)))
     seg_s = f64(seg.seg_s)
@@ -588,13 +597,13 @@ def discover(log, *, procedure: str | None = None, min_share: float = 0.0,
     # ---------------------------------------------------------------- activities (this thread)
     units = None
     G = 0
-    u_bytes, u_width = np.zeros(0, dtype=np.uint8), 1
+    u_bytes, u_width = _ro(np.zeros(0, dtype=np.uint8), np.uint8), 1
     if S.GROUP in log.events.columns:
         g, units = log.codes_view(S.GROUP) if hasattr(log, "codes_view") else log.codes(S.GROUP)
         if len(units) and A * len(units) <= 1 << 24:   # (else _dominant's sparse count)
             G = len(units)
             g = np.ascontiguousarray(g)
-            u_bytes, u_width = g.view(np.uint8), g.dtype.itemsize
+            u_bytes, u_width = _ro(g.view(np.uint8), np.uint8), g.dtype.itemsize
     (a_count, a_cases, first_ct, last_ct, wn, wsum, wmin, pn, psum, pmin, u_count,
      n_events) = K.activity_pass(act, case_start, keep, extra, A, wait, proc, has_start,
                                  u_bytes, u_width, G)
