@@ -8,7 +8,9 @@ subtraction ``to_working(t1) - to_working(t0)``.
 Implementation (``../shared/docs/methods.md`` §1): a *day table* with, for each calendar date,
 whether it is a working date and ``cum`` = the number of working dates between the reference and
 that date. ``W(t) = cum[date(t)] * L + intra(t)`` with ``L`` the seconds of a full office day and
-``intra`` the office seconds elapsed on that day (a clip per office slot). All vectorised.
+``intra`` the office seconds elapsed on that day (a clip per office slot). All vectorised;
+the exact int64 axis (:meth:`WorkingCalendar.to_working_ns`) is one compiled pass per column
+(``tthc_mining.kernels.calendar``).
 
 Convention for instants that map to the same axis value (a slot end and the next slot start,
 17:00 and the next working day's 07:00, a whole weekend): :meth:`WorkingCalendar.from_working`
@@ -19,6 +21,7 @@ deadlines, so that "one working day from Monday 07:00" is Monday 17:00, not Tues
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -36,6 +39,7 @@ _MIN_YEAR, _MAX_YEAR = 1900, 2200
 
 DEFAULT_OFFICE_HOURS = (("07:00", "11:30"), ("13:30", "17:00"))
 _FAST_LOCAL_MIN = 10_000  # inputs at least this long take the constant-offset path
+_NO_FLOATS = np.empty(0, dtype=np.float64)  # the seconds output of a kernel call without them
 
 
 def ns_view(arr) -> np.ndarray:
@@ -54,15 +58,21 @@ def utc_to_local_ns(utc_ns: np.ndarray, tz: str) -> np.ndarray:
     own conversion at every hour of the span and at its ends: zones change offset at most a few
     times a year, never twice within an hour), the local time is one addition; otherwise (a DST
     change inside the span, or a span of more than 200,000 hours) pandas converts every value.
+    (NaT is the least int64: the array's min tells whether there is any, so a log without NaT
+    costs a min, a max and the addition.)
     """
     nat_val = np.iinfo(np.int64).min
     utc_ns = np.asarray(utc_ns, dtype=np.int64)
-    nat = utc_ns == nat_val
-    any_nat = bool(nat.any())
-    if utc_ns.size == 0 or (any_nat and nat.all()):
+    if utc_ns.size == 0:
         return utc_ns.copy()
-    lo = int(np.min(utc_ns, initial=np.iinfo(np.int64).max, where=~nat)) if any_nat else int(utc_ns.min())
-    hi = int(utc_ns.max())
+    lo, hi = int(utc_ns.min()), int(utc_ns.max())
+    any_nat = lo == nat_val
+    nat = None
+    if any_nat:
+        if hi == nat_val:                       # all NaT
+            return utc_ns.copy()
+        nat = utc_ns == nat_val
+        lo = int(np.min(utc_ns, initial=np.iinfo(np.int64).max, where=~nat))
     off = _constant_offset(lo, hi, tz)
     if off is not None:
         out = utc_ns + off
@@ -73,9 +83,22 @@ def utc_to_local_ns(utc_ns: np.ndarray, tz: str) -> np.ndarray:
     return idx.tz_localize(None).as_unit("ns").asi8
 
 
+def _kernel_input(a: np.ndarray) -> np.ndarray:
+    """``a`` as a C-contiguous int64 read-only array (a view when it already is one): kernels
+    then see one array type, whether the data came from Parquet (read-only Arrow buffers) or
+    from a DataFrame built in memory."""
+    a = np.ascontiguousarray(a, dtype=np.int64)
+    if a.flags.writeable:
+        a = a.view()
+        a.flags.writeable = False
+    return a
+
+
+@functools.lru_cache(maxsize=64)
 def _constant_offset(lo: int, hi: int, tz: str) -> int | None:
     """The UTC offset (ns) of ``tz`` when it is the same at every hour of the UTC span
-    [lo, hi] and at its ends, else None."""
+    [lo, hi] and at its ends, else None (remembered for the last spans asked about: the
+    columns of a log are asked about again and again)."""
     hour = 3_600 * NS_PER_S
     if (hi - lo) // hour > 200_000:
         return None
@@ -189,6 +212,7 @@ class WorkingCalendar:
         self._cum = np.zeros(0, dtype=np.int64)
         self._wd_index = np.zeros(0, dtype=np.int64)
         self._holiday_names: dict[_dt.date, str] = {}
+        self._ktab = None  # the day table as the axis kernels read it (:meth:`_kernel_table`)
         if years is not None:
             ys = list(years)
             if ys:
@@ -253,6 +277,7 @@ class WorkingCalendar:
         self._working = working.astype(bool)
         self._cum = cum[:-1] - base
         self._wd_index = np.flatnonzero(self._working).astype(np.int64)
+        self._ktab = None
 
     def _ensure(self, dmin: int, dmax: int) -> None:
         """Make the table cover day numbers dmin..dmax (inclusive), with a year of margin."""
@@ -363,7 +388,8 @@ class WorkingCalendar:
         int64 min for missing timestamps). A duration is a subtraction of two such values,
         exact to the nanosecond; ``to_working_ns(ts) / 1e9`` is the axis of :meth:`to_working`.
 
-        Same arithmetic as :meth:`to_working_parts`, done in cache-sized blocks.
+        Same arithmetic as :meth:`to_working_parts`, in one compiled pass over the input
+        (``tthc_mining.kernels.calendar``; an aware column's local time is added on the fly).
         """
         return self._working_ns(ts, False)
 
@@ -371,72 +397,75 @@ class WorkingCalendar:
         """``(to_working_ns(ts), axis in seconds)`` from one pass: the seconds are
         ``days * seconds_per_day + intra_ns / 1e9`` with ``days, intra_ns = divmod(w_ns, L_ns)``
         (NaN for missing timestamps), the float axis ``DossierLog.working`` has always given,
-        bit for bit, computed block by block without the division or two more full-length
-        temporaries."""
+        bit for bit, computed in the same compiled pass without the division or any
+        full-length temporary."""
         return self._working_ns(ts, True)
 
     def _working_ns(self, ts: Any, seconds: bool):
-        ns = np.atleast_1d(self._local_ns(ts))
-        n = len(ns)
+        raw, off, lo, hi, n_nat = self._local_source(ts)
+        n = raw.size
         out = np.empty(n, dtype=np.int64)
         out_s = np.empty(n, dtype=np.float64) if seconds else None
         if n == 0:
             return (out, out_s) if seconds else out
-        nat_val = np.iinfo(np.int64).min
-        nat = ns == nat_val
-        any_nat = bool(nat.any())
-        if any_nat and not (~nat).any():
-            out.fill(nat_val)
+        if n_nat == n:
+            out.fill(np.iinfo(np.int64).min)
             if seconds:
                 out_s.fill(np.nan)
                 return out, out_s
             return out
-        lo = int(np.min(ns, initial=np.iinfo(np.int64).max, where=~nat)) if any_nat else int(ns.min())
-        hi = int(ns.max())
+        from .kernels import calendar as K
         self._ensure(lo // NS_PER_DAY, hi // NS_PER_DAY)
-        L_ns = int(round(self.seconds_per_day * NS_PER_S))
-        base = self._cum * L_ns                     # working ns before each day of the table
-        if seconds:
-            cum_f = self._cum.astype(np.float64)
-            L_s = float(self.seconds_per_day)
-        working = self._working
-        slots = [(int(round(a * NS_PER_S)), int(round(ln * NS_PER_S)))
-                 for a, ln in zip(self._a, self._len)]
-        d0 = self._d0
-        block = 1 << 15
-        for b0 in range(0, n, block):               # blocks of 32k stay in the CPU cache
-            x = ns[b0:b0 + block]
-            if any_nat:
-                x = np.where(x == nat_val, lo, x)
-            day = np.floor_divide(x, NS_PER_DAY)
-            nid = x - day * NS_PER_DAY
-            day -= d0
-            intra = np.zeros(len(x), dtype=np.int64)
-            tmp = np.empty(len(x), dtype=np.int64)
-            for a_ns, ln_ns in slots:
-                if a_ns == 0 and ln_ns == NS_PER_DAY:   # a 24-hour slot: the time of day
-                    intra += nid
-                else:
-                    np.subtract(nid, a_ns, out=tmp)
-                    np.clip(tmp, 0, ln_ns, out=tmp)
-                    intra += tmp
-            intra *= working[day]
-            np.add(base[day], intra, out=out[b0:b0 + block])
-            if seconds:
-                # divmod(w_ns, L_ns) is (cum, intra), or (cum + 1, 0) at the close of a full day
-                dd = cum_f[day]
-                full = intra == L_ns
-                if full.any():
-                    dd[full] += 1.0
-                    intra[full] = 0
-                o = out_s[b0:b0 + block]
-                np.multiply(dd, L_s, out=o)
-                o += intra / 1e9
-        if any_nat:
-            out[nat] = nat_val
-            if seconds:
-                out_s[nat] = np.nan
+        K.working_ns(raw, off, *self._kernel_table(), out,
+                     out_s if seconds else _NO_FLOATS, seconds, 0, n)
         return (out, out_s) if seconds else out
+
+    def _local_source(self, ts: Any) -> tuple[np.ndarray, int, int, int, int]:
+        """``(raw, off, lo, hi, n_nat)``: int64 ns ``raw`` (NaT = int64 min; C-contiguous,
+        read-only) whose local wall-clock time is ``raw + off``, the least and greatest local
+        time (``int64`` max / min when every value is NaT) and the number of NaT.
+
+        An aware column of at least ``_FAST_LOCAL_MIN`` values whose zone keeps one UTC offset
+        over its span is its own UTC nanoseconds (a view, no copy) with that offset, which the
+        kernels add on the fly; any other input is :meth:`_local_ns` with offset 0."""
+        from .kernels import calendar as K
+        utc = None
+        if isinstance(ts, pd.Series):
+            if not pd.api.types.is_datetime64_any_dtype(ts.dtype):
+                ts = pd.to_datetime(ts)
+            if isinstance(ts.dtype, pd.DatetimeTZDtype) and len(ts) >= _FAST_LOCAL_MIN:
+                utc = ns_view(ts.array)
+        elif isinstance(ts, pd.DatetimeIndex) and ts.tz is not None and len(ts) >= _FAST_LOCAL_MIN:
+            utc = ns_view(ts)
+        if utc is not None:
+            raw = _kernel_input(utc)
+            lo, hi, n_nat = K.minmax_valid(raw, 0, raw.size)
+            if n_nat < raw.size:
+                off = _constant_offset(int(lo), int(hi), self.tz or "UTC")
+                if off is not None:
+                    return raw, off, int(lo) + off, int(hi) + off, int(n_nat)
+        raw = _kernel_input(np.atleast_1d(self._local_ns(ts)))
+        lo, hi, n_nat = K.minmax_valid(raw, 0, raw.size)
+        return raw, 0, int(lo), int(hi), int(n_nat)
+
+    def _kernel_table(self) -> tuple:
+        """The day table as the axis kernels take it (after :meth:`_ensure`): ``(d0, base,
+        wmask, cum_f, slot_a, slot_len, L_ns, L_s)`` with ``base`` the working ns before each
+        day, ``wmask`` -1 on working days and 0 on the others (int64), ``cum_f`` the working days
+        before each day as float64 and the office slots in int64 ns.
+        Built once per table (a tuple: a thread holding it keeps a consistent table even if
+        another thread widens the calendar's)."""
+        tab = getattr(self, "_ktab", None)
+        if tab is None:
+            L_ns = int(round(self.seconds_per_day * NS_PER_S))
+            slot_a = np.array([int(round(a * NS_PER_S)) for a in self._a], dtype=np.int64)
+            slot_len = np.array([int(round(ln * NS_PER_S)) for ln in self._len], dtype=np.int64)
+            tab = (int(self._d0), self._cum * L_ns,
+                   np.where(self._working, -1, 0).astype(np.int64),
+                   self._cum.astype(np.float64), slot_a, slot_len, L_ns,
+                   float(self.seconds_per_day))
+            self._ktab = tab
+        return tab
 
     def from_working(self, w: Any, *, side: str = "next", tz_aware: bool = False):
         """Inverse of :meth:`to_working`: axis values -> local timestamps.

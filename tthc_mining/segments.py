@@ -197,15 +197,21 @@ def _role_index(events: pd.DataFrame, rows: np.ndarray | None = None) -> np.ndar
     rows only."""
     col = events[S.ROLE]
     if isinstance(col.dtype, pd.CategoricalDtype):
-        cats = [str(c) for c in col.cat.categories]
-        lut = np.array([S.ROLES.index(c) if c in S.ROLES else -1 for c in cats] + [-1],
-                       dtype=np.int8)
+        lut = _role_lut(col)
         codes = col.cat.codes.to_numpy()
         if rows is not None:
             codes = codes[rows]
-        return lut[np.where(codes < 0, len(cats), codes)]
+        return lut[np.where(codes < 0, lut.size - 1, codes)]
     vals = col.astype(object) if rows is None else col.astype(object).to_numpy()[rows]
     return pd.Categorical(vals, categories=list(S.ROLES)).codes.astype(np.int8)
+
+
+def _role_lut(col: pd.Series) -> np.ndarray:
+    """Category code of a categorical role column -> index into ``schema.ROLES`` (-1 unknown;
+    int8, the last entry for the missing code -1)."""
+    cats = [str(c) for c in col.cat.categories]
+    return np.array([S.ROLES.index(c) if c in S.ROLES else -1 for c in cats] + [-1],
+                    dtype=np.int8)
 
 
 #: role index (``schema.ROLES``; the last entry for -1) -> the clock state the event sets
@@ -216,18 +222,25 @@ _STATE_SET[S.ROLES.index(S.ROLE_SUPPLEMENT_REQUEST)] = OWNER_CITIZEN
 _STATE_SET[S.ROLES.index(S.ROLE_SUSPENDED)] = OWNER_THIRD
 _STATE_SET[S.ROLES.index(S.ROLE_SUPPLEMENT_RECEIVED)] = OWNER_AGENCY
 _STATE_SET[S.ROLES.index(S.ROLE_RESUMED)] = OWNER_AGENCY
+_FINISHED = S.ROLES.index(S.ROLE_FINISHED)
 
 
-def _owner_states(events: pd.DataFrame, case: np.ndarray, is_first: np.ndarray) -> np.ndarray:
-    """Owner of the segment that ends at each event = clock state after the previous event."""
-    return owners_of(events, None, case, is_first)
+def _ro(a: np.ndarray, dtype=None) -> np.ndarray:
+    """``a`` C-contiguous (of ``dtype``), as a read-only view: the kernels then see one array
+    type whether the data came from Parquet (read-only Arrow buffers) or from memory."""
+    a = np.ascontiguousarray(a, dtype=dtype)
+    if a.flags.writeable:
+        a = a.view()
+        a.flags.writeable = False
+    return a
 
 
 def owners_of(events: pd.DataFrame, rows: np.ndarray | None, case: np.ndarray,
               is_first: np.ndarray) -> np.ndarray:
     """Owner of the segment ending at each event of ``rows`` (default: all; whole dossiers in
     row order, ``case`` numbering them 0, 1, ... and ``is_first`` marking their first rows):
-    the clock state after the previous event, and the citizen after the dossier's finish."""
+    the clock state after the previous event, and the citizen after the dossier's finish
+    (:func:`after_finish`). One compiled pass (``tthc_mining.kernels.segments.owners``)."""
     n = len(events) if rows is None else rows.size
     if n == 0:
         return np.zeros(n, dtype=np.int8)
@@ -236,31 +249,33 @@ def owners_of(events: pd.DataFrame, rows: np.ndarray | None, case: np.ndarray,
         return a if rows is None else a[rows]
 
     if S.ROLE in events.columns:
-        role = _role_index(events, rows)
-        # clock-changing events set a state; others carry the last state forward in the case
-        state = _STATE_SET[role]                               # (-1 of an unknown role -> [-1])
-        # a new dossier starts with the agency
-        state[is_first & (state < 0)] = OWNER_AGENCY
-        # forward fill: the rows that set a state, each repeated until the next one (every
-        # dossier's first event sets one, so the fill never crosses into another dossier)
-        setters = np.flatnonzero(state >= 0)                   # setters[0] == 0
-        filled = np.repeat(state[setters], np.diff(np.append(setters, n)))
-        del setters, state
-        owner = np.empty(n, dtype=np.int8)
-        owner[0] = OWNER_AGENCY
-        owner[1:] = filled[:-1]
-        owner[is_first] = OWNER_AGENCY
-        del filled
-        is_fin = role == S.ROLES.index(S.ROLE_FINISHED)
+        col = events[S.ROLE]
+        codes = col.cat.codes.to_numpy() if isinstance(col.dtype, pd.CategoricalDtype) else None
+        if codes is not None and codes.dtype == np.int8:
+            role_lut = _role_lut(col)              # per category, the codes used as they are
+            codes = take(codes)
+        else:                                      # role indices, -1 -> the last entry
+            role_lut = np.append(np.arange(len(S.ROLES)), -1).astype(np.int8)
+            codes = _role_index(events, rows)
+        state_lut = _STATE_SET[role_lut]
+        fin_lut = role_lut == _FINISHED
     else:
-        owner = np.zeros(n, dtype=np.int8)
-        is_fin = np.zeros(n, dtype=bool)
-    fin_rep = take(utc_ns(events[S.FINISHED_REPORTED])) \
+        codes = np.zeros(n, dtype=np.int8)
+        state_lut = np.array([-1, -1], dtype=np.int8)
+        fin_lut = np.zeros(2, dtype=bool)
+    ts = take(utc_ns(events[S.TIMESTAMP]))
+    rep = take(utc_ns(events[S.FINISHED_REPORTED])) \
         if S.FINISHED_REPORTED in events.columns else None
-    after = after_finish(take(utc_ns(events[S.TIMESTAMP])), is_fin, fin_rep, is_first, case)
-    if after is not None:
-        owner[after] = OWNER_CITIZEN
+    owner = np.empty(n, dtype=np.int8)
+    _owners(codes, state_lut, fin_lut, is_first, ts, rep, owner)
     return owner
+
+
+def _owners(codes, state_lut, fin_lut, is_first, ts, rep, owner) -> int:
+    from .kernels import segments as K
+    return K.owners(_ro(codes, np.int8), _ro(state_lut, np.int8), _ro(fin_lut, bool),
+                    _ro(is_first, bool), _ro(ts, np.int64),
+                    _ro(ts if rep is None else rep, np.int64), rep is not None, owner)
 
 
 _NAT = np.iinfo(np.int64).min
@@ -284,82 +299,35 @@ def after_finish(ts_ns: np.ndarray, is_fin: np.ndarray, fin_reported_ns: np.ndar
     ``is_fin`` (processing finished), else its exported ``case:finished`` (``fin_reported_ns``,
     read at the dossier's first row); a segment starts at the previous event's end time. Rows
     are whole dossiers in order (``is_first`` marks the first row of each, ``case`` numbers
-    them 0, 1, ... in row order)."""
+    them 0, 1, ... in row order; the kernel reads the dossiers off ``is_first``)."""
     n = ts_ns.size
     if n == 0:
         return None
-    fin_rows = np.flatnonzero(is_fin)
-    if fin_rows.size == 0 and fin_reported_ns is None:
-        return None
-    starts = np.flatnonzero(is_first)
-    fin = np.full(starts.size, _NAT, dtype=np.int64)
-    if fin_rows.size:
-        c = case[fin_rows]
-        first = np.ones(c.size, dtype=bool)
-        first[1:] = c[1:] != c[:-1]           # rows ascending: the first finish of each dossier
-        fin[c[first]] = ts_ns[fin_rows[first]]
-    if fin_reported_ns is not None:
-        fr = fin_reported_ns[starts]
-        np.copyto(fin, fr, where=fin == _NAT)
-    if not (fin != _NAT).any():
-        return None
-    out = np.zeros(n, dtype=bool)
-    block = 1 << 20
-    for a in range(1, n, block):              # in blocks: no per-event int64 temporaries
-        b = min(n, a + block)
-        f = fin[case[a:b]]
-        np.greater_equal(ts_ns[a - 1:b - 1], f, out=out[a:b])
-        out[a:b] &= f != _NAT
-    out[is_first] = False
-    return out
+    # the owner kernel without clock states: agency (0) everywhere but citizen (1) after the
+    # finish, i.e. the flags themselves
+    out = np.empty(n, dtype=np.int8)
+    n_fin = _owners(np.asarray(is_fin, dtype=bool).view(np.int8), np.array([-1, -1, -1]),
+                    np.array([False, True, False]), is_first, ts_ns, fin_reported_ns, out)
+    return out.view(bool) if n_fin else None
+
+
+def _handover(log, ev: pd.DataFrame, is_first: np.ndarray) -> np.ndarray:
+    """``handover`` of :class:`Segments`: the unit code differs from the previous row's (both
+    known, not a dossier's first row); one compiled pass over the column's own codes."""
+    n = len(ev)
+    handover = np.zeros(n, dtype=bool)
+    if S.GROUP in ev.columns and n:
+        g, _ = log.codes_view(S.GROUP) if hasattr(log, "codes_view") else log.codes(S.GROUP)
+        if g.dtype not in (np.int8, np.int16, np.int32, np.int64):
+            g = g.astype(np.int64)
+        from .kernels import segments as K
+        K.handover(_ro(g), _ro(is_first, bool), handover)
+    return handover
 
 
 def _owner_and_handover(log, ev: pd.DataFrame, case: np.ndarray, is_first: np.ndarray):
     """``(owner, handover)`` of :class:`Segments` (from the role and unit codes only)."""
-    n = len(ev)
-    owner = _owner_states(ev, case, is_first)
-    handover = np.zeros(n, dtype=bool)
-    if S.GROUP in ev.columns and n:
-        g, _ = log.codes_view(S.GROUP) if hasattr(log, "codes_view") else log.codes(S.GROUP)
-        np.not_equal(g[1:], g[:-1], out=handover[1:])
-        handover[1:] &= (g[1:] >= 0) & (g[:-1] >= 0)
-        handover[is_first] = False
-    return owner, handover
-
-
-def _diff_seconds(end_ns: np.ndarray, start_ns: np.ndarray, *, shift: bool) -> np.ndarray:
-    """Working seconds ``end - start`` of two int64 working-ns arrays (NaN where either is
-    missing); with ``shift`` the start is the previous row's value (element 0 gets NaN)."""
-    nat = np.iinfo(np.int64).min
-    n = len(end_ns)
-    out = np.empty(n, dtype=np.float64)
-    if n == 0:
-        return out
-    if shift:
-        e, s0, o = end_ns[1:], start_ns[:-1], out[1:]
-        out[0] = np.nan
-    else:
-        e, s0, o = end_ns, start_ns, out
-    np.subtract(e, s0, out=o, casting="unsafe")       # exact int64 difference -> float64
-    o /= 1e9
-    # (NaT is the int64 minimum: one min() per array tells whether any is missing)
-    if (e.size and e.min() == nat) or (s0.size and s0.min() == nat):
-        missing = (e == nat) | (s0 == nat)
-        o[missing] = np.nan
-    return out
-
-
-def _cover(log, columns) -> None:
-    """Build the calendar's day table for the whole span of ``columns`` now (so that threads
-    mapping them afterwards only read it)."""
-    lo, hi = [], []
-    for c in columns:
-        col = log.events[c]
-        if col.notna().any():
-            lo.append(col.min())
-            hi.append(col.max())
-    if lo:
-        log.calendar.to_working_ns(pd.Series([min(lo), max(hi)]))
+    return owners_of(ev, None, case, is_first), _handover(log, ev, is_first)
 
 
 def segments(log, *, lazy_start: bool = False) -> Segments:
@@ -367,8 +335,7 @@ def segments(log, *, lazy_start: bool = False) -> Segments:
 
     ``lazy_start=True`` (for callers that do not read them, e.g. ``tm.rework``): when the log
     has start times, ``w_start``, ``wait_s`` and ``proc_s`` are computed on first access
-    instead of now (the same values; the end column's exact working-ns axis is kept until
-    then). An already cached result is returned as it is."""
+    instead of now (the same values). An already cached result is returned as it is."""
     cached = log._cache.get("segments")
     if cached is not None:
         return cached
@@ -397,53 +364,42 @@ def _build(log, lazy_start: bool = False) -> Segments:
         case = np.cumsum(is_first, dtype=np.int64)
         case -= 1
         case_ids = raw_ids.take(first_codes) if n else raw_ids[:0]
+    del starts, first_codes
     has_start = S.START in ev.columns
-    exact = n and hasattr(log, "working_ns") and hasattr(log.calendar, "to_working_ns")
-    # owners and hand-overs (codes only) on the second thread of a large log, after the start
-    # column when that one is mapped there too, while this thread maps the end column
+    cal = log.calendar
+    # exact durations: from the int64 working-ns axis (the float axis values are ~1e9 s with an
+    # ulp of ~1e-7 s, their differences would not be exact), computed in registers by one
+    # kernel pass that also gives the float axis (``log.working``), without the int64 arrays
+    exact = n and hasattr(log, "working_ns") and hasattr(cal, "to_working_ns") \
+        and hasattr(cal, "_kernel_table")
+    lazy = bool(lazy_start and has_start)
+    # owners and hand-overs (codes only) on the second thread of a large log while this thread
+    # maps the timestamps (the kernels release the GIL)
     side = Tasks(parallel=n >= PARALLEL_MIN_EVENTS)
-    if side.parallel and exact and has_start and not (lazy_start and has_start):
-        _cover(log, (S.TIMESTAMP, S.START))
-        side.submit("start", lambda: (log.working(S.START), log.working_ns(S.START))[::-1])
     if side.parallel and S.GROUP in ev.columns:   # codes read here, not in the thread
         _ = log.codes_view(S.GROUP) if hasattr(log, "codes_view") else log.codes(S.GROUP)
-    side.submit("owner", _owner_and_handover, log, ev, case, is_first)
+    start_fn = None
     if exact:
-        # durations from the exact int64 working-ns axis (the float axis values are ~1e9 s
-        # with an ulp of ~1e-7 s, their differences would not be exact): one calendar pass per
-        # column gives both; the int64 arrays are dropped from the cache afterwards. The start
-        # column is mapped on a second thread (large logs) once the calendar's day table
-        # covers both columns (the table is then only read)
-        lazy = bool(lazy_start and has_start)
-        w_end = log.working(S.TIMESTAMP)          # (both views from one calendar pass)
-        e_ns = log.working_ns(S.TIMESTAMP)
-        seg = _diff_seconds(e_ns, e_ns, shift=True)
-        seg[starts] = np.nan                      # (the first rows: is_first)
-        start_fn = None
+        axis = _Axis(log, start=has_start and not lazy)
+        out = axis.alloc(n, end=True)
+        side.submit("owner", _owner_and_handover, log, ev, case, is_first)
+        # the times kernel on both threads (rows [0, m) here, [m, n) on the second thread after
+        # the owners: about equal shares)
+        m = (2 * n) // 3 if side.parallel else n
+        if m < n:
+            side.submit("times", axis.run, out, is_first, m, n)
+        axis.run(out, is_first, 0, m)
+        if m < n:
+            side.result("times")
+        w_end, seg, w_start, wait, proc = axis.finish(out)
         if lazy:
-            w_start = wait = proc = None
-            start_fn = _start_arrays(log, e_ns, seg, is_first)
-        elif has_start:
-            if side.parallel:
-                s_ns, w_start = side.result("start")
-            else:
-                w_start = log.working(S.START)
-                s_ns = log.working_ns(S.START)
-            wait = _diff_seconds(s_ns, e_ns, shift=True)
-            wait[starts] = np.nan
-            no_start = s_ns == np.iinfo(np.int64).min
-            if no_start.any():
-                wait[no_start] = seg[no_start]
-            proc = _diff_seconds(e_ns, s_ns, shift=False)
-            del s_ns, no_start
-            log._cache.pop(("working_ns", S.START), None)
-        else:
+            start_fn = _start_arrays(log, seg, is_first)
+        elif not has_start:
             w_start = np.full(n, np.nan)
             wait = seg.copy()
             proc = np.full(n, np.nan)
-        del e_ns
-        log._cache.pop(("working_ns", S.TIMESTAMP), None)
     else:
+        side.submit("owner", _owner_and_handover, log, ev, case, is_first)
         w_end = log.working(S.TIMESTAMP)
         w_start = log.working(S.START) if has_start else np.full(n, np.nan)
         w_prev = np.full(n, np.nan)
@@ -457,24 +413,90 @@ def _build(log, lazy_start: bool = False) -> Segments:
     out = Segments(case=case, activity=act, is_first=is_first, w_end=w_end, w_start=w_start,
                    seg_s=seg, wait_s=wait, proc_s=proc, owner=owner, handover=handover,
                    activities=acts, case_ids=case_ids, case_start=case_start,
-                   start_fn=start_fn if exact else None)
+                   start_fn=start_fn)
     log._cache["segments"] = out
     return out
 
 
-def _start_arrays(log, e_ns: np.ndarray, seg: np.ndarray, is_first: np.ndarray):
-    """The start-time arrays of :func:`_build`, computed later (``lazy_start``): exactly the
-    eager path's operations on the same inputs."""
+class _Axis:
+    """The end (and with ``start``, the start) column of a log as the segment kernel reads
+    them: raw int64 ns and the zone offset (``WorkingCalendar._local_source``), with the
+    calendar's day table covering both; the float axis arrays already cached on the log
+    (``log.working``) are reused, new ones are cached there."""
+
+    def __init__(self, log, *, start: bool):
+        from .calendar import NS_PER_DAY, _REF_DAY
+        cal = log.calendar
+        self.log = log
+        self.cols = (S.TIMESTAMP, S.START) if start else (S.TIMESTAMP,)
+        self.src = [cal._local_source(log.events[c]) for c in self.cols]
+        spans = [(lo, hi) for raw, _off, lo, hi, n_nat in self.src if n_nat < raw.size]
+        if spans:
+            cal._ensure(min(s[0] for s in spans) // NS_PER_DAY,
+                        max(s[1] for s in spans) // NS_PER_DAY)
+        elif cal._d0 is None:
+            cal._ensure(_REF_DAY, _REF_DAY)
+        self.tab = cal._kernel_table()         # (read by the kernel only: a consistent table)
+
+    def alloc(self, n: int, *, end: bool) -> dict:
+        """The output arrays of :meth:`run` (the float axis arrays already cached on the log
+        are not recomputed)."""
+        cache = self.log._cache
+        has_s = len(self.cols) > 1
+        w_end = cache.get(("working", S.TIMESTAMP))
+        w_start = cache.get(("working", S.START)) if has_s else None
+        write_end = end and w_end is None
+        write_start = has_s and w_start is None
+
+        def new(flag: bool) -> np.ndarray:
+            return np.empty(n, dtype=np.float64) if flag else _NO_FLOATS
+        return {"end": end, "has_s": has_s, "write_end": write_end,
+                "write_start": write_start, "w_end": new(write_end) if write_end else w_end,
+                "seg": new(end), "w_start": new(write_start) if write_start else w_start,
+                "wait": new(has_s), "proc": new(has_s)}
+
+    def run(self, out: dict, is_first: np.ndarray, lo: int, hi: int) -> None:
+        """The segment kernel on rows ``[lo, hi)`` (threads may share a column by ranges)."""
+        from .kernels import calendar as K
+        e_raw, e_off = self.src[0][:2]
+        s_raw, s_off = self.src[1][:2] if out["has_s"] else (e_raw, 0)
+        K.segment_times(e_raw, e_off, s_raw, s_off, _ro(is_first, bool), *self.tab,
+                        out["w_end"] if out["write_end"] else _NO_FLOATS, out["seg"],
+                        out["w_start"] if out["write_start"] else _NO_FLOATS, out["wait"],
+                        out["proc"], out["end"], out["write_end"], out["has_s"],
+                        out["write_start"], lo, hi)
+
+    def finish(self, out: dict):
+        """``(w_end, seg, w_start, wait, proc)`` (None for what was not asked: ``end`` the end
+        column's axis and ``seg``; the start column's when the axis has it); new float axis
+        arrays are cached on the log (``log.working``)."""
+        cache = self.log._cache
+        if out["write_end"]:
+            cache[("working", S.TIMESTAMP)] = out["w_end"]
+        if out["write_start"]:
+            cache[("working", S.START)] = out["w_start"]
+        for c in self.cols:                    # (never built here; dropped if someone did)
+            cache.pop(("working_ns", c), None)
+        end, has_s = out["end"], out["has_s"]
+        return (out["w_end"] if end else None, out["seg"] if end else None,
+                out["w_start"] if has_s else None, out["wait"] if has_s else None,
+                out["proc"] if has_s else None)
+
+    def times(self, is_first: np.ndarray, *, end: bool):
+        """:meth:`alloc`, :meth:`run` on all rows and :meth:`finish` in this thread."""
+        out = self.alloc(is_first.size, end=end)
+        self.run(out, is_first, 0, is_first.size)
+        return self.finish(out)
+
+
+_NO_FLOATS = np.empty(0, dtype=np.float64)
+
+
+def _start_arrays(log, seg: np.ndarray, is_first: np.ndarray):
+    """The start-time arrays of :func:`_build`, computed later (``lazy_start``): the same
+    kernel on the same inputs (it maps the end column again rather than keep its axis)."""
     def build():
-        w_start = log.working(S.START)
-        s_ns = log.working_ns(S.START)
-        wait = _diff_seconds(s_ns, e_ns, shift=True)
-        wait[is_first] = np.nan
-        no_start = s_ns == np.iinfo(np.int64).min
-        if no_start.any():
-            wait[no_start] = seg[no_start]
-        proc = _diff_seconds(e_ns, s_ns, shift=False)
-        log._cache.pop(("working_ns", S.START), None)
+        _, _, w_start, wait, proc = _Axis(log, start=True).times(is_first, end=False)
         release_memory()
         return w_start, wait, proc
     return build
