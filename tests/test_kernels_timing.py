@@ -62,9 +62,10 @@ def test_case_close_rules_on_a_toy_log():
     roles = np.array([R[r] for r in ("receipt", "processing_finished", "result_returned",
                                      "withdrawn", "refused")], dtype=np.int64)
     ro = T._ro
-    rec, cl_ns, cl_row, outcome, lk = K.case_close(ro(cs), ro(ts), ro(np.array(rl, np.int8),
+    rec, cl_ns, cl_row, outcome, lk, roleless = K.case_close(ro(cs), ro(ts), ro(np.array(rl, np.int8),
                                                    np.int8), 20, roles, ro(fr), True, 0)
-    np.testing.assert_array_equal(rec, [0, 3, 5, 7])
+    assert not roleless
+    np.testing.assert_array_equal(rec, [0, -1, 5, -1])
     np.testing.assert_array_equal(outcome, [0, 2, -1, 0])
     np.testing.assert_array_equal(cl_ns, [5, 3, NAT, 9])
     np.testing.assert_array_equal(cl_row, [1, 3, -1, -1])

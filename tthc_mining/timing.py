@@ -65,8 +65,10 @@ Rules (``../shared/docs/domain-vn.md`` §1.3, §1.5, §1.7, §3):
   tax, verification), ``withdrawn``, ``refused``; empty for dossiers received after ``as_of``.
   ``status_actual`` uses the same words on the agency clock.
 
-Everything is vectorised on integer case codes (bincount, first/last index per case); nothing
-loops over dossiers. The result is cached on the log (``log._cache``).
+Everything is vectorised on integer case codes (bincount, first/last index per case) or done
+in compiled single passes over the events in dossier blocks (``tthc_mining.kernels.timing``:
+the closing rules, shared by :func:`timing` and :func:`overdue_arrays`); no Python loop over
+dossiers. The result is cached on the log (``log._cache``).
 """
 from __future__ import annotations
 
@@ -447,21 +449,6 @@ class _RoleRows:
             idx = idx[self._known[idx]]
         return idx
 
-    def any(self, names) -> bool:
-        return any(self._bounds[S.ROLES.index(nm) + 2] > self._bounds[S.ROLES.index(nm) + 1]
-                   for nm in names)
-
-
-def _first_of(rows: np.ndarray, case: np.ndarray, n_cases: int) -> np.ndarray:
-    """:func:`_first_where` from the sorted row numbers where the mask holds."""
-    out = np.full(n_cases, -1, dtype=np.int64)
-    if rows.size:
-        c = case[rows]
-        first = np.ones(rows.size, dtype=bool)
-        first[1:] = c[1:] != c[:-1]
-        out[c[first]] = rows[first]
-    return out
-
 
 def _last_of(rows: np.ndarray, case: np.ndarray, n_cases: int) -> np.ndarray:
     out = np.full(n_cases, -1, dtype=np.int64)
@@ -714,7 +701,6 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
     case = seg.case
     L = cal.seconds_per_day
     first_row = seg.case_start[:-1]
-    last_row = seg.case_start[1:] - 1
     role = _role_codes(ev)
     R = {name: i for i, name in enumerate(S.ROLES)}
     in_asof = (ts_ns != _NAT) & (ts_ns <= as_of_t.value)
@@ -735,9 +721,19 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
     procedure = first_attr(S.PROCEDURE)
     channel = first_attr(S.CHANNEL)
 
+    # closing events (known by as_of), the first receipt and the last known event per dossier:
+    # the rules of _closing, shared with overdue_arrays
+    fr_ns = _case_time(S.FINISHED_REPORTED).asi8 if S.FINISHED_REPORTED in ev.columns else None
+    rec_idx, closed_ns, closed_row, outcome, last_known, roleless = _closing(
+        seg, ts_ns, role, as_of_t.value, fr_ns)
+    del fr_ns
+    if roleless:
+        notes.append("No closing activity (processing finished / result returned / withdrawn / "
+                     "refused) was recognised in this log: every dossier is treated as finished "
+                     "at its last event.")
+
     # received
     w_end = seg.w_end
-    rec_idx = _first_of(rr.rows(S.ROLE_RECEIPT, known=False), case, n_cases)
     rec_row = np.where(rec_idx >= 0, rec_idx, first_row) if n_cases else np.zeros(0, np.int64)
     recv_ns = ts_ns[rec_row] if n_cases else np.zeros(0, np.int64)
     recv_w = w_end[rec_row] if n_cases else np.zeros(0)
@@ -751,47 +747,6 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
     received = _idx_from_ns(recv_ns, tz)
     recv_day = _local_day_ns(recv_ns, tz)
 
-    # closing events (known by as_of)
-    # a generic log (no closing and no clock roles at all, e.g. road fines): dossiers end at
-    # their last event. One-stop logs have such roles; their dossiers without a closing event
-    # are open.
-    life_roles = [R[r] for r in (S.ROLE_FINISHED, S.ROLE_RESULT, S.ROLE_WITHDRAWN, S.ROLE_REFUSED,
-                                 S.ROLE_SUPPLEMENT_REQUEST, S.ROLE_SUPPLEMENT_RECEIVED,
-                                 S.ROLE_SUSPENDED, S.ROLE_RESUMED)]
-    roleless = not rr.any([S.ROLES[i] for i in life_roles]) and S.FINISHED_REPORTED not in ev.columns
-    fin_idx = _first_of(rr.rows(S.ROLE_FINISHED), case, n_cases)
-    res_idx = _first_of(rr.rows(S.ROLE_RESULT), case, n_cases)
-    wd_idx = _first_of(rr.rows(S.ROLE_WITHDRAWN), case, n_cases)
-    rf_idx = _first_of(rr.rows(S.ROLE_REFUSED), case, n_cases)
-    fin_row = fin_idx.copy()
-    fin_ns = _take_ns(ts_ns, fin_row)
-    if S.FINISHED_REPORTED in ev.columns:  # NgayKetThucXuLy as exported
-        fr_ns = _case_time(S.FINISHED_REPORTED).asi8
-        fr_ns = np.where((fr_ns != _NAT) & (fr_ns <= as_of_t.value), fr_ns, _NAT)
-        fin_ns = np.where(fin_ns != _NAT, fin_ns, fr_ns)
-    use_res = (fin_ns == _NAT) & (res_idx >= 0)
-    fin_row = np.where(use_res, res_idx, fin_row)
-    fin_ns = np.where(use_res, _take_ns(ts_ns, res_idx), fin_ns)
-    if roleless:
-        last_known_row = _last_where(in_asof, case, n_cases, seg.case_start)
-        done = (last_known_row == last_row) & (last_known_row >= 0)
-        fin_row = np.where(done, last_row, -1)
-        fin_ns = _take_ns(ts_ns, fin_row)
-        notes.append("No closing activity (processing finished / result returned / withdrawn / "
-                     "refused) was recognised in this log: every dossier is treated as finished "
-                     "at its last event.")
-    # outcome = the earliest closing event: 0 finished, 1 withdrawn, 2 refused, -1 open
-    BIG = np.iinfo(np.int64).max
-    cand = np.stack([fin_ns, _take_ns(ts_ns, wd_idx), _take_ns(ts_ns, rf_idx)])
-    cand = np.where(cand == _NAT, BIG, cand)
-    cand_rows = np.stack([np.where(fin_ns == _take_ns(ts_ns, fin_row), fin_row, -1), wd_idx, rf_idx])
-    outcome = np.argmin(cand, axis=0) if n_cases else np.zeros(0, np.int64)
-    closed_ns = np.take_along_axis(cand, outcome[None, :], axis=0)[0] if n_cases else np.zeros(0, np.int64)
-    closed_row = np.take_along_axis(cand_rows, outcome[None, :], axis=0)[0] if n_cases else \
-        np.zeros(0, np.int64)
-    outcome = np.where(closed_ns == BIG, -1, outcome)
-    closed_ns = np.where(closed_ns == BIG, _NAT, closed_ns)
-    closed_row = np.where(outcome >= 0, closed_row, -1)
     is_received = recv_ns <= as_of_t.value
 
     # ---------------------------------------------------------------- deadlines
@@ -910,7 +865,6 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
     np.fmax(counted, 0.0, out=counted)             # NaN and negative -> 0
     owner = seg.owner
     # open tail after the last event known by as_of (or after the last event before the close)
-    last_known = _last_where(in_asof, case, n_cases, seg.case_start)
     has_last = last_known >= 0
     lk = np.maximum(last_known, 0)
     # state after each event (who holds the dossier once the event is done): needed at lk only
@@ -1139,6 +1093,35 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
 
 
 
+def _closing(seg, ts_ns: np.ndarray, role: np.ndarray, as_of_ns: int,
+             fr_ns: np.ndarray | None) -> tuple:
+    """The closing rules of :func:`timing` (module docstring), per dossier, from one compiled
+    pass over the events (``kernels.timing.case_close``), shared by :func:`timing` and
+    :func:`overdue_arrays`: finished = the first *processing finished* event known by ``as_of``
+    (timestamp not NaT and ``<= as_of``), else the exported finish ``fr_ns`` (per dossier;
+    None when the log has no ``case:finished``) unless after ``as_of``, else the first known
+    *result returned* event; for a log without ``case:finished`` and without any closing or
+    clock role (generic logs) the last event when it is known. Closed = the earliest of
+    finished / withdrawn / refused (a later candidate wins only when strictly earlier).
+
+    Returns ``(rec_idx, closed_ns, closed_row, outcome, last_known, roleless)``: the first
+    receipt event (any time, -1 when none), the closing instant (NaT when open), its event row
+    (-1 when none, e.g. an exported finish), the outcome (0 finished, 1 withdrawn, 2 refused,
+    -1 open), the last known event (-1 when none) and whether the log is a generic one."""
+    from .kernels.timing import case_close
+    R = {name: i for i, name in enumerate(S.ROLES)}
+    life_mask = 0
+    for r in (S.ROLE_FINISHED, S.ROLE_RESULT, S.ROLE_WITHDRAWN, S.ROLE_REFUSED,
+              S.ROLE_SUPPLEMENT_REQUEST, S.ROLE_SUPPLEMENT_RECEIVED, S.ROLE_SUSPENDED,
+              S.ROLE_RESUMED):
+        life_mask |= 1 << (R[r] + 1)
+    roles = np.array([R[r] for r in (S.ROLE_RECEIPT, S.ROLE_FINISHED, S.ROLE_RESULT,
+                                     S.ROLE_WITHDRAWN, S.ROLE_REFUSED)], dtype=np.int64)
+    has_fr = fr_ns is not None
+    return case_close(_ro(seg.case_start), _ro(ts_ns), _ro(role, np.int8), int(as_of_ns), roles,
+                      _ro(fr_ns if has_fr else np.zeros(0, np.int64)), has_fr, life_mask)
+
+
 # ----------------------------------------------------------------------------- lean path
 
 
@@ -1278,7 +1261,7 @@ def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any =
     tz = cal.tz or "UTC"
     ev = log.events
     ts_ns = _utc_ns_col(ev, S.TIMESTAMP, tz)
-    from .kernels.timing import case_close, clock_flags, min_max_valid
+    from .kernels.timing import clock_flags, min_max_valid
     ts_ns = _ro(ts_ns)
     _, top, n_nat = min_max_valid(ts_ns)
     if as_of is None and n_nat < ts_ns.size:   # _resolve_as_of's default: the latest instant
@@ -1307,21 +1290,10 @@ def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any =
     def case_ns(col: str) -> np.ndarray:
         return _case_first_ns(ev, col, case, n_cases, first_row, tz)
 
-    # closing events (known by as_of: timestamp <= as_of), timing's rules, and the first
-    # receipt and the last known event, from one pass over the events; a log without
-    # case:finished and without any closing or clock role (generic logs) ends every dossier at
-    # its last event
-    has_fr = S.FINISHED_REPORTED in ev.columns
-    fr_ns = _ro(case_ns(S.FINISHED_REPORTED)) if has_fr else _ro(np.zeros(0, np.int64))
-    life_mask = 0
-    for r in (S.ROLE_FINISHED, S.ROLE_RESULT, S.ROLE_WITHDRAWN, S.ROLE_REFUSED,
-              S.ROLE_SUPPLEMENT_REQUEST, S.ROLE_SUPPLEMENT_RECEIVED, S.ROLE_SUSPENDED,
-              S.ROLE_RESUMED):
-        life_mask |= 1 << (R[r] + 1)
-    roles = np.array([R[r] for r in (S.ROLE_RECEIPT, S.ROLE_FINISHED, S.ROLE_RESULT,
-                                     S.ROLE_WITHDRAWN, S.ROLE_REFUSED)], dtype=np.int64)
-    rec_row, closed_ns, closed_row, outcome, last_known = case_close(
-        case_start, ts_ns, role, int(as_of_t.value), roles, fr_ns, has_fr, life_mask)
+    # closing events (known by as_of), the first receipt and the last known event per dossier
+    fr_ns = case_ns(S.FINISHED_REPORTED) if S.FINISHED_REPORTED in ev.columns else None
+    rec_idx, closed_ns, closed_row, outcome, last_known, _ = _closing(
+        seg, ts_ns, role, as_of_t.value, fr_ns)
     del fr_ns
     w_asof = float(cal.to_working(as_of_t))
 
@@ -1333,6 +1305,7 @@ def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any =
         recv_ns = r_ns
         recv_w = _to_working_utc(cal, r_ns, tz)
     else:
+        rec_row = np.where(rec_idx >= 0, rec_idx, first_row)
         recv_ns = ts_ns[rec_row] if n_cases else np.zeros(0, np.int64)
         recv_w = w_end[rec_row] if n_cases else np.zeros(0)
         if r_ns is not None:
@@ -1340,7 +1313,7 @@ def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any =
             if given.any():
                 recv_w = recv_w.copy()
                 recv_w[given] = _to_working_utc(cal, r_ns[given], tz)
-    del r_ns, given, rec_row
+    del r_ns, given, rec_idx
     is_received = recv_ns <= as_of_t.value
 
     # deadlines

@@ -37,9 +37,9 @@ def case_close(case_start, ts, role, as_of, roles, fr_ns, has_fr, life_mask):
     earlier), with its row when it is an event's (-1 otherwise) and the outcome 0 finished, 1
     withdrawn, 2 refused, -1 open.
 
-    Returns ``(rec_row, closed_ns, closed_row, outcome, last_known)``: the first receipt
-    event (any time; else the first event), the closing and the last known event (-1 when
-    none)."""
+    Returns ``(rec_row, closed_ns, closed_row, outcome, last_known, roleless)``: the first
+    receipt event (any time; -1 when none), the closing, the last known event (-1 when none)
+    and whether the log is a generic one (no exported finish, no ``life_mask`` role)."""
     n_cases = case_start.size - 1
     big = np.iinfo(np.int64).max
     r_rec, r_fin, r_res, r_wd, r_rf = roles[0], roles[1], roles[2], roles[3], roles[4]
@@ -78,7 +78,7 @@ def case_close(case_start, ts, role, as_of, roles, fr_ns, has_fr, life_mask):
                 elif ro == r_rf:
                     if f_rf < 0:
                         f_rf = r
-        rec_row[c] = f_rec if f_rec >= 0 else r0
+        rec_row[c] = f_rec
         fin[c] = f_fin
         res[c] = f_res
         wd[c] = f_wd
@@ -124,7 +124,7 @@ def case_close(case_start, ts, role, as_of, roles, fr_ns, has_fr, life_mask):
         closed_ns[c] = cl
         closed_row[c] = row if out >= 0 else -1
         outcome[c] = out
-    return rec_row, closed_ns, closed_row, outcome, last_known
+    return rec_row, closed_ns, closed_row, outcome, last_known, roleless
 
 
 @kernel
