@@ -576,16 +576,15 @@ def discover(log, *, procedure: str | None = None, min_share: float = 0.0,
     # ---------------------------------------------------------------- edges
     def edges():
         """Edges, counts, dossiers and the transitions' statistics (second thread on large
-        logs): edge codes ``source * A + target`` counted, then numbered in sorted order."""
-        cnt = K.edge_counts(act, case_start, keep, extra, A)
+        logs): counted by edge code ``source * A + target``, then numbered in sorted order."""
+        cnt, ecases, nt, st_sum, vmin = K.edge_stats(act, case_start, keep, extra, A, seg_s,
+                                                     wait, w_start, has_start)
         ekeys = np.flatnonzero(cnt)
         E = ekeys.size
-        counts = cnt[ekeys]
+        counts, ecases, nt, st_sum = cnt[ekeys], ecases[ekeys], nt[ekeys], st_sum[ekeys]
         del cnt
         lut = np.full(A * A, -1, dtype=np.int64)
         lut[ekeys] = np.arange(E, dtype=np.int64)
-        ecases, nt, st_sum, vmin = K.edge_stats(act, case_start, keep, extra, A, lut, E,
-                                                seg_s, wait, w_start, has_start)
         st = _stats(nt, st_sum, vmin, (0.5, 0.9), lambda starts, allpos, mask, buf: K.edge_scatter(
             act, case_start, keep, extra, A, lut, seg_s, wait, w_start, has_start, starts,
             allpos, mask, buf))

@@ -2,9 +2,11 @@
 
 Per-group statistics without a global sort: one pass counts and sums every group (in row order,
 so the sums equal ``np.bincount(weights=)``'s), a counting sort scatters the values' order
-keys into one buffer where each group's keys are contiguous, and an in-place selection
-(quickselect) per group finds the keys at the quantiles' positions. The keys are
-:func:`sortable` ``float64 -> uint64`` keys with the lowest ``trunc`` bits cleared, the
+keys into one buffer where each group's keys are contiguous (allocated by the caller with numpy,
+whose large allocations get huge pages: a kernel's own would fault 4 kB page by page), and a
+selection per group finds the keys at the quantiles' ranks (a histogram of the keys' top 16 bits,
+then a quickselect among the keys of the few buckets that hold those ranks). The keys are
+:func:`sort_key` ``float64 -> uint64`` keys with their lowest bits cleared by ``mask``, the
 precision of the packed sort that this replaces (see ``group_stats``), so the quantiles are
 bit-identical to it.
 
@@ -13,10 +15,11 @@ dossier blocks), so a dossier's first and last events, the previous event's acti
 kept dossiers (``keep``: one flag per dossier) need no per-event array, and the number of
 dossiers per activity or per edge is counted with the last dossier seen per group.
 
-Argument types are fixed (the wrappers in :mod:`tthc_mining.discovery` cast): activity codes
-``int64`` (``-1`` = missing, counted as code ``extra``), ``case_start`` ``int64``, ``keep``
-``bool``, durations ``float64``, a categorical column's codes as their bytes (``uint8``) with
-their width in bytes (1, 2, 4 or 8), so no code array is widened.
+Argument types are fixed (the wrappers in :mod:`tthc_mining.discovery` cast, and pass the inputs
+as read-only views): activity codes ``int64`` (``-1`` = missing, counted as code ``extra``),
+``case_start`` ``int64``, ``keep`` ``bool``, durations ``float64``, a categorical column's codes
+as their bytes (``uint8``) with their width in bytes (1, 2, 4 or 8), so no code array is
+widened.
 """
 from __future__ import annotations
 
@@ -26,8 +29,6 @@ from . import kernel
 
 _SIGN = np.uint64(1 << 63)
 _ZERO = np.uint64(0)
-_ONE = np.uint64(1)
-_ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
 # ====================================================================== order keys and selection
@@ -373,37 +374,18 @@ def activity_scatter(act, case_start, keep, all_kept, extra, values, starts, all
 
 # ====================================================================== discover: edges
 @kernel
-def edge_counts(act, case_start, keep, extra, A):
-    """Number of transitions (an event after another of the same kept dossier) per edge code
-    ``A * source + target``."""
-    cnt = np.zeros(A * A, dtype=np.int64)
-    for c in range(case_start.size - 1):
-        if not keep[c]:
-            continue
-        s = case_start[c]
-        e = case_start[c + 1]
-        if e <= s:
-            continue
-        prev = act[s]
-        if prev < 0:
-            prev = extra
-        for i in range(s + 1, e):
-            a = act[i]
-            if a < 0:
-                a = extra
-            cnt[prev * A + a] += 1
-            prev = a
-    return cnt
-
-
-@kernel
-def edge_stats(act, case_start, keep, extra, A, lut, E, seg, wait, w_start, use_start):
-    """Per edge id (``lut[code]``): dossiers with the edge, and the number, sum (row order) and
-    minimum of the transitions' non-NaN durations (:func:`_edge_value`)."""
-    cases = np.zeros(E, dtype=np.int64)
-    last = np.full(E, -1, dtype=np.int64)
-    n = np.zeros(E, dtype=np.int64)
-    sm = np.zeros(E, dtype=np.float64)
+def edge_stats(act, case_start, keep, extra, A, seg, wait, w_start, use_start):
+    """Per edge code ``A * source + target`` (a transition: an event after another of the same
+    kept dossier): transitions, dossiers with one, and the number, sum (row order) and minimum
+    of the transitions' non-NaN working seconds (the discovery module's definition: end ->
+    start clipped at 0 as ``np.maximum(wait, 0.0)`` when the event has a start time and
+    ``use_start``, else end -> end ``seg``). Returns ``(count, cases, n, sum, vmin)``."""
+    AA = A * A
+    count = np.zeros(AA, dtype=np.int64)
+    cases = np.zeros(AA, dtype=np.int64)
+    last = np.full(AA, -1, dtype=np.int64)
+    n = np.zeros(AA, dtype=np.int64)
+    sm = np.zeros(AA, dtype=np.float64)
     vmin = np.inf
     for c in range(case_start.size - 1):
         if not keep[c]:
@@ -419,13 +401,12 @@ def edge_stats(act, case_start, keep, extra, A, lut, E, seg, wait, w_start, use_
             a = act[i]
             if a < 0:
                 a = extra
-            k = lut[prev * A + a]
+            k = prev * A + a
             prev = a
+            count[k] += 1
             if last[k] != c:
                 last[k] = c
                 cases[k] += 1
-            # the transition's working seconds (discovery module docstring): end -> start
-            # clipped at 0 (np.maximum(wait, 0.0)) when the event has a start, else end -> end
             v = seg[i]
             if use_start and not np.isnan(w_start[i]):
                 v = wait[i]
@@ -436,7 +417,7 @@ def edge_stats(act, case_start, keep, extra, A, lut, E, seg, wait, w_start, use_
                 sm[k] += v
                 if v < vmin:
                     vmin = v
-    return cases, n, sm, vmin
+    return count, cases, n, sm, vmin
 
 
 @kernel
@@ -463,7 +444,7 @@ def edge_scatter(act, case_start, keep, extra, A, lut, seg, wait, w_start, use_s
                 a = extra
             k = lut[prev * A + a]
             prev = a
-            # the value of edge_stats (its bits)
+            # edge_stats' value (and its bits)
             v = seg[i]
             u = seg_bits[i]
             if use_start and not np.isnan(w_start[i]):
