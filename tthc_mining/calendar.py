@@ -389,7 +389,8 @@ class WorkingCalendar:
         exact to the nanosecond; ``to_working_ns(ts) / 1e9`` is the axis of :meth:`to_working`.
 
         Same arithmetic as :meth:`to_working_parts`, in one compiled pass over the input
-        (``tthc_mining.kernels.calendar``; an aware column's local time is added on the fly).
+        (``tthc_mining.kernels.calendar``; an aware column's local time is added on the fly;
+        a large input is shared by two threads).
         """
         return self._working_ns(ts, False)
 
@@ -415,9 +416,16 @@ class WorkingCalendar:
                 return out, out_s
             return out
         from .kernels import calendar as K
+        from .parallel import PARALLEL_MIN_EVENTS, Tasks
         self._ensure(lo // NS_PER_DAY, hi // NS_PER_DAY)
-        K.working_ns(raw, off, *self._kernel_table(), out,
-                     out_s if seconds else _NO_FLOATS, seconds, 0, n)
+        args = (raw, off, *self._kernel_table(), out, out_s if seconds else _NO_FLOATS, seconds)
+        side = Tasks(parallel=n >= PARALLEL_MIN_EVENTS)   # a large column: half on each core
+        m = n // 2 if side.parallel else n
+        if m < n:
+            side.submit("half", K.working_ns, *args, m, n)
+        K.working_ns(*args, 0, m)
+        if m < n:
+            side.result("half")
         return (out, out_s) if seconds else out
 
     def _local_source(self, ts: Any) -> tuple[np.ndarray, int, int, int, int]:

@@ -348,23 +348,20 @@ def _build(log, lazy_start: bool = False) -> Segments:
     n = len(ev)
     raw_case, raw_ids = log.codes(S.CASE)
     act, acts = log.codes(S.ACTIVITY)
-    is_first = np.ones(n, dtype=bool)
-    if n:
-        np.not_equal(raw_case[1:], raw_case[:-1], out=is_first[1:])
-    starts = np.flatnonzero(is_first)
-    n_cases = len(starts)
-    case_start = np.append(starts, n).astype(np.int64)
-    # contiguous dossier codes 0..n_cases-1 in block order: categorical codes may have gaps or
-    # another order (e.g. a filtered log keeps every category)
-    first_codes = raw_case[starts]
-    if n_cases == len(raw_ids) and np.array_equal(first_codes, np.arange(n_cases)):
+    # dossier blocks in one compiled pass: first rows, their row numbers, and whether the codes
+    # are already contiguous (0..n_cases-1 in block order; categorical codes may have gaps or
+    # another order, e.g. a filtered log keeps every category)
+    from .kernels import segments as K
+    is_first = np.empty(n, dtype=bool)
+    case_start, contiguous = K.case_blocks(_ro(raw_case, np.int64), is_first)
+    n_cases = case_start.size - 1
+    if contiguous and n_cases == len(raw_ids):
         case = raw_case                 # already contiguous in block order: share the array
         case_ids = raw_ids
     else:
         case = np.cumsum(is_first, dtype=np.int64)
         case -= 1
-        case_ids = raw_ids.take(first_codes) if n else raw_ids[:0]
-    del starts, first_codes
+        case_ids = raw_ids.take(raw_case[case_start[:-1]]) if n else raw_ids[:0]
     has_start = S.START in ev.columns
     cal = log.calendar
     # exact durations: from the int64 working-ns axis (the float axis values are ~1e9 s with an
@@ -379,13 +376,13 @@ def _build(log, lazy_start: bool = False) -> Segments:
     if side.parallel and S.GROUP in ev.columns:   # codes read here, not in the thread
         _ = log.codes_view(S.GROUP) if hasattr(log, "codes_view") else log.codes(S.GROUP)
     start_fn = None
+    side.submit("owner", _owner_and_handover, log, ev, case, is_first)
     if exact:
         axis = _Axis(log, start=has_start and not lazy)
         out = axis.alloc(n, end=True)
-        side.submit("owner", _owner_and_handover, log, ev, case, is_first)
-        # the times kernel on both threads (rows [0, m) here, [m, n) on the second thread after
-        # the owners: about equal shares)
-        m = (2 * n) // 3 if side.parallel else n
+        # the times kernel on both threads: rows [0, m) here, [m, n) on the second thread after
+        # the owners (about equal shares: the owners take about a third of the times' work)
+        m = (3 * n) // 5 if side.parallel else n
         if m < n:
             side.submit("times", axis.run, out, is_first, m, n)
         axis.run(out, is_first, 0, m)
@@ -399,7 +396,6 @@ def _build(log, lazy_start: bool = False) -> Segments:
             wait = seg.copy()
             proc = np.full(n, np.nan)
     else:
-        side.submit("owner", _owner_and_handover, log, ev, case, is_first)
         w_end = log.working(S.TIMESTAMP)
         w_start = log.working(S.START) if has_start else np.full(n, np.nan)
         w_prev = np.full(n, np.nan)

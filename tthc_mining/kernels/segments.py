@@ -20,6 +20,35 @@ AGENCY, CITIZEN = 0, 1
 
 
 @kernel
+def case_blocks(case, is_first):
+    """Dossier blocks of the row-ordered case codes ``case`` (int64): ``is_first[i]`` (output)
+    where the code changes (and at row 0); returns ``(case_start, contiguous)``: the first row
+    of each block and ``n`` at the end (int64, length ``n_blocks + 1``), and whether the block
+    codes are ``0, 1, 2, ...`` in row order."""
+    n = case.size
+    n_blocks = 0
+    contiguous = True
+    prev = np.int64(0)
+    for i in range(n):
+        c = case[i]
+        f = i == 0 or c != prev
+        is_first[i] = f
+        if f:
+            if c != n_blocks:
+                contiguous = False
+            n_blocks += 1
+        prev = c
+    case_start = np.empty(n_blocks + 1, dtype=np.int64)
+    j = 0
+    for i in range(n):
+        if is_first[i]:
+            case_start[j] = i
+            j += 1
+    case_start[n_blocks] = n
+    return case_start, contiguous
+
+
+@kernel
 def owners(codes, state_lut, fin_lut, is_first, ts, rep, has_rep, owner):
     """Owner of the segment ending at each row (``owner``, int8), dossier by dossier (a
     dossier: a row with ``is_first`` and the rows up to the next one; row 0 starts one):
@@ -94,6 +123,7 @@ def warm_types() -> None:
     fin = _ro(np.array([True, False, False], dtype=bool))
     ts = _ro(np.array([0, 1, NAT], dtype=np.int64))
     owners(codes, lut8, fin, is_first, ts, ts, True, np.empty(3, dtype=np.int8))
+    case_blocks(_ro(np.array([0, 0, 1], dtype=np.int64)), np.empty(3, dtype=bool))
     out = np.empty(3, dtype=bool)
     for dt in (np.int8, np.int16, np.int32, np.int64):
         handover(_ro(np.array([0, 1, -1], dtype=dt)), is_first, out)
