@@ -273,11 +273,14 @@ class WorkingCalendar:
             working |= days.isin(pd.DatetimeIndex(sorted(makeup)))
         cum = np.concatenate([[0], np.cumsum(working)]).astype(np.int64)  # before each day
         base = cum[_REF_DAY - dnum[0]]  # the table always contains the reference date
-        self._d0, self._d1 = int(dnum[0]), int(dnum[-1]) + 1
-        self._working = working.astype(bool)
-        self._cum = cum[:-1] - base
-        self._wd_index = np.flatnonzero(self._working).astype(np.int64)
-        self._ktab = None
+        d0, working, cum = int(dnum[0]), working.astype(bool), cum[:-1] - base
+        # the kernels' table first, in one assignment: a thread reading the calendar while
+        # another one widens it sees a whole table, old or new (tables only grow)
+        self._ktab = self._make_kernel_table(d0, working, cum)
+        self._d0, self._d1 = d0, int(dnum[-1]) + 1
+        self._working = working
+        self._cum = cum
+        self._wd_index = np.flatnonzero(working).astype(np.int64)
 
     def _ensure(self, dmin: int, dmax: int) -> None:
         """Make the table cover day numbers dmin..dmax (inclusive), with a year of margin."""
@@ -417,8 +420,8 @@ class WorkingCalendar:
             return out
         from .kernels import calendar as K
         from .parallel import PARALLEL_MIN_EVENTS, Tasks
-        self._ensure(lo // NS_PER_DAY, hi // NS_PER_DAY)
-        args = (raw, off, *self._kernel_table(), out, out_s if seconds else _NO_FLOATS, seconds)
+        tab = self._kernel_table(lo // NS_PER_DAY, hi // NS_PER_DAY)
+        args = (raw, off, *tab, out, out_s if seconds else _NO_FLOATS, seconds)
         side = Tasks(parallel=n >= PARALLEL_MIN_EVENTS)   # a large column: half on each core
         m = n // 2 if side.parallel else n
         if m < n:
@@ -456,24 +459,27 @@ class WorkingCalendar:
         lo, hi, n_nat = K.minmax_valid(raw, 0, raw.size)
         return raw, 0, int(lo), int(hi), int(n_nat)
 
-    def _kernel_table(self) -> tuple:
-        """The day table as the axis kernels take it (after :meth:`_ensure`): ``(d0, base,
-        wmask, cum_f, slot_a, slot_len, L_ns, L_s)`` with ``base`` the working ns before each
-        day, ``wmask`` -1 on working days and 0 on the others (int64), ``cum_f`` the working days
-        before each day as float64 and the office slots in int64 ns.
-        Built once per table (a tuple: a thread holding it keeps a consistent table even if
-        another thread widens the calendar's)."""
-        tab = getattr(self, "_ktab", None)
-        if tab is None:
-            L_ns = int(round(self.seconds_per_day * NS_PER_S))
-            slot_a = np.array([int(round(a * NS_PER_S)) for a in self._a], dtype=np.int64)
-            slot_len = np.array([int(round(ln * NS_PER_S)) for ln in self._len], dtype=np.int64)
-            tab = (int(self._d0), self._cum * L_ns,
-                   np.where(self._working, -1, 0).astype(np.int64),
-                   self._cum.astype(np.float64), slot_a, slot_len, L_ns,
-                   float(self.seconds_per_day))
-            self._ktab = tab
-        return tab
+    def _kernel_table(self, dmin: int, dmax: int) -> tuple:
+        """The day table as the axis kernels take it, covering day numbers ``dmin..dmax``
+        (:meth:`_ensure` first): ``(d0, base, wmask, cum_f, slot_a, slot_len, L_ns, L_s)`` with
+        ``base`` the working ns before each day, ``wmask`` -1 on working days and 0 on the
+        others (int64), ``cum_f`` the working days before each day as float64 and the office
+        slots in int64 ns. One tuple per table, replaced whole when the table grows: a thread
+        holding it keeps a consistent table."""
+        while True:
+            self._ensure(dmin, dmax)
+            tab = getattr(self, "_ktab", None)
+            if tab is None:          # (a calendar pickled before the kernels)
+                tab = self._ktab = self._make_kernel_table(self._d0, self._working, self._cum)
+            if tab[0] <= dmin and dmax < tab[0] + tab[1].size:
+                return tab
+
+    def _make_kernel_table(self, d0: int, working: np.ndarray, cum: np.ndarray) -> tuple:
+        L_ns = int(round(self.seconds_per_day * NS_PER_S))
+        slot_a = np.array([int(round(a * NS_PER_S)) for a in self._a], dtype=np.int64)
+        slot_len = np.array([int(round(ln * NS_PER_S)) for ln in self._len], dtype=np.int64)
+        return (int(d0), cum * L_ns, np.where(working, -1, 0).astype(np.int64),
+                cum.astype(np.float64), slot_a, slot_len, L_ns, float(self.seconds_per_day))
 
     def from_working(self, w: Any, *, side: str = "next", tz_aware: bool = False):
         """Inverse of :meth:`to_working`: axis values -> local timestamps.

@@ -427,12 +427,10 @@ class _Axis:
         self.cols = (S.TIMESTAMP, S.START) if start else (S.TIMESTAMP,)
         self.src = [cal._local_source(log.events[c]) for c in self.cols]
         spans = [(lo, hi) for raw, _off, lo, hi, n_nat in self.src if n_nat < raw.size]
-        if spans:
-            cal._ensure(min(s[0] for s in spans) // NS_PER_DAY,
-                        max(s[1] for s in spans) // NS_PER_DAY)
-        elif cal._d0 is None:
-            cal._ensure(_REF_DAY, _REF_DAY)
-        self.tab = cal._kernel_table()         # (read by the kernel only: a consistent table)
+        # (one table covering both columns, held here: both threads read this one)
+        self.tab = cal._kernel_table(min(s[0] for s in spans) // NS_PER_DAY,
+                                     max(s[1] for s in spans) // NS_PER_DAY) if spans \
+            else cal._kernel_table(_REF_DAY, _REF_DAY)
 
     def alloc(self, n: int, *, end: bool) -> dict:
         """The output arrays of :meth:`run` (the float axis arrays already cached on the log
