@@ -49,7 +49,7 @@ from ..roles import add_role_column, fold
 from ..segments import _role_index
 from .headers import PROCEDURE_NAME, resolve_columns
 from .tabular import RawTable
-from .text import make_categorical, normalize_categorical, normalize_text
+from .text import _STR, make_categorical, normalize_categorical, normalize_text
 from .timeparse import NAT, parse_times
 
 TEXT_COLUMNS = (S.CASE, S.ACTIVITY, S.RESOURCE, S.GROUP, S.PROCEDURE, PROCEDURE_NAME, S.CHANNEL,
@@ -57,9 +57,10 @@ TEXT_COLUMNS = (S.CASE, S.ACTIVITY, S.RESOURCE, S.GROUP, S.PROCEDURE, PROCEDURE_
 CASE_LEVEL = (*S.CASE_ATTRIBUTES, PROCEDURE_NAME)
 #: canonical text columns stored as pandas categoricals (integer codes into the distinct values;
 #: the case id's categories sorted as text, the others in order of first appearance in the
-#: sorted table, i.e. the codes ``pd.factorize`` gives): a repeated value is stored once
+#: sorted table, i.e. the codes ``pd.factorize`` gives): a repeated value is stored once (the
+#: reason text too: a few distinct sentences repeated on many rows)
 CATEGORICAL_COLUMNS = (S.CASE, S.ACTIVITY, S.RESOURCE, S.GROUP, S.PROCEDURE, PROCEDURE_NAME,
-                       S.CHANNEL, S.STATUS, S.LIFECYCLE)
+                       S.CHANNEL, S.STATUS, S.LIFECYCLE, S.REASON)
 DERIVED = (S.ROLE, S.ROW, S.INJECTED)  # recomputed on every read
 
 #: folded officer names that a sync job writes instead of a person
@@ -123,13 +124,19 @@ class _Ctx:
         return None if (v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA
                         or v is pd.NaT) else v
 
-    def report(self, reason: str, mask: np.ndarray, rows: np.ndarray, positions: np.ndarray,
-               action: str, *, canon: str | None = None, detail: str | None = None,
-               error: type[InputError] = InputError, message: str | None = None) -> None:
-        """Count ``mask`` rows under ``reason`` (or raise in strict mode)."""
+    def report(self, reason: str, mask: np.ndarray, rows: np.ndarray,
+               positions: np.ndarray | None, action: str, *, canon: str | None = None,
+               detail: str | None = None, error: type[InputError] = InputError,
+               message: str | None = None) -> None:
+        """Count ``mask`` rows under ``reason`` (or raise in strict mode); ``positions``: the
+        rows' positions in the raw frame (None: 0, 1, 2, ...)."""
         if not mask.any():
             return
         idx = np.flatnonzero(mask)
+
+        def position(i: int) -> int:       # None: no row dropped or moved, position = index
+            return int(i if positions is None else positions[i])
+
         if self.strict and reason in _STRICT:
             # remember the earliest offending row; raise_pending() raises it
             first = idx[np.argmin(rows[idx])]
@@ -137,12 +144,12 @@ class _Ctx:
             if self.pending is None or row < self.pending[1]["row"]:
                 self.pending = (error, dict(
                     message=message or reason.replace("_", " "), file=self.raw.source, row=row,
-                    column=self.src(canon), value=self.raw_value(canon, int(positions[first]))))
+                    column=self.src(canon), value=self.raw_value(canon, position(first))))
             return
         if canon is not None and reason in _VALUE_EXAMPLES:
             vals = []
-            for p in positions[idx[:3]]:
-                v = self.raw_value(canon, int(p))
+            for i in idx[:3]:
+                v = self.raw_value(canon, position(i))
                 if v is not None:
                     vals.append(repr(v)[:60])
             if vals:
@@ -187,14 +194,19 @@ def _channel_categorical(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """:func:`_channel` on a categorical column: the mapping runs on its categories and the
     result is categorical (canonical channel names, unknown values as written)."""
     cats = values.cat.categories.to_numpy(dtype=object)
-    codes = values.cat.codes.to_numpy(dtype=np.int64)
+    k = len(cats)
+    codes = values.cat.codes.to_numpy()           # int8 .. int32: k fits their type
     mapped = np.array([CHANNELS.get(_channel_key(u)) for u in cats], dtype=object)
     known = np.array([m is not None for m in mapped], dtype=bool)
-    out_u = np.where(known, mapped, cats) if len(cats) else mapped
-    new_codes, new_cats = pd.factorize(out_u) if len(cats) else (np.zeros(0, np.int64), [])
+    out_u = np.where(known, mapped, cats) if k else mapped
+    new_codes, new_cats = pd.factorize(out_u) if k else (np.zeros(0, np.int64), [])
+    at = np.where(codes < 0, k, codes)           # -1 -> the extra last entry
+    unknown = np.append(~known, False)[at]
+    if (not values.cat.ordered and values.cat.categories.dtype == _STR
+            and np.array_equal(new_codes, np.arange(k)) and list(new_cats) == list(cats)):
+        return values, unknown                    # already canonical: the column as it is
     lut = np.append(np.asarray(new_codes, dtype=np.int64), -1)
-    res = lut[np.where(codes < 0, len(cats), codes)]
-    unknown = np.append(~known, False)[np.where(codes < 0, len(cats), codes)]
+    res = lut[at]
     categories = pd.Index(pd.array(pa.array(list(new_cats), type=pa.string()), dtype="str"))
     return make_categorical(res, categories, index=values.index, name=values.name), unknown
 
@@ -207,15 +219,18 @@ def _key_repeats(ev: pd.DataFrame, key: list[str]) -> np.ndarray:
     n = len(ev)
     h = np.zeros(n, dtype=np.uint64)
     mult = np.uint64(0x9E3779B97F4A7C15)
+    block = 1 << 20                   # narrow codes widened a block at a time (no n-long copy)
     for c in key:
         vals = _int_values(ev[c])
         if vals is None:
             v, _ = pd.factorize(ev[c])
-            v = v.astype(np.int64)
         else:
             v = vals[0]
-        h *= mult
-        h += v.view(np.uint64) if v.dtype == np.int64 else v.astype(np.int64).view(np.uint64)
+        for a in range(0, n, block):
+            hb = h[a:a + block]
+            hb *= mult
+            vb = v[a:a + block]
+            hb += vb.view(np.uint64) if vb.dtype == np.int64 else vb.astype(np.int64).view(np.uint64)
     srt = np.sort(h)
     rep = srt[1:] == srt[:-1]
     if not rep.any():
@@ -257,8 +272,11 @@ def canonicalize(raw: RawTable, *, schema: str = "auto", columns: Mapping[str, s
                              row=int(rws[0]))
         q.add(reason, rws, action=action, detail=detail)
     n = len(frame)
-    rows = np.asarray(raw.rows, dtype=np.int64)
-    pos = np.arange(n)
+    rows = _row_numbers(raw.rows)
+    raw.rows = rows              # (not kept twice when the source gave int64)
+    # positions in the raw frame of the rows (for the example values of the report): None
+    # while they are 0, 1, 2, ... (no row dropped or moved yet; no n-long array for that)
+    pos = None
 
     # ---------------------------------------------------------------- columns
     cols: dict[str, pd.Series] = {}
@@ -300,13 +318,16 @@ def canonicalize(raw: RawTable, *, schema: str = "auto", columns: Mapping[str, s
     release_memory()  # freed temporaries back to the system (memory.py)
     # ---------------------------------------------------------------- times
     time_invalid: dict[str, np.ndarray] = {}
+    no_rows = np.zeros(n, dtype=bool)
+    no_rows.flags.writeable = False
     formats: dict[str, dict[str, int]] = {}
     for canon in S.TIME_COLUMNS:
         if canon not in cols:
             continue
         pt = parse_times(cols[canon], tz, month_first=month_first)
         cols[canon] = pt.values.reset_index(drop=True)
-        time_invalid[canon] = pt.invalid
+        # (a column without an invalid value keeps no per-row mask: one shared all-False one)
+        time_invalid[canon] = pt.invalid if pt.invalid.any() else no_rows
         formats[ctx.src(canon)] = pt.formats
         if pt.mixed:
             counts = sorted(pt.formats.items(), key=lambda kv: -kv[1])
@@ -368,14 +389,17 @@ def canonicalize(raw: RawTable, *, schema: str = "auto", columns: Mapping[str, s
                       + ", ".join(map(str, ctrl_cols)) if ctrl_cols else None)
 
     ctx.raise_pending()
+    nfc_rows = ctrl_rows = ts_missing = no_rows = None
     ev = pd.DataFrame(cols, copy=False)
     del cols   # ev shares the columns; a column replaced in ev below is then freed at once
-    keep = ~drop
-    if not keep.all():
+    if drop.any():
+        keep = ~drop
         ev = ev.loc[keep].reset_index(drop=True)
-        rows_k, pos_k = rows[keep], pos[keep]
+        rows_k, pos_k = rows[keep], _positions(pos, keep)
+        keep = None
     else:
         rows_k, pos_k = rows, pos
+    drop = None
 
     release_memory()  # freed temporaries back to the system (memory.py)
     # exact duplicates: candidates on the event key, confirmed on every column
@@ -396,7 +420,7 @@ def canonicalize(raw: RawTable, *, schema: str = "auto", columns: Mapping[str, s
                 ctx.raise_pending()
                 if dup.any():
                     ev = ev.loc[~dup].reset_index(drop=True)
-                    rows_k, pos_k = rows_k[~dup], pos_k[~dup]
+                    rows_k, pos_k = rows_k[~dup], _positions(pos_k, ~dup)
             elif duplicates == "flag":
                 ctx.report("duplicate_event", dup, rows_k, pos_k, FLAGGED, canon=S.CASE,
                            detail="exact copy of an earlier row; kept (duplicates='drop' "
@@ -423,7 +447,9 @@ def canonicalize(raw: RawTable, *, schema: str = "auto", columns: Mapping[str, s
     # out of order (in source order) and the sort
     case_col = ev[S.CASE]
     if isinstance(case_col.dtype, pd.CategoricalDtype) and _sorted_text(case_col.cat.categories):
-        case_codes = case_col.cat.codes.to_numpy(dtype=np.int64)   # categories sorted as text
+        # categories sorted as text: the codes as they are (int32 for a million dossiers; no
+        # missing ids here, so differences of codes cannot overflow)
+        case_codes = case_col.cat.codes.to_numpy()
     else:
         case_codes, _ = pd.factorize(case_col, sort=True)
         case_codes = case_codes.astype(np.int64)
@@ -439,7 +465,8 @@ def canonicalize(raw: RawTable, *, schema: str = "auto", columns: Mapping[str, s
         order = np.lexsort((ts, case_codes))
         if not np.array_equal(order, np.arange(len(order))):
             ev = ev.take(order).reset_index(drop=True)
-            rows_k, pos_k, ts, case_codes = rows_k[order], pos_k[order], ts[order], case_codes[order]
+            rows_k, ts, case_codes = rows_k[order], ts[order], case_codes[order]
+            pos_k = _positions(pos_k, order)
     n_ev = len(ev)
     is_first = np.ones(n_ev, dtype=bool)
     np.not_equal(case_codes[1:], case_codes[:-1], out=is_first[1:])
@@ -508,9 +535,17 @@ def canonicalize(raw: RawTable, *, schema: str = "auto", columns: Mapping[str, s
     role = _role_index(ev)
     closing = np.isin(role, [S.ROLES.index(r) for r in _CLOSING])
     if closing.any():
-        close_t = np.minimum.reduceat(np.where(closing, ts, np.iinfo(np.int64).max),
-                                      case_start)[case_of]
-        after = ts > close_t
+        # the dossier's first closing time (min over its closing rows), then compared block by
+        # block (no n-long int64 temporaries)
+        ci = np.flatnonzero(closing)
+        close_case = np.full(len(case_start), np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(close_case, case_of[ci], ts[ci])
+        ci = None
+        after = np.empty(n_ev, dtype=bool)
+        for a in range(0, n_ev, 1 << 20):
+            b = a + (1 << 20)
+            np.greater(ts[a:b], close_case[case_of[a:b]], out=after[a:b])
+        close_case = None
         ctx.report("event_after_close", after, rows_k, pos_k, FLAGGED, canon=S.ACTIVITY,
                    detail="after the result was returned / the dossier was withdrawn or refused")
     injected = _injected(ev, role, ts)
@@ -533,9 +568,10 @@ def canonicalize(raw: RawTable, *, schema: str = "auto", columns: Mapping[str, s
         if name == S.CASE and _sorted_text(col.cat.categories):
             # sorted categories and rows in case order: the codes are the dossier ranks once
             # the unused categories (ids of dropped rows only) are removed
-            cc = col.cat.codes.to_numpy(dtype=np.int64)
-            if len(case_start) != len(col.cat.categories) or (cc < 0).any():
-                if not (cc < 0).any():
+            cc = col.cat.codes.to_numpy()
+            missing = bool((cc < 0).any())
+            if len(case_start) != len(col.cat.categories) or missing:
+                if not missing:
                     cats = col.cat.categories.take(cc[case_start])
                     ev[name] = make_categorical(case_of, cats, index=col.index, name=name)
                 else:
@@ -593,7 +629,7 @@ def _injected(ev: pd.DataFrame, role: np.ndarray, ts: np.ndarray) -> np.ndarray:
     if S.RESOURCE in ev.columns:
         res = ev[S.RESOURCE]
         if isinstance(res.dtype, pd.CategoricalDtype):
-            codes = res.cat.codes.to_numpy(dtype=np.int64)
+            codes = res.cat.codes.to_numpy()          # -1 (missing) reads the last entry below
             uniques = res.cat.categories.to_numpy(dtype=object)
         else:
             codes, uniques = pd.factorize(res)
@@ -637,6 +673,33 @@ def _int_values(col: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
     return None
 
 
+def _positions(pos: np.ndarray | None, sel: np.ndarray) -> np.ndarray:
+    """``pos[sel]`` (a mask or an index array), where ``pos`` None stands for 0, 1, 2, ..."""
+    if pos is not None:
+        return pos[sel]
+    if sel.dtype == bool:
+        return np.flatnonzero(sel)
+    return np.asarray(sel, dtype=np.int64)
+
+
+def _row_numbers(rows: np.ndarray) -> np.ndarray:
+    """The source row numbers as int32 when they fit (every log that fits in memory), else
+    int64: they become the ``tm:row`` column."""
+    rows = np.asarray(rows)
+    i32 = np.iinfo(np.int32)
+    if rows.size == 0 or (int(rows.min()) >= i32.min and int(rows.max()) <= i32.max):
+        return rows.astype(np.int32, copy=False)
+    return rows.astype(np.int64, copy=False)
+
+
+def _codes_type(n_categories: int) -> type:
+    """The integer type of pandas' codes for ``n_categories`` categories."""
+    for t in (np.int8, np.int16, np.int32):
+        if n_categories < np.iinfo(t).max:
+            return t
+    return np.int64
+
+
 def _sorted_by_case_time(case_codes: np.ndarray, ts: np.ndarray) -> bool:
     """Rows already in (case, time) order: cases in blocks of non-decreasing codes and times
     non-decreasing within each block (then nothing is out of order and no sort is needed)."""
@@ -667,19 +730,15 @@ def _first_appearance(col: pd.Series) -> pd.Series:
     ones removed: the codes and uniques ``pd.factorize`` gives on the same values."""
     codes = col.cat.codes.to_numpy()
     k = len(col.cat.categories)
-    valid = codes >= 0
-    if not valid.any():
+    if k == 0 or not (codes >= 0).any():
         return col.cat.remove_unused_categories() if k else col
-    # codes in order of first appearance: the first row of every code (np.minimum.at), then
-    # the codes ordered by that row (no hash table of every row)
-    first = np.full(k + 1, len(codes), dtype=np.int64)
-    np.minimum.at(first, codes.astype(np.intp), np.arange(len(codes), dtype=np.int64))  # -1 -> [k]
-    seen = np.flatnonzero(first[:k] < len(codes))
-    order = seen[np.argsort(first[seen], kind="stable")].astype(np.int64)
-    del first
+    # codes in order of first appearance: pandas' unique on the codes themselves (a hash table
+    # of the k codes, no per-row temporary)
+    order = pd.unique(codes)
+    order = order[order >= 0].astype(np.int64)
     if len(order) == k and np.array_equal(order, np.arange(k)):
         return col                                  # already: first appearances are 0, 1, 2 ...
-    lut = np.full(k + 1, -1, dtype=np.int32)
+    lut = np.full(k + 1, -1, dtype=_codes_type(len(order)))
     lut[order] = np.arange(len(order))
     new = lut[codes]                                # code -1 reads lut[-1] = -1 (missing)
     cats = col.cat.categories.take(order)

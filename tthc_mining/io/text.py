@@ -205,7 +205,13 @@ def normalize_categorical(values: pd.Series, *, sort: bool = False,
     order, as ``pd.factorize(sort=True)``), so that the codes sort like the text.
 
     Returns ``(categorical column, mask of cells whose text was not NFC)``; with ``controls`` a
-    list, the mask of cells that held control characters is appended to it."""
+    list, the mask of cells that held control characters is appended to it. A categorical
+    column whose categories are already clean text (a Parquet file written by this library)
+    is returned as it is: its codes are shared, not rebuilt."""
+    if _clean_categorical(values, sort):
+        if controls is not None:
+            controls.append(np.zeros(len(values), dtype=bool))
+        return values, np.zeros(len(values), dtype=bool)
     dic, ind = _dictionary(values)
     n_d = len(dic)
     ctrl_d = pc.fill_null(pc.match_substring_regex(dic, CONTROL_CHARS + "|" + LINE_LIKE), False)
@@ -239,12 +245,44 @@ def normalize_categorical(values: pd.Series, *, sort: bool = False,
     return make_categorical(codes, categories, index=values.index, name=values.name), changed
 
 
+_STR = pd.array(pa.array([], type=pa.string()), dtype="str").dtype
+
+
+def _clean_categorical(values: pd.Series, sort: bool) -> bool:
+    """A categorical column that :func:`normalize_categorical` would give back unchanged: 'str'
+    categories without control characters, empty or untrimmed values, in NFC (and sorted as
+    strings when ``sort``), unordered, codes of pandas' smallest type."""
+    if not isinstance(values.dtype, pd.CategoricalDtype) or values.cat.ordered:
+        return False
+    cats = values.cat.categories
+    if cats.dtype != _STR or values.cat.codes.dtype != _small_codes(np.zeros(0), len(cats)).dtype:
+        return False
+    if len(cats) == 0:
+        return True
+    dic = pa.array(cats.array)
+    if isinstance(dic, pa.ChunkedArray):
+        dic = dic.combine_chunks()
+    if not (pa.types.is_string(dic.type) or pa.types.is_large_string(dic.type)) or dic.null_count:
+        return False
+    if pc.any(pc.match_substring_regex(dic, CONTROL_CHARS + "|" + LINE_LIKE)).as_py():
+        return False
+    if pc.any(pc.equal(dic, "")).as_py():
+        return False
+    if not pc.all(pc.equal(pc.utf8_trim_whitespace(dic), dic)).as_py():
+        return False
+    if not pc.all(pc.equal(pc.utf8_normalize(dic, form="NFC"), dic)).as_py():
+        return False
+    if sort and len(dic) > 1 and not pc.all(pc.less(dic[:-1], dic[1:])).as_py():
+        return False
+    return True
+
+
 def _small_codes(codes: np.ndarray, n_categories: int) -> np.ndarray:
     """Codes in the smallest integer type pandas would use for ``n_categories``."""
     for t in (np.int8, np.int16, np.int32):
         if n_categories < np.iinfo(t).max:
-            return codes.astype(t)
-    return codes.astype(np.int64)
+            return codes.astype(t, copy=False)
+    return codes.astype(np.int64, copy=False)
 
 
 def make_categorical(codes: np.ndarray, categories: pd.Index, *, ordered: bool = False,

@@ -711,6 +711,11 @@ def _loops_table(log, seg: CaseBlocks, lp: Loops, codes: EventCodes) -> pd.DataF
         col = ev[S.REASON]
         if isinstance(col.dtype, pd.StringDtype):   # text stays text (no Python objects)
             out["reason"] = col.array.take(trig)
+        elif (isinstance(col.dtype, pd.CategoricalDtype)
+              and isinstance(col.cat.categories.dtype, pd.StringDtype)):
+            # the categorical text column of a read log: the same text array as above
+            codes = col.cat.codes.to_numpy()[trig]
+            out["reason"] = col.cat.categories.array.take(codes, allow_fill=True)
         else:
             out["reason"] = col.iloc[trig].to_numpy()
     ts = ev[S.TIMESTAMP]
