@@ -169,3 +169,22 @@ def test_dominant_unit_any_code_width(n_units):
     for act, unit in zip(pm.activities["activity"], pm.activities["unit"]):
         c = np.bincount(codes[(a == act) & (codes >= 0)], minlength=n_units)
         assert unit == (cats[int(c.argmax())] if c.max() > 0 else None)
+
+
+def test_select_on_adversarial_orders():
+    from tthc_mining.kernels import discovery as K
+    n = 60_000
+    killer = np.zeros(n, np.int64)                         # a median-of-three killer
+    for i in range(1, n // 2 + 1):
+        if i % 2 == 1:
+            killer[i - 1], killer[i] = i, n // 2 + i
+        killer[n // 2 + i - 1] = 2 * i
+    rng = np.random.default_rng(14)
+    for a in (killer, np.concatenate([np.arange(n // 2), np.arange(n // 2, 0, -1)]),
+              rng.integers(0, 3, n), np.arange(n), np.full(n, 7)):
+        a = a.astype(np.uint64)
+        for k in (0, 1, n // 2, int(0.9 * (n - 1)), n - 1):
+            b = a.copy()
+            K._select(b, 0, n, k)
+            assert b[k] == np.partition(a, k)[k]
+            assert (b[:k] <= b[k]).all() and (b[k + 1:] >= b[k]).all()

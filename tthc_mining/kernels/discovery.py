@@ -51,14 +51,18 @@ def sort_key(u, allpos, mask):
 def _select(a, lo, hi, k):
     """Reorder ``a[lo:hi]`` in place so that ``a[k]`` holds the value of rank ``k - lo``, every
     value before it is <= and every value after it is >= (quickselect, Hoare partition around a
-    median of three; an insertion sort on short ranges and a full sort after too many rounds)."""
+    median of three; an insertion sort on short ranges; after many rounds the three candidates
+    are drawn at pseudo-random positions, so no input order stays quadratic)."""
     rounds = 0
+    state = np.uint64(0x9E3779B97F4A7C15)
     while hi - lo > 16:
         rounds += 1
-        if rounds > 64:                      # pathological input: sort the rest
-            a[lo:hi].sort()
-            return
         mid = (lo + hi) >> 1
+        if rounds > 32:                      # an unlucky input: random candidates
+            for t in (lo, mid, hi - 1):
+                state = state * np.uint64(6364136223846793005) + np.uint64(1442695040888963407)
+                r = lo + np.int64((state >> np.uint64(33)) % np.uint64(hi - lo))
+                a[t], a[r] = a[r], a[t]
         if a[mid] < a[lo]:
             a[mid], a[lo] = a[lo], a[mid]
         if a[hi - 1] < a[lo]:
@@ -154,7 +158,13 @@ def select_quantile_keys(buf, starts, lo, hi):
         for j in range(Q):
             want[2 * j] = lo[g, j]
             want[2 * j + 1] = hi[g, j]
-        want.sort()
+        for t in range(1, W):                 # (insertion sort of the few ranks)
+            x = want[t]
+            j = t - 1
+            while j >= 0 and want[j] > x:
+                want[j + 1] = want[j]
+                j -= 1
+            want[j + 1] = x
         nw = 0                                # distinct ranks
         for t in range(W):
             if nw == 0 or want[t] != want[nw - 1]:
@@ -268,7 +278,18 @@ def group_scatter(group, values, starts, allpos, mask, buf):
 
 # ====================================================================== discover: activities
 @kernel
-def _activity_pass_impl(act, case_start, keep, extra, A, wait, proc, use_proc, unit, G):
+def activity_pass(act, case_start, keep, extra, A, wait, proc, use_proc, unit_bytes, unit_width,
+                  G):
+    """One pass over the kept dossiers' events: per activity the events, dossiers, first and
+    last events of a dossier, ``wait`` and (``use_proc``) ``proc`` counts/sums/minimum (non-NaN
+    values, row order) and, with ``G > 0``, the ``A x G`` event counts by unit (the codes'
+    bytes ``unit_bytes``, ``unit_width`` bytes each, -1 = no unit). Also the kept events."""
+    # the unit codes through the view of their width (one compiled body for every width; the
+    # branch below is the same for every event)
+    u8 = unit_bytes.view(np.int8)
+    u16 = unit_bytes[:unit_bytes.size - unit_bytes.size % 2].view(np.int16)
+    u32 = unit_bytes[:unit_bytes.size - unit_bytes.size % 4].view(np.int32)
+    u64 = unit_bytes[:unit_bytes.size - unit_bytes.size % 8].view(np.int64)
     n_cases = case_start.size - 1
     count = np.zeros(A, dtype=np.int64)
     cases = np.zeros(A, dtype=np.int64)
@@ -311,7 +332,14 @@ def _activity_pass_impl(act, case_start, keep, extra, A, wait, proc, use_proc, u
                     if p < pmin:
                         pmin = p
             if G > 0:
-                u = unit[i]
+                if unit_width == 1:
+                    u = np.int64(u8[i])
+                elif unit_width == 2:
+                    u = np.int64(u16[i])
+                elif unit_width == 4:
+                    u = np.int64(u32[i])
+                else:
+                    u = u64[i]
                 if u >= 0:
                     units[a * G + u] += 1
         if e > s:
@@ -320,26 +348,6 @@ def _activity_pass_impl(act, case_start, keep, extra, A, wait, proc, use_proc, u
             a = act[e - 1]
             last_ct[a if a >= 0 else extra] += 1
     return (count, cases, first_ct, last_ct, wn, ws, wmin, pn, ps, pmin, units, n_events)
-
-
-@kernel
-def activity_pass(act, case_start, keep, extra, A, wait, proc, use_proc, unit_bytes,
-                  unit_width, G):
-    """One pass over the kept dossiers' events: per activity the events, dossiers, first and
-    last events of a dossier, ``wait`` and (``use_proc``) ``proc`` counts/sums/minimum (non-NaN
-    values, row order) and, with ``G > 0``, the ``A x G`` event counts by unit (the codes'
-    bytes ``unit_bytes``, ``unit_width`` bytes each, -1 = no unit). Also the kept events."""
-    if unit_width == 1:
-        return _activity_pass_impl(act, case_start, keep, extra, A, wait, proc, use_proc,
-                                   unit_bytes.view(np.int8), G)
-    if unit_width == 2:
-        return _activity_pass_impl(act, case_start, keep, extra, A, wait, proc, use_proc,
-                                   unit_bytes.view(np.int16), G)
-    if unit_width == 4:
-        return _activity_pass_impl(act, case_start, keep, extra, A, wait, proc, use_proc,
-                                   unit_bytes.view(np.int32), G)
-    return _activity_pass_impl(act, case_start, keep, extra, A, wait, proc, use_proc,
-                               unit_bytes.view(np.int64), G)
 
 
 @kernel
