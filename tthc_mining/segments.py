@@ -15,7 +15,11 @@ start) and *processing* (start -> end). Every segment has an *owner*:
 - ``agency`` otherwise, attributed to the unit/officer of the event that ends the segment.
 
 Bottlenecks, rework cost, overdue attribution and the replay of cuts are sums over segments, so
-they are computed once here, vectorised on integer codes, and cached on the log.
+they are computed once here and cached on the log: compiled passes over the raw int64 instants and
+the integer codes (``tthc_mining.kernels.calendar.segment_times`` maps both timestamp columns onto
+the working-time axis and takes the exact differences in the same pass, without the int64 axis
+arrays; ``tthc_mining.kernels.segments`` gives the dossier blocks, owners and hand-overs), the
+rows of a large log shared by two threads.
 """
 from __future__ import annotations
 
@@ -276,9 +280,6 @@ def _owners(codes, state_lut, fin_lut, is_first, ts, rep, owner) -> int:
     return K.owners(_ro(codes, np.int8), _ro(state_lut, np.int8), _ro(fin_lut, bool),
                     _ro(is_first, bool), _ro(ts, np.int64),
                     _ro(ts if rep is None else rep, np.int64), rep is not None, owner)
-
-
-_NAT = np.iinfo(np.int64).min
 
 
 def utc_ns(col: pd.Series) -> np.ndarray:
