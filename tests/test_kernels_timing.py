@@ -62,8 +62,8 @@ def test_case_close_rules_on_a_toy_log():
     roles = np.array([R[r] for r in ("receipt", "processing_finished", "result_returned",
                                      "withdrawn", "refused")], dtype=np.int64)
     ro = T._ro
-    rec, cl_ns, cl_row, outcome, lk, roleless = K.case_close(ro(cs), ro(ts), ro(np.array(rl, np.int8),
-                                                   np.int8), 20, roles, ro(fr), True, 0)
+    rec, cl_ns, cl_row, outcome, lk, roleless = K.case_close(
+        ro(cs), ro(ts), ro(np.array(rl, np.int8), np.int8), 20, False, roles, ro(fr), True, 0)
     assert not roleless
     np.testing.assert_array_equal(rec, [0, -1, 5, -1])
     np.testing.assert_array_equal(outcome, [0, 2, -1, 0])
@@ -84,3 +84,18 @@ def test_to_working_kernel_handles_nat_and_a_short_input():
     all_nat = np.full(12_000, NAT, dtype=np.int64)
     assert np.isnan(T._to_working_utc(cal, all_nat, cal.tz)).all()
     assert K.min_max_valid(T._ro(all_nat)) == (0, 0, 12_000)
+
+
+def test_case_close_all_known_skips_the_timestamps_with_the_same_result():
+    log = tm.synth.province(1500, seed=3).log
+    from tthc_mining.segments import segments
+    seg = segments(log)
+    ts = T._utc_ns_col(log.events, S.TIMESTAMP, log.calendar.tz)
+    role = T._role_codes(log.events)
+    fr = T._case_first_ns(log.events, S.FINISHED_REPORTED, seg.case, seg.n_cases,
+                          seg.case_start[:-1], log.calendar.tz)
+    top = int(ts.max())
+    a = T._closing(seg, ts, role, top, True, fr)
+    b = T._closing(seg, ts, role, top, False, fr)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)

@@ -725,7 +725,7 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
     # the rules of _closing, shared with overdue_arrays
     fr_ns = _case_time(S.FINISHED_REPORTED).asi8 if S.FINISHED_REPORTED in ev.columns else None
     rec_idx, closed_ns, closed_row, outcome, last_known, roleless = _closing(
-        seg, ts_ns, role, as_of_t.value, fr_ns)
+        seg, ts_ns, role, as_of_t.value, bool(in_asof.all()), fr_ns)
     del fr_ns
     if roleless:
         notes.append("No closing activity (processing finished / result returned / withdrawn / "
@@ -1093,7 +1093,7 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
 
 
 
-def _closing(seg, ts_ns: np.ndarray, role: np.ndarray, as_of_ns: int,
+def _closing(seg, ts_ns: np.ndarray, role: np.ndarray, as_of_ns: int, all_known: bool,
              fr_ns: np.ndarray | None) -> tuple:
     """The closing rules of :func:`timing` (module docstring), per dossier, from one compiled
     pass over the events (``kernels.timing.case_close``), shared by :func:`timing` and
@@ -1107,7 +1107,8 @@ def _closing(seg, ts_ns: np.ndarray, role: np.ndarray, as_of_ns: int,
     Returns ``(rec_idx, closed_ns, closed_row, outcome, last_known, roleless)``: the first
     receipt event (any time, -1 when none), the closing instant (NaT when open), its event row
     (-1 when none, e.g. an exported finish), the outcome (0 finished, 1 withdrawn, 2 refused,
-    -1 open), the last known event (-1 when none) and whether the log is a generic one."""
+    -1 open), the last known event (-1 when none) and whether the log is a generic one.
+    ``all_known``: every event is known by ``as_of`` (the timestamps are then not read)."""
     from .kernels.timing import case_close
     R = {name: i for i, name in enumerate(S.ROLES)}
     life_mask = 0
@@ -1118,8 +1119,9 @@ def _closing(seg, ts_ns: np.ndarray, role: np.ndarray, as_of_ns: int,
     roles = np.array([R[r] for r in (S.ROLE_RECEIPT, S.ROLE_FINISHED, S.ROLE_RESULT,
                                      S.ROLE_WITHDRAWN, S.ROLE_REFUSED)], dtype=np.int64)
     has_fr = fr_ns is not None
-    return case_close(_ro(seg.case_start), _ro(ts_ns), _ro(role, np.int8), int(as_of_ns), roles,
-                      _ro(fr_ns if has_fr else np.zeros(0, np.int64)), has_fr, life_mask)
+    return case_close(_ro(seg.case_start), _ro(ts_ns), _ro(role, np.int8), int(as_of_ns),
+                      bool(all_known), roles, _ro(fr_ns if has_fr else np.zeros(0, np.int64)),
+                      has_fr, life_mask)
 
 
 # ----------------------------------------------------------------------------- lean path
@@ -1199,8 +1201,9 @@ def _to_working_utc(cal, utc_ns: np.ndarray, tz: str | None) -> np.ndarray:
     and an input long enough for its constant-offset local-time path, the same operations as
     ``WorkingCalendar.to_working`` (local ns, day and seconds of the day, a clip per office
     slot added to zeros, ``cum[day] * L + where(working, intra, 0)``) element by element in
-    one compiled pass (``kernels.timing.to_working``: the same values, bit for bit; the tests
-    compare them); otherwise the calendar's own method."""
+    one compiled pass (``kernels.timing.to_working``, the zone's offset added on the fly when
+    it is constant over the data, as ``calendar.utc_to_local_ns`` does: the same values, bit
+    for bit; the tests compare them); otherwise the calendar's own method."""
     from .calendar import _FAST_LOCAL_MIN, NS_PER_S, WorkingCalendar, utc_to_local_ns
     utc_ns = np.asarray(utc_ns, dtype=np.int64)
     n = len(utc_ns)
@@ -1212,13 +1215,21 @@ def _to_working_utc(cal, utc_ns: np.ndarray, tz: str | None) -> np.ndarray:
              and kind._ensure is WorkingCalendar._ensure)
     if not plain or n < _FAST_LOCAL_MIN:
         return np.asarray(cal.to_working(_idx_from_ns(utc_ns, tz)), dtype=np.float64)
+    from .calendar import _constant_offset
     from .kernels.timing import min_max_valid, to_working
-    ns = _ro(utc_to_local_ns(utc_ns, cal.tz or "UTC"))
+    ns = _ro(utc_ns)
     lo, hi, n_nat = min_max_valid(ns)
     if n_nat == n:
         return np.asarray(cal.to_working(_idx_from_ns(utc_ns, tz)), dtype=np.float64)
-    cal._ensure(int(lo) // NS_PER_DAY, int(hi) // NS_PER_DAY)
-    return to_working(ns, int(cal._d0), _ro(cal._cum * cal.seconds_per_day, np.float64),
+    # local time = UTC + the zone's offset when it is constant over the span (added in the
+    # kernel), else pandas' conversion (utc_to_local_ns)
+    off = _constant_offset(int(lo), int(hi), cal.tz or "UTC")
+    if off is None:
+        ns = _ro(utc_to_local_ns(utc_ns, cal.tz or "UTC"))
+        lo, hi, _ = min_max_valid(ns)
+        off = 0
+    cal._ensure((int(lo) + off) // NS_PER_DAY, (int(hi) + off) // NS_PER_DAY)
+    return to_working(ns, int(off), int(cal._d0), _ro(cal._cum * cal.seconds_per_day, np.float64),
                       _ro(cal._working, np.bool_), _ro(cal._a, np.float64),
                       _ro(cal._len, np.float64))
 
@@ -1231,16 +1242,18 @@ def _counted_sums(w_end: np.ndarray, case: np.ndarray, case_start: np.ndarray,
     on the case's first event), in row order from 0.0 — what ``np.bincount(case,
     weights=np.where(owner == o, counted, 0.0))`` gives over the full arrays (the rows of a case
     contiguous, ``case_start`` their bounds). One compiled pass over the rows
-    (``kernels.timing.counted_sums``: each case's sum one sequential sum over its rows, so the
-    same values bit for bit); ``case`` is not read."""
-    from .kernels.timing import counted_sums
+    (``kernels.timing.counted_clock``: each case's sum one sequential sum over its rows, so
+    the same values bit for bit); ``case`` is not read."""
+    from .kernels.timing import counted_clock
     n_cases = len(case_start) - 1
     if len(w_end) == 0 or n_cases <= 0:
         return [np.zeros(max(n_cases, 0)) for _ in owners]
-    out = counted_sums(_ro(w_end, np.float64), _ro(case_start), _ro(owner, np.int8),
-                       _ro(win_start, np.float64), _ro(win_end, np.float64),
-                       _ro(np.asarray(owners), np.int8))
-    return list(out)
+    i8, i64, f64, b1 = (_ro(np.zeros(0, t)) for t in (np.int8, np.int64, np.float64, np.bool_))
+    sums, _, _, _ = counted_clock(
+        _ro(w_end, np.float64), _ro(case_start), _ro(owner, np.int8),
+        _ro(np.asarray(owners), np.int8), _ro(win_start, np.float64), _ro(win_end, np.float64),
+        False, i8, i64, i8, True, 1.0, 0.0, f64, b1, i64, b1, 0, 0)
+    return list(sums)
 
 
 def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
@@ -1261,7 +1274,7 @@ def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any =
     tz = cal.tz or "UTC"
     ev = log.events
     ts_ns = _utc_ns_col(ev, S.TIMESTAMP, tz)
-    from .kernels.timing import clock_flags, min_max_valid
+    from .kernels.timing import counted_clock, min_max_valid
     ts_ns = _ro(ts_ns)
     _, top, n_nat = min_max_valid(ts_ns)
     if as_of is None and n_nat < ts_ns.size:   # _resolve_as_of's default: the latest instant
@@ -1292,8 +1305,9 @@ def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any =
 
     # closing events (known by as_of), the first receipt and the last known event per dossier
     fr_ns = case_ns(S.FINISHED_REPORTED) if S.FINISHED_REPORTED in ev.columns else None
+    all_known = n_nat == 0 and (n == 0 or top <= as_of_t.value)   # every event by as_of
     rec_idx, closed_ns, closed_row, outcome, last_known, _ = _closing(
-        seg, ts_ns, role, as_of_t.value, fr_ns)
+        seg, ts_ns, role, as_of_t.value, all_known, fr_ns)
     del fr_ns
     w_asof = float(cal.to_working(as_of_t))
 
@@ -1372,22 +1386,20 @@ def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any =
     win_end = np.where(is_received, win_end, win_start)
     owner = _ro(seg.owner, np.int8)
     owners = (OWNER_AGENCY,) if third_party_paused else (OWNER_AGENCY, OWNER_THIRD)
-    by_owner = _counted_sums(w_end, case, case_start, owner, win_start, win_end, owners)
-    # the holder after the last known event (its role's state, else its owner) and the open
-    # tail from there to the window's end; the agency clock against the budget
+    # the counted time per owner, the holder after the last known event (its role's state,
+    # else its owner) and the open tail from there to the window's end, the agency clock
+    # against the budget: one compiled pass over the events
     state_lut = np.full(len(S.ROLES) + 1, -1, dtype=np.int8)    # by role code + 1 (-1: unknown)
     state_lut[R[S.ROLE_SUPPLEMENT_REQUEST] + 1] = OWNER_CITIZEN
     state_lut[R[S.ROLE_SUSPENDED] + 1] = OWNER_THIRD
     state_lut[R[S.ROLE_SUPPLEMENT_RECEIVED] + 1] = OWNER_AGENCY
     state_lut[R[S.ROLE_RESUMED] + 1] = OWNER_AGENCY
-    agency_days, days_late_actual, overdue = clock_flags(
-        _ro(w_end, np.float64), case_start, owner, role, _ro(win_start, np.float64),
-        _ro(win_end, np.float64), _ro(last_known), _ro(state_lut, np.int8),
-        _ro(by_owner[0], np.float64), _ro(by_owner[-1], np.float64), bool(third_party_paused),
-        float(L), _EPS_S / L, _ro(budget_days, np.float64), _ro(has_deadline, np.bool_),
-        _ro(outcome),
+    _, agency_days, days_late_actual, overdue = counted_clock(
+        _ro(w_end, np.float64), case_start, owner, _ro(np.asarray(owners), np.int8),
+        _ro(win_start, np.float64), _ro(win_end, np.float64), True, role, _ro(last_known),
+        _ro(state_lut, np.int8), bool(third_party_paused), float(L), _EPS_S / L,
+        _ro(budget_days, np.float64), _ro(has_deadline, np.bool_), _ro(outcome),
         _ro(is_received, np.bool_), int(OWNER_AGENCY), int(OWNER_THIRD))
-    del by_owner
     out = {"budget_days": budget_days, "agency_days": agency_days,
            "days_late_actual": days_late_actual, "overdue_actual": overdue}
     log._cache[lean_key] = (catalog, out)

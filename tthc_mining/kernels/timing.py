@@ -13,7 +13,7 @@ import numpy as np
 
 from . import kernel
 
-__all__ = ["case_close", "first_valid", "counted_sums", "clock_flags", "min_max_valid", "to_working",
+__all__ = ["case_close", "first_valid", "counted_clock", "min_max_valid", "to_working",
            "warm_types"]
 
 _NAT = np.iinfo(np.int64).min
@@ -22,13 +22,14 @@ _NS_PER_S = 1_000_000_000
 
 
 @kernel
-def case_close(case_start, ts, role, as_of, roles, fr_ns, has_fr, life_mask):
+def case_close(case_start, ts, role, as_of, all_known, roles, fr_ns, has_fr, life_mask):
     """The closing rules of ``tm.timing`` per dossier, from one pass over the events.
 
     ``roles`` = the codes of receipt, finished, result, withdrawn, refused; ``fr_ns`` per
     dossier the exported finish (``case:finished``, used when ``has_fr``); ``life_mask`` the
     bits ``role + 1`` of the closing and clock roles. An event is *known* when its timestamp is
-    not NaT and ``<= as_of``.
+    not NaT and ``<= as_of`` (``all_known``: every event is, the timestamps are then not read
+    in the pass over the events).
 
     Per dossier: finished = the first known finished event, else the exported finish (unless
     after ``as_of``), else the first known result event; for a log without the exported finish
@@ -44,11 +45,10 @@ def case_close(case_start, ts, role, as_of, roles, fr_ns, has_fr, life_mask):
     big = np.iinfo(np.int64).max
     r_rec, r_fin, r_res, r_wd, r_rf = roles[0], roles[1], roles[2], roles[3], roles[4]
     rec_row = np.empty(n_cases, dtype=np.int64)
-    fin = np.empty(n_cases, dtype=np.int64)
-    res = np.empty(n_cases, dtype=np.int64)
-    wd = np.empty(n_cases, dtype=np.int64)
-    rf = np.empty(n_cases, dtype=np.int64)
     last_known = np.empty(n_cases, dtype=np.int64)
+    closed_ns = np.empty(n_cases, dtype=np.int64)
+    closed_row = np.empty(n_cases, dtype=np.int64)
+    outcome = np.empty(n_cases, dtype=np.int64)
     present = 0
     for c in range(n_cases):
         r0 = case_start[c]
@@ -59,12 +59,11 @@ def case_close(case_start, ts, role, as_of, roles, fr_ns, has_fr, life_mask):
         f_rf = -1
         lk = -1
         for r in range(r0, case_start[c + 1]):
-            t = ts[r]
             ro = role[r]
             present |= 1 << (ro + 1)
             if ro == r_rec and f_rec < 0:
                 f_rec = r
-            if t != _NAT and t <= as_of:
+            if all_known or (ts[r] != _NAT and ts[r] <= as_of):
                 lk = r
                 if ro == r_fin:
                     if f_fin < 0:
@@ -79,37 +78,21 @@ def case_close(case_start, ts, role, as_of, roles, fr_ns, has_fr, life_mask):
                     if f_rf < 0:
                         f_rf = r
         rec_row[c] = f_rec
-        fin[c] = f_fin
-        res[c] = f_res
-        wd[c] = f_wd
-        rf[c] = f_rf
         last_known[c] = lk
-    roleless = not has_fr and (present & life_mask) == 0
-    closed_ns = np.empty(n_cases, dtype=np.int64)
-    closed_row = np.empty(n_cases, dtype=np.int64)
-    outcome = np.empty(n_cases, dtype=np.int64)
-    for c in range(n_cases):
-        f_row = fin[c]
+        # finished: the finished event, else the exported finish, else the result event
+        f_row = f_fin
         f_ns = ts[f_row] if f_row >= 0 else _NAT
         if has_fr and f_ns == _NAT:
             x = fr_ns[c]
             f_ns = x if x <= as_of else _NAT
-        if f_ns == _NAT and res[c] >= 0:
-            f_row = res[c]
+        if f_ns == _NAT and f_res >= 0:
+            f_row = f_res
             f_ns = ts[f_row]
-        if roleless:
-            lr = case_start[c + 1] - 1
-            if last_known[c] == lr and lr >= 0:
-                f_row = lr
-                f_ns = ts[lr]
-            else:
-                f_row = -1
-                f_ns = _NAT
         cl = f_ns if f_ns != _NAT else big
         row = f_row if f_ns == (ts[f_row] if f_row >= 0 else _NAT) else -1
         out = 0
         for k in range(1, 3):
-            idx = wd[c] if k == 1 else rf[c]
+            idx = f_wd if k == 1 else f_rf
             if idx >= 0:
                 x = ts[idx]
                 if x == _NAT:
@@ -124,6 +107,20 @@ def case_close(case_start, ts, role, as_of, roles, fr_ns, has_fr, life_mask):
         closed_ns[c] = cl
         closed_row[c] = row if out >= 0 else -1
         outcome[c] = out
+    roleless = not has_fr and (present & life_mask) == 0
+    if roleless:
+        # no finished / result / withdrawn / refused event anywhere: finished at the last
+        # event when it is known
+        for c in range(n_cases):
+            lr = case_start[c + 1] - 1
+            if last_known[c] == lr and lr >= 0 and ts[lr] != _NAT:
+                closed_ns[c] = ts[lr]
+                closed_row[c] = lr
+                outcome[c] = 0
+            else:
+                closed_ns[c] = _NAT
+                closed_row[c] = -1
+                outcome[c] = -1
     return rec_row, closed_ns, closed_row, outcome, last_known, roleless
 
 
@@ -143,18 +140,35 @@ def first_valid(case_start, a):
 
 
 @kernel
-def counted_sums(w_end, case_start, owner, win_start, win_end, owners):
-    """Per dossier and for each owner in ``owners`` (one or two): the sum over the dossier's
-    events of that owner, in row order from 0.0, of the counted time ``fmax(min(w_end, win_end)
-    - max(w_prev_end, win_start), 0)`` (``win_start`` for the dossier's first event;
-    ``maximum`` / ``minimum`` propagate NaN, ``fmax`` turns it into 0), as ``np.bincount(case,
-    weights=np.where(owner == o, counted, 0.0))`` gives it (adding the 0.0 of the other rows
-    changes no sum). Returns ``(len(owners), n_cases)``."""
+def counted_clock(w_end, case_start, owner, owners, win_start, win_end, with_clock, role,
+                  last_known, state_lut, paused, L, eps_l, budget_days, has_deadline, outcome,
+                  is_received, agency, third):
+    """Per dossier, one pass over its events: for each owner in ``owners`` (one or two) the
+    sum over the dossier's events of that owner, in row order from 0.0, of the counted time
+    ``fmax(min(w_end, win_end) - max(w_prev_end, win_start), 0)`` (``win_start`` for the
+    dossier's first event; ``maximum`` / ``minimum`` propagate NaN, ``fmax`` turns it into 0),
+    as ``np.bincount(case, weights=np.where(owner == o, counted, 0.0))`` gives it (adding the
+    0.0 of the other rows changes no sum): ``sums`` ``(len(owners), n_cases)``.
+
+    With ``with_clock`` (``owners`` = agency, then third party when not ``paused``), the agency
+    clock of ``overdue_arrays`` too: the open tail after the last known event (``win_end -
+    maximum(w_end[lk], win_start)``, negative -> 0, NaN kept; 0 when a later event exists or
+    none is known) charged to who holds the dossier after that event (``state_lut[role + 1]``
+    when >= 0, else the event's owner; the agency when no event is known), then
+    ``agency_days``, ``days_late_actual`` and ``overdue_actual`` with the same operations as
+    the numpy expressions they replace (``charged / L <= budget + eps_l`` on time; days late
+    clipped below at 0, NaN kept, only for finished or open dossiers with a deadline; overdue:
+    finished over the budget, or open, held by the agency and over it). Without it those three
+    are empty. Returns ``(sums, agency_days, days_late_actual, overdue_actual)``."""
     n_cases = case_start.size - 1
     n_o = owners.size
     o0 = owners[0]
     o1 = owners[1] if n_o > 1 else owners[0]
-    out = np.zeros((n_o, n_cases), dtype=np.float64)
+    sums = np.zeros((n_o, n_cases), dtype=np.float64)
+    n_c = n_cases if with_clock else 0
+    agency_days = np.empty(n_c, dtype=np.float64)
+    late = np.empty(n_c, dtype=np.float64)
+    overdue = np.empty(n_c, dtype=np.bool_)
     for c in range(n_cases):
         ws = win_start[c]
         we = win_end[c]
@@ -179,51 +193,31 @@ def counted_sums(w_end, case_start, owner, win_start, win_end, owners):
                     else:
                         a1 += d
             prev = e
-        out[0, c] = a0
+        sums[0, c] = a0
         if n_o > 1:
-            out[1, c] = a1
-    return out
-
-
-@kernel
-def clock_flags(w_end, case_start, owner, role, win_start, win_end, last_known, state_lut,
-                by_agency, by_third, paused, L, eps_l, budget_days, has_deadline, outcome,
-                is_received, agency, third):
-    """The agency clock per dossier after the counted sums (``by_agency`` / ``by_third``, the
-    latter read only when not ``paused``): the open tail after the last known event (``win_end
-    - maximum(w_end[lk], win_start)``, negative -> 0, NaN kept; 0 when a later event exists or
-    none is known) charged to who holds the dossier after that event (``state_lut[role + 1]``
-    when >= 0, else the event's owner; the agency when no event is known), then what
-    ``overdue_arrays`` returns: ``(agency_days, days_late_actual, overdue_actual)`` with the
-    same operations as its numpy expressions (``charged / L <= budget + eps_l`` on time;
-    days late clipped below at 0, NaN kept, only for finished or open dossiers with a
-    deadline; overdue: finished over the budget, or open, held by the agency and over it)."""
-    n_cases = case_start.size - 1
-    agency_days = np.empty(n_cases, dtype=np.float64)
-    late = np.empty(n_cases, dtype=np.float64)
-    overdue = np.empty(n_cases, dtype=np.bool_)
-    for c in range(n_cases):
+            sums[1, c] = a1
+        if not with_clock:
+            continue
         lk = last_known[c]
         if lk >= 0:
             st = state_lut[role[lk] + 1]
             if st < 0:
                 st = owner[lk]
             e = w_end[lk]
-            ws = win_start[c]
             m = e if (e >= ws or np.isnan(e)) else ws                       # np.maximum
-            t = win_end[c] - m
+            t = we - m
             if not (t >= 0.0 or np.isnan(t)):                                # np.maximum(t, 0)
                 t = 0.0
-            if lk < case_start[c + 1] - 1:          # a later event covers it
+            if lk < r1 - 1:                         # a later event covers it
                 t = 0.0
         else:
             st = agency
             t = 0.0
-        a_s = by_agency[c] + (t if st == agency else 0.0)
+        a_s = a0 + (t if st == agency else 0.0)
         if paused:
             charged = a_s + 0.0
         else:
-            charged = a_s + (by_third[c] + (t if st == third else 0.0))
+            charged = a_s + (a1 + (t if st == third else 0.0))
         out = outcome[c]
         fin = out == 0
         open_ = out < 0 and is_received[c]
@@ -239,7 +233,7 @@ def clock_flags(w_end, case_start, owner, role, win_start, win_end, last_known, 
         late[c] = x
         agency_days[c] = a_s / L
         overdue[c] = (fin and hd and not ok) or (open_ and st == agency and hd and not ok)
-    return agency_days, late, overdue
+    return sums, agency_days, late, overdue
 
 
 @kernel
@@ -264,8 +258,9 @@ def min_max_valid(a):
 
 
 @kernel
-def to_working(ns, d0, cum_l, working, slot_a, slot_len):
-    """``WorkingCalendar.to_working`` of local wall-clock ns (NaT -> NaN) with the day table
+def to_working(ns, off, d0, cum_l, working, slot_a, slot_len):
+    """``WorkingCalendar.to_working`` of the local wall-clock ns ``ns + off`` (NaT -> NaN;
+    ``off`` the zone's constant UTC offset, or 0 for local input) with the day table
     (``d0`` its first day, ``cum_l`` = ``cum * L`` per day, ``working`` per day) and the office
     slots (starts and lengths in seconds of the day): per element the day and the seconds of
     the day, the sum of ``clip(sec - a, 0, len)`` over the slots (from the first slot's term),
@@ -278,6 +273,7 @@ def to_working(ns, d0, cum_l, working, slot_a, slot_len):
         if x == _NAT:
             out[i] = np.nan
             continue
+        x += off
         day = x // _NS_PER_DAY
         rem = x - day * _NS_PER_DAY
         sec = rem / _NS_PER_S
@@ -309,17 +305,19 @@ def warm_types() -> None:
     role = _ro(np.array([0, -1, 1], dtype=np.int8))
     roles = np.array([0, 1, 2, 3, 4], dtype=np.int64)
     for has_fr in (False, True):
-        case_close(cs, ts, role, 5, roles, _ro(np.array([1, _NAT], dtype=np.int64)), has_fr, 6)
+        for known in (False, True):
+            case_close(cs, ts, role, 5, known, roles, _ro(np.array([1, _NAT], dtype=np.int64)),
+                       has_fr, 6)
     first_valid(cs, ts)
     min_max_valid(ts)
     w = _ro(np.array([1.0, 2.0, np.nan]))
-    counted_sums(w, cs, role, _ro(np.zeros(2)), _ro(np.ones(2)),
-                 _ro(np.array([0, 1], dtype=np.int8)))
     z = _ro(np.zeros(2))
-    for paused in (False, True):
-        clock_flags(w, cs, role, role, z, _ro(np.ones(2)), _ro(np.array([1, -1], np.int64)),
-                    _ro(np.array([-1, 0, 1], np.int8)), z, z, paused, 1.0, 1e-3, z,
-                    _ro(np.ones(2, np.bool_)), _ro(np.array([0, -1], np.int64)),
-                    _ro(np.ones(2, np.bool_)), 0, 2)
-    to_working(ts, 0, _ro(np.zeros(2)), _ro(np.ones(2, dtype=np.bool_)), _ro(np.array([0.0])),
+    i8 = _ro(np.array([0, 2], dtype=np.int8))
+    for owners in (i8[:1], i8):
+        for with_clock in (False, True):
+            counted_clock(w, cs, role, owners, z, _ro(np.ones(2)), with_clock, role,
+                          _ro(np.array([1, -1], np.int64)), _ro(np.array([-1, 0, 1], np.int8)),
+                          owners.size == 1, 1.0, 1e-3, z, _ro(np.ones(2, np.bool_)),
+                          _ro(np.array([0, -1], np.int64)), _ro(np.ones(2, np.bool_)), 0, 2)
+    to_working(ts, 0, 0, _ro(np.zeros(2)), _ro(np.ones(2, dtype=np.bool_)), _ro(np.array([0.0])),
                _ro(np.array([3600.0])))
