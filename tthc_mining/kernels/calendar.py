@@ -52,7 +52,10 @@ def _axis(v, off, d0, base, wmask, slot_a, slot_len):
     NaT). Branch-free (the time of day is unpredictable): the clips are sign-mask arithmetic and
     ``wmask`` is -1 on working days, 0 on the others."""
     x = v + off
-    day = x // NS_PER_DAY                     # floor division (numba follows Python)
+    if x >= 0:                                # (after 1970: unsigned division, faster)
+        day = np.int64(np.uint64(x) // np.uint64(NS_PER_DAY))
+    else:
+        day = x // NS_PER_DAY                 # floor division (numba follows Python)
     nid = x - day * NS_PER_DAY
     k = day - d0
     intra = np.int64(0)
