@@ -177,37 +177,45 @@ def local_ns(log, column: str = S.TIMESTAMP, *, cache: bool = True) -> np.ndarra
     return out
 
 
-def months_of(ns: np.ndarray) -> np.ndarray:
-    """Months since 1970-01 (int32) of local int64 ns; -1 for NaT."""
-    nat = ns == np.iinfo(np.int64).min
-    day = np.floor_divide(ns, 86_400 * 1_000_000_000)
-    out = np.full(len(ns), -1, dtype=np.int32)   # months since 1970 fit 32 bits
-    if (~nat).any():
-        # month of each distinct day, looked up (a log spans a few hundred days)
-        any_nat = bool(nat.any())
-        d0 = int(day.min(initial=np.iinfo(np.int64).max, where=~nat)) if any_nat else int(day.min())
-        d1 = int(day.max(initial=np.iinfo(np.int64).min, where=~nat)) if any_nat else int(day.max())
-        if d1 - d0 < 1_000_000:
-            lut = np.arange(d0, d1 + 1, dtype=np.int64).view("datetime64[D]").astype(
-                "datetime64[M]").astype(np.int64).astype(np.int32)
-            if any_nat:
-                ok = ~nat
-                out[ok] = lut[day[ok] - d0]
-            else:
-                day -= d0
-                np.take(lut, day, out=out)
-        else:
-            m = ns.view("datetime64[ns]").astype("datetime64[M]").astype(np.int64)
-            out = np.where(nat, -1, m).astype(np.int32)
-    return out
+def _ro(a, dtype) -> np.ndarray:
+    """``a`` as a C-contiguous read-only array of ``dtype`` (a view when it already is one):
+    the kernels then see one array type whether the data came from Parquet (read-only Arrow
+    buffers) or from a DataFrame built in memory."""
+    a = np.ascontiguousarray(a, dtype=dtype)
+    if a.flags.writeable:
+        a = a.view()
+        a.flags.writeable = False
+    return a
 
 
-def month_index(log, column: str = S.TIMESTAMP) -> np.ndarray:
-    """Months since 1970-01 (int32) of a timestamp column in local time (cached); -1 for NaT."""
-    key = ("d2_month", column)
-    if key not in log._cache:
-        log._cache[key] = months_of(local_ns(log, column))
-    return log._cache[key]
+def _none(dtype) -> np.ndarray:
+    """An empty read-only array: "not given" for a kernel argument of that type."""
+    return _ro(np.zeros(0, dtype=dtype), dtype)
+
+
+def _local_source(log, column: str = S.TIMESTAMP) -> tuple[np.ndarray, int]:
+    """The instants of a timestamp column as ``(int64 ns, offset)`` such that the local
+    wall-clock time (:func:`local_ns`) of a valid instant is ``ns + offset``: the cached local
+    times, or the UTC instants and the zone's UTC offset when it is constant over the data
+    (what :func:`tthc_mining.calendar.utc_to_local_ns` then adds), so that no local copy of the
+    column is made; otherwise :func:`local_ns` itself."""
+    cached = log._cache.get(("d2_local_ns", column))
+    if cached is not None:
+        return _ro(cached, np.int64), 0
+    s = log.events[column]
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        from .calendar import _constant_offset, ns_view
+        from .kernels import bottlenecks as K
+        utc = _ro(ns_view(s.array), np.int64)
+        lo, hi, n_nat = K.minmax_valid(utc)
+        if n_nat == utc.size:
+            return utc, 0
+        off = _constant_offset(int(lo), int(hi), log.calendar.tz or "UTC")
+        if off is not None:
+            return utc, int(off)
+    elif s.dtype == np.dtype("datetime64[ns]"):
+        return _ro(s.to_numpy().view(np.int64), np.int64), 0
+    return _ro(local_ns(log, column, cache=False), np.int64), 0
 
 
 def overdue_flags(log) -> dict | None:
@@ -382,46 +390,15 @@ def group_quantiles(values: np.ndarray, groups: np.ndarray, n_groups: int,
     """Quantiles (linear interpolation, as numpy) of ``values`` within integer ``groups``,
     exact. ``values`` must be finite. Returns an ``(n_groups, len(qs))`` array (NaN for empty).
 
-    The values are grouped by one sort of 64-bit keys ``group | row`` (a stable argsort by
-    group without ``argsort``), then each group's order statistics are read with
-    ``np.partition`` (a loop over the groups, not over rows)."""
+    One compiled pass: a stable counting sort of the values by group, then each group's order
+    statistics around every quantile's position by selection (no sort)."""
+    from .kernels import bottlenecks as K
     qs = tuple(qs)
-    out = np.full((n_groups, len(qs)), np.nan)
     values = np.asarray(values, dtype=np.float64)
-    if values.size == 0:
-        return out
-    groups = np.asarray(groups, dtype=np.int64)
-    counts = np.bincount(groups, minlength=n_groups)[:n_groups]
-    m = values.size
-    ib = max(int(m - 1).bit_length(), 1)
-    gb = max(int(n_groups - 1).bit_length(), 1)
-    if n_groups == 1:
-        vg = values
-    elif n_groups < (1 << 15) and groups.min(initial=0) >= 0:
-        # few groups: a stable radix sort of 16-bit codes groups the rows in row order
-        vg = values[np.argsort(groups.astype(np.int16), kind="stable")]
-    elif gb + ib <= 64:
-        key = groups.astype(np.uint64)
-        key <<= np.uint64(ib)
-        key |= np.arange(m, dtype=np.uint64)
-        key.sort()
-        key &= np.uint64((1 << ib) - 1)
-        vg = values[key.astype(np.int64)]
-        del key
-    else:  # pragma: no cover - more than 2**40 rows
-        vg = values[np.argsort(groups, kind="stable")]
-    starts = np.zeros(n_groups, dtype=np.int64)
-    if n_groups > 1:
-        starts[1:] = np.cumsum(counts)[:-1]
-    for gi in np.flatnonzero(counts):                # loop over groups (rows of the result)
-        c = int(counts[gi])
-        pos = np.array([q * (c - 1) for q in qs], dtype=np.float64)
-        lo = np.floor(pos).astype(np.int64)
-        hi = np.minimum(lo + 1, c - 1)
-        part = np.partition(vg[starts[gi]:starts[gi] + c], np.unique(np.concatenate([lo, hi])))
-        a, b = part[lo], part[hi]
-        out[gi] = a * (1.0 - (pos - lo)) + b * (pos - lo)
-    return out
+    if values.size == 0 or n_groups <= 0:
+        return np.full((max(n_groups, 0), len(qs)), np.nan)
+    return K.group_quantiles(_ro(values.ravel(), np.float64), _ro(np.ravel(groups), np.int64),
+                             int(n_groups), _ro(np.array(qs, dtype=np.float64), np.float64))
 
 
 def linear_trend(y_sum: np.ndarray, y_cnt: np.ndarray, min_count: int = MIN_EVENTS_PER_MONTH,
@@ -466,54 +443,32 @@ def linear_trend(y_sum: np.ndarray, y_cnt: np.ndarray, min_count: int = MIN_EVEN
 def _group_ranks(v: np.ndarray, g: np.ndarray, n_groups: int) -> np.ndarray:
     """Average ranks (1-based, ties share the mean of their positions, as
     ``groupby(g).rank(method="average")``) of the finite values ``v`` within integer groups
-    ``g``: one argsort of the values, then a stable radix sort of the (small) group codes in
-    that order, so each group's values come out contiguous and ordered; tie runs are found by
-    comparing neighbours. No per-group Python."""
-    m = v.size
-    out = np.empty(m, dtype=np.float64)
-    if m == 0:
-        return out
-    order = np.argsort(v)
-    gs = g[order]
-    small = np.int16 if n_groups < (1 << 15) else (np.int32 if n_groups < (1 << 31) else np.int64)
-    o2 = np.argsort(gs.astype(small, copy=False), kind="stable")
-    order = order[o2]
-    gs = gs[o2]
-    del o2
-    vs = v[order]
-    # position of every sorted element within its group (1-based)
-    counts = np.bincount(gs, minlength=n_groups)
-    gstart = np.zeros(n_groups + 1, dtype=np.int64)
-    np.cumsum(counts, out=gstart[1:])
-    pos = np.arange(1, m + 1, dtype=np.int64) - gstart[gs]
-    # tie runs: a new run where the group or the value changes
-    new = np.empty(m, dtype=bool)
-    new[0] = True
-    np.not_equal(vs[1:], vs[:-1], out=new[1:])
-    new[1:] |= gs[1:] != gs[:-1]
-    run = np.cumsum(new) - 1
-    first = np.flatnonzero(new)
-    last = np.append(first[1:], m) - 1
-    avg = (pos[first] + pos[last]) / 2.0
-    out[order] = avg[run]
-    return out
+    ``g``: one argsort of the values, then a stable counting sort of that order by group
+    (compiled), so each group's values come out contiguous and ordered; tie runs are found by
+    comparing neighbours."""
+    from .kernels import bottlenecks as K
+    if v.size == 0:
+        return np.empty(0, dtype=np.float64)
+    v = _ro(v, np.float64)
+    return K.group_ranks(v, _ro(g, np.int64), int(n_groups), _ro(np.argsort(v), np.int64))
 
 
 def _spearman_by_group(x: np.ndarray, y: np.ndarray, g: np.ndarray, n_groups: int):
     """Spearman rho and two-sided p (t approximation) of x vs y within each group (average ranks
     for ties, :func:`_group_ranks`), vectorised."""
     from scipy import special
+
+    from .kernels import bottlenecks as K
     rho = np.full(n_groups, np.nan)
     pval = np.full(n_groups, np.nan)
     if x.size == 0:
         return rho, pval
-    g = np.asarray(g, dtype=np.int64)
+    g = _ro(g, np.int64)
     rx = _group_ranks(np.asarray(x, dtype=np.float64), g, n_groups)
     ry = _group_ranks(np.asarray(y, dtype=np.float64), g, n_groups)
-    n = np.bincount(g, minlength=n_groups).astype(np.float64)
-    sx, sy = np.bincount(g, rx, n_groups), np.bincount(g, ry, n_groups)
-    sxx, syy = np.bincount(g, rx * rx, n_groups), np.bincount(g, ry * ry, n_groups)
-    sxy = np.bincount(g, rx * ry, n_groups)
+    n, sx, sy, sxx, syy, sxy = K.rank_sums(_ro(rx, np.float64), _ro(ry, np.float64), g,
+                                           int(n_groups))
+    del rx, ry
     with np.errstate(invalid="ignore", divide="ignore"):
         cov = sxy - sx * sy / n
         vx, vy = sxx - sx * sx / n, syy - sy * sy / n
@@ -566,27 +521,43 @@ def _wip_consuming(row: np.ndarray, arrive: np.ndarray, depart: np.ndarray,
 
 
 # ====================================================================== the ranking
-def _keys(log, seg, by: str):
-    """Integer row key per event (-1 = no key) and the label frame of the rows."""
+def _row_keys(log, seg, by: str):
+    """How the kernels find an event's row: ``(mode, codes, transition table, A, labels)``;
+    mode 2 = the step code (``seg.activity``), 1 = the (previous step, step) pair through the
+    table of :func:`tthc_mining.kernels.bottlenecks.transition_lut` (dense codes in order of
+    first appearance, as ``pd.factorize``), 0 = the unit / officer codes (int32)."""
+    from .kernels import bottlenecks as K
+    none = _none(np.int64)
     if by == "activity":
-        return seg.activity, pd.DataFrame({"activity": seg.activities.to_numpy(dtype=object)})
+        return 2, _none(np.int32), none, 0, pd.DataFrame(
+            {"activity": seg.activities.to_numpy(dtype=object)})
     if by == "transition":
         A = max(len(seg.activities), 1)
-        raw = np.where(seg.prev_activity >= 0, seg.prev_activity * A + seg.activity, -1)
-        codes, uniq = pd.factorize(raw)
-        codes = np.where(raw < 0, -1, codes)
-        uniq = np.asarray(uniq)
+        lut, uniq = K.transition_lut(_ro(seg.is_first, np.bool_), _ro(seg.activity, np.int64), A)
         valid = uniq >= 0
-        # factorize keeps -1 as a value; remap so that labels align with codes
+        # the code of the raw value -1 (first events) keeps its place; its label is None
         names = seg.activities.to_numpy(dtype=object)
         src = np.where(valid, names[np.maximum(uniq // A, 0)], None)
         dst = np.where(valid, names[np.maximum(uniq % A, 0)], None)
-        return codes.astype(np.int64), pd.DataFrame({"source": src, "target": dst})
+        return 1, _none(np.int32), _ro(lut, np.int64), A, pd.DataFrame({"source": src,
+                                                                          "target": dst})
     column = {"unit": S.GROUP, "resource": S.RESOURCE}[by]
     if column not in log.events.columns:
         raise ConfigError(f"by={by!r} needs the column {column!r}, which the log does not have")
-    codes, uniq = log.codes(column)
-    return codes, pd.DataFrame({by: uniq.to_numpy(dtype=object)})
+    codes, uniq = _codes_view(log, column)
+    return 0, _ro(codes, np.int32), none, 0, pd.DataFrame({by: uniq.to_numpy(dtype=object)})
+
+
+def _keys(log, seg, by: str):
+    """Integer row key per event (-1 = no key) and the label frame of the rows."""
+    from .kernels import bottlenecks as K
+    mode, codes, lut, A, labels = _row_keys(log, seg, by)
+    if mode == 2:
+        return seg.activity, labels
+    if mode == 1:
+        return K.transition_codes(_ro(seg.is_first, np.bool_), _ro(seg.activity, np.int64), A,
+                                  lut), labels
+    return log.codes({"unit": S.GROUP, "resource": S.RESOURCE}[by])[0], labels
 
 
 def _modal(keys: np.ndarray, vals: np.ndarray, n_keys: int, labels: pd.Index) -> np.ndarray:
@@ -656,50 +627,48 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
                                       ascending=ascending)
     if by not in BY:
         raise ConfigError(f"by must be one of {', '.join(BY)}; got {by!r}")
+    from .kernels import bottlenecks as K
     seg = segments(log)
     pmask = procedure_mask(log, procedure)
-    scope = ~seg.is_first if pmask is None else (~seg.is_first & pmask)
-    agency = scope & (seg.owner == OWNER_AGENCY)
-    keys_all, labels = _keys(log, seg, by)
-    sel = agency & (keys_all >= 0)
-    idx = np.flatnonzero(sel)
-    del sel
-    R = len(labels)
+    mode, kcode, tlut, A, labels = _row_keys(log, seg, by)
+    R0 = len(labels)
+    is_first = _ro(seg.is_first, np.bool_)
+    owner = _ro(seg.owner, np.int8)
+    pm = _none(np.bool_) if pmask is None else _ro(pmask, np.bool_)
+    act = _ro(seg.activity, np.int64)
+    case_all = _ro(seg.case, np.int64)
+    with_unit = by in ("activity", "transition") and S.GROUP in log.events.columns
+    grp = _ro(_codes_view(log, S.GROUP)[0], np.int32) if S.GROUP in log.events.columns \
+        else _none(np.int32)
+    n_units = len(_codes_view(log, S.GROUP)[1]) if S.GROUP in log.events.columns else 0
+    ts, off = _local_source(log)                 # local clock times = ts + off (months, batching)
+    # the independent heavy parts run on a second core while this one does the rest (the
+    # kernels release the GIL): first the deadlines behind the share in overdue and the agency
+    # time in scope, then (once the rows are known) the queue evidence and the quantiles
+    tasks = Tasks(parallel=len(is_first) >= PARALLEL_MIN_EVENTS)
+    overdue_args = (_overdue_and_totals, log, seg, is_first, owner, pm, case_all)
+    if tasks.parallel:
+        tasks.submit("overdue", *overdue_args)
 
-    wait = seg.wait_s[idx]                      # a copy (fancy index): clipped in place
-    neg = int(np.count_nonzero(wait < 0))
-    np.fmax(wait, 0.0, out=wait)                 # NaN -> 0, negative -> 0
-    wait /= H
-    proc = seg.proc_s[idx]
-    proc /= H
-    held = seg.seg_s[idx]
-    np.fmax(held, 0.0, out=held)
-    held /= H
-    key = keys_all[idx]
-
-    count = np.bincount(key, minlength=R)
-    keep_rows = np.flatnonzero(count > 0)
-    # compact row codes (only rows with events)
-    if keep_rows.size < R:
-        remap = np.full(R, -1, dtype=np.int64)
-        remap[keep_rows] = np.arange(keep_rows.size)
-        key = remap[key]
+    # ------------------------------------------------------------ one pass: rows and sums
+    # (the events of the rows, their compact row codes, dossiers and waits; per row the sums
+    # of wait / held / processing, hand-over sums, dossiers, (row, month) sums, modal unit)
+    modal_V = n_units if with_unit and n_units and R0 * n_units <= 1 << 22 else 0
+    (idx, key, case, wait, keep_rows, count, sums, n_cases, in_scope, ys, yc, m0, M, modal,
+     neg, n_not_agency, n_no_key, n_agency) = K.select_rows(
+        is_first, owner, pm, OWNER_AGENCY, mode, kcode, act, tlut, A, R0, case_all,
+        seg.n_cases, _ro(seg.wait_s, np.float64), _ro(seg.seg_s, np.float64),
+        _ro(seg.proc_s, np.float64), _ro(seg.handover, np.bool_), ts, off, grp, modal_V)
     labels = labels.iloc[keep_rows].reset_index(drop=True)
     R = keep_rows.size
-    count = count[keep_rows]
 
     cal = log.calendar
-    # dossiers with at least one event in scope (rows are in dossier blocks)
-    if scope.size:
-        in_scope = np.logical_or.reduceat(scope, seg.case_start[:-1])
-    else:
-        in_scope = np.zeros(seg.n_cases, dtype=bool)
     attrs = {"by": by, "procedure": procedure, "n_events": int(idx.size),
              "n_dossiers": int(np.count_nonzero(in_scope)),
              "calendar": cal.to_dict(), "ci": float(ci), "n_boot": int(n_boot),
-             "negative_waits_clipped": neg,
-             "events_without_key": int(np.sum(agency & (keys_all < 0))),
-             "events_not_agency": int(np.sum(scope & (seg.owner != OWNER_AGENCY))),
+             "negative_waits_clipped": int(neg),
+             "events_without_key": int(n_no_key),
+             "events_not_agency": int(n_not_agency),
              "rules": "agency-owned segments only; wait = previous end -> start (or end)"}
     out = labels.copy()
     if R == 0:
@@ -709,44 +678,28 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
                   "trend_p", "trend_months", "handover_share", "proc_share", "queue_rho",
                   "queue_p", "batch_share", "kind", "kind_evidence"):
             out[c] = pd.Series(dtype=object if c in ("kind", "kind_evidence", "excess_basis") else float)
+        if tasks.parallel:
+            try:                                 # (not needed: only let the worker finish)
+                tasks.result("overdue")
+            except Exception:  # noqa: BLE001 - nothing of it is used
+                pass
         out.attrs.update(attrs)
         return out
-
-    # the independent heavy parts (the deadlines behind the share in overdue, then the queue
-    # evidence) run on a second core while this one does the rest
-    tasks = Tasks(parallel=idx.size >= PARALLEL_MIN_EVENTS)
-    tasks.submit("overdue", overdue_flags, log)
+    del kcode
+    if not tasks.parallel:
+        tasks.submit("overdue", *overdue_args)
     tasks.submit("queue", _queue_evidence, log, seg, idx, key, R, seed)
-    tasks.submit("quantiles", group_quantiles, wait, key, R, (0.5, 0.9))   # (reads only)
+    tasks.submit("quantiles", group_quantiles, wait, key, R, (0.5, 0.9))
 
-    # ------------------------------------------------------------ sums, counts, quantiles
-    sum_wait = np.bincount(key, weights=wait, minlength=R)
-    sum_held = np.bincount(key, weights=held, minlength=R)
-    has_proc = np.isfinite(proc)
-    if has_proc.any():
-        n_proc = np.bincount(key, weights=has_proc.astype(np.float64), minlength=R)
-        sum_proc = np.bincount(key, weights=np.fmax(proc, 0.0), minlength=R)
-        wait_with_proc = np.bincount(key, weights=np.where(has_proc, wait, 0.0), minlength=R)
-    else:
-        n_proc = sum_proc = wait_with_proc = np.zeros(R)
-    del proc, has_proc
-
-    ns_all = local_ns(log, cache=False)         # local clock times (batching, months)
-    tasks.submit("batch", _batch_evidence, log, seg, idx, key, R, ns_all, here=True)
-    # the month the step received the dossier (from the local times of the previous events;
-    # the cached month index when another module built it)
-    cached_month = log._cache.get(("d2_month", S.TIMESTAMP))
-    month = cached_month[idx - 1] if cached_month is not None else months_of(ns_all[idx - 1])
-    del ns_all, cached_month
-    case = seg.case[idx]
+    sum_wait, sum_held, n_proc, sum_proc, wait_with_proc, ho_w, ho_n = sums[:7]
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_wait = sum_wait / count
         proc_mean = np.where(n_proc > 0, sum_proc / np.maximum(n_proc, 1), np.nan)
         proc_share = np.where(n_proc > 0, sum_proc / (sum_proc + wait_with_proc), np.nan)
+    batch_share, batch_ratio, batch_ok = _batch_evidence(log, idx, key, R, ts, off, grp,
+                                                         n_units)
 
-    # dossiers per row and the bootstrap interval of the mean wait (resampling dossiers); run
-    # here, after the sums, so that its transient arrays do not meet those of the share in
-    # overdue on the other thread
+    # dossiers per row and the bootstrap interval of the mean wait (resampling dossiers)
     if n_boot and n_boot > 0:
         from .stats import bootstrap_mean_ci
         boot = bootstrap_mean_ci(wait, groups=(case, seg.case_ids), by=(key, pd.RangeIndex(R)),
@@ -757,78 +710,49 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
         attrs["bootstrap_method"] = boot.attrs.get("method")
         del boot
     else:
-        nc = max(seg.n_cases, 1)
-        cases = np.bincount(np.unique(key * nc + case) // nc, minlength=R)
+        cases = n_cases
         ci_low = ci_high = np.full(R, np.nan)
         attrs["bootstrap_method"] = None
 
-    # ------------------------------------------------------------ excess over allotment/median
+    # ------------------------------------------------------------ excess and shares
+    # excess over the allotment (held time above the step's allotment in the catalogue), else
+    # over the row's median wait; the held time in overdue dossiers; the agency time in scope
+    plan = catalog_plan(log, resolve_catalog(log, catalog))
+    if plan is not None:
+        A_lut = plan["lut_allot"].shape[1]
+        allot_h = np.append(plan["lut_allot"].ravel() * cal.seconds_per_day, np.nan) / H
+        case_version = _ro(plan["case_version"], np.int64)
+    else:
+        A_lut, allot_h, case_version = 0, np.full(1, np.nan), _none(np.int64)
+    od, od_case, (total_agency, tot_od, ref_sum, n_inside) = tasks.result("overdue")
     q = tasks.result("quantiles")
-    allot = event_allotment_s(log, resolve_catalog(log, catalog), idx) / H
-    has_allot = np.isfinite(allot)
-    excess = wait - q[key, 0]
-    np.maximum(excess, 0.0, out=excess)
-    if has_allot.any():
-        excess = np.where(has_allot, np.maximum(held - np.nan_to_num(allot), 0.0), excess)
-    excess_sum = np.bincount(key, weights=excess, minlength=R)
-    n_allot = np.bincount(key, weights=has_allot.astype(np.float64), minlength=R)
+    excess_sum, n_allot, held_od = K.excess_sums(
+        idx, key, wait, case, R, _ro(q[:, 0], np.float64), _ro(seg.seg_s, np.float64), act,
+        case_version, _ro(allot_h, np.float64), A_lut, od_case)
     basis = np.where(n_allot == count, "allotment", np.where(n_allot == 0, "median", "mixed"))
-    del allot, has_allot, excess
-
-    # ------------------------------------------------------------ shares
-    agency_all = seg.seg_s[agency]
-    np.fmax(agency_all, 0.0, out=agency_all)
-    agency_all /= H
-    total_agency = agency_all.sum()
     share_agency = sum_held / total_agency if total_agency > 0 else np.full(R, np.nan)
     share_overdue = np.full(R, np.nan)
-    od = tasks.result("overdue")
     if od is not None:
-        od_case = od["overdue"]
-        ev_od = od_case[seg.case[agency]]
-        tot_od = agency_all[ev_od].sum()
-        attrs["n_overdue_dossiers"] = int(np.count_nonzero(od_case & in_scope))
+        attrs["n_overdue_dossiers"] = int(np.count_nonzero(od["overdue"] & in_scope))
         attrs["overdue_basis"] = od["basis"]
-        del ev_od
-        if tot_od > 0:
-            share_overdue = np.bincount(key, weights=np.where(od_case[case], held, 0.0),
-                                        minlength=R) / tot_od
-        else:
-            share_overdue = np.zeros(R)
-    del agency_all, case, held
+        share_overdue = held_od / tot_od if tot_od > 0 else np.zeros(R)
 
     # ------------------------------------------------------------ trend per month
-    okm = month >= 0
-    if okm.any():
-        m0, m1 = int(month[okm].min()), int(month[okm].max())
-        M = m1 - m0 + 1
-        mk = key[okm] * M + (month[okm] - m0)
-        ys = np.bincount(mk, weights=wait[okm], minlength=R * M).reshape(R, M)
-        yc = np.bincount(mk, minlength=R * M).reshape(R, M)
-        del mk
-        slope, trend_p, trend_n = linear_trend(ys, yc)
+    if M > 0:
+        slope, trend_p, trend_n = linear_trend(ys.reshape(R, M), yc.reshape(R, M))
     else:
         slope = trend_p = np.full(R, np.nan)
         trend_n = np.zeros(R, dtype=np.int64)
 
     # ------------------------------------------------------------ kind hint
-    is_ho = seg.handover[idx]
-    ho_w = np.bincount(key, weights=np.where(is_ho, wait, 0.0), minlength=R)
-    ho_n = np.bincount(key, weights=is_ho.astype(np.float64), minlength=R)
     with np.errstate(invalid="ignore", divide="ignore"):
         handover_share = np.where(sum_wait > 0, ho_w / sum_wait, 0.0)
         ho_mean = np.where(ho_n > 0, ho_w / np.maximum(ho_n, 1), np.nan)
-    del is_ho, month, okm
     # reference: mean wait of the agency segments in scope that stay inside a unit
-    inside = ~seg.handover & agency
-    n_inside = int(np.count_nonzero(inside))
-    ref_wait = (float(np.nansum(np.maximum(seg.wait_s, 0.0), where=inside)) / H / n_inside
-                if n_inside else float(wait.mean()))
-    del inside
+    ref_wait = float(ref_sum) / H / n_inside if n_inside else float(wait.mean())
     with np.errstate(invalid="ignore", divide="ignore"):
         ho_ratio = ho_mean / ref_wait if ref_wait > 0 else np.where(ho_mean > 0, np.inf, np.nan)
     rho, rho_p = tasks.result("queue")
-    batch_share, batch_ratio, batch_ok = tasks.result("batch")
     kind, evidence = _kind_hint(rho, rho_p, proc_share, handover_share, ho_ratio, batch_share,
                                 batch_ratio, batch_ok)
     attrs["handover_reference_wait_h"] = ref_wait
@@ -856,9 +780,15 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
     out["batch_share"] = batch_share
     out["kind"] = kind
     out["kind_evidence"] = evidence
-    if by in ("activity", "transition") and S.GROUP in log.events.columns:
-        g, guniq = _codes_view(log, S.GROUP)
-        out.insert(len(labels.columns), "unit", _modal(key, g[idx], R, guniq))
+    if with_unit:
+        guniq = _codes_view(log, S.GROUP)[1]
+        if modal_V:
+            unit = np.full(R, None, dtype=object)
+            has = modal >= 0
+            unit[has] = guniq.to_numpy(dtype=object)[modal[has]]
+        else:
+            unit = _modal(key, np.asarray(grp)[idx], R, guniq)
+        out.insert(len(labels.columns), "unit", unit)
     if sort_by not in out.columns:
         raise ConfigError(f"sort_by must be a column of the result; got {sort_by!r}")
     out = out.sort_values(sort_by, ascending=ascending, kind="stable",
@@ -867,143 +797,111 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
     return out
 
 
-def _sub_key(log, idx, key, column: str) -> np.ndarray:
-    """Codes of (row, value of ``column``) pairs for the events ``idx`` (the row alone when the
-    log has no such column)."""
-    if column not in log.events.columns:
-        return key
-    sub, _ = _codes_view(log, column)
-    sub = sub[idx]
-    code = key * (int(sub.max()) + 2)
-    code += sub
-    code += 1
-    del sub
-    K = int(code.max()) + 1 if code.size else 0
-    if K > max(4 * code.size, 1 << 22):
-        pair, _ = pd.factorize(code)
-        return pair.astype(np.int64)
-    # dense codes in order of first appearance (what pd.factorize gives), from the first row
-    # of every code (the rows written in reverse: the first row of a code is written last)
-    # instead of a hash table of every event
-    first = np.full(K, code.size, dtype=np.int64)
-    first[code[::-1]] = np.arange(code.size - 1, -1, -1, dtype=np.int64)
-    seen = np.flatnonzero(first < code.size)
-    lut = np.empty(K, dtype=np.int64)
-    lut[seen[np.argsort(first[seen], kind="stable")]] = np.arange(seen.size)
-    return lut[code]
-
-
-def _pair_code(log, idx, key, column: str) -> np.ndarray:
-    """Integer codes of (row, value of ``column``) pairs for the events ``idx``, not dense:
-    ``row * (V + 1) + value + 1`` (V distinct values), for grouping only; the row alone when the
-    log has no such column. No hashing of the events (:func:`_sub_key` gives dense codes)."""
-    if column not in log.events.columns:
-        return key
-    sub, uniq = _codes_view(log, column)
-    out = key * np.int64(len(uniq) + 1)
-    out += sub[idx]
-    out += 1
-    return out
+def _overdue_and_totals(log, seg, is_first, owner, pm, case_all):
+    """:func:`overdue_flags`, then the agency time in scope (all of it and that of the overdue
+    dossiers) and the wait inside units (:func:`tthc_mining.kernels.bottlenecks.agency_totals`):
+    ``(flags, per-dossier overdue mask for the kernels, (total, overdue total, inside wait sum,
+    inside events))``."""
+    from .kernels import bottlenecks as K
+    od = overdue_flags(log)
+    od_case = _ro(od["overdue"], np.bool_) if od is not None else _none(np.bool_)
+    totals = K.agency_totals(is_first, owner, pm, OWNER_AGENCY, case_all,
+                             _ro(seg.seg_s, np.float64), _ro(seg.wait_s, np.float64),
+                             _ro(seg.handover, np.bool_), od_case)
+    return od, od_case, totals[:4]
 
 
 def _queue_evidence(log, seg, idx, key, R, seed):
     """Spearman rho/p per row of an event's wait vs the backlog it found when it arrived: the
     number of dossiers of the same row waiting for the same officer (the same unit when the log
     has no officers) — a dossier assigned to an officer waits in that officer's queue. Computed
-    on at most KIND_SAMPLE sampled events per row; the backlog counts every event."""
-    arrive = seg.w_end[idx - 1]          # rows in scope are never a dossier's first event
-    depart = seg.w_start[idx]
-    nos = ~np.isfinite(depart)
-    if nos.any():
-        depart[nos] = seg.w_end[idx[nos]]
-    ok = np.isfinite(arrive) & np.isfinite(depart)
+    on at most KIND_SAMPLE sampled events per row; the backlog counts every event
+    (:func:`wip_at_arrival`'s composite keys, built and searched by compiled passes)."""
+    from .kernels import bottlenecks as K
     rho = np.full(R, np.nan)
     p = np.full(R, np.nan)
-    if not ok.any():
-        return rho, p
     column = S.RESOURCE if S.RESOURCE in log.events.columns else S.GROUP
-    qkey = _sub_key(log, idx, key, column)
-    if not ok.all():
-        key, qkey, arrive, depart = key[ok], qkey[ok], arrive[ok], depart[ok]
-    cnt = np.bincount(key, minlength=R)
+    if column in log.events.columns:
+        sub, uniq = _codes_view(log, column)
+        sub, V = _ro(sub, np.int32), len(uniq)
+    else:
+        sub, V = _none(np.int32), 0
+    w_end = _ro(seg.w_end, np.float64)
+    w_start = _ro(seg.w_start, np.float64)
+    cnt, n_ok, lo, hi, qcode = K.queue_prepare(idx, key, R, w_end, w_start, sub, V)
+    del sub
+    if n_ok == 0:
+        return rho, p
     frac = np.minimum(1.0, KIND_SAMPLE / np.maximum(cnt, 1))
     total = float((frac * cnt).sum())
     if total > KIND_SAMPLE_TOTAL:       # many rows (officers): cap the total sample as well
         frac *= KIND_SAMPLE_TOTAL / total
-    if (frac >= 1.0).all():
-        take = np.arange(key.size)
+    take_all = bool((frac >= 1.0).all())
+    if take_all:
+        u = _none(np.float32)
     else:
-        rng = np.random.default_rng(seed)
-        take = np.flatnonzero(rng.random(key.size, dtype=np.float32) < frac.astype(np.float32)[key])
-    wait = np.maximum(depart[take] - arrive[take], 0.0)
-    wip = _wip_consuming(qkey, arrive, depart, take)     # (arrive, depart not used after)
-    del arrive, depart, qkey
-    return _spearman_by_group(wip.astype(np.float64), wait, key[take], R)
+        u = _ro(np.random.default_rng(seed).random(n_ok, dtype=np.float32), np.float32)
+    t0 = float(lo)
+    span = float(hi - t0) + 1.0
+    ka, kd, kq, wait, ks = K.queue_keys(idx, key, w_end, w_start, qcode, t0, span, u,
+                                        _ro(frac.astype(np.float32), np.float32), take_all)
+    del u, qcode
+    ka.sort()
+    kd.sort()
+    wip = K.wip_counts(ka, kd, kq, np.argsort(kq))
+    del ka, kd, kq
+    return _spearman_by_group(wip, wait, ks, R)
 
 
 def _clump_share(minute_ns: np.ndarray, ck: np.ndarray, key: np.ndarray, R: int) -> np.ndarray:
     """Per row: share of the instants that fall in a clock minute holding at least 3 instants
-    of the same (row, unit) key. One sort of the composite (key, minute) codes (32-bit when they
-    fit): an instant is in such a minute when it equals the two after it, or the one before and
-    the one after, or the two before it; its row is read from its code (no per-event inverse)."""
-    nat_val = np.iinfo(np.int64).min
-    valid = minute_ns != nat_val
+    of the same (row, unit) key ``ck`` (the row of a ``ck`` is the ``key`` of its instants). One
+    sort of the composite (ck, minute) codes; runs of at least 3 equal codes are clumps."""
+    from .kernels import bottlenecks as K
+    minute_ns = _ro(minute_ns, np.int64)
     cnt = np.bincount(key, minlength=R)
-    if not valid.any():
+    n = minute_ns.size
+    lo, hi, n_nat = K.minmax_valid(minute_ns)
+    if n_nat == n or n < 3:
         return np.zeros(R)
-    all_valid = bool(valid.all())
-    minute = np.floor_divide(minute_ns if all_valid else minute_ns[valid], 60 * 1_000_000_000)
-    ckv = ck if all_valid else ck[valid]
-    mmin = int(minute.min())
-    span = int(minute.max()) - mmin + 1
-    minute -= mmin
-    n_ck = int(ck.max()) + 1
-    if n_ck * span < (1 << 32):                                   # composite fits 32 bits
-        comp = minute.astype(np.uint32)
-        del minute
-        comp += ckv.astype(np.uint32) * np.uint32(span)
-    else:
-        comp = minute
-        comp += ckv * span                                        # composite (key, minute)
+    mmin = int(lo) // (60 * 1_000_000_000)
+    span = int(hi) // (60 * 1_000_000_000) - mmin + 1
+    ck = np.asarray(ck, dtype=np.int64)
+    row_of_ck = np.zeros(int(ck.max()) + 1, dtype=np.int64)
+    row_of_ck[ck] = key
+    buf = np.empty(n, dtype=np.int64)
+    m = K.clump_fill(minute_ns, _ro(np.arange(n, dtype=np.int64), np.int64), 0, 0,
+                     _ro(key, np.int64), _none(np.int32), 1, _ro(ck, np.int64), mmin, span, buf)
+    comp = buf[:m]
     comp.sort()
-    n = comp.size
-    row_of_ck = np.zeros(n_ck, dtype=np.int64)
-    row_of_ck[ck] = key                                           # (row, unit) code -> row
-    if n < 3:
-        return np.zeros(R)
-    eq = comp[1:] == comp[:-1]
-    t = eq[:-1] & eq[1:]                   # t[j]: comp[j] == comp[j + 1] == comp[j + 2]
-    del eq
-    inrun = np.zeros(n, dtype=bool)
-    inrun[:-2] = t
-    inrun[1:-1] |= t
-    inrun[2:] |= t
-    del t
-    codes = comp[inrun]
-    del comp, inrun
-    codes //= codes.dtype.type(span)
-    clumped = np.bincount(row_of_ck[codes], minlength=R)
+    clumped = K.clump_count(comp, span, 1, _ro(row_of_ck, np.int64), R)
     return clumped / np.maximum(cnt, 1)
 
 
-def _batch_evidence(log, seg, idx, key, R, ns_all=None):
+def _batch_evidence(log, idx, key, R, ts, off, grp, n_units):
     """Share of a row's completions in clumps (>= 3 completions of the same step at the same
     unit in one clock minute), its ratio to the same share for the row's *arrivals* (the end of
     the previous event: same volume and daily rhythm, so the same chance of coincidences when
     nothing is batched), and whether the row's timestamps are fine enough to tell (not dates
-    only)."""
-    if ns_all is None:
-        ns_all = local_ns(log)
-    ns = ns_all[idx]
-    nat = ns == np.iinfo(np.int64).min
-    cnt = np.bincount(key, minlength=R).astype(np.float64)
-    dates_only = (np.mod(ns, 86_400 * 1_000_000_000) == 0) | nat
-    midnight = np.bincount(key, weights=dates_only.astype(np.float64), minlength=R)
-    del dates_only
+    only). ``ts + off`` are the local clock times of the log's events (:func:`_local_source`),
+    ``grp`` their unit codes (int32, empty without a unit column; ``n_units`` units)."""
+    from .kernels import bottlenecks as K
+    cnt, midnight, lo, hi = K.batch_prep(idx, key, R, ts, off)
     fine = midnight <= 0.5 * cnt
-    ck = _pair_code(log, idx, key, S.GROUP)
-    share = _clump_share(ns, ck, key, R)
-    share_arr = _clump_share(ns_all[idx - 1], ck, key, R)   # previous event = same dossier
+    share = np.zeros(R)
+    share_arr = np.zeros(R)
+    if lo <= hi:
+        G1 = n_units + 1 if grp.size else 1
+        span = int(hi) - int(lo) + 1
+        buf = np.empty(idx.size, dtype=np.int64)
+        for shift, res in ((0, share), (-1, share_arr)):  # completions, arrivals (same dossier)
+            m = K.clump_fill(ts, idx, shift, off, key, grp, G1, _none(np.int64), int(lo), span,
+                             buf)
+            comp = buf[:m]
+            comp.sort()
+            if m >= 3:
+                res[:] = K.clump_count(comp, span, G1, _none(np.int64), R) / np.maximum(cnt, 1)
+        del buf
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = share / np.maximum(share_arr, 1.0 / np.maximum(cnt, 1))
     return share, ratio, fine & (cnt >= 10)

@@ -1,0 +1,903 @@
+"""Kernels of :func:`tthc_mining.bottlenecks.bottlenecks`: the selection of the agency events of
+every row and all per-row sums in one pass, exact per-row quantiles (counting sort by row, then
+selection), the queue and batching evidence and the agency-time totals.
+
+Every sum adds in the order of the numpy code it replaced: per-row sums in event order from 0.0
+(what ``np.bincount(key, weights=...)`` does; adding ``0.0`` for the events a ``np.where`` zeroed
+is skipped, which changes nothing), and the totals numpy computed with ``ndarray.sum()`` as
+numpy's pairwise summation of the same values in the same order (:func:`_pw_done`, a streaming
+form of numpy's ``pairwise_sum``); ``np.nansum(x, where=mask)`` as numpy evaluates it: the
+pairwise sum of every maximal run of selected positions, the runs added in order.
+
+Argument types (fixed; the wrappers in :mod:`tthc_mining.bottlenecks` cast and pass read-only
+C-contiguous arrays): event flags ``bool``, owners ``int8``, category codes ``int32``,
+activity / case / row codes and positions ``int64``, durations and working-axis times
+``float64``, instants ``int64`` nanoseconds (``NAT`` = int64 min) with an ``int64`` offset
+added to the valid ones (a constant UTC offset of the calendar zone, or 0).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import kernel
+
+NAT = np.iinfo(np.int64).min
+DAY_NS = 86_400 * 1_000_000_000
+MINUTE_NS = 60 * 1_000_000_000
+H = 3600.0
+
+
+# ====================================================================== numpy's pairwise sum
+@kernel
+def pw_program(n):
+    """The shape of numpy's ``pairwise_sum`` of ``n`` values in post-order: ``k > 0`` = a leaf
+    of ``k`` consecutive values, ``-1`` = add the two last results (left + right)."""
+    cap = 2 * (n // 64 + 2) + 8
+    ops = np.empty(cap, np.int64)
+    k = 0
+    if n == 0:
+        return ops[:0]
+    st_n = np.empty(128, np.int64)
+    st_s = np.zeros(128, np.int64)
+    sp = 1
+    st_n[0] = n
+    st_s[0] = 0
+    while sp > 0:
+        s = st_n[sp - 1]
+        if s <= 128:
+            ops[k] = s
+            k += 1
+            sp -= 1
+            continue
+        n2 = s // 2
+        n2 -= n2 % 8
+        state = st_s[sp - 1]
+        if state == 0:
+            st_s[sp - 1] = 1
+            st_n[sp] = n2
+            st_s[sp] = 0
+            sp += 1
+        elif state == 1:
+            st_s[sp - 1] = 2
+            st_n[sp] = s - n2
+            st_s[sp] = 0
+            sp += 1
+        else:
+            ops[k] = -1
+            k += 1
+            sp -= 1
+    return ops[:k]
+
+
+@kernel
+def _pw_leaf(buf, s):
+    """numpy's pairwise sum of ``buf[:s]`` for ``s <= 128`` (one leaf: sequentially from -0.0
+    below 8 values, else eight accumulators and the rest)."""
+    if s < 8:
+        res = -0.0
+        for t in range(s):
+            res += buf[t]
+        return res
+    r0 = buf[0]
+    r1 = buf[1]
+    r2 = buf[2]
+    r3 = buf[3]
+    r4 = buf[4]
+    r5 = buf[5]
+    r6 = buf[6]
+    r7 = buf[7]
+    end = s - s % 8
+    k = 8
+    while k < end:
+        r0 += buf[k]
+        r1 += buf[k + 1]
+        r2 += buf[k + 2]
+        r3 += buf[k + 3]
+        r4 += buf[k + 4]
+        r5 += buf[k + 5]
+        r6 += buf[k + 6]
+        r7 += buf[k + 7]
+        k += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while k < s:
+        res += buf[k]
+        k += 1
+    return res
+
+
+@kernel
+def _pw_done(buf, prog, pc, st, sp):
+    """A leaf of a streamed pairwise sum is complete (its values in ``buf``): push its sum,
+    add up the finished halves; returns the next (program position, stack size, leaf size)."""
+    st[sp] = _pw_leaf(buf, prog[pc])
+    sp += 1
+    pc += 1
+    while pc < prog.size and prog[pc] == -1:
+        st[sp - 2] = st[sp - 2] + st[sp - 1]
+        sp -= 1
+        pc += 1
+    return pc, sp, (prog[pc] if pc < prog.size else 0)
+
+
+@kernel
+def pairwise_sum(a):
+    """``a.sum()`` of a float64 array as numpy computes it, streamed (for the tests)."""
+    prog = pw_program(a.size)
+    buf = np.empty(128)
+    st = np.zeros(128)
+    pc, sp, size, c = 0, 0, (prog[0] if prog.size else 0), 0
+    for i in range(a.size):
+        buf[c] = a[i]
+        c += 1
+        if c == size:
+            pc, sp, size = _pw_done(buf, prog, pc, st, sp)
+            c = 0
+    return st[0] if sp > 0 else 0.0
+
+
+# ====================================================================== helpers
+@kernel
+def _month_of_day(d):
+    """Months since 1970-01 of a day number since 1970-01-01 (proleptic Gregorian, as
+    ``datetime64[D] -> datetime64[M]``)."""
+    z = d + 719468
+    era = (z if z >= 0 else z - 146096) // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    y = yoe + era * 400
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    m = mp + 3 if mp < 10 else mp - 9
+    if m <= 2:
+        y += 1
+    return (y - 1970) * 12 + (m - 1)
+
+
+@kernel
+def _local(ts, i, off):
+    t = ts[i]
+    if t != NAT:
+        t += off
+    return t
+
+
+@kernel
+def minmax_valid(ts):
+    """(min, max, number of NaT) of int64 ns."""
+    lo = np.iinfo(np.int64).max
+    hi = np.iinfo(np.int64).min
+    nn = 0
+    for i in range(ts.size):
+        t = ts[i]
+        if t == NAT:
+            nn += 1
+            continue
+        if t < lo:
+            lo = t
+        if t > hi:
+            hi = t
+    return lo, hi, nn
+
+
+@kernel
+def transition_lut(is_first, act, A):
+    """Dense codes of the (previous step, step) pairs in order of first appearance over all
+    events, as ``pd.factorize(np.where(prev >= 0, prev * A + act, -1))``: a look-up table
+    indexed by ``raw + 1`` and the raw values in code order (``-1`` included when it occurs)."""
+    n = act.size
+    lut = np.full(A * A + 1, -1, np.int64)
+    uniq = np.empty(A * A + 1, np.int64)
+    k = 0
+    for i in range(n):
+        raw = -1
+        if i > 0 and not is_first[i]:
+            p = act[i - 1]
+            if p >= 0:
+                raw = p * A + act[i]
+        if lut[raw + 1] < 0:
+            lut[raw + 1] = k
+            uniq[k] = raw
+            k += 1
+    return lut, uniq[:k].copy()
+
+
+@kernel
+def transition_codes(is_first, act, A, lut):
+    """Per event the dense transition code of :func:`transition_lut` (-1 for first events)."""
+    n = act.size
+    out = np.empty(n, np.int64)
+    for i in range(n):
+        raw = -1
+        if i > 0 and not is_first[i]:
+            p = act[i - 1]
+            if p >= 0:
+                raw = p * A + act[i]
+        out[i] = lut[raw + 1] if raw >= 0 else -1
+    return out
+
+
+# ====================================================================== selection and sums
+@kernel
+def select_rows(is_first, owner, pmask, agency_code, mode, kcode, act, tlut, A, R0, case,
+                n_cases, wait_s, seg_s, proc_s, handover, ts, off, grp, modal_V):
+    """One pass to count, one to fill: the agency events in scope with a row key (``idx``),
+    their compact row (``key``, rows without events dropped), dossier and wait (hours, clipped
+    at 0), and per row: the sums of wait / held / processing (event order), counts, hand-over
+    sums, dossiers, (row, month) sums of the wait by the month of the previous event, and the
+    (row, unit) counts and first appearances behind the modal unit."""
+    n = is_first.size
+    use_p = pmask.size > 0
+    raw_cnt = np.zeros(R0, np.int64)
+    in_scope = np.zeros(n_cases, np.bool_)
+    n_not_agency = 0
+    n_no_key = 0
+    n_agency = 0
+    mlo = np.iinfo(np.int64).max
+    mhi = -1
+    for i in range(n):
+        if is_first[i]:
+            continue
+        if use_p and not pmask[i]:
+            continue
+        in_scope[case[i]] = True
+        if owner[i] != agency_code:
+            n_not_agency += 1
+            continue
+        n_agency += 1
+        if mode == 2:
+            k = act[i]
+        elif mode == 1:
+            p = act[i - 1] if i > 0 else -1
+            k = tlut[p * A + act[i] + 1] if p >= 0 and p * A + act[i] >= 0 else -1
+        else:
+            k = np.int64(kcode[i])
+        if k < 0:
+            n_no_key += 1
+            continue
+        raw_cnt[k] += 1
+        t = _local(ts, i - 1, off)
+        if t >= 0:
+            if t < mlo:
+                mlo = t
+            if t > mhi:
+                mhi = t
+    remap = np.full(R0, -1, np.int64)
+    R = 0
+    n_sel = 0
+    for k in range(R0):
+        if raw_cnt[k] > 0:
+            remap[k] = R
+            R += 1
+            n_sel += raw_cnt[k]
+    keep = np.empty(R, np.int64)
+    count = np.empty(R, np.int64)
+    for k in range(R0):
+        if remap[k] >= 0:
+            keep[remap[k]] = k
+            count[remap[k]] = raw_cnt[k]
+    # the month of every day of the span (a log spans a few hundred days), looked up
+    if mhi >= 0:
+        d0 = mlo // DAY_NS
+        d1 = mhi // DAY_NS
+        m0 = _month_of_day(d0)
+        M = _month_of_day(d1) - m0 + 1
+        mlut = np.empty(d1 - d0 + 1, np.int64)
+        for d in range(d0, d1 + 1):
+            mlut[d - d0] = _month_of_day(d) - m0
+    else:
+        d0 = 0
+        m0 = 0
+        M = 0
+        mlut = np.zeros(0, np.int64)
+    idx = np.empty(n_sel, np.int64)
+    key = np.empty(n_sel, np.int64)
+    csel = np.empty(n_sel, np.int64)
+    wsel = np.empty(n_sel, np.float64)
+    sums = np.zeros((8, R))     # wait, held, n_proc, proc, wait with proc, ho wait, ho n, -
+    cases = np.zeros(R, np.int64)
+    last_case = np.full(R, -1, np.int64)
+    ys = np.zeros(R * M)
+    yc = np.zeros(R * M, np.int64)
+    V = modal_V
+    mcnt = np.zeros(R * V, np.int64)
+    mfirst = np.full(R * V, -1, np.int64)
+    neg = 0
+    j = 0
+    for i in range(n):
+        if is_first[i]:
+            continue
+        if use_p and not pmask[i]:
+            continue
+        if owner[i] != agency_code:
+            continue
+        if mode == 2:
+            k = act[i]
+        elif mode == 1:
+            p = act[i - 1] if i > 0 else -1
+            k = tlut[p * A + act[i] + 1] if p >= 0 and p * A + act[i] >= 0 else -1
+        else:
+            k = np.int64(kcode[i])
+        if k < 0:
+            continue
+        r = remap[k]
+        idx[j] = i
+        key[j] = r
+        c = case[i]
+        csel[j] = c
+        w = wait_s[i]
+        if w < 0.0:
+            neg += 1
+        if not (w >= 0.0):
+            w = 0.0
+        w /= H
+        wsel[j] = w
+        sums[0, r] += w
+        h = seg_s[i]
+        if not (h >= 0.0):
+            h = 0.0
+        h /= H
+        sums[1, r] += h
+        p = proc_s[i] / H
+        if np.isfinite(p):
+            sums[2, r] += 1.0
+            if p >= 0.0:
+                sums[3, r] += p
+            sums[4, r] += w
+        if handover[i]:
+            sums[5, r] += w
+            sums[6, r] += 1.0
+        if last_case[r] != c:
+            cases[r] += 1
+            last_case[r] = c
+        t = _local(ts, i - 1, off)
+        if t >= 0:
+            m = mlut[t // DAY_NS - d0]
+            ys[r * M + m] += w
+            yc[r * M + m] += 1
+        if V > 0:
+            g = grp[i]
+            if g >= 0:
+                cell = r * V + g
+                mcnt[cell] += 1
+                if mfirst[cell] < 0:
+                    mfirst[cell] = j
+        j += 1
+    # modal unit per row: the most frequent, ties to the first appearing
+    modal = np.full(R, -1, np.int64)
+    if V > 0:
+        for r in range(R):
+            best = -1
+            bc = 0
+            bf = 0
+            for g in range(V):
+                c = mcnt[r * V + g]
+                if c <= 0:
+                    continue
+                f = mfirst[r * V + g]
+                if c > bc or (c == bc and f < bf):
+                    best = g
+                    bc = c
+                    bf = f
+            modal[r] = best
+    return (idx, key, csel, wsel, keep, count, sums, cases, in_scope, ys, yc, m0, M, modal,
+            neg, n_not_agency, n_no_key, n_agency)
+
+
+# ====================================================================== quantiles
+@kernel
+def _select(a, lo, hi, k):
+    """Rearrange ``a[lo:hi+1]`` so that ``a[k]`` is its order statistic, smaller (or equal)
+    values before it and larger (or equal) after (quickselect, median-of-three pivots)."""
+    l = lo
+    ir = hi
+    while True:
+        if ir <= l + 1:
+            if ir == l + 1 and a[ir] < a[l]:
+                t = a[l]
+                a[l] = a[ir]
+                a[ir] = t
+            return
+        mid = (l + ir) >> 1
+        t = a[mid]
+        a[mid] = a[l + 1]
+        a[l + 1] = t
+        if a[l] > a[ir]:
+            t = a[l]
+            a[l] = a[ir]
+            a[ir] = t
+        if a[l + 1] > a[ir]:
+            t = a[l + 1]
+            a[l + 1] = a[ir]
+            a[ir] = t
+        if a[l] > a[l + 1]:
+            t = a[l]
+            a[l] = a[l + 1]
+            a[l + 1] = t
+        i = l + 1
+        j = ir
+        piv = a[l + 1]
+        while True:
+            i += 1
+            while a[i] < piv:
+                i += 1
+            j -= 1
+            while a[j] > piv:
+                j -= 1
+            if j < i:
+                break
+            t = a[i]
+            a[i] = a[j]
+            a[j] = t
+        a[l + 1] = a[j]
+        a[j] = piv
+        if j >= k:
+            ir = j - 1
+        if j <= k:
+            l = i
+
+
+@kernel
+def group_quantiles(values, groups, n_groups, qs):
+    """Exact quantiles (linear interpolation, as numpy) of finite ``values`` per group
+    ``0..n_groups-1``: a stable counting sort by group, then per group and quantile the two
+    order statistics around the position (selection, not a sort)."""
+    m = values.size
+    nq = qs.size
+    out = np.full((n_groups, nq), np.nan)
+    counts = np.zeros(n_groups + 1, np.int64)
+    for i in range(m):
+        counts[groups[i] + 1] += 1
+    for g in range(n_groups):
+        counts[g + 1] += counts[g]
+    pos = counts[:n_groups].copy()
+    buf = np.empty(m)
+    for i in range(m):
+        g = groups[i]
+        buf[pos[g]] = values[i]
+        pos[g] += 1
+    for g in range(n_groups):
+        a = counts[g]
+        c = counts[g + 1] - a
+        if c == 0:
+            continue
+        L = a                   # buf[L:Hh+1] holds the order statistics not yet placed
+        Hh = a + c - 1
+        for jq in range(nq):
+            p = qs[jq] * (c - 1)
+            lo = np.int64(np.floor(p))
+            hi = min(lo + 1, c - 1)
+            k = a + lo
+            if not (L <= k <= Hh):   # (quantiles not in increasing order: the whole group)
+                L = a
+                Hh = a + c - 1
+            _select(buf, L, Hh, k)
+            if jq + 1 < nq and qs[jq + 1] >= qs[jq]:
+                L = k                    # the next quantile lies at or above this one
+            else:
+                Hh = k
+            x = buf[k]
+            if hi > lo:
+                y = buf[a + hi]
+                for t in range(a + hi + 1, a + c):     # the next order statistic: min above
+                    if buf[t] < y:
+                        y = buf[t]
+            else:
+                y = buf[a + hi]
+            f = p - lo
+            out[g, jq] = x * (1.0 - f) + y * f
+    return out
+
+
+# ====================================================================== excess and shares
+@kernel
+def excess_sums(idx, key, wsel, csel, R, med, seg_s, act, case_version, allot_h, A,
+                od_case):
+    """Per row: the waiting above the allotment (held time above the step's allotment when the
+    catalogue gives one, else the wait above the row's median), the number of events with an
+    allotment, and the held time in overdue dossiers."""
+    ex = np.zeros(R)
+    n_allot = np.zeros(R)
+    s_od = np.zeros(R)
+    use_cat = case_version.size > 0
+    use_od = od_case.size > 0
+    last = allot_h.size - 1
+    for j in range(idx.size):
+        i = idx[j]
+        r = key[j]
+        h = seg_s[i]
+        if not (h >= 0.0):
+            h = 0.0
+        h /= H
+        al = np.nan
+        if use_cat:
+            v = case_version[csel[j]]
+            a = act[i]
+            al = allot_h[v * A + a] if (v >= 0 and a >= 0) else allot_h[last]
+        if np.isfinite(al):
+            e = h - al
+            n_allot[r] += 1.0
+        else:
+            e = wsel[j] - med[r]
+        if e >= 0.0:
+            ex[r] += e
+        if use_od and od_case[csel[j]]:
+            s_od[r] += h
+    return ex, n_allot, s_od
+
+
+@kernel
+def agency_totals(is_first, owner, pmask, agency_code, case, seg_s, wait_s, handover,
+                  od_case):
+    """Over the agency events in scope (every key): the total held time (hours) as
+    ``seg_s[agency]`` clipped, divided by 3600 and summed by numpy; the same over the events of
+    overdue dossiers; the wait of the events that stay inside a unit (working seconds) as
+    ``np.nansum(np.maximum(wait_s, 0), where=inside)``, and their number."""
+    n = is_first.size
+    use_p = pmask.size > 0
+    use_od = od_case.size > 0
+    n_agency = 0
+    n_od = 0
+    for i in range(n):
+        if is_first[i] or (use_p and not pmask[i]) or owner[i] != agency_code:
+            continue
+        n_agency += 1
+        if use_od and od_case[case[i]]:
+            n_od += 1
+    prog_a = pw_program(n_agency)
+    buf_a = np.empty(128)
+    st_a = np.zeros(128)
+    pc_a, sp_a, size_a, c_a = 0, 0, (prog_a[0] if prog_a.size else 0), 0
+    prog_o = pw_program(n_od)
+    buf_o = np.empty(128)
+    st_o = np.zeros(128)
+    pc_o, sp_o, size_o, c_o = 0, 0, (prog_o[0] if prog_o.size else 0), 0
+    buf_r = np.empty(128)
+    st_r = np.zeros(128)
+    ref = 0.0
+    n_inside = 0
+    run = 0                    # length of the current run of inside events (ending at i - 1)
+    for i in range(n + 1):
+        inside = False
+        if i < n and not (is_first[i] or (use_p and not pmask[i]) or owner[i] != agency_code):
+            h = seg_s[i]
+            if not (h >= 0.0):
+                h = 0.0
+            h /= H
+            buf_a[c_a] = h
+            c_a += 1
+            if c_a == size_a:
+                pc_a, sp_a, size_a = _pw_done(buf_a, prog_a, pc_a, st_a, sp_a)
+                c_a = 0
+            if use_od and od_case[case[i]]:
+                buf_o[c_o] = h
+                c_o += 1
+                if c_o == size_o:
+                    pc_o, sp_o, size_o = _pw_done(buf_o, prog_o, pc_o, st_o, sp_o)
+                    c_o = 0
+            inside = not handover[i]
+        if inside:
+            run += 1
+            continue
+        if run > 0:            # a run of inside events ended: its pairwise sum
+            lo = i - run
+            n_inside += run
+            prog = pw_program(run) if run > 128 else prog_a[:0]
+            pc, sp, size, c = 0, 0, (prog[0] if prog.size else run), 0
+            for t in range(lo, i):
+                w = wait_s[t]
+                if w != w or w < 0.0:           # np.maximum(w, 0), NaN -> 0 (np.nansum)
+                    w = 0.0
+                buf_r[c] = w
+                c += 1
+                if c == size:
+                    if prog.size:
+                        pc, sp, size = _pw_done(buf_r, prog, pc, st_r, sp)
+                    else:
+                        st_r[0] = _pw_leaf(buf_r, run)
+                        sp = 1
+                    c = 0
+            ref += st_r[0]
+            run = 0
+    tot_a = st_a[0] if sp_a > 0 else 0.0
+    tot_o = st_o[0] if sp_o > 0 else 0.0
+    return tot_a, tot_o, ref, n_inside, n_od
+
+
+# ====================================================================== queue evidence
+@kernel
+def _hash_slot(keys, k, bits):
+    """Slot of code ``k`` (>= 0) in an open-addressing table of ``2**bits`` slots (-1 = free):
+    Fibonacci hashing (the high bits of the product), linear probing."""
+    mask = keys.size - 1
+    h = np.int64((np.uint64(k) * np.uint64(11400714819323198485)) >> np.uint64(64 - bits))
+    while keys[h] != -1 and keys[h] != k:
+        h = (h + 1) & mask
+    return h
+
+
+@kernel
+def _hash_grow(hk, hv, bits):
+    """The table re-inserted into one 4 times larger."""
+    nk = np.full(1 << bits, -1, np.int64)
+    nv = np.empty(1 << bits, np.int64)
+    for t in range(hk.size):
+        if hk[t] != -1:
+            h = _hash_slot(nk, hk[t], bits)
+            nk[h] = hk[t]
+            nv[h] = hv[t]
+    return nk, nv
+
+
+@kernel
+def _hash_insert_run(idx, key, sub, V, j, o, hk, hv, bits, nq, w_end, w_start, qcode):
+    """Look up (inserting new ones, in order) the (row, officer) codes of the events from
+    ``j`` on, and keep the dense code of those with an arrival and a departure (``o`` of them
+    so far), until the table is half full; returns (next event, next ``o``, number of codes)."""
+    m = idx.size
+    cap = hk.size
+    while j < m:
+        i = idx[j]
+        code = key[j] * (V + 1) + np.int64(sub[i]) + 1
+        h = _hash_slot(hk, code, bits)
+        if hk[h] == -1:
+            hk[h] = code
+            hv[h] = nq
+            nq += 1
+        a = w_end[i - 1]
+        d = w_start[i]
+        if not np.isfinite(d):
+            d = w_end[i]
+        if np.isfinite(a) and np.isfinite(d):
+            qcode[o] = hv[h]
+            o += 1
+        j += 1
+        if 2 * nq > cap:
+            break
+    return j, o, nq
+
+
+@kernel
+def queue_prepare(idx, key, R, w_end, w_start, sub, V):
+    """The queue evidence's first pass over the events of the rows: which have both an arrival
+    (end of the previous event) and a departure (start, else end) on the working axis, their
+    number per row, the span of those times, and for each of them (in order) the dense code of
+    its (row, officer) pair (order of first appearance over every event of the rows, as
+    ``pd.factorize``; found through a hash table; the row itself without an officer column)."""
+    m = idx.size
+    cnt = np.zeros(R, np.int64)
+    lo = np.inf
+    hi = -np.inf
+    n_ok = 0
+    for j in range(m):
+        i = idx[j]
+        a = w_end[i - 1]
+        d = w_start[i]
+        if not np.isfinite(d):
+            d = w_end[i]
+        if np.isfinite(a) and np.isfinite(d):
+            n_ok += 1
+            cnt[key[j]] += 1
+            if a < lo:
+                lo = a
+            if d < lo:
+                lo = d
+            if a > hi:
+                hi = a
+            if d > hi:
+                hi = d
+    qcode = np.empty(n_ok, np.int32)
+    if sub.size > 0:
+        bits = 10
+        hk = np.full(1 << bits, -1, np.int64)
+        hv = np.empty(1 << bits, np.int64)
+        j = 0
+        o = 0
+        nq = 0
+        while j < m:
+            j, o, nq = _hash_insert_run(idx, key, sub, V, j, o, hk, hv, bits, nq, w_end,
+                                        w_start, qcode)
+            if 2 * nq > hk.size:
+                bits += 2
+                hk, hv = _hash_grow(hk, hv, bits)
+    else:
+        o = 0
+        for j in range(m):
+            i = idx[j]
+            a = w_end[i - 1]
+            d = w_start[i]
+            if not np.isfinite(d):
+                d = w_end[i]
+            if np.isfinite(a) and np.isfinite(d):
+                qcode[o] = key[j]
+                o += 1
+    return cnt, n_ok, lo, hi, qcode
+
+
+@kernel
+def queue_keys(idx, key, w_end, w_start, qcode, t0, span, u, frac32, take_all):
+    """The composite sort keys of :func:`tthc_mining.bottlenecks.wip_at_arrival` for the events
+    with an arrival and a departure (``ka``: arrival, ``kd``: the later of arrival and
+    departure, both plus ``qcode * span - t0``), and for the sampled ones (``u < frac32[row]``,
+    or all) their arrival key, wait (departure - arrival, clipped at 0) and row."""
+    m = idx.size
+    n_ok = qcode.size
+    ka = np.empty(n_ok)
+    kd = np.empty(n_ok)
+    kq = np.empty(n_ok)
+    ws = np.empty(n_ok)
+    ks = np.empty(n_ok, np.int64)
+    o = 0
+    t = 0
+    for j in range(m):
+        i = idx[j]
+        a = w_end[i - 1]
+        d = w_start[i]
+        if not np.isfinite(d):
+            d = w_end[i]
+        if not (np.isfinite(a) and np.isfinite(d)):
+            continue
+        offv = np.float64(qcode[o]) * span
+        offv -= t0
+        x = a + offv
+        ka[o] = x
+        kd[o] = (d if d >= a else a) + offv
+        if take_all or u[o] < frac32[key[j]]:
+            kq[t] = x
+            wv = d - a
+            ws[t] = wv if wv >= 0.0 else 0.0
+            ks[t] = key[j]
+            t += 1
+        o += 1
+    return ka, kd, kq[:t].copy(), ws[:t].copy(), ks[:t].copy()
+
+
+@kernel
+def wip_counts(ka, kd, kq, order):
+    """For each query key: items arrived at or before it minus items departed at or before it,
+    minus itself, at least 0 (``ka`` and ``kd`` sorted; ``order`` sorts the queries: one merge
+    instead of binary searches)."""
+    out = np.empty(kq.size)
+    ia = 0
+    id_ = 0
+    for t in range(order.size):
+        q = kq[order[t]]
+        while ia < ka.size and ka[ia] <= q:
+            ia += 1
+        while id_ < kd.size and kd[id_] <= q:
+            id_ += 1
+        c = ia - id_ - 1
+        out[order[t]] = np.float64(c if c > 0 else 0)
+    return out
+
+
+@kernel
+def group_ranks(v, g, n_groups, order):
+    """Average ranks (1-based) of ``v`` within integer groups ``g`` (ties share the mean of
+    their positions), from ``order = np.argsort(v)``: a stable counting sort of that order by
+    group puts every group's values in order; tie runs are found by comparing neighbours."""
+    m = v.size
+    out = np.empty(m)
+    start = np.zeros(n_groups + 1, np.int64)
+    for i in range(m):
+        start[g[i] + 1] += 1
+    for k in range(n_groups):
+        start[k + 1] += start[k]
+    pos = start[:n_groups].copy()
+    srt = np.empty(m, np.int64)
+    for t in range(m):
+        i = order[t]
+        k = g[i]
+        srt[pos[k]] = i
+        pos[k] += 1
+    for k in range(n_groups):
+        a = start[k]
+        b = start[k + 1]
+        p = a
+        while p < b:
+            x = v[srt[p]]
+            e = p + 1
+            while e < b and v[srt[e]] == x:
+                e += 1
+            r = np.float64((p - a + 1) + (e - a)) / 2.0
+            for t in range(p, e):
+                out[srt[t]] = r
+            p = e
+    return out
+
+
+@kernel
+def rank_sums(rx, ry, g, n_groups):
+    """Per group: n, sum rx, sum ry, sum rx², sum ry², sum rx·ry (in index order)."""
+    s = np.zeros((6, n_groups))
+    for i in range(g.size):
+        k = g[i]
+        x = rx[i]
+        y = ry[i]
+        s[0, k] += 1.0
+        s[1, k] += x
+        s[2, k] += y
+        s[3, k] += x * x
+        s[4, k] += y * y
+        s[5, k] += x * y
+    return s
+
+
+# ====================================================================== batching evidence
+@kernel
+def batch_prep(idx, key, R, ts, off):
+    """Per row: events, events at midnight or without a time (dates only); the range of the
+    clock minutes of the completions (the events) and the arrivals (the previous events)."""
+    cnt = np.zeros(R)
+    midnight = np.zeros(R)
+    lo = np.iinfo(np.int64).max
+    hi = np.iinfo(np.int64).min
+    for j in range(idx.size):
+        i = idx[j]
+        r = key[j]
+        cnt[r] += 1.0
+        t = ts[i]
+        if t == NAT:
+            midnight[r] += 1.0
+        else:
+            t += off
+            if t % DAY_NS == 0:
+                midnight[r] += 1.0
+            mn = t // MINUTE_NS
+            if mn < lo:
+                lo = mn
+            if mn > hi:
+                hi = mn
+        t = ts[i - 1]
+        if t != NAT:
+            mn = (t + off) // MINUTE_NS
+            if mn < lo:
+                lo = mn
+            if mn > hi:
+                hi = mn
+    return cnt, midnight, lo, hi
+
+
+@kernel
+def clump_fill(ts, idx, shift, off, key, grp, G1, ck, mmin, span, buf):
+    """Composite codes ``(row, unit) * span + minute`` of the valid instants ``ts[idx + shift]``
+    (+ ``off``) into ``buf``; returns their number. The (row, unit) code is ``ck[j]`` when
+    given, else ``key[j] * G1 + unit + 1`` (unit -1 when missing; ``key[j]`` alone without a
+    unit column, ``G1 = 1``)."""
+    m = 0
+    use_ck = ck.size > 0
+    use_g = grp.size > 0
+    for j in range(idx.size):
+        t = ts[idx[j] + shift]
+        if t == NAT:
+            continue
+        mn = (t + off) // MINUTE_NS - mmin
+        if use_ck:
+            c = ck[j]
+        else:
+            c = key[j] * G1
+            if use_g:
+                c += grp[idx[j]] + 1
+        buf[m] = c * span + mn
+        m += 1
+    return m
+
+
+@kernel
+def clump_count(comp, span, G1, row_of_ck, R):
+    """Per row, the number of sorted composite codes in runs of at least 3 equal codes (a
+    clock minute with at least 3 instants of the same (row, unit)); the row of a code is
+    ``row_of_ck[ck]`` when given, else ``ck // G1``."""
+    out = np.zeros(R, np.int64)
+    n = comp.size
+    use_lut = row_of_ck.size > 0
+    p = 0
+    while p < n:
+        e = p + 1
+        while e < n and comp[e] == comp[p]:
+            e += 1
+        if e - p >= 3:
+            c = comp[p] // span
+            r = row_of_ck[c] if use_lut else c // G1
+            out[r] += e - p
+        p = e
+    return out
