@@ -159,7 +159,9 @@ def segment_times(e, e_off, s, s_off, is_first, d0, base, wmask, cum_f, slot_a, 
 def warm_types() -> None:
     """Compile (or load) the kernels with the library's argument types on tiny inputs."""
     x = np.array([NAT, 0, 86_400 * 10**9 * 10_958 + 8 * 3600 * 10**9], dtype=np.int64)
-    minmax_valid(x, 0, x.size)
+    ro = x.view()
+    ro.flags.writeable = False                 # (the wrappers pass read-only views)
+    minmax_valid(ro, 0, ro.size)
     from ..calendar import VietnamCalendar
     cal = VietnamCalendar(holidays=None)
     cal.to_working_ns_and_seconds(x.view("datetime64[ns]"))
