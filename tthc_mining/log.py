@@ -59,7 +59,7 @@ class DossierLog:
         if key not in self._cache:
             col = self.events[column]
             if isinstance(col.dtype, pd.CategoricalDtype):
-                codes = col.cat.codes.to_numpy(np.int64)
+                codes = col.array.codes.astype(np.int64)
                 uniques = pd.Index(col.cat.categories)
             else:
                 codes, uniques = pd.factorize(col, sort=False)
@@ -206,7 +206,7 @@ def _build_cases_blocks(events: pd.DataFrame) -> pd.DataFrame | None:
     case_col = events[S.CASE]
     if not isinstance(case_col.dtype, pd.CategoricalDtype):
         return None
-    codes = case_col.cat.codes.to_numpy()
+    codes = case_col.array.codes                      # (a read-only view)
     n = codes.size
     if codes.min() < 0:
         return None                                   # groupby drops missing ids
@@ -237,7 +237,7 @@ def _build_cases_blocks(events: pd.DataFrame) -> pd.DataFrame | None:
 
     def notna(s: pd.Series) -> np.ndarray:
         if isinstance(s.dtype, pd.CategoricalDtype):
-            return s.cat.codes.to_numpy() >= 0
+            return s.array.codes >= 0
         if isinstance(s.dtype, pd.DatetimeTZDtype):
             return s.array.asi8 != _NAT
         return s.notna().to_numpy()

@@ -195,7 +195,7 @@ def _channel_categorical(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     result is categorical (canonical channel names, unknown values as written)."""
     cats = values.cat.categories.to_numpy(dtype=object)
     k = len(cats)
-    codes = values.cat.codes.to_numpy()           # int8 .. int32: k fits their type
+    codes = values.array.codes                    # int8 .. int32 (a view): k fits their type
     mapped = np.array([CHANNELS.get(_channel_key(u)) for u in cats], dtype=object)
     known = np.array([m is not None for m in mapped], dtype=bool)
     out_u = np.where(known, mapped, cats) if k else mapped
@@ -449,7 +449,7 @@ def canonicalize(raw: RawTable, *, schema: str = "auto", columns: Mapping[str, s
     if isinstance(case_col.dtype, pd.CategoricalDtype) and _sorted_text(case_col.cat.categories):
         # categories sorted as text: the codes as they are (int32 for a million dossiers; no
         # missing ids here, so differences of codes cannot overflow)
-        case_codes = case_col.cat.codes.to_numpy()
+        case_codes = case_col.array.codes
     else:
         case_codes, _ = pd.factorize(case_col, sort=True)
         case_codes = case_codes.astype(np.int64)
@@ -568,7 +568,7 @@ def canonicalize(raw: RawTable, *, schema: str = "auto", columns: Mapping[str, s
         if name == S.CASE and _sorted_text(col.cat.categories):
             # sorted categories and rows in case order: the codes are the dossier ranks once
             # the unused categories (ids of dropped rows only) are removed
-            cc = col.cat.codes.to_numpy()
+            cc = col.array.codes
             missing = bool((cc < 0).any())
             if len(case_start) != len(col.cat.categories) or missing:
                 if not missing:
@@ -629,7 +629,7 @@ def _injected(ev: pd.DataFrame, role: np.ndarray, ts: np.ndarray) -> np.ndarray:
     if S.RESOURCE in ev.columns:
         res = ev[S.RESOURCE]
         if isinstance(res.dtype, pd.CategoricalDtype):
-            codes = res.cat.codes.to_numpy()          # -1 (missing) reads the last entry below
+            codes = res.array.codes                   # -1 (missing) reads the last entry below
             uniques = res.cat.categories.to_numpy(dtype=object)
         else:
             codes, uniques = pd.factorize(res)
@@ -665,7 +665,7 @@ def _int_values(col: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
     """``(int64 values, missing mask)`` of a categorical (codes) or tz-aware datetime (UTC ns)
     column, for exact comparisons without per-row objects; None for other dtypes."""
     if isinstance(col.dtype, pd.CategoricalDtype):
-        v = col.cat.codes.to_numpy()               # int8/16/32: exact, no widening copy
+        v = col.array.codes                        # int8/16/32 (a read-only view): exact
         return v, v < 0
     if isinstance(col.dtype, pd.DatetimeTZDtype):
         v = _ns(col)
@@ -728,7 +728,7 @@ def _sorted_text(categories: pd.Index) -> bool:
 def _first_appearance(col: pd.Series) -> pd.Series:
     """A categorical column with its categories in order of first appearance and the unused
     ones removed: the codes and uniques ``pd.factorize`` gives on the same values."""
-    codes = col.cat.codes.to_numpy()
+    codes = col.array.codes                         # (a read-only view)
     k = len(col.cat.categories)
     if k == 0 or not (codes >= 0).any():
         return col.cat.remove_unused_categories() if k else col

@@ -180,7 +180,7 @@ def _dictionary(values: pd.Series) -> tuple[pa.Array, np.ndarray]:
     text columns are dictionary-encoded by pyarrow (hashing in C++)."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         cats = values.cat.categories
-        codes = values.cat.codes.to_numpy(dtype=np.int64)
+        codes = values.array.codes.astype(np.int64)
         if pd.api.types.is_string_dtype(cats.dtype) and cats.dtype != object:
             arr = pa.array(cats.array)                       # arrow-backed text: no copy
             if isinstance(arr, pa.ChunkedArray):
@@ -255,7 +255,7 @@ def _clean_categorical(values: pd.Series, sort: bool) -> bool:
     if not isinstance(values.dtype, pd.CategoricalDtype) or values.cat.ordered:
         return False
     cats = values.cat.categories
-    if cats.dtype != _STR or values.cat.codes.dtype != _small_codes(np.zeros(0), len(cats)).dtype:
+    if cats.dtype != _STR or values.array.codes.dtype != _small_codes(np.zeros(0), len(cats)).dtype:
         return False
     if len(cats) == 0:
         return True
