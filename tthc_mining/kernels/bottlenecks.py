@@ -387,7 +387,50 @@ def select_rows(is_first, owner, pmask, agency_code, mode, kcode, act, tlut, A, 
 @kernel
 def _select(a, lo, hi, k):
     """Rearrange ``a[lo:hi+1]`` so that ``a[k]`` is its order statistic, smaller (or equal)
-    values before it and larger (or equal) after (quickselect, median-of-three pivots)."""
+    values before it and larger (or equal) after (Floyd-Rivest: large ranges are first
+    narrowed around ``k`` by selecting within a sample, then one partition)."""
+    left = lo
+    right = hi
+    while right > left:
+        if right - left > 600:
+            n = right - left + 1
+            i = k - left + 1
+            z = np.log(n)
+            s = 0.5 * np.exp(2.0 * z / 3.0)
+            sd = 0.5 * np.sqrt(z * s * (n - s) / n)
+            if i < n / 2.0:
+                sd = -sd
+            nl = max(left, np.int64(k - i * s / n + sd))
+            nr = min(right, np.int64(k + (n - i) * s / n + sd))
+            _select_small(a, nl, nr, k)
+        t = a[k]
+        i = left
+        j = right
+        a[left], a[k] = a[k], a[left]
+        if a[right] > t:
+            a[right], a[left] = a[left], a[right]
+        while i < j:
+            a[i], a[j] = a[j], a[i]
+            i += 1
+            j -= 1
+            while a[i] < t:
+                i += 1
+            while a[j] > t:
+                j -= 1
+        if a[left] == t:
+            a[left], a[j] = a[j], a[left]
+        else:
+            j += 1
+            a[j], a[right] = a[right], a[j]
+        if j <= k:
+            left = j + 1
+        if k <= j:
+            right = j - 1
+
+
+@kernel
+def _select_small(a, lo, hi, k):
+    """Quickselect with median-of-three pivots (the sample step of :func:`_select`)."""
     l = lo
     ir = hi
     while True:
@@ -629,27 +672,40 @@ def _hash_grow(hk, hv, bits):
 
 
 @kernel
-def _hash_insert_run(idx, key, sub, V, j, o, hk, hv, bits, nq, w_end, w_start, qcode):
-    """Look up (inserting new ones, in order) the (row, officer) codes of the events from
-    ``j`` on, and keep the dense code of those with an arrival and a departure (``o`` of them
-    so far), until the table is half full; returns (next event, next ``o``, number of codes)."""
+def _queue_run(idx, key, sub, V, j, o, hk, hv, bits, nq, w_end, w_start, qcode, cnt, lohi):
+    """:func:`queue_prepare` from event ``j`` on (``o`` events with an arrival and a departure
+    so far), until the table of (row, officer) codes is half full; returns (next event, next
+    ``o``, number of codes)."""
     m = idx.size
     cap = hk.size
+    use_sub = sub.size > 0
     while j < m:
         i = idx[j]
-        code = key[j] * (V + 1) + np.int64(sub[i]) + 1
-        h = _hash_slot(hk, code, bits)
-        if hk[h] == -1:
-            hk[h] = code
-            hv[h] = nq
-            nq += 1
+        q = key[j]
+        if use_sub:
+            code = key[j] * (V + 1) + np.int64(sub[i]) + 1
+            h = _hash_slot(hk, code, bits)
+            if hk[h] == -1:
+                hk[h] = code
+                hv[h] = nq
+                nq += 1
+            q = hv[h]
         a = w_end[i - 1]
         d = w_start[i]
         if not np.isfinite(d):
             d = w_end[i]
         if np.isfinite(a) and np.isfinite(d):
-            qcode[o] = hv[h]
+            qcode[o] = q
             o += 1
+            cnt[key[j]] += 1
+            if a < lohi[0]:
+                lohi[0] = a
+            if d < lohi[0]:
+                lohi[0] = d
+            if a > lohi[1]:
+                lohi[1] = a
+            if d > lohi[1]:
+                lohi[1] = d
         j += 1
         if 2 * nq > cap:
             break
@@ -665,52 +721,23 @@ def queue_prepare(idx, key, R, w_end, w_start, sub, V):
     ``pd.factorize``; found through a hash table; the row itself without an officer column)."""
     m = idx.size
     cnt = np.zeros(R, np.int64)
-    lo = np.inf
-    hi = -np.inf
-    n_ok = 0
-    for j in range(m):
-        i = idx[j]
-        a = w_end[i - 1]
-        d = w_start[i]
-        if not np.isfinite(d):
-            d = w_end[i]
-        if np.isfinite(a) and np.isfinite(d):
-            n_ok += 1
-            cnt[key[j]] += 1
-            if a < lo:
-                lo = a
-            if d < lo:
-                lo = d
-            if a > hi:
-                hi = a
-            if d > hi:
-                hi = d
-    qcode = np.empty(n_ok, np.int32)
-    if sub.size > 0:
-        bits = 10
-        hk = np.full(1 << bits, -1, np.int64)
-        hv = np.empty(1 << bits, np.int64)
-        j = 0
-        o = 0
-        nq = 0
-        while j < m:
-            j, o, nq = _hash_insert_run(idx, key, sub, V, j, o, hk, hv, bits, nq, w_end,
-                                        w_start, qcode)
-            if 2 * nq > hk.size:
-                bits += 2
-                hk, hv = _hash_grow(hk, hv, bits)
-    else:
-        o = 0
-        for j in range(m):
-            i = idx[j]
-            a = w_end[i - 1]
-            d = w_start[i]
-            if not np.isfinite(d):
-                d = w_end[i]
-            if np.isfinite(a) and np.isfinite(d):
-                qcode[o] = key[j]
-                o += 1
-    return cnt, n_ok, lo, hi, qcode
+    lohi = np.empty(2)
+    lohi[0] = np.inf
+    lohi[1] = -np.inf
+    qcode = np.empty(m, np.int32)
+    bits = 10
+    hk = np.full(1 << bits, -1, np.int64)
+    hv = np.empty(1 << bits, np.int64)
+    j = 0
+    o = 0
+    nq = 0
+    while j < m:
+        j, o, nq = _queue_run(idx, key, sub, V, j, o, hk, hv, bits, nq, w_end, w_start, qcode,
+                              cnt, lohi)
+        if 2 * nq > hk.size:
+            bits += 2
+            hk, hv = _hash_grow(hk, hv, bits)
+    return cnt, o, lohi[0], lohi[1], qcode[:o]
 
 
 @kernel
