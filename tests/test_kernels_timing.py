@@ -99,3 +99,32 @@ def test_case_close_all_known_skips_the_timestamps_with_the_same_result():
     b = T._closing(seg, ts, role, top, False, fr)
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
+
+
+def test_counted_time_per_event_equals_the_numpy_rule():
+    """The per-event counted time ``tm.timing`` keeps (``counted_h``) and its sums per owner,
+    against the numpy expressions it replaced."""
+    from tthc_mining.segments import OWNER_AGENCY, OWNER_CITIZEN, OWNER_THIRD
+    rng = np.random.default_rng(4)
+    lens = rng.integers(1, 25, 5000)
+    cs = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+    n, nc = int(cs[-1]), lens.size
+    case = np.repeat(np.arange(nc), lens)
+    w_end = np.cumsum(rng.exponential(3_000.0, n))
+    w_end[rng.random(n) < 0.05] -= 40_000.0
+    w_end[rng.random(n) < 0.02] = np.nan
+    owner = rng.integers(0, 3, n).astype(np.int8)
+    ws = w_end[cs[:-1]] + rng.normal(0, 2_000.0, nc)
+    we = w_end[cs[1:] - 1] + rng.normal(0, 5_000.0, nc)
+    ws[::17] = np.nan
+    lo = ws[case]
+    np.maximum(w_end[:-1], lo[1:], out=lo[1:])
+    lo[cs[:-1]] = ws
+    want = np.fmax(np.minimum(w_end, we[case]) - lo, 0.0)
+    counted = np.empty(n)
+    owners = (OWNER_AGENCY, OWNER_CITIZEN, OWNER_THIRD)
+    sums = T._counted_sums(w_end, case, cs, owner, ws, we, owners, counted)
+    np.testing.assert_array_equal(counted, want)
+    by = np.bincount(case * 3 + owner, weights=want, minlength=3 * nc).reshape(nc, 3)
+    for o, got in zip(owners, sums):
+        np.testing.assert_array_equal(got, by[:, o])

@@ -853,17 +853,16 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
         closed_w[other] = cal.to_working(_idx_from_ns(closed_ns[other], tz))
     win_end = np.where(cl, closed_w, w_asof)
     win_end = np.where(is_received, win_end, win_start)  # not received yet: empty window
-    # counted = the part of each segment [previous end, end] inside [win_start, win_end]
-    lo = win_start[case]
-    if n > 1:
-        np.maximum(w_end[:-1], lo[1:], out=lo[1:])
-    lo[first_row] = win_start                      # a first event: the window's start
-    counted = win_end[case]
-    np.minimum(w_end, counted, out=counted)
-    counted -= lo                                  # hi - lo
-    del lo
-    np.fmax(counted, 0.0, out=counted)             # NaN and negative -> 0
+    # counted = the part of each segment [previous end, end] inside [win_start, win_end], and
+    # its sums per (case, owner): one compiled pass (the rule of overdue_arrays)
     owner = seg.owner
+    counted = np.empty(n)
+    if n:
+        by_owner = np.stack(_counted_sums(w_end, case, seg.case_start, owner, win_start, win_end,
+                                          (OWNER_AGENCY, OWNER_CITIZEN, OWNER_THIRD), counted),
+                            axis=1)
+    else:
+        by_owner = np.zeros((n_cases, 3))
     # open tail after the last event known by as_of (or after the last event before the close)
     has_last = last_known >= 0
     lk = np.maximum(last_known, 0)
@@ -889,13 +888,6 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
         holder = np.where(has_last, state_after_lk, OWNER_AGENCY).astype(np.int8)
     else:
         holder = np.zeros(0, np.int8)
-    if n:  # sums per (case, owner) in one pass
-        k3 = case * 3
-        k3 += owner
-        by_owner = np.bincount(k3, weights=counted, minlength=3 * n_cases).reshape(n_cases, 3)
-        del k3
-    else:
-        by_owner = np.zeros((n_cases, 3))
 
     def owner_sum(o: int) -> np.ndarray:
         return by_owner[:, o] + np.where(tail_owner == o, tail, 0.0)
@@ -1236,14 +1228,15 @@ def _to_working_utc(cal, utc_ns: np.ndarray, tz: str | None) -> np.ndarray:
 
 def _counted_sums(w_end: np.ndarray, case: np.ndarray, case_start: np.ndarray,
                   owner: np.ndarray, win_start: np.ndarray, win_end: np.ndarray,
-                  owners: tuple[int, ...]) -> list[np.ndarray]:
+                  owners: tuple[int, ...], counted: np.ndarray | None = None) -> list[np.ndarray]:
     """Per case, for each owner in ``owners``: the sum over its events of that owner of the
     counted time ``fmax(min(w_end, win_end) - max(w_prev_end, win_start), 0)`` (``win_start``
     on the case's first event), in row order from 0.0 — what ``np.bincount(case,
     weights=np.where(owner == o, counted, 0.0))`` gives over the full arrays (the rows of a case
     contiguous, ``case_start`` their bounds). One compiled pass over the rows
     (``kernels.timing.counted_clock``: each case's sum one sequential sum over its rows, so
-    the same values bit for bit); ``case`` is not read."""
+    the same values bit for bit); ``case`` is not read. ``counted`` (float64, one per event):
+    filled with every event's counted time."""
     from .kernels.timing import counted_clock
     n_cases = len(case_start) - 1
     if len(w_end) == 0 or n_cases <= 0:
@@ -1252,7 +1245,8 @@ def _counted_sums(w_end: np.ndarray, case: np.ndarray, case_start: np.ndarray,
     sums, _, _, _ = counted_clock(
         _ro(w_end, np.float64), _ro(case_start), _ro(owner, np.int8),
         _ro(np.asarray(owners), np.int8), _ro(win_start, np.float64), _ro(win_end, np.float64),
-        False, i8, i64, i8, True, 1.0, 0.0, f64, b1, i64, b1, 0, 0)
+        np.empty(0) if counted is None else counted, False, i8, i64, i8, True, 1.0, 0.0, f64, b1,
+        i64, b1, 0, 0)
     return list(sums)
 
 
@@ -1396,7 +1390,8 @@ def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any =
     state_lut[R[S.ROLE_RESUMED] + 1] = OWNER_AGENCY
     _, agency_days, days_late_actual, overdue = counted_clock(
         _ro(w_end, np.float64), case_start, owner, _ro(np.asarray(owners), np.int8),
-        _ro(win_start, np.float64), _ro(win_end, np.float64), True, role, _ro(last_known),
+        _ro(win_start, np.float64), _ro(win_end, np.float64), np.empty(0), True, role,
+        _ro(last_known),
         _ro(state_lut, np.int8), bool(third_party_paused), float(L), _EPS_S / L,
         _ro(budget_days, np.float64), _ro(has_deadline, np.bool_), _ro(outcome),
         _ro(is_received, np.bool_), int(OWNER_AGENCY), int(OWNER_THIRD))

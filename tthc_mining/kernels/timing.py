@@ -140,15 +140,16 @@ def first_valid(case_start, a):
 
 
 @kernel
-def counted_clock(w_end, case_start, owner, owners, win_start, win_end, with_clock, role,
-                  last_known, state_lut, paused, L, eps_l, budget_days, has_deadline, outcome,
-                  is_received, agency, third):
-    """Per dossier, one pass over its events: for each owner in ``owners`` (one or two) the
+def counted_clock(w_end, case_start, owner, owners, win_start, win_end, counted, with_clock,
+                  role, last_known, state_lut, paused, L, eps_l, budget_days, has_deadline,
+                  outcome, is_received, agency, third):
+    """Per dossier, one pass over its events: for each owner in ``owners`` (one to three) the
     sum over the dossier's events of that owner, in row order from 0.0, of the counted time
     ``fmax(min(w_end, win_end) - max(w_prev_end, win_start), 0)`` (``win_start`` for the
     dossier's first event; ``maximum`` / ``minimum`` propagate NaN, ``fmax`` turns it into 0),
     as ``np.bincount(case, weights=np.where(owner == o, counted, 0.0))`` gives it (adding the
-    0.0 of the other rows changes no sum): ``sums`` ``(len(owners), n_cases)``.
+    0.0 of the other rows changes no sum): ``sums`` ``(len(owners), n_cases)``; when
+    ``counted`` has one entry per event, every event's counted time is written into it.
 
     With ``with_clock`` (``owners`` = agency, then third party when not ``paused``), the agency
     clock of ``overdue_arrays`` too: the open tail after the last known event (``win_end -
@@ -164,6 +165,8 @@ def counted_clock(w_end, case_start, owner, owners, win_start, win_end, with_clo
     n_o = owners.size
     o0 = owners[0]
     o1 = owners[1] if n_o > 1 else owners[0]
+    o2 = owners[2] if n_o > 2 else owners[0]
+    rows = counted.size > 0
     sums = np.zeros((n_o, n_cases), dtype=np.float64)
     n_c = n_cases if with_clock else 0
     agency_days = np.empty(n_c, dtype=np.float64)
@@ -176,26 +179,34 @@ def counted_clock(w_end, case_start, owner, owners, win_start, win_end, with_clo
         r1 = case_start[c + 1]
         a0 = 0.0
         a1 = 0.0
+        a2 = 0.0
         prev = ws
         for r in range(r0, r1):
             e = w_end[r]
             o = owner[r]
-            if o == o0 or o == o1:
+            if rows or o == o0 or o == o1 or o == o2:
                 if r == r0:
                     lo = ws
                 else:
                     lo = prev if (prev >= ws or np.isnan(prev)) else ws       # np.maximum
                 hi = e if (e <= we or np.isnan(e)) else we                    # np.minimum
                 d = hi - lo
-                if d >= 0.0:                                                  # np.fmax(d, 0)
-                    if o == o0:
-                        a0 += d
-                    else:
-                        a1 += d
+                if not d >= 0.0:                                              # np.fmax(d, 0)
+                    d = 0.0
+                if rows:
+                    counted[r] = d
+                if o == o0:
+                    a0 += d
+                elif o == o1:
+                    a1 += d
+                elif o == o2:
+                    a2 += d
             prev = e
         sums[0, c] = a0
         if n_o > 1:
             sums[1, c] = a1
+        if n_o > 2:
+            sums[2, c] = a2
         if not with_clock:
             continue
         lk = last_known[c]
@@ -312,12 +323,13 @@ def warm_types() -> None:
     min_max_valid(ts)
     w = _ro(np.array([1.0, 2.0, np.nan]))
     z = _ro(np.zeros(2))
-    i8 = _ro(np.array([0, 2], dtype=np.int8))
-    for owners in (i8[:1], i8):
+    i8 = _ro(np.array([0, 2, 1], dtype=np.int8))
+    for owners in (i8[:1], i8[:2], i8):
         for with_clock in (False, True):
-            counted_clock(w, cs, role, owners, z, _ro(np.ones(2)), with_clock, role,
-                          _ro(np.array([1, -1], np.int64)), _ro(np.array([-1, 0, 1], np.int8)),
-                          owners.size == 1, 1.0, 1e-3, z, _ro(np.ones(2, np.bool_)),
-                          _ro(np.array([0, -1], np.int64)), _ro(np.ones(2, np.bool_)), 0, 2)
+            counted_clock(w, cs, role, owners, z, _ro(np.ones(2)), np.empty(3 * with_clock),
+                          with_clock, role, _ro(np.array([1, -1], np.int64)),
+                          _ro(np.array([-1, 0, 1], np.int8)), owners.size == 1, 1.0, 1e-3, z,
+                          _ro(np.ones(2, np.bool_)), _ro(np.array([0, -1], np.int64)),
+                          _ro(np.ones(2, np.bool_)), 0, 2)
     to_working(ts, 0, 0, _ro(np.zeros(2)), _ro(np.ones(2, dtype=np.bool_)), _ro(np.array([0.0])),
                _ro(np.array([3600.0])))
