@@ -696,8 +696,6 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
         mean_wait = sum_wait / count
         proc_mean = np.where(n_proc > 0, sum_proc / np.maximum(n_proc, 1), np.nan)
         proc_share = np.where(n_proc > 0, sum_proc / (sum_proc + wait_with_proc), np.nan)
-    batch_share, batch_ratio, batch_ok = _batch_evidence(log, idx, key, R, ts, off, grp,
-                                                         n_units)
 
     # dossiers per row and the bootstrap interval of the mean wait (resampling dossiers)
     if n_boot and n_boot > 0:
@@ -713,6 +711,10 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
         cases = n_cases
         ci_low = ci_high = np.full(R, np.nan)
         attrs["bootstrap_method"] = None
+    del case
+    batch_share, batch_ratio, batch_ok = _batch_evidence(log, idx, key, R, ts, off, grp,
+                                                         n_units)
+    del grp
 
     # ------------------------------------------------------------ excess and shares
     # excess over the allotment (held time above the step's allotment in the catalogue), else
@@ -727,7 +729,7 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
     od, od_case, (total_agency, tot_od, ref_sum, n_inside) = tasks.result("overdue")
     q = tasks.result("quantiles")
     excess_sum, n_allot, held_od = K.excess_sums(
-        idx, key, wait, case, R, _ro(q[:, 0], np.float64), _ro(seg.seg_s, np.float64), act,
+        idx, key, wait, case_all, R, _ro(q[:, 0], np.float64), _ro(seg.seg_s, np.float64), act,
         case_version, _ro(allot_h, np.float64), A_lut, od_case)
     basis = np.where(n_allot == count, "allotment", np.where(n_allot == 0, "median", "mixed"))
     share_agency = sum_held / total_agency if total_agency > 0 else np.full(R, np.nan)
@@ -787,7 +789,7 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
             has = modal >= 0
             unit[has] = guniq.to_numpy(dtype=object)[modal[has]]
         else:
-            unit = _modal(key, np.asarray(grp)[idx], R, guniq)
+            unit = _modal(key, _codes_view(log, S.GROUP)[0][idx], R, guniq)
         out.insert(len(labels.columns), "unit", unit)
     if sort_by not in out.columns:
         raise ConfigError(f"sort_by must be a column of the result; got {sort_by!r}")
@@ -870,8 +872,8 @@ def _clump_share(minute_ns: np.ndarray, ck: np.ndarray, key: np.ndarray, R: int)
     row_of_ck = np.zeros(int(ck.max()) + 1, dtype=np.int64)
     row_of_ck[ck] = key
     buf = np.empty(n, dtype=np.int64)
-    m = K.clump_fill(minute_ns, _ro(np.arange(n, dtype=np.int64), np.int64), 0, 0,
-                     _ro(key, np.int64), _none(np.int32), 1, _ro(ck, np.int64), mmin, span, buf)
+    m = K.clump_fill(minute_ns, np.arange(n, dtype=np.int32), 0, 0, np.array(key, dtype=np.int64),
+                     _none(np.int32), 1, _ro(ck, np.int64), mmin, span, buf)
     comp = buf[:m]
     comp.sort()
     clumped = K.clump_count(comp, span, 1, _ro(row_of_ck, np.int64), R)

@@ -11,7 +11,8 @@ pairwise sum of every maximal run of selected positions, the runs added in order
 
 Argument types (fixed; the wrappers in :mod:`tthc_mining.bottlenecks` cast and pass read-only
 C-contiguous arrays): event flags ``bool``, owners ``int8``, category codes ``int32``,
-activity / case / row codes and positions ``int64``, durations and working-axis times
+activity / case / row codes and positions ``int64`` (the positions of the selected events,
+``idx``, ``int32``: a log has fewer than 2**31 events), durations and working-axis times
 ``float64``, instants ``int64`` nanoseconds (``NAT`` = int64 min) with an ``int64`` offset
 added to the valid ones (a constant UTC offset of the calendar zone, or 0).
 """
@@ -289,7 +290,7 @@ def select_rows(is_first, owner, pmask, agency_code, mode, kcode, act, tlut, A, 
         m0 = 0
         M = 0
         mlut = np.zeros(0, np.int64)
-    idx = np.empty(n_sel, np.int64)
+    idx = np.empty(n_sel, np.int32)
     key = np.empty(n_sel, np.int64)
     csel = np.empty(n_sel, np.int64)
     wsel = np.empty(n_sel, np.float64)
@@ -320,7 +321,7 @@ def select_rows(is_first, owner, pmask, agency_code, mode, kcode, act, tlut, A, 
         if k < 0:
             continue
         r = remap[k]
-        idx[j] = i
+        idx[j] = np.int32(i)
         key[j] = r
         c = case[i]
         csel[j] = c
@@ -533,7 +534,7 @@ def group_quantiles(values, groups, n_groups, qs):
 
 # ====================================================================== excess and shares
 @kernel
-def excess_sums(idx, key, wsel, csel, R, med, seg_s, act, case_version, allot_h, A,
+def excess_sums(idx, key, wsel, case, R, med, seg_s, act, case_version, allot_h, A,
                 od_case):
     """Per row: the waiting above the allotment (held time above the step's allotment when the
     catalogue gives one, else the wait above the row's median), the number of events with an
@@ -553,7 +554,7 @@ def excess_sums(idx, key, wsel, csel, R, med, seg_s, act, case_version, allot_h,
         h /= H
         al = np.nan
         if use_cat:
-            v = case_version[csel[j]]
+            v = case_version[case[i]]
             a = act[i]
             al = allot_h[v * A + a] if (v >= 0 and a >= 0) else allot_h[last]
         if np.isfinite(al):
@@ -563,7 +564,7 @@ def excess_sums(idx, key, wsel, csel, R, med, seg_s, act, case_version, allot_h,
             e = wsel[j] - med[r]
         if e >= 0.0:
             ex[r] += e
-        if use_od and od_case[csel[j]]:
+        if use_od and od_case[case[i]]:
             s_od[r] += h
     return ex, n_allot, s_od
 
