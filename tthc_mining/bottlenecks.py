@@ -644,7 +644,7 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
     ts, off = _local_source(log)                 # local clock times = ts + off (months, batching)
     # the independent heavy parts run on a second core while this one does the rest (the
     # kernels release the GIL): first the deadlines behind the share in overdue and the agency
-    # time in scope, then (once the rows are known) the queue evidence and the quantiles
+    # time in scope, then (once the rows are known) the queue evidence
     tasks = Tasks(parallel=len(is_first) >= PARALLEL_MIN_EVENTS)
     overdue_args = (_overdue_and_totals, log, seg, is_first, owner, pm, case_all)
     if tasks.parallel:
@@ -689,7 +689,6 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
     if not tasks.parallel:
         tasks.submit("overdue", *overdue_args)
     tasks.submit("queue", _queue_evidence, log, seg, idx, key, R, seed)
-    tasks.submit("quantiles", group_quantiles, wait, key, R, (0.5, 0.9))
 
     sum_wait, sum_held, n_proc, sum_proc, wait_with_proc, ho_w, ho_n = sums[:7]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -726,8 +725,8 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
         case_version = _ro(plan["case_version"], np.int64)
     else:
         A_lut, allot_h, case_version = 0, np.full(1, np.nan), _none(np.int64)
+    q = group_quantiles(wait, key, R, (0.5, 0.9))
     od, od_case, (total_agency, tot_od, ref_sum, n_inside) = tasks.result("overdue")
-    q = tasks.result("quantiles")
     excess_sum, n_allot, held_od = K.excess_sums(
         idx, key, wait, case_all, R, _ro(q[:, 0], np.float64), _ro(seg.seg_s, np.float64), act,
         case_version, _ro(allot_h, np.float64), A_lut, od_case)
