@@ -387,8 +387,9 @@ def n_distinct_sorted(codes: np.ndarray) -> int:
 
 def group_quantiles(values: np.ndarray, groups: np.ndarray, n_groups: int,
                     qs: tuple[float, ...]) -> np.ndarray:
-    """Quantiles (linear interpolation, as numpy) of ``values`` within integer ``groups``,
-    exact. ``values`` must be finite. Returns an ``(n_groups, len(qs))`` array (NaN for empty).
+    """Quantiles (linear interpolation, as numpy) of ``values`` within integer ``groups``
+    (``0..n_groups-1``; other codes are left out), exact. ``values`` should be finite (NaN count
+    as the largest values). Returns an ``(n_groups, len(qs))`` array (NaN for empty).
 
     One compiled pass: a stable counting sort of the values by group, then each group's order
     statistics around every quantile's position by selection (no sort)."""

@@ -482,47 +482,64 @@ def _select_small(a, lo, hi, k):
 
 @kernel
 def group_quantiles(values, groups, n_groups, qs):
-    """Exact quantiles (linear interpolation, as numpy) of finite ``values`` per group
-    ``0..n_groups-1``: a stable counting sort by group, then per group and quantile the two
-    order statistics around the position (selection, not a sort)."""
+    """Exact quantiles (linear interpolation, as numpy) of ``values`` per group
+    ``0..n_groups-1`` (other codes are left out): a stable counting sort by group, then per
+    group and quantile the two order statistics around the position (selection, not a sort).
+    NaN values count as the largest (as in ``np.partition``), so a position among them gives
+    NaN."""
     m = values.size
     nq = qs.size
     out = np.full((n_groups, nq), np.nan)
     counts = np.zeros(n_groups + 1, np.int64)
     for i in range(m):
-        counts[groups[i] + 1] += 1
+        g = groups[i]
+        if 0 <= g < n_groups:
+            counts[g + 1] += 1
     for g in range(n_groups):
         counts[g + 1] += counts[g]
-    pos = counts[:n_groups].copy()
-    buf = np.empty(m)
+    front = counts[:n_groups].copy()         # finite values from the front of the group
+    back = counts[1:].copy()                 # NaN from its back
+    buf = np.empty(counts[n_groups])
     for i in range(m):
         g = groups[i]
-        buf[pos[g]] = values[i]
-        pos[g] += 1
+        if 0 <= g < n_groups:
+            v = values[i]
+            if v != v:
+                back[g] -= 1
+                buf[back[g]] = v
+            else:
+                buf[front[g]] = v
+                front[g] += 1
     for g in range(n_groups):
         a = counts[g]
         c = counts[g + 1] - a
         if c == 0:
             continue
+        e = front[g]            # buf[a:e] finite, buf[e:a + c] NaN
         L = a                   # buf[L:Hh+1] holds the order statistics not yet placed
-        Hh = a + c - 1
+        Hh = e - 1
         for jq in range(nq):
             p = qs[jq] * (c - 1)
             lo = np.int64(np.floor(p))
             hi = min(lo + 1, c - 1)
             k = a + lo
-            if not (L <= k <= Hh):   # (quantiles not in increasing order: the whole group)
-                L = a
-                Hh = a + c - 1
-            _select(buf, L, Hh, k)
-            if jq + 1 < nq and qs[jq + 1] >= qs[jq]:
-                L = k                    # the next quantile lies at or above this one
+            if k < e:
+                if not (L <= k <= Hh):   # (quantiles not in increasing order: the whole group)
+                    L = a
+                    Hh = e - 1
+                _select(buf, L, Hh, k)
+                if jq + 1 < nq and qs[jq + 1] >= qs[jq]:
+                    L = k                # the next quantile lies at or above this one
+                else:
+                    Hh = k
+                x = buf[k]
             else:
-                Hh = k
-            x = buf[k]
-            if hi > lo:
+                x = np.nan
+            if a + hi >= e:
+                y = np.nan
+            elif hi > lo:
                 y = buf[a + hi]
-                for t in range(a + hi + 1, a + c):     # the next order statistic: min above
+                for t in range(a + hi + 1, e):         # the next order statistic: min above
                     if buf[t] < y:
                         y = buf[t]
             else:
