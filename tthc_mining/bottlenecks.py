@@ -656,7 +656,7 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
     # of wait / held / processing, hand-over sums, dossiers, (row, month) sums, modal unit)
     modal_V = n_units if with_unit and n_units and R0 * n_units <= 1 << 22 else 0
     (idx, key, case, wait, keep_rows, count, sums, n_cases, in_scope, ys, yc, m0, M, modal,
-     neg, n_not_agency, n_no_key, n_agency) = K.select_rows(
+     neg, n_not_agency, n_no_key, _, midnight, mn_lo, mn_hi) = K.select_rows(
         is_first, owner, pm, OWNER_AGENCY, mode, kcode, act, tlut, A, R0, case_all,
         seg.n_cases, _ro(seg.wait_s, np.float64), _ro(seg.seg_s, np.float64),
         _ro(seg.proc_s, np.float64), _ro(seg.handover, np.bool_), ts, off, grp, modal_V)
@@ -712,8 +712,8 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
         ci_low = ci_high = np.full(R, np.nan)
         attrs["bootstrap_method"] = None
     del case
-    batch_share, batch_ratio, batch_ok = _batch_evidence(log, idx, key, R, ts, off, grp,
-                                                         n_units)
+    batch_share, batch_ratio, batch_ok = _batch_evidence(idx, key, R, ts, off, grp, n_units,
+                                                         count, midnight, mn_lo, mn_hi)
     del grp
 
     # ------------------------------------------------------------ excess and shares
@@ -880,15 +880,17 @@ def _clump_share(minute_ns: np.ndarray, ck: np.ndarray, key: np.ndarray, R: int)
     return clumped / np.maximum(cnt, 1)
 
 
-def _batch_evidence(log, idx, key, R, ts, off, grp, n_units):
+def _batch_evidence(idx, key, R, ts, off, grp, n_units, count, midnight, lo, hi):
     """Share of a row's completions in clumps (>= 3 completions of the same step at the same
     unit in one clock minute), its ratio to the same share for the row's *arrivals* (the end of
     the previous event: same volume and daily rhythm, so the same chance of coincidences when
     nothing is batched), and whether the row's timestamps are fine enough to tell (not dates
     only). ``ts + off`` are the local clock times of the log's events (:func:`_local_source`),
-    ``grp`` their unit codes (int32, empty without a unit column; ``n_units`` units)."""
+    ``grp`` their unit codes (int32, empty without a unit column; ``n_units`` units); per row
+    the events and those at midnight or without a time, and the range of the clock minutes of
+    the completions and arrivals (:func:`tthc_mining.kernels.bottlenecks.select_rows`)."""
     from .kernels import bottlenecks as K
-    cnt, midnight, lo, hi = K.batch_prep(idx, key, R, ts, off)
+    cnt = count.astype(np.float64)
     fine = midnight <= 0.5 * cnt
     share = np.zeros(R)
     share_arr = np.zeros(R)

@@ -224,8 +224,10 @@ def select_rows(is_first, owner, pmask, agency_code, mode, kcode, act, tlut, A, 
     """One pass to count, one to fill: the agency events in scope with a row key (``idx``),
     their compact row (``key``, rows without events dropped), dossier and wait (hours, clipped
     at 0), and per row: the sums of wait / held / processing (event order), counts, hand-over
-    sums, dossiers, (row, month) sums of the wait by the month of the previous event, and the
-    (row, unit) counts and first appearances behind the modal unit."""
+    sums, dossiers, (row, month) sums of the wait by the month of the previous event, the
+    (row, unit) counts and first appearances behind the modal unit, and for the batching
+    evidence the completions at midnight or without a time and the range of the clock minutes
+    of the completions and arrivals."""
     n = is_first.size
     use_p = pmask.size > 0
     raw_cnt = np.zeros(R0, np.int64)
@@ -302,6 +304,9 @@ def select_rows(is_first, owner, pmask, agency_code, mode, kcode, act, tlut, A, 
     V = modal_V
     mcnt = np.zeros(R * V, np.int64)
     mfirst = np.full(R * V, -1, np.int64)
+    midnight = np.zeros(R)
+    mn_lo = np.iinfo(np.int64).max
+    mn_hi = np.iinfo(np.int64).min
     neg = 0
     j = 0
     for i in range(n):
@@ -355,6 +360,26 @@ def select_rows(is_first, owner, pmask, agency_code, mode, kcode, act, tlut, A, 
             m = mlut[t // DAY_NS - d0]
             ys[r * M + m] += w
             yc[r * M + m] += 1
+        # batching: the clock minutes of the arrival (previous event) and the completion, the
+        # completions at midnight or without a time (dates only)
+        if t != NAT:
+            mn = t // MINUTE_NS
+            if mn < mn_lo:
+                mn_lo = mn
+            if mn > mn_hi:
+                mn_hi = mn
+        t = ts[i]
+        if t == NAT:
+            midnight[r] += 1.0
+        else:
+            t += off
+            if t % DAY_NS == 0:
+                midnight[r] += 1.0
+            mn = t // MINUTE_NS
+            if mn < mn_lo:
+                mn_lo = mn
+            if mn > mn_hi:
+                mn_hi = mn
         if V > 0:
             g = grp[i]
             if g >= 0:
@@ -381,7 +406,7 @@ def select_rows(is_first, owner, pmask, agency_code, mode, kcode, act, tlut, A, 
                     bf = f
             modal[r] = best
     return (idx, key, csel, wsel, keep, count, sums, cases, in_scope, ys, yc, m0, M, modal,
-            neg, n_not_agency, n_no_key, n_agency)
+            neg, n_not_agency, n_no_key, n_agency, midnight, mn_lo, mn_hi)
 
 
 # ====================================================================== quantiles
@@ -868,40 +893,6 @@ def rank_sums(rx, ry, g, n_groups):
 
 
 # ====================================================================== batching evidence
-@kernel
-def batch_prep(idx, key, R, ts, off):
-    """Per row: events, events at midnight or without a time (dates only); the range of the
-    clock minutes of the completions (the events) and the arrivals (the previous events)."""
-    cnt = np.zeros(R)
-    midnight = np.zeros(R)
-    lo = np.iinfo(np.int64).max
-    hi = np.iinfo(np.int64).min
-    for j in range(idx.size):
-        i = idx[j]
-        r = key[j]
-        cnt[r] += 1.0
-        t = ts[i]
-        if t == NAT:
-            midnight[r] += 1.0
-        else:
-            t += off
-            if t % DAY_NS == 0:
-                midnight[r] += 1.0
-            mn = t // MINUTE_NS
-            if mn < lo:
-                lo = mn
-            if mn > hi:
-                hi = mn
-        t = ts[i - 1]
-        if t != NAT:
-            mn = (t + off) // MINUTE_NS
-            if mn < lo:
-                lo = mn
-            if mn > hi:
-                hi = mn
-    return cnt, midnight, lo, hi
-
-
 @kernel
 def clump_fill(ts, idx, shift, off, key, grp, G1, ck, mmin, span, buf):
     """Composite codes ``(row, unit) * span + minute`` of the valid instants ``ts[idx + shift]``
