@@ -791,11 +791,25 @@ def queue_keys(idx, key, w_end, w_start, qcode, t0, span, u, frac32, take_all):
     or all) their arrival key, wait (departure - arrival, clipped at 0) and row."""
     m = idx.size
     n_ok = qcode.size
+    n_take = n_ok
+    if not take_all:                 # the sample's size first (no n_ok-long sample buffers)
+        n_take = 0
+        o = 0
+        for j in range(m):
+            i = idx[j]
+            a = w_end[i - 1]
+            d = w_start[i]
+            if not np.isfinite(d):
+                d = w_end[i]
+            if np.isfinite(a) and np.isfinite(d):
+                if u[o] < frac32[key[j]]:
+                    n_take += 1
+                o += 1
     ka = np.empty(n_ok)
     kd = np.empty(n_ok)
-    kq = np.empty(n_ok)
-    ws = np.empty(n_ok)
-    ks = np.empty(n_ok, np.int64)
+    kq = np.empty(n_take)
+    ws = np.empty(n_take)
+    ks = np.empty(n_take, np.int64)
     o = 0
     t = 0
     for j in range(m):
@@ -818,7 +832,7 @@ def queue_keys(idx, key, w_end, w_start, qcode, t0, span, u, frac32, take_all):
             ks[t] = key[j]
             t += 1
         o += 1
-    return ka, kd, kq[:t].copy(), ws[:t].copy(), ks[:t].copy()
+    return ka, kd, kq, ws, ks
 
 
 @kernel
