@@ -77,6 +77,7 @@ from .errors import ConfigError
 from .memory import releases_memory
 from .parallel import PARALLEL_MIN_EVENTS, Tasks
 from .segments import OWNER_AGENCY, segments
+from .kernels import readonly as _ro
 
 __all__ = ["bottlenecks", "LABELS_VI", "BY", "KINDS"]
 
@@ -175,17 +176,6 @@ def local_ns(log, column: str = S.TIMESTAMP, *, cache: bool = True) -> np.ndarra
     if cache:
         log._cache[key] = out
     return out
-
-
-def _ro(a, dtype) -> np.ndarray:
-    """``a`` as a C-contiguous read-only array of ``dtype`` (a view when it already is one):
-    the kernels then see one array type whether the data came from Parquet (read-only Arrow
-    buffers) or from a DataFrame built in memory."""
-    a = np.ascontiguousarray(a, dtype=dtype)
-    if a.flags.writeable:
-        a = a.view()
-        a.flags.writeable = False
-    return a
 
 
 def _none(dtype) -> np.ndarray:

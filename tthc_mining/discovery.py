@@ -62,6 +62,7 @@ from .errors import ConfigError
 from .memory import releases_memory
 from .parallel import PARALLEL_MIN_EVENTS, Tasks
 from .segments import OWNER_AGENCY, Segments, segments
+from .kernels import readonly as _ro
 
 __all__ = ["discover", "variants", "ProcessMap", "group_stats", "sorted_group_quantiles",
            "variant_index"]
@@ -83,15 +84,6 @@ def _kernels():
     """The numba kernels (imported on first use: ``import tthc_mining`` does not start numba)."""
     from .kernels import discovery
     return discovery
-
-
-def _ro(a: np.ndarray, dtype) -> np.ndarray:
-    """``a`` as a C-contiguous ``dtype`` array (no copy when it is one already), seen read-only:
-    a kernel's compiled argument types then do not depend on whether an input came writable
-    (computed) or read-only (Arrow buffers, pandas' copy-on-write views)."""
-    v = np.ascontiguousarray(a, dtype=dtype).view()
-    v.flags.writeable = False
-    return v
 
 
 def _unsortable(keys: np.ndarray) -> np.ndarray:

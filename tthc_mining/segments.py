@@ -29,6 +29,7 @@ import pandas as pd
 from . import schema as S
 import threading
 
+from .kernels import readonly as _ro
 from .memory import release_memory, releases_memory
 from .parallel import PARALLEL_MIN_EVENTS, Tasks
 
@@ -227,16 +228,6 @@ _STATE_SET[S.ROLES.index(S.ROLE_SUSPENDED)] = OWNER_THIRD
 _STATE_SET[S.ROLES.index(S.ROLE_SUPPLEMENT_RECEIVED)] = OWNER_AGENCY
 _STATE_SET[S.ROLES.index(S.ROLE_RESUMED)] = OWNER_AGENCY
 _FINISHED = S.ROLES.index(S.ROLE_FINISHED)
-
-
-def _ro(a: np.ndarray, dtype=None) -> np.ndarray:
-    """``a`` C-contiguous (of ``dtype``), as a read-only view: the kernels then see one array
-    type whether the data came from Parquet (read-only Arrow buffers) or from memory."""
-    a = np.ascontiguousarray(a, dtype=dtype)
-    if a.flags.writeable:
-        a = a.view()
-        a.flags.writeable = False
-    return a
 
 
 def owners_of(events: pd.DataFrame, rows: np.ndarray | None, case: np.ndarray,

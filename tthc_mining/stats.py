@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ConfigError
+from .kernels import readonly as _ro
 
 __all__ = ["wilson", "z_value", "bootstrap_mean_ci", "MeanCI"]
 
@@ -454,17 +455,6 @@ def _sorted_clustered_ci(v, g, p, n_strata, p_uniques, single, *, n_boot, ci, rn
     return _clustered_tail(mean, tot_c, units_per, big, small, lambda: ss, small_pairs,
                            n_strata, p_uniques, single, n_boot=n_boot, ci=ci, rng=rng,
                            method=method, n_groups=n_groups, budget=budget)
-
-
-def _ro(a: np.ndarray, dtype) -> np.ndarray:
-    """``a`` as a C-contiguous read-only array of ``dtype`` (a view when it already is one): one
-    array type for the kernels whatever the caller passes, so their compiled signatures are the
-    ones :func:`tthc_mining.kernels.warm` loads."""
-    a = np.ascontiguousarray(a, dtype=dtype)
-    if a.flags.writeable:
-        a = a.view()
-        a.flags.writeable = False
-    return a
 
 
 def _clustered_ci(v, g, p, n_units, n_strata, p_uniques, single, *, n_boot, ci, rng, method,

@@ -1157,14 +1157,9 @@ def _case_first_ns(ev: pd.DataFrame, col: str, case: np.ndarray, n_cases: int,
 
 
 def _ro(a: np.ndarray, dtype=np.int64) -> np.ndarray:
-    """``a`` as a C-contiguous read-only array of ``dtype`` (a view when it already is one): the
-    kernels then see one array type whether the data came from Parquet (read-only Arrow
-    buffers) or was built in memory, so their compiled signatures are the same on any log."""
-    a = np.ascontiguousarray(a, dtype=dtype)
-    if a.flags.writeable:
-        a = a.view()
-        a.flags.writeable = False
-    return a
+    """:func:`tthc_mining.kernels.readonly`, int64 unless told."""
+    from .kernels import readonly
+    return readonly(a, dtype)
 
 
 def _end_of_office_ns(utc_ns: np.ndarray, cal, tz: str | None) -> np.ndarray:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-__all__ = ["kernel", "warm", "n_compiled"]
+__all__ = ["kernel", "warm", "n_compiled", "readonly"]
 
 #: every compiled kernel (their dispatchers), for :func:`n_compiled`
 _REGISTRY: list = []
@@ -45,6 +45,19 @@ def kernel(fn: Callable | None = None, **options) -> Callable:
         _REGISTRY.append(d)
         return d
     return wrap(fn) if fn is not None else wrap
+
+
+def readonly(a, dtype=None):
+    """``a`` as a C-contiguous read-only array of ``dtype`` (no copy when it already is one):
+    kernels then see one array type whether their input came writable (computed in memory) or
+    read-only (Arrow buffers from Parquet, pandas' copy-on-write views), so their compiled
+    signatures are the ones :func:`warm` loads. (No numba import: wrappers call it freely.)"""
+    import numpy as np
+    a = np.ascontiguousarray(a, dtype=dtype)
+    if a.flags.writeable:
+        a = a.view()
+        a.flags.writeable = False
+    return a
 
 
 def n_compiled() -> int:

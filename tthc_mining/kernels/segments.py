@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import kernel
+from . import readonly as _ro
 
 NAT = np.iinfo(np.int64).min
 AGENCY, CITIZEN = 0, 1
@@ -107,12 +108,6 @@ def handover(g, is_first, out):
         a = g[i]
         b = g[i - 1]
         out[i] = (not is_first[i]) and a != b and a >= 0 and b >= 0
-
-
-def _ro(a):
-    a = a.view()
-    a.flags.writeable = False
-    return a
 
 
 def warm_types() -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import kernel
+from . import readonly as _ro
 
 __all__ = ["normal_sums", "normal_ss", "warm_types"]
 
@@ -227,12 +228,6 @@ def normal_ss(v, g, p, mean, small, n_small, max_len, pairwise):
             rank[k] = unit
             k += 1
     return ss, rows, rank
-
-
-def _ro(a):
-    a = np.ascontiguousarray(a)
-    a.flags.writeable = False
-    return a
 
 
 def warm_types() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import kernel
+from . import readonly as _ro
 
 __all__ = ["case_close", "first_valid", "counted_clock", "min_max_valid", "to_working",
            "warm_types"]
@@ -300,12 +301,6 @@ def to_working(ns, off, d0, cum_l, working, slot_a, slot_len):
         d = day - d0
         out[i] = cum_l[d] + (intra if working[d] else 0.0)
     return out
-
-
-def _ro(a):
-    a = np.ascontiguousarray(a)
-    a.flags.writeable = False
-    return a
 
 
 def warm_types() -> None:
