@@ -226,7 +226,7 @@ def _activity_codes(seg: Segments, with_prev: bool = True
     """Activity codes with missing names mapped to an extra code; ``(act, prev, names)``
     (``prev`` is None with ``with_prev=False``: ``seg.prev_activity`` is then not built)."""
     names = np.asarray(seg.activities.astype(object), dtype=object)
-    act = seg.activity
+    act = seg.act32                       # (int32: no int64 copy of the codes is made)
     prev = seg.prev_activity if with_prev else None
     if act.size and act.min() < 0:  # a missing activity name gets its own node, never dropped
         extra = len(names)
@@ -278,11 +278,11 @@ def variant_index(log) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rep_of_case = rep[gid]
         same_len = np.array_equal(length[rep_of_case], length)
         if same_len:
-            ref = act[seg.case_start[rep_of_case][seg.case] + seg.pos]
+            ref = act[seg.case_start[rep_of_case][seg.case32] + seg.pos]
             if np.array_equal(ref, act):
                 break
     else:  # every base collided (never seen; tested by forcing it): exact grouping of tuples
-        seq = pd.Series(act).groupby(seg.case).agg(tuple)
+        seq = pd.Series(act).groupby(seg.case32).agg(tuple)
         gid, _ = pd.factorize(seq.to_numpy(), sort=False)
         gid = gid.astype(np.int64)
         n_var = int(gid.max()) + 1
@@ -339,9 +339,9 @@ def variants(log, *, procedure: str | None = None, top: int | None = None,
         seqs = []
     spd = log.calendar.seconds_per_day
     held = np.nan_to_num(seg.seg_s, nan=0.0)        # (case_sums' arithmetic, one copy)
-    total = np.bincount(seg.case, weights=held, minlength=n_cases) / spd
+    total = np.bincount(seg.case32, weights=held, minlength=n_cases) / spd
     held[seg.owner != OWNER_AGENCY] = 0.0
-    agency = np.bincount(seg.case, weights=held, minlength=n_cases) / spd
+    agency = np.bincount(seg.case32, weights=held, minlength=n_cases) / spd
     del held
     med_a = group_stats(var_of_case, agency, n_var, (0.5,))["q50"][:k]
     med_t = group_stats(var_of_case, total, n_var, (0.5,))["q50"][:k]
@@ -535,7 +535,7 @@ def discover(log, *, procedure: str | None = None, min_share: float = 0.0,
     seg = segments(log)
     K = _kernels()
     # the kernels' fixed argument types (no copy when the arrays already have them)
-    act = _ro(seg.activity, np.int64)
+    act = _ro(seg.act32, np.int32)
     case_start = _ro(seg.case_start, np.int64)
     n = len(act)
     names = np.asarray(seg.activities.astype(object), dtype=object)

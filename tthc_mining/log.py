@@ -69,15 +69,34 @@ class DossierLog:
 
     def codes_view(self, column: str) -> tuple[np.ndarray, pd.Index]:
         """:meth:`codes` without the int64 copy: a categorical column's own codes (int8 /
-        int16 / int32, -1 for missing; a view, nothing cached), else :meth:`codes`. For
-        grouping and comparisons; widen before arithmetic that could overflow the narrow type."""
+        int16 / int32, -1 for missing; a read-only view of the column's codes, nothing cached),
+        else :meth:`codes`. For grouping and comparisons; widen before arithmetic that could
+        overflow the narrow type."""
         key = ("codes", column)
         if key in self._cache:
             return self._cache[key]
         col = self.events[column]
         if isinstance(col.dtype, pd.CategoricalDtype):
-            return col.cat.codes.to_numpy(), pd.Index(col.cat.categories)
+            return col.array.codes, pd.Index(col.cat.categories)
         return self.codes(column)
+
+    def codes32(self, column: str) -> tuple[np.ndarray, pd.Index]:
+        """The column's integer codes as int32 (-1 for missing): the categorical column's own
+        codes when they are int32 (a read-only view: nothing copied), else a cached int32 copy
+        of :meth:`codes_view`. The dossier and activity codes the compiled kernels read (half
+        the memory of :meth:`codes`; kernels widen to int64 in their arithmetic)."""
+        key = ("codes32", column)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        codes, uniques = self.codes_view(column)
+        if codes.dtype == np.int32:
+            return codes, uniques
+        if len(uniques) > np.iinfo(np.int32).max:   # (not reachable with pandas' categoricals)
+            raise OverflowError(f"{column}: too many distinct values for int32 codes")
+        out = (codes.astype(np.int32), uniques)
+        self._cache[key] = out
+        return out
 
     def working(self, column: str = S.TIMESTAMP) -> np.ndarray:
         """A timestamp column on the working-time axis (seconds), cached."""

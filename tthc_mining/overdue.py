@@ -117,7 +117,7 @@ def case_overdue(log, catalog=None) -> dict | None:
                    "basis": "timing: agency working days over the statutory budget"}
     if out is None and S.DUE in log.events.columns:
         ev = log.events
-        due = ev[S.DUE].groupby(seg.case, sort=True).first()
+        due = ev[S.DUE].groupby(seg.case32, sort=True).first()
         if due.notna().any():
             cal = log.calendar
             L = cal.seconds_per_day
@@ -125,7 +125,7 @@ def case_overdue(log, catalog=None) -> dict | None:
             w_due[due.index.to_numpy()] = cal.to_working(due.reset_index(drop=True))
             w_fin = seg.w_end[seg.case_start[1:] - 1] if nc else np.zeros(0)
             if S.RECEIVED in ev.columns:
-                rec = ev[S.RECEIVED].groupby(seg.case, sort=True).first()
+                rec = ev[S.RECEIVED].groupby(seg.case32, sort=True).first()
                 w_rec = np.full(nc, np.nan)
                 w_rec[rec.index.to_numpy()] = cal.to_working(rec.reset_index(drop=True))
                 w_rec = np.where(np.isfinite(w_rec), w_rec, seg.w_end[seg.case_start[:-1]])

@@ -49,6 +49,9 @@ class Segments:
 
     case: int64 case code (0..n_cases-1, contiguous blocks)
     activity: int64 activity code
+    case32, act32: the same codes as int32 (what the compiled kernels read; the segments keep
+        these, usually views of the log's own categorical codes, and build the int64 ``case``
+        and ``activity`` on first access, so that the hot paths hold no int64 copies)
     prev_activity: int64 activity code of the previous event in the dossier, -1 first
     pos: 0-based position of the event within its dossier
     is_first, is_last: bool
@@ -74,8 +77,9 @@ class Segments:
                  case_start: np.ndarray, prev_activity: np.ndarray | None = None,
                  pos: np.ndarray | None = None, is_last: np.ndarray | None = None,
                  w_prev_end: np.ndarray | None = None, start_fn=None):
-        self.case = case
-        self.activity = activity
+        # the codes as given (int32 from :func:`segments`); the other width on first access
+        self._codes = {"case": {case.dtype.itemsize: case},
+                       "activity": {activity.dtype.itemsize: activity}}
         self.is_first = is_first
         self.w_end = w_end
         self._w_start = w_start
@@ -106,6 +110,33 @@ class Segments:
         self.__dict__.update(state)
         self._start_lock = threading.Lock()
 
+    # ------------------------------------------------------------------ codes
+    def _code(self, name: str, dtype) -> np.ndarray:
+        have = self._codes[name]
+        width = np.dtype(dtype).itemsize
+        a = have.get(width)
+        if a is None or a.dtype != dtype:
+            src = next(iter(have.values()))
+            a = src.astype(dtype)
+            have[width] = a
+        return a
+
+    @property
+    def case(self) -> np.ndarray:
+        return self._code("case", np.int64)
+
+    @property
+    def activity(self) -> np.ndarray:
+        return self._code("activity", np.int64)
+
+    @property
+    def case32(self) -> np.ndarray:
+        return self._code("case", np.int32)
+
+    @property
+    def act32(self) -> np.ndarray:
+        return self._code("activity", np.int32)
+
     # ------------------------------------------------------------------ start-time arrays
     def _fill_start(self) -> None:
         with self._start_lock:
@@ -135,11 +166,12 @@ class Segments:
     @property
     def prev_activity(self) -> np.ndarray:
         if self._prev_activity is None:
-            n = len(self.activity)
+            act = self.act32
+            n = len(act)
             prev = np.empty(n, dtype=np.int64)
             if n:
                 prev[0] = -1
-                prev[1:] = self.activity[:-1]
+                prev[1:] = act[:-1]
                 prev[self.is_first] = -1
             self._prev_activity = prev
         return self._prev_activity
@@ -147,10 +179,10 @@ class Segments:
     @property
     def pos(self) -> np.ndarray:
         if self._pos is None:
-            n = len(self.case)
+            n = len(self.is_first)
             if n:
                 starts = self.case_start[:-1]
-                self._pos = np.arange(n, dtype=np.int64) - starts[self.case]
+                self._pos = np.arange(n, dtype=np.int64) - starts[self.case32]
             else:
                 self._pos = np.zeros(0, np.int64)
         return self._pos
@@ -182,13 +214,13 @@ class Segments:
         return len(self.case_ids)
 
     def __repr__(self) -> str:
-        return (f"Segments({len(self.case):,} events, {self.n_cases:,} dossiers, "
+        return (f"Segments({len(self.is_first):,} events, {self.n_cases:,} dossiers, "
                 f"{len(self.activities):,} activities)")
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame({
-            S.CASE: self.case_ids.to_numpy()[self.case],
-            S.ACTIVITY: self.activities.to_numpy()[self.activity],
+            S.CASE: self.case_ids.to_numpy()[self.case32],
+            S.ACTIVITY: self.activities.to_numpy()[self.act32],
             "prev_activity": np.where(self.prev_activity >= 0,
                                       self.activities.to_numpy()[np.maximum(self.prev_activity, 0)], None),
             "pos": self.pos, "seg_s": self.seg_s, "wait_s": self.wait_s, "proc_s": self.proc_s,
@@ -338,20 +370,22 @@ def segments(log, *, lazy_start: bool = False) -> Segments:
 def _build(log, lazy_start: bool = False) -> Segments:
     ev = log.events
     n = len(ev)
-    raw_case, raw_ids = log.codes(S.CASE)
-    act, acts = log.codes(S.ACTIVITY)
+    # int32 codes (views of the log's categorical codes when they are int32: no copies; the
+    # int64 ``Segments.case`` / ``activity`` are only built for the modules that ask for them)
+    raw_case, raw_ids = _codes32(log, S.CASE)
+    act, acts = _codes32(log, S.ACTIVITY)
     # dossier blocks in one compiled pass: first rows, their row numbers, and whether the codes
     # are already contiguous (0..n_cases-1 in block order; categorical codes may have gaps or
     # another order, e.g. a filtered log keeps every category)
     from .kernels import segments as K
     is_first = np.empty(n, dtype=bool)
-    case_start, contiguous = K.case_blocks(_ro(raw_case, np.int64), is_first)
+    case_start, contiguous = K.case_blocks(_ro(raw_case, np.int32), is_first)
     n_cases = case_start.size - 1
     if contiguous and n_cases == len(raw_ids):
         case = raw_case                 # already contiguous in block order: share the array
         case_ids = raw_ids
     else:
-        case = np.cumsum(is_first, dtype=np.int64)
+        case = np.cumsum(is_first, dtype=np.int32)
         case -= 1
         case_ids = raw_ids.take(raw_case[case_start[:-1]]) if n else raw_ids[:0]
     has_start = S.START in ev.columns
@@ -404,6 +438,15 @@ def _build(log, lazy_start: bool = False) -> Segments:
                    start_fn=start_fn)
     log._cache["segments"] = out
     return out
+
+
+def _codes32(log, column: str) -> tuple[np.ndarray, pd.Index]:
+    """``log.codes32(column)`` (int32 codes, -1 missing, and the uniques) for any log object
+    (one without ``codes32`` gives its ``codes`` narrowed)."""
+    if hasattr(log, "codes32"):
+        return log.codes32(column)
+    codes, uniques = log.codes(column)
+    return codes.astype(np.int32), uniques
 
 
 class _Axis:

@@ -97,4 +97,7 @@ def warm(n_dossiers: int = 3000, seed: int = 0) -> int:
             continue
         if hasattr(mod, "warm_types"):
             mod.warm_types()
+    del log, events
+    from ..memory import release_memory
+    release_memory()        # the small run's freed memory back to the system before real work
     return n_compiled()

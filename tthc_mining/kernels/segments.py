@@ -22,7 +22,7 @@ AGENCY, CITIZEN = 0, 1
 
 @kernel
 def case_blocks(case, is_first):
-    """Dossier blocks of the row-ordered case codes ``case`` (int64): ``is_first[i]`` (output)
+    """Dossier blocks of the row-ordered case codes ``case`` (int32): ``is_first[i]`` (output)
     where the code changes (and at row 0); returns ``(case_start, contiguous)``: the first row
     of each block and ``n`` at the end (int64, length ``n_blocks + 1``), and whether the block
     codes are ``0, 1, 2, ...`` in row order."""
@@ -118,7 +118,7 @@ def warm_types() -> None:
     fin = _ro(np.array([True, False, False], dtype=bool))
     ts = _ro(np.array([0, 1, NAT], dtype=np.int64))
     owners(codes, lut8, fin, is_first, ts, ts, True, np.empty(3, dtype=np.int8))
-    case_blocks(_ro(np.array([0, 0, 1], dtype=np.int64)), np.empty(3, dtype=bool))
+    case_blocks(_ro(np.array([0, 0, 1], dtype=np.int32)), np.empty(3, dtype=bool))
     out = np.empty(3, dtype=bool)
     for dt in (np.int8, np.int16, np.int32, np.int64):
         handover(_ro(np.array([0, 1, -1], dtype=dt)), is_first, out)
