@@ -698,7 +698,7 @@ def timing(log, *, catalog: ProcedureCatalog | None = None, as_of: Any = None,
     seg = segments(log)
     n = len(ev)
     n_cases = seg.n_cases
-    case = seg.case
+    case = seg.case32.astype(np.int64)      # (this call's own int64 codes: not kept on the segments)
     L = cal.seconds_per_day
     first_row = seg.case_start[:-1]
     role = _role_codes(ev)
@@ -1136,12 +1136,14 @@ def _tz_ns_view(s: pd.Series) -> np.ndarray:
 
 
 def _case_first_ns(ev: pd.DataFrame, col: str, case: np.ndarray, n_cases: int,
-                   first_row: np.ndarray, tz: str | None) -> np.ndarray:
+                   first_row: np.ndarray, tz: str | None,
+                   case_start: np.ndarray | None = None) -> np.ndarray:
     """``_aware(_case_first(ev, col, ...), tz).asi8``: the first non-missing instant of a
     timestamp column per case, as UTC int64 ns (NaT = int64 min). For a tz-aware column, on
     its int64 values: one compiled pass over each case's rows (``first_row`` the first row of
     every case, the rows of a case contiguous and in case order, as the segments give them) up
-    to the first non-missing one."""
+    to the first non-missing one. ``case_start`` (optional: ``first_row`` plus the number of
+    rows, the segments' bounds) saves building those bounds."""
     s = ev[col]
     if not isinstance(s.dtype, pd.DatetimeTZDtype) or len(first_row) != n_cases:
         v = _case_first(ev, col, case, n_cases, first_row)
@@ -1150,9 +1152,13 @@ def _case_first_ns(ev: pd.DataFrame, col: str, case: np.ndarray, n_cases: int,
         return _aware(v, tz).asi8
     from .kernels.timing import first_valid
     a = _tz_ns_view(s)
-    bounds = np.empty(n_cases + 1, dtype=np.int64)
-    bounds[:-1] = first_row
-    bounds[-1] = len(a)
+    if case_start is not None and len(case_start) == n_cases + 1 and \
+            (n_cases == 0 or int(case_start[-1]) == len(a)):
+        bounds = case_start
+    else:
+        bounds = np.empty(n_cases + 1, dtype=np.int64)
+        bounds[:-1] = first_row
+        bounds[-1] = len(a)
     return first_valid(_ro(bounds), _ro(a))
 
 
@@ -1168,13 +1174,18 @@ def _end_of_office_ns(utc_ns: np.ndarray, cal, tz: str | None) -> np.ndarray:
     offset is constant over their span, else pandas' conversion); the pandas path only when
     some due date is at local midnight."""
     from .calendar import _constant_offset, utc_to_local_ns
-    valid = utc_ns != _NAT
-    if not valid.any():
+    from .kernels.timing import any_midnight, min_max_valid
+    a = _ro(utc_ns)
+    lo, hi, n_nat = min_max_valid(a)
+    if n_nat == len(a):
         return utc_ns
-    v = utc_ns if valid.all() else utc_ns[valid]
-    off = _constant_offset(int(v.min()), int(v.max()), tz or "UTC")
-    local = v + off if off is not None else utc_to_local_ns(v, tz or "UTC")
-    if not ((local % NS_PER_DAY) == 0).any():
+    off = _constant_offset(int(lo), int(hi), tz or "UTC")
+    if off is not None:       # (one compiled pass, no temporaries)
+        midnight = any_midnight(a, int(off))
+    else:
+        v = utc_ns if n_nat == 0 else utc_ns[utc_ns != _NAT]
+        midnight = bool(((utc_to_local_ns(v, tz or "UTC") % NS_PER_DAY) == 0).any())
+    if not midnight:
         return utc_ns
     return _end_of_office_if_date(_idx_from_ns(utc_ns, tz), cal).asi8
 
@@ -1240,8 +1251,8 @@ def _counted_sums(w_end: np.ndarray, case: np.ndarray, case_start: np.ndarray,
     sums, _, _, _ = counted_clock(
         _ro(w_end, np.float64), _ro(case_start), _ro(owner, np.int8),
         _ro(np.asarray(owners), np.int8), _ro(win_start, np.float64), _ro(win_end, np.float64),
-        np.empty(0) if counted is None else counted, False, i8, i64, i8, True, 1.0, 0.0, f64, b1,
-        i64, b1, 0, 0)
+        np.empty(0) if counted is None else counted, False, i8, i64, 0, True, i8, True, 1.0, 0.0,
+        f64, b1, i8, b1, 0, 0)
     return list(sums)
 
 
@@ -1282,102 +1293,170 @@ def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any =
     seg = segments(log)
     n = len(ev)
     n_cases = seg.n_cases
-    case = seg.case
+    case = seg.case32                       # (indexing only: the int32 codes, no int64 copy)
     L = cal.seconds_per_day
     first_row = seg.case_start[:-1]
-    role = _ro(_role_codes(ev), np.int8)
+    col = ev[S.ROLE]
+    if isinstance(col.dtype, pd.CategoricalDtype) and list(col.cat.categories) == list(S.ROLES):
+        role = _ro(col.array.codes, np.int8)     # (_role_codes without its copy: read only)
+    else:
+        role = _ro(_role_codes(ev), np.int8)
+    del col
     R = {name: i for i, name in enumerate(S.ROLES)}
     case_start = _ro(seg.case_start)
+    # (memory: every per-dossier array is 8 bytes x n_cases; each is dropped as soon as it has
+    # been used and the masks are built only where few dossiers differ, so that few are alive
+    # at once: this runs beside the caller's own work, e.g. on a thread of tm.bottlenecks)
 
     def case_ns(col: str) -> np.ndarray:
-        return _case_first_ns(ev, col, case, n_cases, first_row, tz)
+        return _case_first_ns(ev, col, case, n_cases, first_row, tz, case_start)
 
     # closing events (known by as_of), the first receipt and the last known event per dossier
+    # (found again by counted_clock, not kept here)
     fr_ns = case_ns(S.FINISHED_REPORTED) if S.FINISHED_REPORTED in ev.columns else None
     all_known = n_nat == 0 and (n == 0 or top <= as_of_t.value)   # every event by as_of
     rec_idx, closed_ns, closed_row, outcome, last_known, _ = _closing(
         seg, ts_ns, role, as_of_t.value, all_known, fr_ns)
-    del fr_ns
+    del fr_ns, last_known
+    outcome = _ro(outcome, np.int8)          # (-1..2)
     w_asof = float(cal.to_working(as_of_t))
 
-    # received: case:received where given, else the first receipt event, else the first event
+    # the clock window's end: the close (its event's working time, else the exported finish
+    # on the working axis), else as_of (before the receipt: see below)
     w_end = seg.w_end
+    cl = closed_ns != _NAT
+    other = cl & (closed_row < 0)
+    if n_cases and other.all():   # (no closing row: all from case:finished)
+        win_end = _to_working_utc(cal, closed_ns, tz)
+    else:
+        from .kernels.timing import take_rows
+        win_end = take_rows(_ro(w_end, np.float64), _ro(closed_row)) if n else \
+            np.full(n_cases, np.nan)
+        if other.any():
+            sel = np.flatnonzero(other)
+            win_end[sel] = _to_working_utc(cal, closed_ns[sel], tz)
+            del sel
+    del other, closed_row, closed_ns
+    if not win_end.flags.writeable:
+        win_end = win_end.copy()
+    np.logical_not(cl, out=cl)
+    win_end[cl] = w_asof                     # np.where(closed, closed_w, w_asof)
+    del cl
+
+    # received: case:received where given, else the first receipt event, else the first event
     r_ns = case_ns(S.RECEIVED) if S.RECEIVED in ev.columns else None
-    given = r_ns != _NAT if r_ns is not None else np.zeros(n_cases, dtype=bool)
-    if n_cases and given.all():
+    if r_ns is not None and n_cases and (r_ns != _NAT).all():
         recv_ns = r_ns
         recv_w = _to_working_utc(cal, r_ns, tz)
-    else:
-        rec_row = np.where(rec_idx >= 0, rec_idx, first_row)
-        recv_ns = ts_ns[rec_row] if n_cases else np.zeros(0, np.int64)
-        recv_w = w_end[rec_row] if n_cases else np.zeros(0)
+    elif n_cases:
+        rec_row = rec_idx if rec_idx.flags.writeable else rec_idx.copy()
+        miss = rec_row < 0
+        rec_row[miss] = first_row[miss]      # np.where(rec_idx >= 0, rec_idx, first_row)
+        del miss
+        recv_ns = ts_ns[rec_row]
+        recv_w = w_end[rec_row]
+        del rec_row
         if r_ns is not None:
-            recv_ns = np.where(given, r_ns, recv_ns)
-            if given.any():
-                recv_w = recv_w.copy()
+            given = np.flatnonzero(r_ns != _NAT)
+            if given.size:
+                recv_ns[given] = r_ns[given]
                 recv_w[given] = _to_working_utc(cal, r_ns[given], tz)
-    del r_ns, given, rec_idx
+            del given
+    else:
+        recv_ns = np.zeros(0, np.int64)
+        recv_w = np.zeros(0)
+    del r_ns, rec_idx
     is_received = recv_ns <= as_of_t.value
+    win_start = recv_w
+    if not is_received.all():                # np.where(is_received, win_end, win_start)
+        before = np.flatnonzero(~is_received)
+        win_end[before] = win_start[before]
+        del before
 
     # deadlines
     if catalog is not None and S.PROCEDURE in ev.columns and n_cases:
         received = _idx_from_ns(recv_ns, tz)
-        recv_day = _local_day_ns(recv_ns, tz)
+        del recv_ns
+        recv_day = _local_day_ns(received.asi8, tz)
         procedure = _case_first(ev, S.PROCEDURE, case, n_cases, first_row)
         row = _catalog_rows(catalog, *_codes_of(procedure), recv_day)
+        del procedure, recv_day
         in_cat = row >= 0
         pr = catalog.procedures
         take = np.maximum(row, 0)
+        del row
         dl_days = np.where(in_cat, pr["deadline_days"].to_numpy(np.float64)[take], np.nan)
         pr_units = pr["deadline_unit"].to_numpy(dtype=object)
         dl_calendar = in_cat & (pr_units == "calendar")[take]
         dl_cutoff = (np.where(in_cat, take + 1, 0),
                      np.concatenate([[cutoff], pr["cutoff"].to_numpy(dtype=object)]))
+        del take, in_cat
         stat_ns, stat_w, _ = _deadlines(cal, received, dl_days, dl_calendar, dl_cutoff)
-        del received, recv_day, dl_days, dl_calendar, dl_cutoff, in_cat
+        del received, dl_days, dl_calendar, dl_cutoff
     else:   # (what _deadlines gives when no dossier has a deadline)
-        stat_ns = np.full(n_cases, _NAT, dtype=np.int64)
-        stat_w = np.full(n_cases, np.nan)
+        del recv_ns
+        stat_ns = stat_w = None
 
-    def exported(col: str) -> np.ndarray:
+    def exported(col: str) -> np.ndarray | None:
         if col not in ev.columns:
-            return np.full(n_cases, _NAT, dtype=np.int64)
+            return None
         return _end_of_office_ns(case_ns(col), cal, tz)
 
-    due_ns = exported(S.DUE)
-    due_before_ns = exported(S.DUE_BEFORE)
-    from_export = (stat_ns == _NAT) & ((due_before_ns != _NAT) | (due_ns != _NAT))
-    if from_export.any():
-        exp_ns = np.where(due_before_ns != _NAT, due_before_ns, due_ns)
-        stat_ns = np.where(from_export, exp_ns, stat_ns)
-        if from_export.all():
-            stat_w = _to_working_utc(cal, stat_ns, tz)
+    # the exported due: case:due_before where given, else case:due
+    exp_ns = exported(S.DUE_BEFORE)
+    if exp_ns is None:
+        exp_ns = exported(S.DUE)
+    elif S.DUE in ev.columns:
+        gap = exp_ns == _NAT
+        if gap.any():
+            due_ns = exported(S.DUE)
+            if not exp_ns.flags.writeable:
+                exp_ns = exp_ns.copy()
+            np.copyto(exp_ns, due_ns, where=gap)  # np.where(due_before != NaT, due_before, due)
+            del due_ns
+        del gap
+    if stat_ns is None:                      # no statutory due: all from the export
+        if exp_ns is None:
+            has_deadline = np.zeros(n_cases, dtype=bool)
+            budget_days = np.full(n_cases, np.nan)
         else:
-            sel = np.flatnonzero(from_export)
-            stat_w[sel] = _to_working_utc(cal, stat_ns[sel], tz)
-    has_deadline = stat_ns != _NAT
-    budget_days = np.where(has_deadline, (stat_w - recv_w) / L, np.nan)
-    del stat_ns, stat_w, due_ns, due_before_ns, from_export
-
-    # clock window and owners: the per-event counted time, summed per (case, owner)
-    win_start = recv_w
-    cl = closed_ns != _NAT
-    other = cl & (closed_row < 0)
-    if n_cases and other.all():   # (no closing row: all from case:finished)
-        closed_w = _to_working_utc(cal, closed_ns, tz)
+            has_deadline = exp_ns != _NAT
+            if n_cases and has_deadline.all():
+                budget_days = _to_working_utc(cal, exp_ns, tz)
+            else:
+                budget_days = np.full(n_cases, np.nan)
+                if has_deadline.any():
+                    sel = np.flatnonzero(has_deadline)
+                    budget_days[sel] = _to_working_utc(cal, exp_ns[sel], tz)
+                    del sel
     else:
-        closed_w = np.where(closed_row >= 0, w_end[np.maximum(closed_row, 0)], np.nan) if n else \
-            np.full(n_cases, np.nan)
-    if not other.all() and other.any():
-        other = np.flatnonzero(other)
-        closed_w[other] = _to_working_utc(cal, closed_ns[other], tz)
-    win_end = np.where(cl, closed_w, w_asof)
-    win_end = np.where(is_received, win_end, win_start)
+        if exp_ns is not None:
+            from_export = (stat_ns == _NAT) & (exp_ns != _NAT)
+            if from_export.any():
+                stat_ns[from_export] = exp_ns[from_export]
+                if from_export.all():
+                    stat_w = _to_working_utc(cal, stat_ns, tz)
+                else:
+                    sel = np.flatnonzero(from_export)
+                    stat_w[sel] = _to_working_utc(cal, stat_ns[sel], tz)
+                    del sel
+            del from_export
+        has_deadline = stat_ns != _NAT
+        budget_days = stat_w
+    del exp_ns, stat_ns, stat_w
+    # np.where(has_deadline, (stat_w - recv_w) / L, np.nan), in place
+    if not budget_days.flags.writeable or budget_days.dtype != np.float64:
+        budget_days = np.array(budget_days, dtype=np.float64)
+    np.subtract(budget_days, recv_w, out=budget_days)
+    np.divide(budget_days, L, out=budget_days)
+    if not has_deadline.all():
+        budget_days[~has_deadline] = np.nan
+
+    # the owners' counted time per dossier, the holder after the last known event (its role's
+    # state, else its owner) and the open tail from there to the window's end, the agency
+    # clock against the budget: one compiled pass over the events
     owner = _ro(seg.owner, np.int8)
     owners = (OWNER_AGENCY,) if third_party_paused else (OWNER_AGENCY, OWNER_THIRD)
-    # the counted time per owner, the holder after the last known event (its role's state,
-    # else its owner) and the open tail from there to the window's end, the agency clock
-    # against the budget: one compiled pass over the events
     state_lut = np.full(len(S.ROLES) + 1, -1, dtype=np.int8)    # by role code + 1 (-1: unknown)
     state_lut[R[S.ROLE_SUPPLEMENT_REQUEST] + 1] = OWNER_CITIZEN
     state_lut[R[S.ROLE_SUSPENDED] + 1] = OWNER_THIRD
@@ -1386,9 +1465,9 @@ def overdue_arrays(log, *, catalog: ProcedureCatalog | None = None, as_of: Any =
     _, agency_days, days_late_actual, overdue = counted_clock(
         _ro(w_end, np.float64), case_start, owner, _ro(np.asarray(owners), np.int8),
         _ro(win_start, np.float64), _ro(win_end, np.float64), np.empty(0), True, role,
-        _ro(last_known),
+        ts_ns, int(as_of_t.value), bool(all_known),
         _ro(state_lut, np.int8), bool(third_party_paused), float(L), _EPS_S / L,
-        _ro(budget_days, np.float64), _ro(has_deadline, np.bool_), _ro(outcome),
+        _ro(budget_days, np.float64), _ro(has_deadline, np.bool_), outcome,
         _ro(is_received, np.bool_), int(OWNER_AGENCY), int(OWNER_THIRD))
     out = {"budget_days": budget_days, "agency_days": agency_days,
            "days_late_actual": days_late_actual, "overdue_actual": overdue}

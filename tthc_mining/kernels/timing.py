@@ -5,7 +5,8 @@ numpy code they replace (so the same values, bit for bit).
 
 Argument types (fixed): row numbers and block bounds ``int64``, instants ``int64`` UTC
 nanoseconds (NaT = int64 min), role codes ``int8`` (-1 unknown), owners ``int8``, working-axis
-values ``float64``.
+values ``float64``; ``counted_clock`` reads the outcomes as ``int8`` (``case_close`` returns them
+as ``int64``).
 """
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ import numpy as np
 from . import kernel
 from . import readonly as _ro
 
-__all__ = ["case_close", "first_valid", "counted_clock", "min_max_valid", "to_working",
-           "warm_types"]
+__all__ = ["case_close", "first_valid", "counted_clock", "take_rows", "any_midnight",
+           "min_max_valid", "to_working", "warm_types"]
 
 _NAT = np.iinfo(np.int64).min
 _NS_PER_DAY = 86_400 * 1_000_000_000
@@ -142,8 +143,8 @@ def first_valid(case_start, a):
 
 @kernel
 def counted_clock(w_end, case_start, owner, owners, win_start, win_end, counted, with_clock,
-                  role, last_known, state_lut, paused, L, eps_l, budget_days, has_deadline,
-                  outcome, is_received, agency, third):
+                  role, ts, as_of, all_known, state_lut, paused, L, eps_l, budget_days,
+                  has_deadline, outcome, is_received, agency, third):
     """Per dossier, one pass over its events: for each owner in ``owners`` (one to three) the
     sum over the dossier's events of that owner, in row order from 0.0, of the counted time
     ``fmax(min(w_end, win_end) - max(w_prev_end, win_start), 0)`` (``win_start`` for the
@@ -153,7 +154,10 @@ def counted_clock(w_end, case_start, owner, owners, win_start, win_end, counted,
     ``counted`` has one entry per event, every event's counted time is written into it.
 
     With ``with_clock`` (``owners`` = agency, then third party when not ``paused``), the agency
-    clock of ``overdue_arrays`` too: the open tail after the last known event (``win_end -
+    clock of ``overdue_arrays`` instead of ``sums`` (then ``(len(owners), 0)``): the last known
+    event of the dossier (the last one whose timestamp ``ts`` is not NaT and ``<= as_of``, as
+    ``case_close`` finds it; with ``all_known`` its last event, ``ts`` not read), the open tail
+    after it (``win_end -
     maximum(w_end[lk], win_start)``, negative -> 0, NaN kept; 0 when a later event exists or
     none is known) charged to who holds the dossier after that event (``state_lut[role + 1]``
     when >= 0, else the event's owner; the agency when no event is known), then
@@ -168,7 +172,7 @@ def counted_clock(w_end, case_start, owner, owners, win_start, win_end, counted,
     o1 = owners[1] if n_o > 1 else owners[0]
     o2 = owners[2] if n_o > 2 else owners[0]
     rows = counted.size > 0
-    sums = np.zeros((n_o, n_cases), dtype=np.float64)
+    sums = np.zeros((n_o, 0 if with_clock else n_cases), dtype=np.float64)
     n_c = n_cases if with_clock else 0
     agency_days = np.empty(n_c, dtype=np.float64)
     late = np.empty(n_c, dtype=np.float64)
@@ -182,9 +186,12 @@ def counted_clock(w_end, case_start, owner, owners, win_start, win_end, counted,
         a1 = 0.0
         a2 = 0.0
         prev = ws
+        lk = -1
         for r in range(r0, r1):
             e = w_end[r]
             o = owner[r]
+            if with_clock and (all_known or (ts[r] != _NAT and ts[r] <= as_of)):
+                lk = r
             if rows or o == o0 or o == o1 or o == o2:
                 if r == r0:
                     lo = ws
@@ -203,14 +210,13 @@ def counted_clock(w_end, case_start, owner, owners, win_start, win_end, counted,
                 elif o == o2:
                     a2 += d
             prev = e
-        sums[0, c] = a0
-        if n_o > 1:
-            sums[1, c] = a1
-        if n_o > 2:
-            sums[2, c] = a2
         if not with_clock:
+            sums[0, c] = a0
+            if n_o > 1:
+                sums[1, c] = a1
+            if n_o > 2:
+                sums[2, c] = a2
             continue
-        lk = last_known[c]
         if lk >= 0:
             st = state_lut[role[lk] + 1]
             if st < 0:
@@ -246,6 +252,29 @@ def counted_clock(w_end, case_start, owner, owners, win_start, win_end, counted,
         agency_days[c] = a_s / L
         overdue[c] = (fin and hd and not ok) or (open_ and st == agency and hd and not ok)
     return sums, agency_days, late, overdue
+
+
+@kernel
+def take_rows(values, rows):
+    """``np.where(rows >= 0, values[np.maximum(rows, 0)], np.nan)`` (float64) without the
+    temporaries."""
+    n = rows.size
+    out = np.empty(n, dtype=np.float64)
+    for i in range(n):
+        r = rows[i]
+        out[i] = values[r] if r >= 0 else np.nan
+    return out
+
+
+@kernel
+def any_midnight(a, off):
+    """Whether some value of ``a`` that is not NaT falls on a local midnight (``(a + off) %
+    day == 0``, ``off`` the zone's constant UTC offset in ns)."""
+    for i in range(a.size):
+        x = a[i]
+        if x != _NAT and (x + off) % _NS_PER_DAY == 0:
+            return True
+    return False
 
 
 @kernel
@@ -322,9 +351,10 @@ def warm_types() -> None:
     for owners in (i8[:1], i8[:2], i8):
         for with_clock in (False, True):
             counted_clock(w, cs, role, owners, z, _ro(np.ones(2)), np.empty(3 * with_clock),
-                          with_clock, role, _ro(np.array([1, -1], np.int64)),
-                          _ro(np.array([-1, 0, 1], np.int8)), owners.size == 1, 1.0, 1e-3, z,
-                          _ro(np.ones(2, np.bool_)), _ro(np.array([0, -1], np.int64)),
-                          _ro(np.ones(2, np.bool_)), 0, 2)
+                          with_clock, role, ts, 5, with_clock, _ro(np.array([-1, 0, 1], np.int8)),
+                          owners.size == 1, 1.0, 1e-3, z, _ro(np.ones(2, np.bool_)),
+                          _ro(np.array([0, -1], np.int8)), _ro(np.ones(2, np.bool_)), 0, 2)
+    take_rows(w, _ro(np.array([2, -1, 0], np.int64)))
+    any_midnight(ts, 0)
     to_working(ts, 0, 0, _ro(np.zeros(2)), _ro(np.ones(2, dtype=np.bool_)), _ro(np.array([0.0])),
                _ro(np.array([3600.0])))
