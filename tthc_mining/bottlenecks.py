@@ -808,7 +808,12 @@ def _queue_evidence(log, seg, idx, key, R, seed):
     number of dossiers of the same row waiting for the same officer (the same unit when the log
     has no officers) — a dossier assigned to an officer waits in that officer's queue. Computed
     on at most KIND_SAMPLE sampled events per row; the backlog counts every event
-    (:func:`wip_at_arrival`'s composite keys, built and searched by compiled passes)."""
+    (:func:`wip_at_arrival`'s composite keys, built and searched by compiled passes). The
+    composite keys keep every queue in its own stretch of the axis, so the backlogs are counted
+    over bands of queues (consecutive queue codes, at most ``QUEUE_BAND`` events each, or
+    1/``QUEUE_MAX_BANDS`` of the events: :mod:`tthc_mining.kernels.bottlenecks`), each with the
+    sorted keys of its own events only: the same counts as over every event at once (checked:
+    should rounding let two bands' keys touch, one band of every queue)."""
     from .kernels import bottlenecks as K
     rho = np.full(R, np.nan)
     p = np.full(R, np.nan)
@@ -820,7 +825,9 @@ def _queue_evidence(log, seg, idx, key, R, seed):
         sub, V = _none(np.int32), 0
     w_end = _ro(seg.w_end, np.float64)
     w_start = _ro(seg.w_start, np.float64)
-    cnt, n_ok, lo, hi, qcode = K.queue_prepare(idx, key, R, w_end, w_start, sub, V)
+    # qj: the queue code of every event of the rows (-1: no arrival or no departure)
+    cnt, n_ok, lo, hi, qj, nq = K.queue_prepare(idx, key, R, w_end, w_start, sub, V,
+                                                int(K.QUEUE_LUT))
     del sub
     if n_ok == 0:
         return rho, p
@@ -833,15 +840,47 @@ def _queue_evidence(log, seg, idx, key, R, seed):
         u = _none(np.float32)
     else:
         u = _ro(np.random.default_rng(seed).random(n_ok, dtype=np.float32), np.float32)
+    take, n_take, per = K.queue_take(key, qj, int(n_ok), u,
+                                     _ro(frac.astype(np.float32), np.float32), take_all, int(nq))
+    del u
+    band = max(K.QUEUE_BAND, -(-int(n_ok) // K.QUEUE_MAX_BANDS))
+    b_start, b_size, band_of = K.queue_bands(per, int(band))
     t0 = float(lo)
     span = float(hi - t0) + 1.0
-    ka, kd, kq, wait, ks = K.queue_keys(idx, key, w_end, w_start, qcode, t0, span, u,
-                                        _ro(frac.astype(np.float32), np.float32), take_all)
-    del u, qcode
-    ka.sort()
-    kd.sort()
-    wip = K.wip_counts(ka, kd, kq, np.argsort(kq))
-    del ka, kd, kq
+    # the sampled items in event order (the order of the Spearman sums): key, wait, row
+    kq, wait, ks, b_queries = K.queue_sample(idx, key, w_end, w_start, qj, t0, span, take,
+                                             take_all, int(n_take), band_of, int(b_size.size))
+    order = np.argsort(kq)
+    kq = kq[order]          # the queries' keys sorted: the queries of a band are a range of them
+
+    def count(b_start, b_size, b_queries):
+        """Every band's keys, sorted, merged with its queries (replaced with their counts);
+        False if two bands touch."""
+        s, top = 0, -np.inf
+        for b in range(b_size.size):
+            if b_size[b] == 0:
+                continue
+            ka, kd, k_lo, k_hi = K.queue_band(idx, w_end, w_start, qj, int(b_start[b]),
+                                              int(b_start[b + 1]), int(b_size[b]), t0, span)
+            if not k_lo > top:          # rounding let the bands touch: no exact separation
+                return False
+            top = k_hi
+            ka.sort()
+            kd.sort()
+            e = s + int(b_queries[b])
+            K.wip_band(ka, kd, kq, s, e)
+            s = e
+        return True
+
+    if not count(b_start, b_size, b_queries):   # one band: every queue's keys together
+        kq = K.queue_sample(idx, key, w_end, w_start, qj, t0, span, take, take_all,
+                            int(n_take), band_of, int(b_size.size))[0][order]
+        count(np.array([0, nq], np.int64), np.array([n_ok], np.int64),
+              np.array([kq.size], np.int64))
+    del take, band_of
+    wip = np.empty(kq.size)
+    wip[order] = kq
+    del qj, kq, order
     return _spearman_by_group(wip, wait, ks, R)
 
 

@@ -714,8 +714,18 @@ def _hash_grow(hk, hv, bits):
     return nk, nv
 
 
+#: the queue evidence's backlogs are counted over bands of queues (ranges of queue codes) of at
+#: most this many events each, or ``1/QUEUE_MAX_BANDS`` of the events if that is more: the sort
+#: keys of one band at a time (8 MB at 2**19 events), not those of every event at once
+QUEUE_BAND = 1 << 19
+QUEUE_MAX_BANDS = 16
+#: at most this many (row, officer) pairs: the queue codes come from a direct table (else from
+#: a hash table)
+QUEUE_LUT = 1 << 20
+
+
 @kernel
-def _queue_run(idx, key, sub, V, j, o, hk, hv, bits, nq, w_end, w_start, qcode, cnt, lohi):
+def _queue_run(idx, key, sub, V, j, o, hk, hv, bits, nq, w_end, w_start, qj, cnt, lohi):
     """:func:`queue_prepare` from event ``j`` on (``o`` events with an arrival and a departure
     so far), until the table of (row, officer) codes is half full; returns (next event, next
     ``o``, number of codes)."""
@@ -738,7 +748,7 @@ def _queue_run(idx, key, sub, V, j, o, hk, hv, bits, nq, w_end, w_start, qcode, 
         if not np.isfinite(d):
             d = w_end[i]
         if np.isfinite(a) and np.isfinite(d):
-            qcode[o] = q
+            qj[j] = q
             o += 1
             cnt[key[j]] += 1
             if a < lohi[0]:
@@ -749,6 +759,8 @@ def _queue_run(idx, key, sub, V, j, o, hk, hv, bits, nq, w_end, w_start, qcode, 
                 lohi[1] = a
             if d > lohi[1]:
                 lohi[1] = d
+        else:
+            qj[j] = -1
         j += 1
         if 2 * nq > cap:
             break
@@ -756,18 +768,61 @@ def _queue_run(idx, key, sub, V, j, o, hk, hv, bits, nq, w_end, w_start, qcode, 
 
 
 @kernel
-def queue_prepare(idx, key, R, w_end, w_start, sub, V):
+def _queue_lut(idx, key, sub, V, lut, w_end, w_start, qj, cnt, lohi):
+    """:func:`queue_prepare` with a direct table of every (row, officer) code (``lut``, -1:
+    not seen yet) instead of the hash table: the same codes; returns (items, number of
+    codes)."""
+    o = 0
+    nq = 0
+    for j in range(idx.size):
+        i = idx[j]
+        code = key[j] * (V + 1) + np.int64(sub[i]) + 1
+        q = lut[code]
+        if q == -1:
+            q = nq
+            lut[code] = q
+            nq += 1
+        a = w_end[i - 1]
+        d = w_start[i]
+        if not np.isfinite(d):
+            d = w_end[i]
+        if np.isfinite(a) and np.isfinite(d):
+            qj[j] = q
+            o += 1
+            cnt[key[j]] += 1
+            if a < lohi[0]:
+                lohi[0] = a
+            if d < lohi[0]:
+                lohi[0] = d
+            if a > lohi[1]:
+                lohi[1] = a
+            if d > lohi[1]:
+                lohi[1] = d
+        else:
+            qj[j] = -1
+    return o, nq
+
+
+@kernel
+def queue_prepare(idx, key, R, w_end, w_start, sub, V, lut_max):
     """The queue evidence's first pass over the events of the rows: which have both an arrival
-    (end of the previous event) and a departure (start, else end) on the working axis, their
-    number per row, the span of those times, and for each of them (in order) the dense code of
-    its (row, officer) pair (order of first appearance over every event of the rows, as
-    ``pd.factorize``; found through a hash table; the row itself without an officer column)."""
+    (end of the previous event) and a departure (start, else end) on the working axis (the
+    items), their number per row, the span of those times, and for each event the dense code
+    of its queue, the (row, officer) pair (order of first appearance over every event of the
+    rows, as ``pd.factorize``; found through a direct table of the pairs when there are at
+    most ``lut_max`` (:data:`QUEUE_LUT`), else through a hash table; the row itself without an
+    officer column), ``-1`` for the events that are not items. Returns (items per row, number
+    of items, lowest and highest time, the codes, number of queue codes)."""
     m = idx.size
     cnt = np.zeros(R, np.int64)
     lohi = np.empty(2)
     lohi[0] = np.inf
     lohi[1] = -np.inf
-    qcode = np.empty(m, np.int32)
+    qj = np.empty(m, np.int32)
+    if sub.size > 0 and R * (V + 1) <= lut_max:        # few pairs: a direct table, no hashing
+        lut = np.full(R * (V + 1), -1, np.int32)
+        o, nq = _queue_lut(idx, key, sub, V, lut, w_end, w_start, qj, cnt, lohi)
+        return cnt, o, lohi[0], lohi[1], qj, nq
     bits = 10
     hk = np.full(1 << bits, -1, np.int64)
     hv = np.empty(1 << bits, np.int64)
@@ -775,83 +830,150 @@ def queue_prepare(idx, key, R, w_end, w_start, sub, V):
     o = 0
     nq = 0
     while j < m:
-        j, o, nq = _queue_run(idx, key, sub, V, j, o, hk, hv, bits, nq, w_end, w_start, qcode,
+        j, o, nq = _queue_run(idx, key, sub, V, j, o, hk, hv, bits, nq, w_end, w_start, qj,
                               cnt, lohi)
         if 2 * nq > hk.size:
             bits += 2
             hk, hv = _hash_grow(hk, hv, bits)
-    return cnt, o, lohi[0], lohi[1], qcode[:o]
+    if sub.size == 0:
+        nq = R
+    return cnt, o, lohi[0], lohi[1], qj, nq
 
 
 @kernel
-def queue_keys(idx, key, w_end, w_start, qcode, t0, span, u, frac32, take_all):
-    """The composite sort keys of :func:`tthc_mining.bottlenecks.wip_at_arrival` for the events
-    with an arrival and a departure (``ka``: arrival, ``kd``: the later of arrival and
-    departure, both plus ``qcode * span - t0``), and for the sampled ones (``u < frac32[row]``,
-    or all) their arrival key, wait (departure - arrival, clipped at 0) and row."""
-    m = idx.size
-    n_ok = qcode.size
-    n_take = n_ok
-    if not take_all:                 # the sample's size first (no n_ok-long sample buffers)
-        n_take = 0
-        o = 0
-        for j in range(m):
+def queue_take(key, qj, n_ok, u, frac32, take_all, nq):
+    """Which items are sampled (``u[o] < frac32[row]`` for the ``o``-th item in event order, or
+    all): one bit per item, their number, and the number of items of every queue code."""
+    take = np.zeros((n_ok + 7) >> 3, np.uint8)
+    per = np.zeros(nq, np.int64)
+    o = 0
+    n = 0
+    for j in range(qj.size):
+        c = qj[j]
+        if c >= 0:
+            per[c] += 1
+            if not take_all and u[o] < frac32[key[j]]:
+                take[o >> 3] |= np.uint8(1 << (o & 7))
+                n += 1
+            o += 1
+    return take, (n_ok if take_all else n), per
+
+
+@kernel
+def queue_bands(per, band):
+    """Cut the queue codes ``0..per.size-1`` (``per``: items of each) into consecutive ranges
+    (bands) of at most ``band`` items each (a queue of more items is a band of its own):
+    (first code of every band and the number of codes, items per band, band of every code)."""
+    nq = per.size
+    start = np.empty(nq + 1, np.int64)
+    size = np.empty(nq + 1, np.int64)
+    band_of = np.empty(nq, np.int32)
+    nb = 0
+    cur = 0
+    start[0] = 0
+    for c in range(nq):
+        k = per[c]
+        if cur > 0 and cur + k > band:
+            size[nb] = cur
+            nb += 1
+            start[nb] = c
+            cur = 0
+        cur += k
+        band_of[c] = nb
+    size[nb] = cur
+    nb += 1
+    start[nb] = nq
+    return start[:nb + 1].copy(), size[:nb].copy(), band_of
+
+
+@kernel
+def queue_sample(idx, key, w_end, w_start, qj, t0, span, take, take_all, n_take, band_of, nb):
+    """The sampled items (:func:`queue_take`), in event order: their arrival's composite sort
+    key (arrival + ``qcode * span - t0``, :func:`tthc_mining.bottlenecks.wip_at_arrival`'s
+    keys), wait (departure - arrival, clipped at 0) and row; and their number per band."""
+    kq = np.empty(n_take)
+    ws = np.empty(n_take)
+    ks = np.empty(n_take, np.int64)
+    per_band = np.zeros(nb, np.int64)
+    o = 0
+    t = 0
+    for j in range(qj.size):
+        c = qj[j]
+        if c < 0:
+            continue
+        if take_all or (take[o >> 3] >> (o & 7)) & 1:
             i = idx[j]
             a = w_end[i - 1]
             d = w_start[i]
             if not np.isfinite(d):
                 d = w_end[i]
-            if np.isfinite(a) and np.isfinite(d):
-                if u[o] < frac32[key[j]]:
-                    n_take += 1
-                o += 1
-    ka = np.empty(n_ok)
-    kd = np.empty(n_ok)
-    kq = np.empty(n_take)
-    ws = np.empty(n_take)
-    ks = np.empty(n_take, np.int64)
+            offv = np.float64(c) * span
+            offv -= t0
+            kq[t] = a + offv
+            wv = d - a
+            ws[t] = wv if wv >= 0.0 else 0.0
+            ks[t] = key[j]
+            per_band[band_of[c]] += 1
+            t += 1
+        o += 1
+    return kq, ws, ks, per_band
+
+
+@kernel
+def queue_band(idx, w_end, w_start, qj, c_lo, c_hi, size, t0, span):
+    """The composite sort keys of the ``size`` items of the queues ``c_lo..c_hi-1`` (``ka``:
+    arrival, ``kd``: the later of arrival and departure, both plus ``qcode * span - t0``; in
+    event order, unsorted), the lowest ``ka`` and the highest ``kd``. (First the positions of
+    the band's events, written without a branch into ``kd``, then their keys.)"""
+    ka = np.empty(size)
+    kd = np.empty(size)
+    lo = np.inf
+    hi = -np.inf
+    if size == 0:
+        return ka, kd, lo, hi
+    width = np.uint32(c_hi - c_lo)
     o = 0
-    t = 0
-    for j in range(m):
+    for j in range(qj.size):
+        kd[o] = j
+        o += np.uint32(qj[j] - c_lo) < width      # (-1: not an item, above any band)
+        if o == size:
+            break
+    for o in range(size):
+        j = np.int64(kd[o])
+        c = qj[j]
         i = idx[j]
         a = w_end[i - 1]
         d = w_start[i]
         if not np.isfinite(d):
             d = w_end[i]
-        if not (np.isfinite(a) and np.isfinite(d)):
-            continue
-        offv = np.float64(qcode[o]) * span
+        offv = np.float64(c) * span
         offv -= t0
         x = a + offv
+        y = (d if d >= a else a) + offv
         ka[o] = x
-        kd[o] = (d if d >= a else a) + offv
-        if take_all or u[o] < frac32[key[j]]:
-            kq[t] = x
-            wv = d - a
-            ws[t] = wv if wv >= 0.0 else 0.0
-            ks[t] = key[j]
-            t += 1
-        o += 1
-    return ka, kd, kq, ws, ks
+        kd[o] = y
+        if x < lo:
+            lo = x
+        if y > hi:
+            hi = y
+    return ka, kd, lo, hi
 
 
 @kernel
-def wip_counts(ka, kd, kq, order):
-    """For each query key: items arrived at or before it minus items departed at or before it,
-    minus itself, at least 0 (``ka`` and ``kd`` sorted; ``order`` sorts the queries: one merge
-    instead of binary searches)."""
-    out = np.empty(kq.size)
+def wip_band(ka, kd, kqs, s, e):
+    """For the queries ``kqs[s:e]`` (keys, sorted): items arrived at or before the key minus
+    items departed at or before it, minus the query itself, at least 0, written over the key
+    (``ka`` and ``kd`` sorted: one merge instead of binary searches)."""
     ia = 0
     id_ = 0
-    for t in range(order.size):
-        q = kq[order[t]]
+    for t in range(s, e):
+        q = kqs[t]
         while ia < ka.size and ka[ia] <= q:
             ia += 1
         while id_ < kd.size and kd[id_] <= q:
             id_ += 1
         c = ia - id_ - 1
-        out[order[t]] = np.float64(c if c > 0 else 0)
-    return out
+        kqs[t] = np.float64(c if c > 0 else 0)
 
 
 @kernel
