@@ -146,3 +146,36 @@ def test_no_items(log, monkeypatch):
     nan = np.full(np.asarray(seg.w_end).size, np.nan)
     rho, p = B._queue_evidence(lg, SimpleNamespace(w_end=nan, w_start=nan), idx, key, R, seed)
     assert rho.shape == p.shape == (R,) and np.isnan(rho).all() and np.isnan(p).all()
+
+
+@pytest.mark.parametrize("by", ["activity", "resource"])
+def test_departures_from_raw_starts_equal_the_axis(log, by, monkeypatch):
+    """A fresh log's segments keep no start-time axis; the queue kernels then map the raw start
+    instants themselves (mode 1) and find the same departures as from the axis (mode 0)."""
+    monkeypatch.setattr(B, "KIND_SAMPLE", 150)
+    monkeypatch.setattr(B, "KIND_SAMPLE_TOTAL", 750)
+    lg = log.with_events(log.events)
+    args = _captured_args(lg, by, monkeypatch)
+    seg = args[1]
+    assert seg._w_start is None and ("working", S.START) not in lg._cache
+    assert B._departures(lg, seg)[0] == 1
+    got = B._queue_evidence(*args)
+    ref = _reference(*args)                         # builds seg.w_start
+    assert B._departures(lg, seg)[0] == 0
+    _assert_same(got, ref)
+    _assert_same(B._queue_evidence(*args), ref)
+    # without start times: the end is the departure (mode 2)
+    lg2 = log.with_events(log.events.drop(columns=[S.START]))
+    args2 = _captured_args(lg2, by, monkeypatch)
+    assert B._departures(lg2, args2[1])[0] == 2
+    _assert_same(B._queue_evidence(*args2), _reference(*args2))
+
+
+def test_batching_evidence_in_row_bands(log, monkeypatch):
+    """The clock-minute clumps are counted over bands of rows: the same shares for any band."""
+    want = tm.bottlenecks(log.with_events(log.events), by="activity", n_boot=0)
+    for band in (1, 37, 1000):
+        monkeypatch.setattr(B, "BATCH_BAND", band)
+        got = tm.bottlenecks(log.with_events(log.events), by="activity", n_boot=0)
+        pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert (want["batch_share"] > 0).any()

@@ -104,3 +104,26 @@ def test_results_equal_with_int64_codes(big_log):
         pd.testing.assert_frame_equal(tm.bottlenecks(a, by=by, n_boot=50),
                                       tm.bottlenecks(b, by=by, n_boot=50), check_exact=True)
     pd.testing.assert_frame_equal(tm.variants(a), tm.variants(b), check_exact=True)
+
+
+def test_start_axis_not_kept_and_built_on_demand(big_log):
+    """The segments of a log with start times keep the durations, not the start column's axis:
+    discover and bottlenecks do not build it; ``seg.w_start`` builds it on first access, bit for
+    bit the values ``log.working`` and the eager segment kernel give."""
+    from tthc_mining.segments import _Axis
+    log = big_log.with_events(big_log.events)
+    seg = segments(log)
+    tm.discover(log)
+    tm.bottlenecks(log, by="activity", n_boot=50)
+    assert seg._w_start is None and ("working", S.START) not in log._cache
+    other = big_log.with_events(big_log.events)
+    eager = _Axis(other, start=True).times(segments(other).is_first, end=True)[2]
+    w = seg.w_start
+    assert w is seg.w_start and log._cache[("working", S.START)] is w
+    np.testing.assert_array_equal(w.view(np.int64), eager.view(np.int64))
+    fresh = big_log.with_events(big_log.events)
+    np.testing.assert_array_equal(w.view(np.int64), fresh.working(S.START).view(np.int64))
+    # a pickled copy carries the built axis, not the builder
+    import pickle
+    again = pickle.loads(pickle.dumps(segments(big_log.with_events(big_log.events))))
+    np.testing.assert_array_equal(again.w_start.view(np.int64), w.view(np.int64))

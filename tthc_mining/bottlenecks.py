@@ -93,6 +93,8 @@ BATCH_MIN_SHARE = 0.3
 BATCH_MIN_RATIO = 3.0
 KIND_SAMPLE = 20_000
 KIND_SAMPLE_TOTAL = 1_000_000
+#: the batching evidence sorts the clock minutes of the rows in bands of at most this many events
+BATCH_BAND = 1 << 20
 MIN_EVENTS_PER_MONTH = 5
 #: rows with at least this many dossiers get the dossier-clustered normal interval of the mean
 #: wait (``stats.bootstrap_mean_ci(normal_min_units=...)``), the others the dossier bootstrap
@@ -242,8 +244,8 @@ def event_allotment_s(log, catalog, idx: np.ndarray | None = None) -> np.ndarray
     if plan is None or n == 0:
         return np.full(n, np.nan)
     seg = segments(log)
-    case = seg.case if idx is None else seg.case[idx]
-    act = seg.activity if idx is None else seg.activity[idx]
+    case = seg.case32 if idx is None else seg.case32[idx]
+    act = seg.act32 if idx is None else seg.act32[idx]
     A = plan["lut_allot"].shape[1]
     flat = np.append(plan["lut_allot"].ravel() * log.calendar.seconds_per_day, np.nan)
     v = plan["case_version"][case]
@@ -304,7 +306,7 @@ def catalog_plan(log, catalog) -> dict | None:
                                  pd.unique(case_code)], dtype=np.int64)
         case_version = case_version[pd.Index(pd.unique(case_code)).get_indexer(case_code)]
         steps = steps.assign(_v=[(str(c), "") for c in steps["code"]])
-    acodes, auniq = log.codes(S.ACTIVITY)
+    auniq = segments(log).activities
     A = max(len(auniq), 1)
     afold = {}
     for j, a in enumerate(auniq.astype(str)):             # once per distinct activity
@@ -524,7 +526,7 @@ def _row_keys(log, seg, by: str):
             {"activity": seg.activities.to_numpy(dtype=object)})
     if by == "transition":
         A = max(len(seg.activities), 1)
-        lut, uniq = K.transition_lut(_ro(seg.is_first, np.bool_), _ro(seg.activity, np.int64), A)
+        lut, uniq = K.transition_lut(_ro(seg.is_first, np.bool_), _ro(seg.act32, np.int32), A)
         valid = uniq >= 0
         # the code of the raw value -1 (first events) keeps its place; its label is None
         names = seg.activities.to_numpy(dtype=object)
@@ -546,7 +548,7 @@ def _keys(log, seg, by: str):
     if mode == 2:
         return seg.activity, labels
     if mode == 1:
-        return K.transition_codes(_ro(seg.is_first, np.bool_), _ro(seg.activity, np.int64), A,
+        return K.transition_codes(_ro(seg.is_first, np.bool_), _ro(seg.act32, np.int32), A,
                                   lut), labels
     return log.codes({"unit": S.GROUP, "resource": S.RESOURCE}[by])[0], labels
 
@@ -626,8 +628,8 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
     is_first = _ro(seg.is_first, np.bool_)
     owner = _ro(seg.owner, np.int8)
     pm = _none(np.bool_) if pmask is None else _ro(pmask, np.bool_)
-    act = _ro(seg.activity, np.int64)
-    case_all = _ro(seg.case, np.int64)
+    act = _ro(seg.act32, np.int32)
+    case_all = _ro(seg.case32, np.int32)
     with_unit = by in ("activity", "transition") and S.GROUP in log.events.columns
     grp = _ro(_codes_view(log, S.GROUP)[0], np.int32) if S.GROUP in log.events.columns \
         else _none(np.int32)
@@ -789,6 +791,7 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
     return out
 
 
+@releases_memory
 def _overdue_and_totals(log, seg, is_first, owner, pm, case_all):
     """:func:`overdue_flags`, then the agency time in scope (all of it and that of the overdue
     dossiers) and the wait inside units (:func:`tthc_mining.kernels.bottlenecks.agency_totals`):
@@ -824,9 +827,9 @@ def _queue_evidence(log, seg, idx, key, R, seed):
     else:
         sub, V = _none(np.int32), 0
     w_end = _ro(seg.w_end, np.float64)
-    w_start = _ro(seg.w_start, np.float64)
+    dep = _departures(log, seg)
     # qj: the queue code of every event of the rows (-1: no arrival or no departure)
-    cnt, n_ok, lo, hi, qj, nq = K.queue_prepare(idx, key, R, w_end, w_start, sub, V,
+    cnt, n_ok, lo, hi, qj, nq = K.queue_prepare(idx, key, R, w_end, dep, sub, V,
                                                 int(K.QUEUE_LUT))
     del sub
     if n_ok == 0:
@@ -848,7 +851,7 @@ def _queue_evidence(log, seg, idx, key, R, seed):
     t0 = float(lo)
     span = float(hi - t0) + 1.0
     # the sampled items in event order (the order of the Spearman sums): key, wait, row
-    kq, wait, ks, b_queries = K.queue_sample(idx, key, w_end, w_start, qj, t0, span, take,
+    kq, wait, ks, b_queries = K.queue_sample(idx, key, w_end, dep, qj, t0, span, take,
                                              take_all, int(n_take), band_of, int(b_size.size))
     order = np.argsort(kq)
     kq = kq[order]          # the queries' keys sorted: the queries of a band are a range of them
@@ -860,7 +863,7 @@ def _queue_evidence(log, seg, idx, key, R, seed):
         for b in range(b_size.size):
             if b_size[b] == 0:
                 continue
-            ka, kd, k_lo, k_hi = K.queue_band(idx, w_end, w_start, qj, int(b_start[b]),
+            ka, kd, k_lo, k_hi = K.queue_band(idx, w_end, dep, qj, int(b_start[b]),
                                               int(b_start[b + 1]), int(b_size[b]), t0, span)
             if not k_lo > top:          # rounding let the bands touch: no exact separation
                 return False
@@ -873,7 +876,7 @@ def _queue_evidence(log, seg, idx, key, R, seed):
         return True
 
     if not count(b_start, b_size, b_queries):   # one band: every queue's keys together
-        kq = K.queue_sample(idx, key, w_end, w_start, qj, t0, span, take, take_all,
+        kq = K.queue_sample(idx, key, w_end, dep, qj, t0, span, take, take_all,
                             int(n_take), band_of, int(b_size.size))[0][order]
         count(np.array([0, nq], np.int64), np.array([n_ok], np.int64),
               np.array([kq.size], np.int64))
@@ -882,6 +885,35 @@ def _queue_evidence(log, seg, idx, key, R, seed):
     wip[order] = kq
     del qj, kq, order
     return _spearman_by_group(wip, wait, ks, R)
+
+
+def _departures(log, seg) -> tuple:
+    """The events' departures for the queue kernels (``_depart`` in
+    :mod:`tthc_mining.kernels.bottlenecks`): ``(mode, w_start, s_raw, s_off, *day table)``.
+    The start column's float axis when the log already holds it (mode 0); else, for a
+    :class:`~tthc_mining.WorkingCalendar`, the raw start instants and the day table, mapped
+    event by event inside the kernels to the same floats (mode 1: the 48 MB axis array of 6 M
+    events is not built); without start times mode 2 (the end is the departure)."""
+    no_f, no_i = _none(np.float64), _none(np.int64)
+    dummy = (0, np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.float64),
+             np.zeros(0, np.int64), np.zeros(0, np.int64), 0, 0.0)
+    if S.START not in log.events.columns:
+        return (2, no_f, no_i, 0) + dummy
+    have = log._cache.get(("working", S.START))
+    if have is None and getattr(seg, "_w_start_fn", None) is None \
+            and getattr(seg, "_start_fn", None) is None:
+        have = seg.w_start                      # (already built: no cost)
+    cal = log.calendar
+    if have is None and hasattr(cal, "_kernel_table") and hasattr(cal, "_local_source"):
+        from .calendar import NS_PER_DAY
+        raw, off, lo, hi, n_nat = cal._local_source(log.events[S.START])
+        if n_nat == raw.size:
+            return (2, no_f, no_i, 0) + dummy
+        tab = cal._kernel_table(int(lo) // NS_PER_DAY, int(hi) // NS_PER_DAY)
+        return (1, no_f, _ro(raw, np.int64), int(off)) + tuple(tab)
+    if have is None:
+        have = seg.w_start
+    return (0, _ro(have, np.float64), no_i, 0) + dummy
 
 
 def _clump_share(minute_ns: np.ndarray, ck: np.ndarray, key: np.ndarray, R: int) -> np.ndarray:
@@ -902,7 +934,7 @@ def _clump_share(minute_ns: np.ndarray, ck: np.ndarray, key: np.ndarray, R: int)
     row_of_ck[ck] = key
     buf = np.empty(n, dtype=np.int64)
     m = K.clump_fill(minute_ns, np.arange(n, dtype=np.int32), 0, 0, np.array(key, dtype=np.int64),
-                     _none(np.int32), 1, _ro(ck, np.int64), mmin, span, buf)
+                     _none(np.int32), 1, _ro(ck, np.int64), mmin, span, 0, R, buf)
     comp = buf[:m]
     comp.sort()
     clumped = K.clump_count(comp, span, 1, _ro(row_of_ck, np.int64), R)
@@ -926,14 +958,28 @@ def _batch_evidence(idx, key, R, ts, off, grp, n_units, count, midnight, lo, hi)
     if lo <= hi:
         G1 = n_units + 1 if grp.size else 1
         span = int(hi) - int(lo) + 1
-        buf = np.empty(idx.size, dtype=np.int64)
+        # the rows in bands of at most BATCH_BAND events (a row of more is a band of its own):
+        # a clump is within one row, so each band's codes are sorted and counted apart (the
+        # same counts) and the buffer holds one band, not every event
+        cum = np.cumsum(count)
+        bands, r0 = [], 0
+        while r0 < R:
+            r1 = max(int(np.searchsorted(cum, (cum[r0 - 1] if r0 else 0) + BATCH_BAND,
+                                         side="right")), r0 + 1)
+            bands.append((r0, min(r1, R)))
+            r0 = min(r1, R)
+        buf = np.empty(int(max(cum[b - 1] - (cum[a - 1] if a else 0) for a, b in bands)),
+                       dtype=np.int64)
         for shift, res in ((0, share), (-1, share_arr)):  # completions, arrivals (same dossier)
-            m = K.clump_fill(ts, idx, shift, off, key, grp, G1, _none(np.int64), int(lo), span,
-                             buf)
-            comp = buf[:m]
-            comp.sort()
-            if m >= 3:
-                res[:] = K.clump_count(comp, span, G1, _none(np.int64), R) / np.maximum(cnt, 1)
+            clumped = np.zeros(R, np.int64)
+            for r_lo, r_hi in bands:
+                m = K.clump_fill(ts, idx, shift, off, key, grp, G1, _none(np.int64), int(lo),
+                                 span, r_lo, r_hi, buf)
+                comp = buf[:m]
+                comp.sort()
+                if m >= 3:
+                    clumped += K.clump_count(comp, span, G1, _none(np.int64), R)
+            res[:] = clumped / np.maximum(cnt, 1)
         del buf
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = share / np.maximum(share_arr, 1.0 / np.maximum(cnt, 1))

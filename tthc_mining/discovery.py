@@ -61,7 +61,7 @@ from . import schema as S
 from .errors import ConfigError
 from .memory import releases_memory
 from .parallel import PARALLEL_MIN_EVENTS, Tasks
-from .segments import OWNER_AGENCY, Segments, segments
+from .segments import OWNER_AGENCY, Segments, segments, utc_ns
 from .kernels import readonly as _ro
 
 __all__ = ["discover", "variants", "ProcessMap", "group_stats", "sorted_group_quantiles",
@@ -558,11 +558,15 @@ def discover(log, *, procedure: str | None = None, min_share: float = 0.0,
         n_cases = int(seg.n_cases)
 
     f64 = lambda a: _ro(a, np.float64)   # noqa: E731
-    w_start = seg.w_start
-    has_start = w_start is not None and bool(K.any_not_nan(f64(w_start)))
+    # which events have a start time: from the start column's own int64 instants (a view; the
+    # float axis of the starts is NaN exactly where they are NaT, and is not needed here)
+    s_raw = _ro(utc_ns(log.events[S.START]), np.int64) if S.START in log.events.columns \
+        else None
+    has_start = s_raw is not None and len(s_raw) == n and bool(K.any_not_nat(s_raw))
     seg_s = f64(seg.seg_s)
     wait = f64(seg.wait_s)
-    w_start = f64(w_start) if has_start else seg_s     # (not read without start times)
+    if not has_start:                    # (not read without start times)
+        s_raw = _ro(np.zeros(n, dtype=np.int64), np.int64)
     proc = f64(seg.proc_s) if has_start else seg_s     # (not read without start times)
 
     # ---------------------------------------------------------------- edges
@@ -570,7 +574,7 @@ def discover(log, *, procedure: str | None = None, min_share: float = 0.0,
         """Edges, counts, dossiers and the transitions' statistics (second thread on large
         logs): counted by edge code ``source * A + target``, then numbered in sorted order."""
         cnt, ecases, nt, st_sum, vmin = K.edge_stats(act, case_start, keep, extra, A, seg_s,
-                                                     wait, w_start, has_start)
+                                                     wait, s_raw, has_start)
         ekeys = np.flatnonzero(cnt)
         E = ekeys.size
         counts, ecases, nt, st_sum = cnt[ekeys], ecases[ekeys], nt[ekeys], st_sum[ekeys]
@@ -578,7 +582,7 @@ def discover(log, *, procedure: str | None = None, min_share: float = 0.0,
         lut = np.full(A * A, -1, dtype=np.int64)
         lut[ekeys] = np.arange(E, dtype=np.int64)
         st = _stats(nt, st_sum, vmin, (0.5, 0.9), lambda starts, allpos, mask, buf: K.edge_scatter(
-            act, case_start, keep, extra, A, lut, seg_s, wait, w_start, has_start, starts,
+            act, case_start, keep, extra, A, lut, seg_s, wait, s_raw, has_start, starts,
             allpos, mask, buf))
         return ekeys, counts, st, ecases
 

@@ -76,7 +76,7 @@ class Segments:
                  handover: np.ndarray, activities: pd.Index, case_ids: pd.Index,
                  case_start: np.ndarray, prev_activity: np.ndarray | None = None,
                  pos: np.ndarray | None = None, is_last: np.ndarray | None = None,
-                 w_prev_end: np.ndarray | None = None, start_fn=None):
+                 w_prev_end: np.ndarray | None = None, start_fn=None, w_start_fn=None):
         # the codes as given (int32 from :func:`segments`); the other width on first access
         self._codes = {"case": {case.dtype.itemsize: case},
                        "activity": {activity.dtype.itemsize: activity}}
@@ -88,6 +88,9 @@ class Segments:
         self._proc_s = proc_s
         # ``start_fn() -> (w_start, wait_s, proc_s)`` when those were left for first access
         self._start_fn = start_fn
+        # ``w_start_fn() -> w_start`` when only the start column's axis was left for first
+        # access (the hot paths read the durations, not the axis: 48 MB on 6 M events)
+        self._w_start_fn = w_start_fn
         self._start_lock = threading.Lock()
         self.owner = owner
         self.handover = handover
@@ -143,10 +146,14 @@ class Segments:
             if self._start_fn is not None:
                 self._w_start, self._wait_s, self._proc_s = self._start_fn()
                 self._start_fn = None
+                self._w_start_fn = None
+            if self._w_start_fn is not None:
+                self._w_start = self._w_start_fn()
+                self._w_start_fn = None
 
     @property
     def w_start(self) -> np.ndarray:
-        if self._start_fn is not None:
+        if self._start_fn is not None or self._w_start_fn is not None:
             self._fill_start()
         return self._w_start
 
@@ -401,11 +408,13 @@ def _build(log, lazy_start: bool = False) -> Segments:
     side = Tasks(parallel=n >= PARALLEL_MIN_EVENTS)
     if side.parallel and S.GROUP in ev.columns:   # codes read here, not in the thread
         _ = log.codes_view(S.GROUP) if hasattr(log, "codes_view") else log.codes(S.GROUP)
-    start_fn = None
+    start_fn = w_start_fn = None
     side.submit("owner", _owner_and_handover, log, ev, case, is_first)
     if exact:
         axis = _Axis(log, start=has_start and not lazy)
-        out = axis.alloc(n, end=True)
+        # the start column's axis is not kept (only the durations are read on the hot paths):
+        # built on first access of ``Segments.w_start`` (unless the log already has it)
+        out = axis.alloc(n, end=True, keep_start=False)
         # the times kernel on both threads: rows [0, m) here, [m, n) on the second thread after
         # the owners (about equal shares: the owners take about a third of the times' work)
         m = (3 * n) // 5 if side.parallel else n
@@ -415,6 +424,8 @@ def _build(log, lazy_start: bool = False) -> Segments:
         if m < n:
             side.result("times")
         w_end, seg, w_start, wait, proc = axis.finish(out)
+        if has_start and not lazy and w_start is None:
+            w_start_fn = _start_axis(log)
         if lazy:
             start_fn = _start_arrays(log, seg, is_first)
         elif not has_start:
@@ -435,7 +446,7 @@ def _build(log, lazy_start: bool = False) -> Segments:
     out = Segments(case=case, activity=act, is_first=is_first, w_end=w_end, w_start=w_start,
                    seg_s=seg, wait_s=wait, proc_s=proc, owner=owner, handover=handover,
                    activities=acts, case_ids=case_ids, case_start=case_start,
-                   start_fn=start_fn)
+                   start_fn=start_fn, w_start_fn=w_start_fn)
     log._cache["segments"] = out
     return out
 
@@ -467,15 +478,16 @@ class _Axis:
                                      max(s[1] for s in spans) // NS_PER_DAY) if spans \
             else cal._kernel_table(_REF_DAY, _REF_DAY)
 
-    def alloc(self, n: int, *, end: bool) -> dict:
+    def alloc(self, n: int, *, end: bool, keep_start: bool = True) -> dict:
         """The output arrays of :meth:`run` (the float axis arrays already cached on the log
-        are not recomputed)."""
+        are not recomputed; with ``keep_start=False`` the start column's axis is not built
+        when the log does not have it: :meth:`finish` then gives None for it)."""
         cache = self.log._cache
         has_s = len(self.cols) > 1
         w_end = cache.get(("working", S.TIMESTAMP))
         w_start = cache.get(("working", S.START)) if has_s else None
         write_end = end and w_end is None
-        write_start = has_s and w_start is None
+        write_start = has_s and w_start is None and keep_start
 
         def new(flag: bool) -> np.ndarray:
             return np.empty(n, dtype=np.float64) if flag else _NO_FLOATS
@@ -519,6 +531,29 @@ class _Axis:
 
 
 _NO_FLOATS = np.empty(0, dtype=np.float64)
+
+
+def _start_axis(log):
+    """``Segments.w_start`` on first access: the start column on the float working axis, as
+    ``log.working`` gives it (bit for bit the values the segment kernel computes), cached on
+    the log when it is still alive (held through a weak reference: no cycle log -> segments ->
+    log); the int64 axis of the same pass is not kept."""
+    import weakref
+    ref = weakref.ref(log)
+    col = log.events[S.START]
+    cal = log.calendar
+
+    def build():
+        lg = ref()
+        key = ("working", S.START)
+        w = lg._cache.get(key) if lg is not None else None
+        if w is None:
+            w = cal.to_working_ns_and_seconds(col)[1] \
+                if hasattr(cal, "to_working_ns_and_seconds") else cal.to_working(col)
+            if lg is not None:
+                lg._cache[key] = w
+        return w
+    return build
 
 
 def _start_arrays(log, seg: np.ndarray, is_first: np.ndarray):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import kernel
+from .calendar import _axis, _seconds
 
 NAT = np.iinfo(np.int64).min
 DAY_NS = 86_400 * 1_000_000_000
@@ -717,6 +718,14 @@ def _hash_grow(hk, hv, bits):
 #: the queue evidence's backlogs are counted over bands of queues (ranges of queue codes) of at
 #: most this many events each, or ``1/QUEUE_MAX_BANDS`` of the events if that is more: the sort
 #: keys of one band at a time (8 MB at 2**19 events), not those of every event at once
+#: The queue kernels' ``dep`` argument (:func:`tthc_mining.bottlenecks._departures`): how an
+#: event's departure (its start, else its end) is read: ``(mode, w_start, s_raw, s_off, d0,
+#: base, wmask, cum_f, slot_a, slot_len, L_ns, L_s)``; mode 0 reads the start column's float
+#: axis ``w_start``; mode 1 maps the raw start instant ``s_raw[i]`` (int64 ns, zone offset
+#: ``s_off``) with the calendar's day table by the segment kernel's own inline code
+#: (:mod:`tthc_mining.kernels.calendar`: the same float, without the 48 MB axis array); mode 2:
+#: no start times. (Written out in each loop: a helper function taking the arrays cost ~10x.)
+_DEP = "mode, w_start, s_raw, s_off, d0, base, wmask, cum_f, slot_a, slot_len, L_ns, L_s"
 QUEUE_BAND = 1 << 19
 QUEUE_MAX_BANDS = 16
 #: at most this many (row, officer) pairs: the queue codes come from a direct table (else from
@@ -725,10 +734,11 @@ QUEUE_LUT = 1 << 20
 
 
 @kernel
-def _queue_run(idx, key, sub, V, j, o, hk, hv, bits, nq, w_end, w_start, qj, cnt, lohi):
+def _queue_run(idx, key, sub, V, j, o, hk, hv, bits, nq, w_end, dep, qj, cnt, lohi):
     """:func:`queue_prepare` from event ``j`` on (``o`` events with an arrival and a departure
     so far), until the table of (row, officer) codes is half full; returns (next event, next
     ``o``, number of codes)."""
+    mode, w_start, s_raw, s_off, d0, base, wmask, cum_f, slot_a, slot_len, L_ns, L_s = dep
     m = idx.size
     cap = hk.size
     use_sub = sub.size > 0
@@ -744,7 +754,14 @@ def _queue_run(idx, key, sub, V, j, o, hk, hv, bits, nq, w_end, w_start, qj, cnt
                 nq += 1
             q = hv[h]
         a = w_end[i - 1]
-        d = w_start[i]
+        d = np.nan                          # the departure: start, else end (see _DEP)
+        if mode == 0:
+            d = w_start[i]
+        elif mode == 1:
+            v = s_raw[i]
+            if v != NAT:
+                _w, intra, k = _axis(v, s_off, d0, base, wmask, slot_a, slot_len)
+                d = _seconds(intra, k, cum_f, L_ns, L_s)
         if not np.isfinite(d):
             d = w_end[i]
         if np.isfinite(a) and np.isfinite(d):
@@ -768,10 +785,11 @@ def _queue_run(idx, key, sub, V, j, o, hk, hv, bits, nq, w_end, w_start, qj, cnt
 
 
 @kernel
-def _queue_lut(idx, key, sub, V, lut, w_end, w_start, qj, cnt, lohi):
+def _queue_lut(idx, key, sub, V, lut, w_end, dep, qj, cnt, lohi):
     """:func:`queue_prepare` with a direct table of every (row, officer) code (``lut``, -1:
     not seen yet) instead of the hash table: the same codes; returns (items, number of
     codes)."""
+    mode, w_start, s_raw, s_off, d0, base, wmask, cum_f, slot_a, slot_len, L_ns, L_s = dep
     o = 0
     nq = 0
     for j in range(idx.size):
@@ -783,7 +801,14 @@ def _queue_lut(idx, key, sub, V, lut, w_end, w_start, qj, cnt, lohi):
             lut[code] = q
             nq += 1
         a = w_end[i - 1]
-        d = w_start[i]
+        d = np.nan                          # the departure: start, else end (see _DEP)
+        if mode == 0:
+            d = w_start[i]
+        elif mode == 1:
+            v = s_raw[i]
+            if v != NAT:
+                _w, intra, k = _axis(v, s_off, d0, base, wmask, slot_a, slot_len)
+                d = _seconds(intra, k, cum_f, L_ns, L_s)
         if not np.isfinite(d):
             d = w_end[i]
         if np.isfinite(a) and np.isfinite(d):
@@ -804,7 +829,7 @@ def _queue_lut(idx, key, sub, V, lut, w_end, w_start, qj, cnt, lohi):
 
 
 @kernel
-def queue_prepare(idx, key, R, w_end, w_start, sub, V, lut_max):
+def queue_prepare(idx, key, R, w_end, dep, sub, V, lut_max):
     """The queue evidence's first pass over the events of the rows: which have both an arrival
     (end of the previous event) and a departure (start, else end) on the working axis (the
     items), their number per row, the span of those times, and for each event the dense code
@@ -821,7 +846,7 @@ def queue_prepare(idx, key, R, w_end, w_start, sub, V, lut_max):
     qj = np.empty(m, np.int32)
     if sub.size > 0 and R * (V + 1) <= lut_max:        # few pairs: a direct table, no hashing
         lut = np.full(R * (V + 1), -1, np.int32)
-        o, nq = _queue_lut(idx, key, sub, V, lut, w_end, w_start, qj, cnt, lohi)
+        o, nq = _queue_lut(idx, key, sub, V, lut, w_end, dep, qj, cnt, lohi)
         return cnt, o, lohi[0], lohi[1], qj, nq
     bits = 10
     hk = np.full(1 << bits, -1, np.int64)
@@ -830,7 +855,7 @@ def queue_prepare(idx, key, R, w_end, w_start, sub, V, lut_max):
     o = 0
     nq = 0
     while j < m:
-        j, o, nq = _queue_run(idx, key, sub, V, j, o, hk, hv, bits, nq, w_end, w_start, qj,
+        j, o, nq = _queue_run(idx, key, sub, V, j, o, hk, hv, bits, nq, w_end, dep, qj,
                               cnt, lohi)
         if 2 * nq > hk.size:
             bits += 2
@@ -887,10 +912,11 @@ def queue_bands(per, band):
 
 
 @kernel
-def queue_sample(idx, key, w_end, w_start, qj, t0, span, take, take_all, n_take, band_of, nb):
+def queue_sample(idx, key, w_end, dep, qj, t0, span, take, take_all, n_take, band_of, nb):
     """The sampled items (:func:`queue_take`), in event order: their arrival's composite sort
     key (arrival + ``qcode * span - t0``, :func:`tthc_mining.bottlenecks.wip_at_arrival`'s
     keys), wait (departure - arrival, clipped at 0) and row; and their number per band."""
+    mode, w_start, s_raw, s_off, d0, base, wmask, cum_f, slot_a, slot_len, L_ns, L_s = dep
     kq = np.empty(n_take)
     ws = np.empty(n_take)
     ks = np.empty(n_take, np.int64)
@@ -904,7 +930,14 @@ def queue_sample(idx, key, w_end, w_start, qj, t0, span, take, take_all, n_take,
         if take_all or (take[o >> 3] >> (o & 7)) & 1:
             i = idx[j]
             a = w_end[i - 1]
-            d = w_start[i]
+            d = np.nan                          # the departure: start, else end (see _DEP)
+            if mode == 0:
+                d = w_start[i]
+            elif mode == 1:
+                v = s_raw[i]
+                if v != NAT:
+                    _w, intra, k = _axis(v, s_off, d0, base, wmask, slot_a, slot_len)
+                    d = _seconds(intra, k, cum_f, L_ns, L_s)
             if not np.isfinite(d):
                 d = w_end[i]
             offv = np.float64(c) * span
@@ -920,11 +953,12 @@ def queue_sample(idx, key, w_end, w_start, qj, t0, span, take, take_all, n_take,
 
 
 @kernel
-def queue_band(idx, w_end, w_start, qj, c_lo, c_hi, size, t0, span):
+def queue_band(idx, w_end, dep, qj, c_lo, c_hi, size, t0, span):
     """The composite sort keys of the ``size`` items of the queues ``c_lo..c_hi-1`` (``ka``:
     arrival, ``kd``: the later of arrival and departure, both plus ``qcode * span - t0``; in
     event order, unsorted), the lowest ``ka`` and the highest ``kd``. (First the positions of
     the band's events, written without a branch into ``kd``, then their keys.)"""
+    mode, w_start, s_raw, s_off, d0, base, wmask, cum_f, slot_a, slot_len, L_ns, L_s = dep
     ka = np.empty(size)
     kd = np.empty(size)
     lo = np.inf
@@ -943,7 +977,14 @@ def queue_band(idx, w_end, w_start, qj, c_lo, c_hi, size, t0, span):
         c = qj[j]
         i = idx[j]
         a = w_end[i - 1]
-        d = w_start[i]
+        d = np.nan                          # the departure: start, else end (see _DEP)
+        if mode == 0:
+            d = w_start[i]
+        elif mode == 1:
+            v = s_raw[i]
+            if v != NAT:
+                _w, intra, k = _axis(v, s_off, d0, base, wmask, slot_a, slot_len)
+                d = _seconds(intra, k, cum_f, L_ns, L_s)
         if not np.isfinite(d):
             d = w_end[i]
         offv = np.float64(c) * span
@@ -1030,15 +1071,18 @@ def rank_sums(rx, ry, g, n_groups):
 
 # ====================================================================== batching evidence
 @kernel
-def clump_fill(ts, idx, shift, off, key, grp, G1, ck, mmin, span, buf):
+def clump_fill(ts, idx, shift, off, key, grp, G1, ck, mmin, span, r_lo, r_hi, buf):
     """Composite codes ``(row, unit) * span + minute`` of the valid instants ``ts[idx + shift]``
-    (+ ``off``) into ``buf``; returns their number. The (row, unit) code is ``ck[j]`` when
-    given, else ``key[j] * G1 + unit + 1`` (unit -1 when missing; ``key[j]`` alone without a
-    unit column, ``G1 = 1``)."""
+    (+ ``off``) of the rows ``r_lo <= key[j] < r_hi`` into ``buf``; returns their number. The
+    (row, unit) code is ``ck[j]`` when given, else ``key[j] * G1 + unit + 1`` (unit -1 when
+    missing; ``key[j]`` alone without a unit column, ``G1 = 1``)."""
     m = 0
     use_ck = ck.size > 0
     use_g = grp.size > 0
     for j in range(idx.size):
+        r = key[j]
+        if r < r_lo or r >= r_hi:
+            continue
         t = ts[idx[j] + shift]
         if t == NAT:
             continue

@@ -31,6 +31,10 @@ _SIGN = np.uint64(1 << 63)
 _ZERO = np.uint64(0)
 
 
+#: NaT as int64 nanoseconds
+NAT = np.iinfo(np.int64).min
+
+
 # ====================================================================== order keys and selection
 @kernel(inline="always")
 def sort_key(u, allpos, mask):
@@ -382,12 +386,13 @@ def activity_scatter(act, case_start, keep, all_kept, extra, values, starts, all
 
 # ====================================================================== discover: edges
 @kernel
-def edge_stats(act, case_start, keep, extra, A, seg, wait, w_start, use_start):
+def edge_stats(act, case_start, keep, extra, A, seg, wait, s_raw, use_start):
     """Per edge code ``A * source + target`` (a transition: an event after another of the same
     kept dossier): transitions, dossiers with one, and the number, sum (row order) and minimum
     of the transitions' non-NaN working seconds (the discovery module's definition: end ->
-    start clipped at 0 as ``np.maximum(wait, 0.0)`` when the event has a start time and
-    ``use_start``, else end -> end ``seg``). Returns ``(count, cases, n, sum, vmin)``."""
+    start clipped at 0 as ``np.maximum(wait, 0.0)`` when the event has a start time (``s_raw``,
+    the start instants as int64 ns, not NaT) and ``use_start``, else end -> end ``seg``).
+    Returns ``(count, cases, n, sum, vmin)``."""
     AA = A * A
     count = np.zeros(AA, dtype=np.int64)
     cases = np.zeros(AA, dtype=np.int64)
@@ -416,7 +421,7 @@ def edge_stats(act, case_start, keep, extra, A, seg, wait, w_start, use_start):
                 last[k] = c
                 cases[k] += 1
             v = seg[i]
-            if use_start and not np.isnan(w_start[i]):
+            if use_start and s_raw[i] != NAT:
                 v = wait[i]
                 if not (v > 0.0 or np.isnan(v)):
                     v = 0.0
@@ -429,7 +434,7 @@ def edge_stats(act, case_start, keep, extra, A, seg, wait, w_start, use_start):
 
 
 @kernel
-def edge_scatter(act, case_start, keep, extra, A, lut, seg, wait, w_start, use_start, starts,
+def edge_scatter(act, case_start, keep, extra, A, lut, seg, wait, s_raw, use_start, starts,
                  allpos, mask, buf):
     """The order keys of the transitions' non-NaN durations, grouped by edge id into ``buf``."""
     E = starts.size - 1
@@ -455,7 +460,7 @@ def edge_scatter(act, case_start, keep, extra, A, lut, seg, wait, w_start, use_s
             # edge_stats' value (and its bits)
             v = seg[i]
             u = seg_bits[i]
-            if use_start and not np.isnan(w_start[i]):
+            if use_start and s_raw[i] != NAT:
                 v = wait[i]
                 u = wait_bits[i]
                 if not (v > 0.0 or np.isnan(v)):
@@ -465,6 +470,15 @@ def edge_scatter(act, case_start, keep, extra, A, lut, seg, wait, w_start, use_s
                 continue
             buf[fill[k]] = sort_key(u, allpos, mask)
             fill[k] += 1
+
+
+@kernel
+def any_not_nat(x):
+    """Whether the int64 instants ``x`` have one that is not NaT (stops at the first)."""
+    for i in range(x.size):
+        if x[i] != NAT:
+            return True
+    return False
 
 
 @kernel
