@@ -56,7 +56,9 @@ class Segments:
     pos: 0-based position of the event within its dossier
     is_first, is_last: bool
     w_end: working-axis time of the event's end (time:timestamp)
-    w_start: working-axis start time (NaN without start_timestamp)
+    w_start: working-axis start time (NaN without start_timestamp); not kept by
+        :func:`segments` (the hot paths read the durations): built on first access and cached
+        on the log as ``log.working(start_timestamp)`` gives it
     w_prev_end: working-axis end of the previous event (NaN for the first)
     seg_s: w_end - w_prev_end: working time since the previous event
     wait_s: w_start - w_prev_end when a start exists, else seg_s
