@@ -179,3 +179,18 @@ def test_batching_evidence_in_row_bands(log, monkeypatch):
         got = tm.bottlenecks(log.with_events(log.events), by="activity", n_boot=0)
         pd.testing.assert_frame_equal(got, want, check_exact=True)
     assert (want["batch_share"] > 0).any()
+
+
+def test_unit_codes_read_at_their_own_width(log):
+    """The unit codes reach the kernels as their own bytes (int8 / int16 / int32 by the number
+    of categories, no widened copy): the same table whatever their width."""
+    ev = log.events
+    want = tm.bottlenecks(log.with_events(ev), by="activity", n_boot=50)
+    cats = list(ev[S.GROUP].cat.categories)
+    for extra in (200, 40_000):                   # int16 and int32 codes
+        wide = ev.copy()
+        wide[S.GROUP] = wide[S.GROUP].cat.add_categories([f"~unused {k}" for k in range(extra)])
+        assert wide[S.GROUP].cat.codes.dtype.itemsize > 1
+        assert list(wide[S.GROUP].cat.categories)[:len(cats)] == cats
+        got = tm.bottlenecks(log.with_events(wide), by="activity", n_boot=50)
+        pd.testing.assert_frame_equal(got, want, check_exact=True)

@@ -631,8 +631,12 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
     act = _ro(seg.act32, np.int32)
     case_all = _ro(seg.case32, np.int32)
     with_unit = by in ("activity", "transition") and S.GROUP in log.events.columns
-    grp = _ro(_codes_view(log, S.GROUP)[0], np.int32) if S.GROUP in log.events.columns \
-        else _none(np.int32)
+    if S.GROUP in log.events.columns:   # the unit codes' bytes at their own width (no copy)
+        gcodes = np.ascontiguousarray(_codes_view(log, S.GROUP)[0])
+        grp, gw = _ro(gcodes.view(np.uint8), np.uint8), int(gcodes.dtype.itemsize)
+        del gcodes
+    else:
+        grp, gw = _none(np.uint8), 1
     n_units = len(_codes_view(log, S.GROUP)[1]) if S.GROUP in log.events.columns else 0
     ts, off = _local_source(log)                 # local clock times = ts + off (months, batching)
     # the independent heavy parts run on a second core while this one does the rest (the
@@ -651,7 +655,7 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
      neg, n_not_agency, n_no_key, _, midnight, mn_lo, mn_hi) = K.select_rows(
         is_first, owner, pm, OWNER_AGENCY, mode, kcode, act, tlut, A, R0, case_all,
         seg.n_cases, _ro(seg.wait_s, np.float64), _ro(seg.seg_s, np.float64),
-        _ro(seg.proc_s, np.float64), _ro(seg.handover, np.bool_), ts, off, grp, modal_V)
+        _ro(seg.proc_s, np.float64), _ro(seg.handover, np.bool_), ts, off, grp, gw, modal_V)
     labels = labels.iloc[keep_rows].reset_index(drop=True)
     R = keep_rows.size
 
@@ -704,7 +708,7 @@ def bottlenecks(log, by: str = "activity", *, procedure=None, ci: float = 0.95,
         ci_low = ci_high = np.full(R, np.nan)
         attrs["bootstrap_method"] = None
     del case
-    batch_share, batch_ratio, batch_ok = _batch_evidence(idx, key, R, ts, off, grp, n_units,
+    batch_share, batch_ratio, batch_ok = _batch_evidence(idx, key, R, ts, off, grp, gw, n_units,
                                                          count, midnight, mn_lo, mn_hi)
     del grp
 
@@ -934,20 +938,21 @@ def _clump_share(minute_ns: np.ndarray, ck: np.ndarray, key: np.ndarray, R: int)
     row_of_ck[ck] = key
     buf = np.empty(n, dtype=np.int64)
     m = K.clump_fill(minute_ns, np.arange(n, dtype=np.int32), 0, 0, np.array(key, dtype=np.int64),
-                     _none(np.int32), 1, _ro(ck, np.int64), mmin, span, 0, R, buf)
+                     _none(np.uint8), 1, 1, _ro(ck, np.int64), mmin, span, 0, R, buf)
     comp = buf[:m]
     comp.sort()
     clumped = K.clump_count(comp, span, 1, _ro(row_of_ck, np.int64), R)
     return clumped / np.maximum(cnt, 1)
 
 
-def _batch_evidence(idx, key, R, ts, off, grp, n_units, count, midnight, lo, hi):
+def _batch_evidence(idx, key, R, ts, off, grp, gw, n_units, count, midnight, lo, hi):
     """Share of a row's completions in clumps (>= 3 completions of the same step at the same
     unit in one clock minute), its ratio to the same share for the row's *arrivals* (the end of
     the previous event: same volume and daily rhythm, so the same chance of coincidences when
     nothing is batched), and whether the row's timestamps are fine enough to tell (not dates
     only). ``ts + off`` are the local clock times of the log's events (:func:`_local_source`),
-    ``grp`` their unit codes (int32, empty without a unit column; ``n_units`` units); per row
+    ``grp`` their unit codes' bytes (``gw`` bytes per code; empty without a unit column;
+    ``n_units`` units); per row
     the events and those at midnight or without a time, and the range of the clock minutes of
     the completions and arrivals (:func:`tthc_mining.kernels.bottlenecks.select_rows`)."""
     from .kernels import bottlenecks as K
@@ -973,7 +978,7 @@ def _batch_evidence(idx, key, R, ts, off, grp, n_units, count, midnight, lo, hi)
         for shift, res in ((0, share), (-1, share_arr)):  # completions, arrivals (same dossier)
             clumped = np.zeros(R, np.int64)
             for r_lo, r_hi in bands:
-                m = K.clump_fill(ts, idx, shift, off, key, grp, G1, _none(np.int64), int(lo),
+                m = K.clump_fill(ts, idx, shift, off, key, grp, gw, G1, _none(np.int64), int(lo),
                                  span, r_lo, r_hi, buf)
                 comp = buf[:m]
                 comp.sort()

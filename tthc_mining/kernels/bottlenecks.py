@@ -221,14 +221,19 @@ def transition_codes(is_first, act, A, lut):
 # ====================================================================== selection and sums
 @kernel
 def select_rows(is_first, owner, pmask, agency_code, mode, kcode, act, tlut, A, R0, case,
-                n_cases, wait_s, seg_s, proc_s, handover, ts, off, grp, modal_V):
+                n_cases, wait_s, seg_s, proc_s, handover, ts, off, grp, gw, modal_V):
     """One pass to count, one to fill: the agency events in scope with a row key (``idx``),
     their compact row (``key``, rows without events dropped), dossier and wait (hours, clipped
     at 0), and per row: the sums of wait / held / processing (event order), counts, hand-over
     sums, dossiers, (row, month) sums of the wait by the month of the previous event, the
     (row, unit) counts and first appearances behind the modal unit, and for the batching
     evidence the completions at midnight or without a time and the range of the clock minutes
-    of the completions and arrivals."""
+    of the completions and arrivals. ``grp``: the unit codes' bytes, ``gw`` bytes each (the
+    codes at their own width: no widened copy)."""
+    g8 = grp.view(np.int8)                  # the unit codes through the view of their width
+    g16 = grp[:grp.size - grp.size % 2].view(np.int16)
+    g32 = grp[:grp.size - grp.size % 4].view(np.int32)
+    g64 = grp[:grp.size - grp.size % 8].view(np.int64)
     n = is_first.size
     use_p = pmask.size > 0
     raw_cnt = np.zeros(R0, np.int64)
@@ -382,7 +387,14 @@ def select_rows(is_first, owner, pmask, agency_code, mode, kcode, act, tlut, A, 
             if mn > mn_hi:
                 mn_hi = mn
         if V > 0:
-            g = grp[i]
+            if gw == 1:
+                g = np.int64(g8[i])
+            elif gw == 2:
+                g = np.int64(g16[i])
+            elif gw == 4:
+                g = np.int64(g32[i])
+            else:
+                g = g64[i]
             if g >= 0:
                 cell = r * V + g
                 mcnt[cell] += 1
@@ -1071,11 +1083,16 @@ def rank_sums(rx, ry, g, n_groups):
 
 # ====================================================================== batching evidence
 @kernel
-def clump_fill(ts, idx, shift, off, key, grp, G1, ck, mmin, span, r_lo, r_hi, buf):
+def clump_fill(ts, idx, shift, off, key, grp, gw, G1, ck, mmin, span, r_lo, r_hi, buf):
     """Composite codes ``(row, unit) * span + minute`` of the valid instants ``ts[idx + shift]``
     (+ ``off``) of the rows ``r_lo <= key[j] < r_hi`` into ``buf``; returns their number. The
     (row, unit) code is ``ck[j]`` when given, else ``key[j] * G1 + unit + 1`` (unit -1 when
-    missing; ``key[j]`` alone without a unit column, ``G1 = 1``)."""
+    missing; ``key[j]`` alone without a unit column, ``G1 = 1``); ``grp`` holds the unit codes'
+    bytes, ``gw`` bytes each (the codes at their own width: no widened copy)."""
+    g8 = grp.view(np.int8)                  # the unit codes through the view of their width
+    g16 = grp[:grp.size - grp.size % 2].view(np.int16)
+    g32 = grp[:grp.size - grp.size % 4].view(np.int32)
+    g64 = grp[:grp.size - grp.size % 8].view(np.int64)
     m = 0
     use_ck = ck.size > 0
     use_g = grp.size > 0
@@ -1092,7 +1109,15 @@ def clump_fill(ts, idx, shift, off, key, grp, G1, ck, mmin, span, r_lo, r_hi, bu
         else:
             c = key[j] * G1
             if use_g:
-                c += grp[idx[j]] + 1
+                if gw == 1:
+                    g = np.int64(g8[idx[j]])
+                elif gw == 2:
+                    g = np.int64(g16[idx[j]])
+                elif gw == 4:
+                    g = np.int64(g32[idx[j]])
+                else:
+                    g = g64[idx[j]]
+                c += g + 1
         buf[m] = c * span + mn
         m += 1
     return m
