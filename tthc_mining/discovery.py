@@ -565,8 +565,8 @@ def discover(log, *, procedure: str | None = None, min_share: float = 0.0,
     has_start = s_raw is not None and len(s_raw) == n and bool(K.any_not_nat(s_raw))
     seg_s = f64(seg.seg_s)
     wait = f64(seg.wait_s)
-    if not has_start:                    # (not read without start times)
-        s_raw = _ro(np.zeros(n, dtype=np.int64), np.int64)
+    if not has_start:                    # (not read without start times: any int64 view)
+        s_raw = _ro(utc_ns(log.events[S.TIMESTAMP]), np.int64)
     proc = f64(seg.proc_s) if has_start else seg_s     # (not read without start times)
 
     # ---------------------------------------------------------------- edges

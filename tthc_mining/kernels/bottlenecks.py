@@ -22,6 +22,7 @@ import numpy as np
 
 from . import kernel
 from .calendar import _axis, _seconds
+from .codes import code_at, width_views
 
 NAT = np.iinfo(np.int64).min
 DAY_NS = 86_400 * 1_000_000_000
@@ -230,10 +231,7 @@ def select_rows(is_first, owner, pmask, agency_code, mode, kcode, act, tlut, A, 
     evidence the completions at midnight or without a time and the range of the clock minutes
     of the completions and arrivals. ``grp``: the unit codes' bytes, ``gw`` bytes each (the
     codes at their own width: no widened copy)."""
-    g8 = grp.view(np.int8)                  # the unit codes through the view of their width
-    g16 = grp[:grp.size - grp.size % 2].view(np.int16)
-    g32 = grp[:grp.size - grp.size % 4].view(np.int32)
-    g64 = grp[:grp.size - grp.size % 8].view(np.int64)
+    gv = width_views(grp)                   # the unit codes at their own width
     n = is_first.size
     use_p = pmask.size > 0
     raw_cnt = np.zeros(R0, np.int64)
@@ -387,14 +385,7 @@ def select_rows(is_first, owner, pmask, agency_code, mode, kcode, act, tlut, A, 
             if mn > mn_hi:
                 mn_hi = mn
         if V > 0:
-            if gw == 1:
-                g = np.int64(g8[i])
-            elif gw == 2:
-                g = np.int64(g16[i])
-            elif gw == 4:
-                g = np.int64(g32[i])
-            else:
-                g = g64[i]
+            g = code_at(gv, gw, i)
             if g >= 0:
                 cell = r * V + g
                 mcnt[cell] += 1
@@ -727,17 +718,18 @@ def _hash_grow(hk, hv, bits):
     return nk, nv
 
 
-#: the queue evidence's backlogs are counted over bands of queues (ranges of queue codes) of at
-#: most this many events each, or ``1/QUEUE_MAX_BANDS`` of the events if that is more: the sort
-#: keys of one band at a time (8 MB at 2**19 events), not those of every event at once
 #: The queue kernels' ``dep`` argument (:func:`tthc_mining.bottlenecks._departures`): how an
 #: event's departure (its start, else its end) is read: ``(mode, w_start, s_raw, s_off, d0,
 #: base, wmask, cum_f, slot_a, slot_len, L_ns, L_s)``; mode 0 reads the start column's float
 #: axis ``w_start``; mode 1 maps the raw start instant ``s_raw[i]`` (int64 ns, zone offset
 #: ``s_off``) with the calendar's day table by the segment kernel's own inline code
 #: (:mod:`tthc_mining.kernels.calendar`: the same float, without the 48 MB axis array); mode 2:
-#: no start times. (Written out in each loop: a helper function taking the arrays cost ~10x.)
+#: no start times. (Written out in each loop: an inline helper around the calendar's inline
+#: ``_axis`` is not inlined two levels deep and cost ~10x, measured.)
 _DEP = "mode, w_start, s_raw, s_off, d0, base, wmask, cum_f, slot_a, slot_len, L_ns, L_s"
+#: the queue evidence's backlogs are counted over bands of queues (ranges of queue codes) of at
+#: most this many events each, or ``1/QUEUE_MAX_BANDS`` of the events if that is more: the sort
+#: keys of one band at a time (8 MB at 2**19 events), not those of every event at once
 QUEUE_BAND = 1 << 19
 QUEUE_MAX_BANDS = 16
 #: at most this many (row, officer) pairs: the queue codes come from a direct table (else from
@@ -746,25 +738,34 @@ QUEUE_LUT = 1 << 20
 
 
 @kernel
-def _queue_run(idx, key, sub, V, j, o, hk, hv, bits, nq, w_end, dep, qj, cnt, lohi):
+def _queue_run(idx, key, sub, V, lut, j, o, hk, hv, bits, nq, w_end, dep, qj, cnt, lohi):
     """:func:`queue_prepare` from event ``j`` on (``o`` events with an arrival and a departure
-    so far), until the table of (row, officer) codes is half full; returns (next event, next
-    ``o``, number of codes)."""
+    so far): the (row, officer) codes from the direct table ``lut`` (-1: not seen yet) when it
+    is given, else from the hash table ``hk``/``hv``, until that is half full; returns (next
+    event, next ``o``, number of codes)."""
     mode, w_start, s_raw, s_off, d0, base, wmask, cum_f, slot_a, slot_len, L_ns, L_s = dep
     m = idx.size
     cap = hk.size
     use_sub = sub.size > 0
+    use_lut = lut.size > 0
     while j < m:
         i = idx[j]
         q = key[j]
         if use_sub:
             code = key[j] * (V + 1) + np.int64(sub[i]) + 1
-            h = _hash_slot(hk, code, bits)
-            if hk[h] == -1:
-                hk[h] = code
-                hv[h] = nq
-                nq += 1
-            q = hv[h]
+            if use_lut:
+                q = lut[code]
+                if q == -1:
+                    q = nq
+                    lut[code] = q
+                    nq += 1
+            else:
+                h = _hash_slot(hk, code, bits)
+                if hk[h] == -1:
+                    hk[h] = code
+                    hv[h] = nq
+                    nq += 1
+                q = hv[h]
         a = w_end[i - 1]
         d = np.nan                          # the departure: start, else end (see _DEP)
         if mode == 0:
@@ -791,53 +792,9 @@ def _queue_run(idx, key, sub, V, j, o, hk, hv, bits, nq, w_end, dep, qj, cnt, lo
         else:
             qj[j] = -1
         j += 1
-        if 2 * nq > cap:
+        if not use_lut and 2 * nq > cap:
             break
     return j, o, nq
-
-
-@kernel
-def _queue_lut(idx, key, sub, V, lut, w_end, dep, qj, cnt, lohi):
-    """:func:`queue_prepare` with a direct table of every (row, officer) code (``lut``, -1:
-    not seen yet) instead of the hash table: the same codes; returns (items, number of
-    codes)."""
-    mode, w_start, s_raw, s_off, d0, base, wmask, cum_f, slot_a, slot_len, L_ns, L_s = dep
-    o = 0
-    nq = 0
-    for j in range(idx.size):
-        i = idx[j]
-        code = key[j] * (V + 1) + np.int64(sub[i]) + 1
-        q = lut[code]
-        if q == -1:
-            q = nq
-            lut[code] = q
-            nq += 1
-        a = w_end[i - 1]
-        d = np.nan                          # the departure: start, else end (see _DEP)
-        if mode == 0:
-            d = w_start[i]
-        elif mode == 1:
-            v = s_raw[i]
-            if v != NAT:
-                _w, intra, k = _axis(v, s_off, d0, base, wmask, slot_a, slot_len)
-                d = _seconds(intra, k, cum_f, L_ns, L_s)
-        if not np.isfinite(d):
-            d = w_end[i]
-        if np.isfinite(a) and np.isfinite(d):
-            qj[j] = q
-            o += 1
-            cnt[key[j]] += 1
-            if a < lohi[0]:
-                lohi[0] = a
-            if d < lohi[0]:
-                lohi[0] = d
-            if a > lohi[1]:
-                lohi[1] = a
-            if d > lohi[1]:
-                lohi[1] = d
-        else:
-            qj[j] = -1
-    return o, nq
 
 
 @kernel
@@ -858,16 +815,19 @@ def queue_prepare(idx, key, R, w_end, dep, sub, V, lut_max):
     qj = np.empty(m, np.int32)
     if sub.size > 0 and R * (V + 1) <= lut_max:        # few pairs: a direct table, no hashing
         lut = np.full(R * (V + 1), -1, np.int32)
-        o, nq = _queue_lut(idx, key, sub, V, lut, w_end, dep, qj, cnt, lohi)
+        no = np.zeros(0, np.int64)
+        _, o, nq = _queue_run(idx, key, sub, V, lut, 0, 0, no, no, 0, 0, w_end, dep, qj, cnt,
+                              lohi)
         return cnt, o, lohi[0], lohi[1], qj, nq
     bits = 10
     hk = np.full(1 << bits, -1, np.int64)
     hv = np.empty(1 << bits, np.int64)
+    lut = np.zeros(0, np.int32)
     j = 0
     o = 0
     nq = 0
     while j < m:
-        j, o, nq = _queue_run(idx, key, sub, V, j, o, hk, hv, bits, nq, w_end, dep, qj,
+        j, o, nq = _queue_run(idx, key, sub, V, lut, j, o, hk, hv, bits, nq, w_end, dep, qj,
                               cnt, lohi)
         if 2 * nq > hk.size:
             bits += 2
@@ -1089,10 +1049,7 @@ def clump_fill(ts, idx, shift, off, key, grp, gw, G1, ck, mmin, span, r_lo, r_hi
     (row, unit) code is ``ck[j]`` when given, else ``key[j] * G1 + unit + 1`` (unit -1 when
     missing; ``key[j]`` alone without a unit column, ``G1 = 1``); ``grp`` holds the unit codes'
     bytes, ``gw`` bytes each (the codes at their own width: no widened copy)."""
-    g8 = grp.view(np.int8)                  # the unit codes through the view of their width
-    g16 = grp[:grp.size - grp.size % 2].view(np.int16)
-    g32 = grp[:grp.size - grp.size % 4].view(np.int32)
-    g64 = grp[:grp.size - grp.size % 8].view(np.int64)
+    gv = width_views(grp)                   # the unit codes at their own width
     m = 0
     use_ck = ck.size > 0
     use_g = grp.size > 0
@@ -1109,15 +1066,7 @@ def clump_fill(ts, idx, shift, off, key, grp, gw, G1, ck, mmin, span, r_lo, r_hi
         else:
             c = key[j] * G1
             if use_g:
-                if gw == 1:
-                    g = np.int64(g8[idx[j]])
-                elif gw == 2:
-                    g = np.int64(g16[idx[j]])
-                elif gw == 4:
-                    g = np.int64(g32[idx[j]])
-                else:
-                    g = g64[idx[j]]
-                c += g + 1
+                c += code_at(gv, gw, idx[j]) + 1
         buf[m] = c * span + mn
         m += 1
     return m

@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import kernel
+from .codes import code_at, width_views
 
 _SIGN = np.uint64(1 << 63)
 _ZERO = np.uint64(0)
@@ -288,12 +289,7 @@ def activity_pass(act, case_start, keep, extra, A, wait, proc, use_proc, unit_by
     last events of a dossier, ``wait`` and (``use_proc``) ``proc`` counts/sums/minimum (non-NaN
     values, row order) and, with ``G > 0``, the ``A x G`` event counts by unit (the codes'
     bytes ``unit_bytes``, ``unit_width`` bytes each, -1 = no unit). Also the kept events."""
-    # the unit codes through the view of their width (one compiled body for every width; the
-    # branch below is the same for every event)
-    u8 = unit_bytes.view(np.int8)
-    u16 = unit_bytes[:unit_bytes.size - unit_bytes.size % 2].view(np.int16)
-    u32 = unit_bytes[:unit_bytes.size - unit_bytes.size % 4].view(np.int32)
-    u64 = unit_bytes[:unit_bytes.size - unit_bytes.size % 8].view(np.int64)
+    uv = width_views(unit_bytes)   # the unit codes at their own width (one compiled body)
     n_cases = case_start.size - 1
     count = np.zeros(A, dtype=np.int64)
     cases = np.zeros(A, dtype=np.int64)
@@ -336,14 +332,7 @@ def activity_pass(act, case_start, keep, extra, A, wait, proc, use_proc, unit_by
                     if p < pmin:
                         pmin = p
             if G > 0:
-                if unit_width == 1:
-                    u = np.int64(u8[i])
-                elif unit_width == 2:
-                    u = np.int64(u16[i])
-                elif unit_width == 4:
-                    u = np.int64(u32[i])
-                else:
-                    u = u64[i]
+                u = code_at(uv, unit_width, i)
                 if u >= 0:
                     units[a * G + u] += 1
         if e > s:
@@ -477,14 +466,5 @@ def any_not_nat(x):
     """Whether the int64 instants ``x`` have one that is not NaT (stops at the first)."""
     for i in range(x.size):
         if x[i] != NAT:
-            return True
-    return False
-
-
-@kernel
-def any_not_nan(x):
-    """Whether ``x`` has a value that is not NaN (stops at the first)."""
-    for i in range(x.size):
-        if not np.isnan(x[i]):
             return True
     return False
